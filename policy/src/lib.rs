@@ -1,0 +1,25 @@
+//! The pure core of sigward: policy files, trust stores, signature formats and
+//! verdicts.
+//!
+//! Everything in this crate is a function over bytes. It never opens a file,
+//! never touches fanotify and never logs; the `sigward` agent and CLI do the
+//! I/O and hand the bytes in. That split keeps the verification logic easy to
+//! test and fuzz, and guarantees that `sigward verify` and the agent reach the
+//! same verdict from the same inputs.
+//!
+//! * [`fingerprint`]: the one definition of a key fingerprint.
+//! * [`trust`]: trust stores built from PEM public key files.
+//! * [`native`]: sigward's own detached signature format.
+//! * [`verify`]: the verdict for a file given its facts and signature bytes.
+//! * [`config`]: the TOML policy file.
+
+pub mod config;
+pub mod fingerprint;
+pub mod native;
+pub mod trust;
+pub mod verify;
+
+pub use config::{Mode, Policy, PolicyError};
+pub use fingerprint::Fingerprint;
+pub use trust::{TrustStore, TrustedKey};
+pub use verify::{verify, Reason, Subject, Verdict};
