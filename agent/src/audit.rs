@@ -1,0 +1,359 @@
+//! Audit records.
+//!
+//! Verdicts never wait for logging: the event and worker threads hand
+//! records to a bounded queue with `try_send`, and one audit thread writes
+//! them (to journald, or as JSON lines on stderr). A full queue drops the
+//! record and counts it; the count is itself reported. The audit thread also
+//! rate-limits per path: after `rate_limit_burst` records for one path in an
+//! interval, further ones are counted and summarised in one record when the
+//! interval ends.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
+use sigward_policy::config::{AuditSettings, Mode};
+use sigward_policy::Reason;
+
+/// Stable journald MESSAGE_IDs, one per record kind (documented in the
+/// journald catalog).
+pub mod ids {
+    /// An open or exec was denied.
+    pub const DENY: &str = "cf11b4fada504a508560e9c8a86847a3";
+    /// Audit mode: enforce would have denied this.
+    pub const WOULD_DENY: &str = "92c75d21c65240939400fa73b1280178";
+    /// Records for one path were suppressed by the rate limit.
+    pub const SUPPRESSED: &str = "0563ba6724f44447a3f6b648b10af194";
+    /// The agent is enforcing.
+    pub const READY: &str = "42348018bc92422c94438d24a03d1a64";
+    /// A reload succeeded.
+    pub const RELOAD_OK: &str = "3b4b92d03b894cf8852c64445ee57123";
+    /// A reload was refused; the previous policy stays in force.
+    pub const RELOAD_FAILED: &str = "31c2ee4ec9b647f58cfdc7f7c14ee649";
+    /// The policy turns checking off.
+    pub const MODE_OFF: &str = "d3ec4719eae3495ab0905787fc77a80f";
+    /// The agent is stopping.
+    pub const STOPPING: &str = "496a2a8351e446e4bf0c64cb6695d85b";
+    /// An open was allowed (only with `log_allowed`).
+    pub const ALLOW: &str = "2941d8ad044840f39f6047be7e7ccd2f";
+    /// Audit records were dropped because the queue was full.
+    pub const DROPPED: &str = "a82c92e85d4b41b68481e50382e4ce05";
+    /// A directory could not be marked: files in it are not checked.
+    pub const MARK_FAILED: &str = "a4248a8d2c6e4970bc843e6ed4ff1022";
+    /// A policy warning (skipped key block, empty trust store, ...).
+    pub const POLICY_WARNING: &str = "2fe44673ee184717b1585ccf524dcd71";
+    /// The agent could not start.
+    pub const START_FAILED: &str = "c8957f7c666b4f1f9f346850dcbafe9f";
+}
+
+/// What was decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Denied (enforce).
+    Deny,
+    /// Allowed in audit mode, but enforce would have denied.
+    WouldDeny,
+    /// Allowed.
+    Allow,
+}
+
+impl Decision {
+    /// The word used in the `SIGWARD_DECISION` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Deny => "deny",
+            Decision::WouldDeny => "would-deny",
+            Decision::Allow => "allow",
+        }
+    }
+}
+
+/// One decision worth recording.
+#[derive(Clone, Debug)]
+pub struct DecisionRecord {
+    /// What was decided.
+    pub decision: Decision,
+    /// Why (absent for allows).
+    pub reason: Option<Reason>,
+    /// One readable sentence.
+    pub detail: String,
+    /// The file.
+    pub path: PathBuf,
+    /// `open` or `exec`.
+    pub access: &'static str,
+    /// The opener's pid.
+    pub pid: i32,
+    /// The opener's executable.
+    pub exe: Option<String>,
+    /// The opener's real uid.
+    pub uid: Option<u32>,
+    /// The file's SHA-256, hex, when computed.
+    pub sha256: Option<String>,
+    /// Where the signature was looked for.
+    pub sig_path: Option<PathBuf>,
+    /// The signer's fingerprint when known.
+    pub key: Option<String>,
+    /// The mode that applied.
+    pub mode: Mode,
+    /// Policy generation.
+    pub generation: u64,
+}
+
+enum Msg {
+    Record(Box<DecisionRecord>),
+    Settings(AuditSettings),
+}
+
+/// The producer side, cheap to clone.
+#[derive(Clone)]
+pub struct Auditor {
+    tx: Sender<Msg>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// Records waiting to be written before new ones are dropped.
+const QUEUE: usize = 8192;
+
+impl Auditor {
+    /// Starts the audit thread.
+    pub fn start(settings: AuditSettings) -> std::io::Result<(Auditor, JoinHandle<()>)> {
+        let (tx, rx) = bounded::<Msg>(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counter = dropped.clone();
+        let handle = std::thread::Builder::new()
+            .name("sigward-audit".into())
+            .spawn(move || {
+                let mut w = Writer::new(settings, counter);
+                loop {
+                    match rx.recv_timeout(Duration::from_secs(1)) {
+                        Ok(Msg::Record(r)) => w.record(*r),
+                        Ok(Msg::Settings(s)) => w.settings = s,
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => {
+                            w.flush(true);
+                            return;
+                        }
+                    }
+                    w.flush(false);
+                }
+            })?;
+        Ok((Auditor { tx, dropped }, handle))
+    }
+
+    /// Queues a record; never blocks.
+    pub fn record(&self, r: DecisionRecord) {
+        self.send(Msg::Record(Box::new(r)));
+    }
+
+    /// Applies new rate-limit settings (after a reload).
+    pub fn set_settings(&self, s: AuditSettings) {
+        self.send(Msg::Settings(s));
+    }
+
+    fn send(&self, m: Msg) {
+        match self.tx.try_send(m) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+struct PathState {
+    window_start: Instant,
+    emitted: u32,
+    suppressed: u64,
+    last: Option<DecisionRecord>,
+}
+
+struct Writer {
+    settings: AuditSettings,
+    paths: HashMap<PathBuf, PathState>,
+    dropped: Arc<AtomicU64>,
+    dropped_reported: u64,
+    last_flush: Instant,
+}
+
+/// Upper bound on paths tracked by the rate limiter.
+const MAX_TRACKED_PATHS: usize = 65_536;
+
+impl Writer {
+    fn new(settings: AuditSettings, dropped: Arc<AtomicU64>) -> Self {
+        Self {
+            settings,
+            paths: HashMap::new(),
+            dropped,
+            dropped_reported: 0,
+            last_flush: Instant::now(),
+        }
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(self.settings.rate_limit_interval_secs)
+    }
+
+    fn record(&mut self, r: DecisionRecord) {
+        let now = Instant::now();
+        let interval = self.interval();
+        if self.paths.len() >= MAX_TRACKED_PATHS && !self.paths.contains_key(&r.path) {
+            self.flush(true);
+        }
+        let st = self.paths.entry(r.path.clone()).or_insert(PathState {
+            window_start: now,
+            emitted: 0,
+            suppressed: 0,
+            last: None,
+        });
+        if now.duration_since(st.window_start) >= interval && st.suppressed == 0 {
+            st.window_start = now;
+            st.emitted = 0;
+        }
+        if st.emitted < self.settings.rate_limit_burst {
+            st.emitted += 1;
+            emit(&r);
+        } else {
+            st.suppressed += 1;
+            st.last = Some(r);
+        }
+    }
+
+    /// Emits summaries for windows that ended (all of them when `all`), and
+    /// reports dropped records.
+    fn flush(&mut self, all: bool) {
+        let now = Instant::now();
+        if !all && now.duration_since(self.last_flush) < Duration::from_millis(500) {
+            return;
+        }
+        self.last_flush = now;
+        let interval = self.interval();
+        self.paths.retain(|path, st| {
+            let ended = all || now.duration_since(st.window_start) >= interval;
+            if !ended {
+                return true;
+            }
+            if st.suppressed > 0 {
+                emit_summary(path, st.suppressed, interval, st.last.as_ref());
+            }
+            false
+        });
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > self.dropped_reported {
+            let n = dropped - self.dropped_reported;
+            self.dropped_reported = dropped;
+            tracing::error!(
+                message_id = ids::DROPPED,
+                sigward_dropped = n,
+                sigward_dropped_total = dropped,
+                "{n} audit records were dropped because the audit queue was full ({dropped} in total)"
+            );
+        }
+    }
+}
+
+fn emit(r: &DecisionRecord) {
+    let path = r.path.display().to_string();
+    let sig = r.sig_path.as_ref().map(|p| p.display().to_string());
+    let reason = r.reason.map(Reason::as_str);
+    let (id, verb) = match r.decision {
+        Decision::Deny => (ids::DENY, "denied"),
+        Decision::WouldDeny => (ids::WOULD_DENY, "would deny (audit mode)"),
+        Decision::Allow => (ids::ALLOW, "allowed"),
+    };
+    let exe = r.exe.as_deref().unwrap_or("?");
+    let message = match reason {
+        Some(reason) => format!(
+            "{verb} {} of {path} by pid {} ({exe}): {reason}: {}",
+            r.access, r.pid, r.detail
+        ),
+        None => format!("{verb} {} of {path} by pid {} ({exe})", r.access, r.pid),
+    };
+    macro_rules! record {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                message_id = id,
+                sigward_decision = r.decision.as_str(),
+                sigward_reason = reason,
+                sigward_detail = r.detail.as_str(),
+                sigward_path = path.as_str(),
+                sigward_access = r.access,
+                sigward_pid = r.pid,
+                sigward_exe = r.exe.as_deref(),
+                sigward_uid = r.uid,
+                sigward_sha256 = r.sha256.as_deref(),
+                sigward_sig_path = sig.as_deref(),
+                sigward_key = r.key.as_deref(),
+                sigward_mode = r.mode.as_str(),
+                sigward_generation = r.generation,
+                "{message}"
+            )
+        };
+    }
+    match r.decision {
+        Decision::Allow => record!(tracing::Level::INFO),
+        Decision::Deny | Decision::WouldDeny => record!(tracing::Level::WARN),
+    }
+}
+
+fn emit_summary(path: &std::path::Path, n: u64, interval: Duration, last: Option<&DecisionRecord>) {
+    let shown = path.display().to_string();
+    let decision = last.map(|r| r.decision.as_str());
+    let reason = last.and_then(|r| r.reason.map(Reason::as_str));
+    tracing::warn!(
+        message_id = ids::SUPPRESSED,
+        sigward_path = shown.as_str(),
+        sigward_suppressed = n,
+        sigward_decision = decision,
+        sigward_reason = reason,
+        "suppressed {n} more audit records for {shown} in the last {}s (rate limit)",
+        interval.as_secs()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(path: &str) -> DecisionRecord {
+        DecisionRecord {
+            decision: Decision::Deny,
+            reason: Some(Reason::Unsigned),
+            detail: "x".into(),
+            path: PathBuf::from(path),
+            access: "open",
+            pid: 1,
+            exe: None,
+            uid: None,
+            sha256: None,
+            sig_path: None,
+            key: None,
+            mode: Mode::Enforce,
+            generation: 1,
+        }
+    }
+
+    #[test]
+    fn rate_limit_counts_per_path() {
+        let settings = AuditSettings {
+            log_allowed: false,
+            rate_limit_burst: 2,
+            rate_limit_interval_secs: 3600,
+        };
+        let mut w = Writer::new(settings, Arc::new(AtomicU64::new(0)));
+        for _ in 0..5 {
+            w.record(rec("/a"));
+        }
+        w.record(rec("/b"));
+        let a = w.paths.get(&PathBuf::from("/a")).map(|s| (s.emitted, s.suppressed));
+        assert_eq!(a, Some((2, 3)));
+        let b = w.paths.get(&PathBuf::from("/b")).map(|s| (s.emitted, s.suppressed));
+        assert_eq!(b, Some((1, 0)));
+        w.flush(true);
+        assert!(w.paths.is_empty());
+    }
+}

@@ -1,0 +1,260 @@
+//! Loading a policy from disk: the policy file, its key files and its
+//! protected directories, checked together so that an error anywhere refuses
+//! the whole policy (at start-up, in `sigward check`, and on reload).
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+
+use sigward_policy::config::{self, Located, Mode, Policy};
+use sigward_policy::TrustStore;
+
+/// Default policy location.
+pub const DEFAULT_POLICY: &str = "/etc/sigward/policy.toml";
+
+/// Key and policy files larger than this are refused: they are text files of
+/// a few KiB, and reading an unbounded file would let a mistake exhaust memory.
+const MAX_CONFIG_FILE: u64 = 4 * 1024 * 1024;
+
+/// A policy error that names the file and, when known, the line at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{}:{}{message}", file.display(), line.map(|l| format!("{l}: ")).unwrap_or_else(|| " ".into()))]
+pub struct LoadError {
+    /// The file at fault (the policy file for its own entries).
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A protected tree, resolved on disk.
+#[derive(Clone, Debug)]
+pub struct Tree {
+    /// Canonical path of the tree's root.
+    pub root: PathBuf,
+    /// Effective mode for files under it.
+    pub mode: Mode,
+    /// Line of its `path =` in the policy.
+    pub line: usize,
+}
+
+/// One loaded generation of policy and trust: immutable once built. Events
+/// hold an `Arc<Engine>` for their whole life, so a reload never changes the
+/// rules under an event that is being verified.
+#[derive(Debug)]
+pub struct Engine {
+    /// Increases with every successful load.
+    pub generation: u64,
+    /// The policy file.
+    pub source: PathBuf,
+    /// The parsed policy.
+    pub policy: Policy,
+    /// Every trusted key.
+    pub trust: TrustStore,
+    /// Protected trees, longest root first.
+    pub trees: Vec<Tree>,
+    /// Non-fatal problems (skipped PEM blocks, empty trust store, ...).
+    pub warnings: Vec<String>,
+}
+
+impl Engine {
+    /// Loads and validates a policy file and everything it names.
+    pub fn load(path: &Path, generation: u64) -> Result<Engine, LoadError> {
+        let whole = |message: String| LoadError {
+            file: path.to_path_buf(),
+            line: None,
+            message,
+        };
+        let bytes = read_bounded(path).map_err(|e| whole(format!("cannot read policy: {e}")))?;
+        // Reloads must find the same file whatever the working directory.
+        let path = &fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let text = String::from_utf8(bytes).map_err(|_| whole("policy is not UTF-8".into()))?;
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let base = fs::canonicalize(&base).unwrap_or(base);
+        let policy = config::parse(&text, &base).map_err(|e| LoadError {
+            file: path.to_path_buf(),
+            line: e.line,
+            message: e.message,
+        })?;
+
+        let mut warnings = Vec::new();
+        let at = |line: usize, message: String| LoadError {
+            file: path.to_path_buf(),
+            line: Some(line),
+            message,
+        };
+
+        let mut trust = TrustStore::new();
+        for key in &policy.trust.keys {
+            load_key_file(&mut trust, &key.value, &mut warnings)
+                .map_err(|m| at(key.line, m))?;
+        }
+        if let Some(dir) = &policy.trust.keys_dir {
+            load_key_dir(&mut trust, dir, &mut warnings).map_err(|m| at(dir.line, m))?;
+        }
+
+        let mut trees = Vec::new();
+        for p in &policy.protect {
+            let root = resolve_dir(&p.path).map_err(|m| at(p.path.line, m))?;
+            if let Some(t) = trees.iter().find(|t: &&Tree| t.root == root) {
+                return Err(at(
+                    p.path.line,
+                    format!(
+                        "{} is the same directory as the entry on line {}",
+                        p.path.value.display(),
+                        t.line
+                    ),
+                ));
+            }
+            trees.push(Tree {
+                root,
+                mode: p.mode.unwrap_or(policy.mode),
+                line: p.path.line,
+            });
+        }
+        trees.sort_by_key(|t| std::cmp::Reverse(t.root.as_os_str().len()));
+
+        if trust.is_empty() && trees.iter().any(|t| t.mode != Mode::Off) {
+            warnings.push(
+                "no trusted keys are configured: every non-empty file in the protected trees fails verification"
+                    .into(),
+            );
+        }
+        if trees.is_empty() {
+            warnings.push("no [[protect]] entries: nothing is protected".into());
+        }
+
+        Ok(Engine {
+            generation,
+            source: path.to_path_buf(),
+            policy,
+            trust,
+            trees,
+            warnings,
+        })
+    }
+
+    /// An engine for `sigward verify --trust-key`: just a trust store.
+    pub fn from_key_files(files: &[PathBuf]) -> Result<Engine, LoadError> {
+        let mut trust = TrustStore::new();
+        let mut warnings = Vec::new();
+        for f in files {
+            load_key_file(&mut trust, f, &mut warnings).map_err(|message| LoadError {
+                file: f.clone(),
+                line: None,
+                message,
+            })?;
+        }
+        Ok(Engine {
+            generation: 0,
+            source: PathBuf::new(),
+            policy: config::parse("", Path::new("/")).map_err(|e| LoadError {
+                file: PathBuf::new(),
+                line: None,
+                message: e.to_string(),
+            })?,
+            trust,
+            trees: Vec::new(),
+            warnings,
+        })
+    }
+
+    /// The tree a path belongs to (the innermost one).
+    pub fn tree_for(&self, path: &Path) -> Option<&Tree> {
+        self.trees.iter().find(|t| path.starts_with(&t.root))
+    }
+
+    /// The mode that applies to a path: its tree's, or the global mode for a
+    /// path outside every tree (a marked directory that was moved out, or a
+    /// path seen through another mount): such files are still checked.
+    pub fn mode_for(&self, path: &Path) -> Mode {
+        self.tree_for(path).map_or(self.policy.mode, |t| t.mode)
+    }
+}
+
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_CONFIG_FILE} bytes"
+        )));
+    }
+    Ok(bytes)
+}
+
+fn load_key_file(
+    trust: &mut TrustStore,
+    path: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let bytes =
+        read_bounded(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    let shown = path.display().to_string();
+    let report = trust
+        .add_pem(&shown, &bytes)
+        .map_err(|e| format!("key file {shown}: {e}"))?;
+    warnings.extend(report.warnings);
+    Ok(())
+}
+
+fn load_key_dir(
+    trust: &mut TrustStore,
+    dir: &Located<PathBuf>,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let entries = fs::read_dir(&dir.value)
+        .map_err(|e| format!("cannot read keys_dir {}: {e}", dir.value.display()))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry =
+            entry.map_err(|e| format!("cannot read keys_dir {}: {e}", dir.value.display()))?;
+        let path = entry.path();
+        let wanted = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("pem") | Some("pub")
+        );
+        if wanted {
+            files.push(path);
+        }
+    }
+    files.sort();
+    for f in files {
+        load_key_file(trust, &f, warnings)?;
+    }
+    Ok(())
+}
+
+fn resolve_dir(path: &Located<PathBuf>) -> Result<PathBuf, String> {
+    let canonical = fs::canonicalize(&path.value).map_err(|e| {
+        format!(
+            "protected directory {} cannot be used: {e}",
+            path.value.display()
+        )
+    })?;
+    let meta = fs::metadata(&canonical)
+        .map_err(|e| format!("protected directory {}: {e}", path.value.display()))?;
+    if !meta.is_dir() {
+        return Err(format!(
+            "protected path {} is not a directory",
+            path.value.display()
+        ));
+    }
+    if canonical == Path::new("/") {
+        return Err(format!(
+            "protected directory {} resolves to /, which is not supported",
+            path.value.display()
+        ));
+    }
+    Ok(canonical)
+}

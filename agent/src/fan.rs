@@ -1,0 +1,251 @@
+//! The two fanotify groups and the marking of protected trees.
+//!
+//! * The permission group (`FAN_CLASS_CONTENT`) receives `FAN_OPEN_PERM` and
+//!   `FAN_OPEN_EXEC_PERM` for every file in a marked directory
+//!   (`FAN_EVENT_ON_CHILD`). Marks are inode marks on each directory of each
+//!   tree, never mount or filesystem marks.
+//! * The notification group (`FAN_CLASS_NOTIF`, `FAN_REPORT_DFID_NAME`)
+//!   receives `FAN_CREATE` and `FAN_MOVED_TO` for subdirectories, so that new
+//!   directories and trees moved in are marked without a restart.
+//!
+//! A directory gets its notification mark before its permission mark and
+//! both before it is listed: a subdirectory created while the walk runs is
+//! either listed or reported, never missed.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Mutex;
+
+use nix::dir::{Dir, Type};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::fanotify::{EventFFlags, Fanotify, InitFlags, MarkFlags, MaskFlags};
+use nix::sys::stat::{Mode as FileMode, SFlag};
+
+/// Events the permission group asks for on every protected directory.
+pub fn perm_mask() -> MaskFlags {
+    MaskFlags::FAN_OPEN_PERM | MaskFlags::FAN_OPEN_EXEC_PERM | MaskFlags::FAN_EVENT_ON_CHILD
+}
+
+/// Events the notification group asks for: new entries that are
+/// directories.
+pub fn notify_mask() -> MaskFlags {
+    MaskFlags::FAN_CREATE | MaskFlags::FAN_MOVED_TO | MaskFlags::FAN_ONDIR
+}
+
+/// Filesystem id as reported in fanotify FID records.
+pub type FsId = [i32; 2];
+
+/// Both groups, and one open directory per filesystem seen (needed to turn
+/// the notification group's file handles back into directories).
+pub struct Groups {
+    /// The permission group.
+    pub perm: Fanotify,
+    /// The notification group.
+    pub notify: Fanotify,
+    mounts: Mutex<HashMap<FsId, OwnedFd>>,
+}
+
+/// Whether to add or remove marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Mark.
+    Add,
+    /// Unmark.
+    Remove,
+}
+
+/// What a walk did.
+#[derive(Debug, Default)]
+pub struct WalkStats {
+    /// Directories marked or unmarked.
+    pub dirs: usize,
+    /// Problems, one readable line each.
+    pub errors: Vec<String>,
+}
+
+impl Groups {
+    /// Creates both groups.
+    pub fn init() -> nix::Result<Groups> {
+        let common = InitFlags::FAN_CLOEXEC
+            | InitFlags::FAN_NONBLOCK
+            | InitFlags::FAN_UNLIMITED_QUEUE
+            | InitFlags::FAN_UNLIMITED_MARKS;
+        let perm = Fanotify::init(
+            common | InitFlags::FAN_CLASS_CONTENT,
+            EventFFlags::O_RDONLY | EventFFlags::O_LARGEFILE | EventFFlags::O_CLOEXEC,
+        )?;
+        let notify = Fanotify::init(
+            common
+                | InitFlags::FAN_CLASS_NOTIF
+                | InitFlags::from_bits_retain(libc::FAN_REPORT_DFID_NAME),
+            EventFFlags::O_RDONLY | EventFFlags::O_CLOEXEC,
+        )?;
+        Ok(Groups {
+            perm,
+            notify,
+            mounts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn mark_one(&self, op: Op, dir: BorrowedFd<'_>) -> nix::Result<()> {
+        let (flags, ignore_missing) = match op {
+            Op::Add => (MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_ONLYDIR, false),
+            Op::Remove => (MarkFlags::FAN_MARK_REMOVE | MarkFlags::FAN_MARK_ONLYDIR, true),
+        };
+        let run = |group: &Fanotify, mask: MaskFlags| match group.mark(flags, mask, dir, None::<&Path>) {
+            Err(Errno::ENOENT) if ignore_missing => Ok(()),
+            other => other,
+        };
+        match op {
+            Op::Add => {
+                run(&self.notify, notify_mask())?;
+                run(&self.perm, perm_mask())
+            }
+            Op::Remove => {
+                run(&self.perm, perm_mask())?;
+                run(&self.notify, notify_mask())
+            }
+        }
+    }
+
+    /// Remembers a directory on `dir`'s filesystem, for resolving handles.
+    fn remember_filesystem(&self, dir: BorrowedFd<'_>) {
+        let Some(fsid) = fsid_of(dir) else { return };
+        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        if !mounts.contains_key(&fsid) {
+            if let Ok(dup) = dir.try_clone_to_owned() {
+                mounts.insert(fsid, dup);
+            }
+        }
+    }
+
+    /// A directory on the filesystem `fsid`, if one was seen.
+    pub fn with_mount<T>(&self, fsid: &FsId, f: impl FnOnce(BorrowedFd<'_>) -> T) -> Option<T> {
+        let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        mounts.get(fsid).map(|fd| f(fd.as_fd()))
+    }
+
+    /// Marks (or unmarks) `root` and every directory below it, without
+    /// following symbolic links. Directories whose (device, inode) is in
+    /// `skip` are left alone with everything below them.
+    pub fn walk(&self, op: Op, root: OwnedFd, root_path: &Path, skip: &HashSet<(u64, u64)>) -> WalkStats {
+        enum Item {
+            Open(OwnedFd, PathBuf),
+            Child(Rc<OwnedFd>, CString, PathBuf),
+        }
+        let mut stats = WalkStats::default();
+        let mut last_dev = None;
+        let mut stack = vec![Item::Open(root, root_path.to_path_buf())];
+        while let Some(item) = stack.pop() {
+            let (fd, path) = match item {
+                Item::Open(fd, path) => (fd, path),
+                Item::Child(parent, name, path) => match open_dir_at(parent.as_fd(), &name) {
+                    Ok(fd) => (fd, path),
+                    // Removed or replaced by a non-directory meanwhile.
+                    Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => continue,
+                    Err(e) => {
+                        stats.errors.push(format!("{}: cannot open directory: {e}", path.display()));
+                        continue;
+                    }
+                },
+            };
+            let st = match nix::sys::stat::fstat(fd.as_fd()) {
+                Ok(st) => st,
+                Err(e) => {
+                    stats.errors.push(format!("{}: cannot stat directory: {e}", path.display()));
+                    continue;
+                }
+            };
+            if skip.contains(&(st.st_dev, st.st_ino)) {
+                continue;
+            }
+            if op == Op::Add && last_dev != Some(st.st_dev) {
+                self.remember_filesystem(fd.as_fd());
+                last_dev = Some(st.st_dev);
+            }
+            match self.mark_one(op, fd.as_fd()) {
+                Ok(()) => stats.dirs += 1,
+                Err(e) => stats.errors.push(format!(
+                    "{}: cannot {} fanotify mark: {e}",
+                    path.display(),
+                    if op == Op::Add { "add" } else { "remove" }
+                )),
+            }
+            let children = match list_subdirs(fd.as_fd()) {
+                Ok(c) => c,
+                Err(e) => {
+                    stats.errors.push(format!("{}: cannot list directory: {e}", path.display()));
+                    continue;
+                }
+            };
+            let parent = Rc::new(fd);
+            for name in children {
+                let child_path = path.join(std::ffi::OsStr::from_bytes(name.as_bytes()));
+                stack.push(Item::Child(parent.clone(), name, child_path));
+            }
+        }
+        stats
+    }
+}
+
+/// Opens a directory below `parent` without following symlinks.
+pub fn open_dir_at(parent: BorrowedFd<'_>, name: &CStr) -> nix::Result<OwnedFd> {
+    nix::fcntl::openat(
+        parent,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        FileMode::empty(),
+    )
+}
+
+/// Opens a directory by path (following symlinks: the policy's roots are
+/// already canonical).
+pub fn open_dir(path: &Path) -> nix::Result<OwnedFd> {
+    nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        FileMode::empty(),
+    )
+}
+
+fn list_subdirs(dir: BorrowedFd<'_>) -> nix::Result<Vec<CString>> {
+    let mut d = Dir::from_fd(dir.try_clone_to_owned().map_err(|e| {
+        Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+    })?)?;
+    let mut out = Vec::new();
+    for entry in d.iter() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        let is_dir = match entry.file_type() {
+            Some(Type::Directory) => true,
+            Some(_) => false,
+            None => nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map(|st| SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR)
+                .unwrap_or(false),
+        };
+        if is_dir {
+            out.push(name.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// The filesystem id of the filesystem holding `fd`, in the form fanotify
+/// reports it.
+pub fn fsid_of(fd: BorrowedFd<'_>) -> Option<FsId> {
+    let st = nix::sys::statfs::fstatfs(fd).ok()?;
+    let fsid = st.filesystem_id();
+    // SAFETY: fsid_t is a #[repr(C)] struct holding exactly `[c_int; 2]`
+    // (its field is private in libc), so it has the size and layout of
+    // `[i32; 2]`, and every bit pattern is a valid `[i32; 2]`.
+    let raw: [i32; 2] = unsafe { std::mem::transmute::<libc::fsid_t, [i32; 2]>(fsid) };
+    Some(raw)
+}
