@@ -51,7 +51,10 @@ struct Shared {
 
 impl Shared {
     fn engine(&self) -> Arc<Engine> {
-        self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.engine
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -176,7 +179,11 @@ pub fn run(policy_path: &Path) -> Result<(), StartError> {
     let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
         .map_err(sys("eventfd"))?;
     for w in &engine.warnings {
-        tracing::warn!(message_id = ids::POLICY_WARNING, "policy {}: {w}", policy_path.display());
+        tracing::warn!(
+            message_id = ids::POLICY_WARNING,
+            "policy {}: {w}",
+            policy_path.display()
+        );
     }
     let workers_n = engine.policy.agent.workers.unwrap_or_else(default_workers);
     let shared = Arc::new(Shared {
@@ -219,8 +226,11 @@ pub fn run(policy_path: &Path) -> Result<(), StartError> {
     let engine = shared.engine();
     let mut dirs = 0usize;
     for tree in &engine.trees {
-        let root = fan::open_dir(&tree.root).map_err(sys(format!("opening {}", tree.root.display())))?;
-        let stats = shared.groups.walk(Op::Add, root, &tree.root, &HashSet::new());
+        let root =
+            fan::open_dir(&tree.root).map_err(sys(format!("opening {}", tree.root.display())))?;
+        let stats = shared
+            .groups
+            .walk(Op::Add, root, &tree.root, &HashSet::new());
         if stats.dirs == 0 {
             let detail = stats.errors.join("; ");
             stop_threads(&shared, events, watcher, workers);
@@ -263,7 +273,10 @@ pub fn run(policy_path: &Path) -> Result<(), StartError> {
         }
     }
 
-    tracing::info!(message_id = ids::STOPPING, "stopping: answering pending events");
+    tracing::info!(
+        message_id = ids::STOPPING,
+        "stopping: answering pending events"
+    );
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     stop_threads(&shared, events, watcher, workers);
     drop(shared);
@@ -306,7 +319,10 @@ fn raise_fd_limit() {
 
 fn report_walk_errors(stats: &fan::WalkStats) {
     for e in stats.errors.iter().take(20) {
-        tracing::error!(message_id = ids::MARK_FAILED, "{e}: files in it are not checked");
+        tracing::error!(
+            message_id = ids::MARK_FAILED,
+            "{e}: files in it are not checked"
+        );
     }
     if stats.errors.len() > 20 {
         tracing::error!(
@@ -590,7 +606,10 @@ fn watch_loop(shared: &Arc<Shared>) {
                 Ok(n) => n,
                 Err(Errno::EINTR) => continue,
                 Err(e) => {
-                    tracing::error!(message_id = ids::MARK_FAILED, "reading directory notifications: {e}");
+                    tracing::error!(
+                        message_id = ids::MARK_FAILED,
+                        "reading directory notifications: {e}"
+                    );
                     break;
                 }
             };
@@ -639,7 +658,9 @@ fn mark_all(shared: &Shared, engine: &Engine) {
     for tree in &engine.trees {
         match fan::open_dir(&tree.root) {
             Ok(root) => {
-                let stats = shared.groups.walk(Op::Add, root, &tree.root, &HashSet::new());
+                let stats = shared
+                    .groups
+                    .walk(Op::Add, root, &tree.root, &HashSet::new());
                 report_walk_errors(&stats);
             }
             Err(e) => tracing::error!(
@@ -672,15 +693,28 @@ fn reload(shared: &Arc<Shared>) {
         }
         Ok(new) => {
             for w in &new.warnings {
-                tracing::warn!(message_id = ids::POLICY_WARNING, "policy {}: {w}", new.source.display());
+                tracing::warn!(
+                    message_id = ids::POLICY_WARNING,
+                    "policy {}: {w}",
+                    new.source.display()
+                );
             }
             let new = Arc::new(new);
             let old_roots: HashSet<&Path> = old.trees.iter().map(|t| t.root.as_path()).collect();
             let new_roots: HashSet<&Path> = new.trees.iter().map(|t| t.root.as_path()).collect();
             // New trees are marked before the switch.
-            for t in new.trees.iter().filter(|t| !old_roots.contains(t.root.as_path())) {
+            for t in new
+                .trees
+                .iter()
+                .filter(|t| !old_roots.contains(t.root.as_path()))
+            {
                 match fan::open_dir(&t.root) {
-                    Ok(root) => report_walk_errors(&shared.groups.walk(Op::Add, root, &t.root, &HashSet::new())),
+                    Ok(root) => report_walk_errors(&shared.groups.walk(
+                        Op::Add,
+                        root,
+                        &t.root,
+                        &HashSet::new(),
+                    )),
                     Err(e) => tracing::error!(
                         message_id = ids::MARK_FAILED,
                         "cannot open protected directory {}: {e}",
@@ -702,7 +736,11 @@ fn reload(shared: &Arc<Shared>) {
                     (m.dev(), m.ino())
                 })
                 .collect();
-            for t in old.trees.iter().filter(|t| !new_roots.contains(t.root.as_path())) {
+            for t in old
+                .trees
+                .iter()
+                .filter(|t| !new_roots.contains(t.root.as_path()))
+            {
                 if new.tree_for(&t.root).is_some() {
                     continue;
                 }

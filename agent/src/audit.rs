@@ -349,9 +349,15 @@ mod tests {
             w.record(rec("/a"));
         }
         w.record(rec("/b"));
-        let a = w.paths.get(&PathBuf::from("/a")).map(|s| (s.emitted, s.suppressed));
+        let a = w
+            .paths
+            .get(&PathBuf::from("/a"))
+            .map(|s| (s.emitted, s.suppressed));
         assert_eq!(a, Some((2, 3)));
-        let b = w.paths.get(&PathBuf::from("/b")).map(|s| (s.emitted, s.suppressed));
+        let b = w
+            .paths
+            .get(&PathBuf::from("/b"))
+            .map(|s| (s.emitted, s.suppressed));
         assert_eq!(b, Some((1, 0)));
         w.flush(true);
         assert!(w.paths.is_empty());

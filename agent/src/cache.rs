@@ -86,6 +86,8 @@ mod tests {
             },
             sha256: None,
             sig_path: PathBuf::from("/x.sig"),
+            sig_stamp: None,
+            cacheable: true,
         })
     }
 

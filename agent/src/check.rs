@@ -207,16 +207,24 @@ pub fn read_signature(path: &Path) -> Result<Option<(Vec<u8>, Stamp)>, SigError>
     let fd: OwnedFd = match nix::fcntl::open(path, flags, FileMode::empty()) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(None),
-        Err(Errno::ELOOP) => return Err(SigError::Refused("signature file is a symbolic link".into())),
+        Err(Errno::ELOOP) => {
+            return Err(SigError::Refused(
+                "signature file is a symbolic link".into(),
+            ))
+        }
         Err(e @ (Errno::ENXIO | Errno::EISDIR | Errno::ENOTDIR)) => {
-            return Err(SigError::Refused(format!("signature file cannot be read: {e}")))
+            return Err(SigError::Refused(format!(
+                "signature file cannot be read: {e}"
+            )))
         }
         Err(e) => return Err(SigError::Io(format!("cannot open signature file: {e}"))),
     };
     let st = nix::sys::stat::fstat(fd.as_fd())
         .map_err(|e| SigError::Io(format!("cannot stat signature file: {e}")))?;
     if !is_regular(&st) {
-        return Err(SigError::Refused("signature file is not a regular file".into()));
+        return Err(SigError::Refused(
+            "signature file is not a regular file".into(),
+        ));
     }
     if u64::try_from(st.st_size).unwrap_or(u64::MAX) > MAX_SIGNATURE_SIZE {
         return Err(SigError::Refused(format!(
@@ -231,7 +239,9 @@ pub fn read_signature(path: &Path) -> Result<Option<(Vec<u8>, Stamp)>, SigError>
         .read_to_end(&mut bytes)
         .map_err(|e| SigError::Io(format!("cannot read signature file: {e}")))?;
     if bytes.len() as u64 > MAX_SIGNATURE_SIZE {
-        return Err(SigError::Refused("signature file grew past the size allowed".into()));
+        return Err(SigError::Refused(
+            "signature file grew past the size allowed".into(),
+        ));
     }
     Ok(Some((bytes, Stamp::of(&st))))
 }

@@ -6,7 +6,6 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-
 use sigward_policy::config::{self, Located, Mode, Policy};
 use sigward_policy::TrustStore;
 
@@ -91,8 +90,7 @@ impl Engine {
 
         let mut trust = TrustStore::new();
         for key in &policy.trust.keys {
-            load_key_file(&mut trust, &key.value, &mut warnings)
-                .map_err(|m| at(key.line, m))?;
+            load_key_file(&mut trust, &key.value, &mut warnings).map_err(|m| at(key.line, m))?;
         }
         if let Some(dir) = &policy.trust.keys_dir {
             load_key_dir(&mut trust, dir, &mut warnings).map_err(|m| at(dir.line, m))?;

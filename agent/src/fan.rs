@@ -95,12 +95,16 @@ impl Groups {
     fn mark_one(&self, op: Op, dir: BorrowedFd<'_>) -> nix::Result<()> {
         let (flags, ignore_missing) = match op {
             Op::Add => (MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_ONLYDIR, false),
-            Op::Remove => (MarkFlags::FAN_MARK_REMOVE | MarkFlags::FAN_MARK_ONLYDIR, true),
+            Op::Remove => (
+                MarkFlags::FAN_MARK_REMOVE | MarkFlags::FAN_MARK_ONLYDIR,
+                true,
+            ),
         };
-        let run = |group: &Fanotify, mask: MaskFlags| match group.mark(flags, mask, dir, None::<&Path>) {
-            Err(Errno::ENOENT) if ignore_missing => Ok(()),
-            other => other,
-        };
+        let run =
+            |group: &Fanotify, mask: MaskFlags| match group.mark(flags, mask, dir, None::<&Path>) {
+                Err(Errno::ENOENT) if ignore_missing => Ok(()),
+                other => other,
+            };
         match op {
             Op::Add => {
                 run(&self.notify, notify_mask())?;
@@ -117,9 +121,9 @@ impl Groups {
     fn remember_filesystem(&self, dir: BorrowedFd<'_>) {
         let Some(fsid) = fsid_of(dir) else { return };
         let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-        if !mounts.contains_key(&fsid) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = mounts.entry(fsid) {
             if let Ok(dup) = dir.try_clone_to_owned() {
-                mounts.insert(fsid, dup);
+                slot.insert(dup);
             }
         }
     }
@@ -133,7 +137,13 @@ impl Groups {
     /// Marks (or unmarks) `root` and every directory below it, without
     /// following symbolic links. Directories whose (device, inode) is in
     /// `skip` are left alone with everything below them.
-    pub fn walk(&self, op: Op, root: OwnedFd, root_path: &Path, skip: &HashSet<(u64, u64)>) -> WalkStats {
+    pub fn walk(
+        &self,
+        op: Op,
+        root: OwnedFd,
+        root_path: &Path,
+        skip: &HashSet<(u64, u64)>,
+    ) -> WalkStats {
         enum Item {
             Open(OwnedFd, PathBuf),
             Child(Rc<OwnedFd>, CString, PathBuf),
@@ -149,7 +159,9 @@ impl Groups {
                     // Removed or replaced by a non-directory meanwhile.
                     Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => continue,
                     Err(e) => {
-                        stats.errors.push(format!("{}: cannot open directory: {e}", path.display()));
+                        stats
+                            .errors
+                            .push(format!("{}: cannot open directory: {e}", path.display()));
                         continue;
                     }
                 },
@@ -157,7 +169,9 @@ impl Groups {
             let st = match nix::sys::stat::fstat(fd.as_fd()) {
                 Ok(st) => st,
                 Err(e) => {
-                    stats.errors.push(format!("{}: cannot stat directory: {e}", path.display()));
+                    stats
+                        .errors
+                        .push(format!("{}: cannot stat directory: {e}", path.display()));
                     continue;
                 }
             };
@@ -179,7 +193,9 @@ impl Groups {
             let children = match list_subdirs(fd.as_fd()) {
                 Ok(c) => c,
                 Err(e) => {
-                    stats.errors.push(format!("{}: cannot list directory: {e}", path.display()));
+                    stats
+                        .errors
+                        .push(format!("{}: cannot list directory: {e}", path.display()));
                     continue;
                 }
             };
@@ -214,9 +230,10 @@ pub fn open_dir(path: &Path) -> nix::Result<OwnedFd> {
 }
 
 fn list_subdirs(dir: BorrowedFd<'_>) -> nix::Result<Vec<CString>> {
-    let mut d = Dir::from_fd(dir.try_clone_to_owned().map_err(|e| {
-        Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-    })?)?;
+    let mut d = Dir::from_fd(
+        dir.try_clone_to_owned()
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?,
+    )?;
     let mut out = Vec::new();
     for entry in d.iter() {
         let entry = entry?;
@@ -228,7 +245,9 @@ fn list_subdirs(dir: BorrowedFd<'_>) -> nix::Result<Vec<CString>> {
             Some(Type::Directory) => true,
             Some(_) => false,
             None => nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
-                .map(|st| SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR)
+                .map(|st| {
+                    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR
+                })
                 .unwrap_or(false),
         };
         if is_dir {

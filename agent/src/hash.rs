@@ -43,7 +43,9 @@ pub fn sha256_fd(fd: BorrowedFd<'_>, size: u64, buf: &mut [u8]) -> Result<[u8; 3
     let mut hasher = Sha256::new();
     let mut offset: u64 = 0;
     while offset < size {
-        let want = usize::try_from(size - offset).unwrap_or(usize::MAX).min(buf.len());
+        let want = usize::try_from(size - offset)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
         let Some(chunk) = buf.get_mut(..want) else {
             break;
         };
@@ -88,6 +90,9 @@ mod tests {
                 got: data.len() as u64
             })
         );
-        assert_eq!(sha256_fd(f.as_fd(), 0, &mut buf), Ok(Sha256::digest(b"").into()));
+        assert_eq!(
+            sha256_fd(f.as_fd(), 0, &mut buf),
+            Ok(Sha256::digest(b"").into())
+        );
     }
 }

@@ -99,10 +99,9 @@ impl<S: Subscriber> Layer<S> for JsonLines {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = Fields(serde_json::Map::new());
         let meta = event.metadata();
-        fields.0.insert(
-            "PRIORITY".into(),
-            priority(meta.level()).to_string().into(),
-        );
+        fields
+            .0
+            .insert("PRIORITY".into(), priority(meta.level()).to_string().into());
         fields
             .0
             .insert("SYSLOG_IDENTIFIER".into(), "sigward".into());

@@ -21,7 +21,10 @@ fn parse_uid(status: &str) -> Option<u32> {
 mod tests {
     #[test]
     fn parses_real_uid() {
-        assert_eq!(super::parse_uid("Name:\tx\nUid:\t1000\t0\t0\t0\n"), Some(1000));
+        assert_eq!(
+            super::parse_uid("Name:\tx\nUid:\t1000\t0\t0\t0\n"),
+            Some(1000)
+        );
         assert_eq!(super::parse_uid("Name:\tx\n"), None);
         let (exe, uid) = super::describe(std::process::id() as i32);
         assert!(exe.is_some());

@@ -31,7 +31,10 @@ pub fn keygen(args: &KeygenArgs) -> ExitCode {
     let pub_path = with_suffix(&args.out, ".pub");
     for p in [&key_path, &pub_path] {
         if p.symlink_metadata().is_ok() {
-            eprintln!("sigward keygen: {} exists; refusing to overwrite it", p.display());
+            eprintln!(
+                "sigward keygen: {} exists; refusing to overwrite it",
+                p.display()
+            );
             return ExitCode::FAILURE;
         }
     }
@@ -121,7 +124,11 @@ pub fn sign(args: &SignArgs) -> ExitCode {
     let mut buf = vec![0u8; crate::hash::BUFFER_SIZE];
     for file in &args.files {
         match sign_one(&key, file, &mut buf) {
-            Ok(sig) => println!("{}: signed (key {fingerprint}) -> {}", file.display(), sig.display()),
+            Ok(sig) => println!(
+                "{}: signed (key {fingerprint}) -> {}",
+                file.display(),
+                sig.display()
+            ),
             Err(e) => {
                 eprintln!("sigward sign: {}: {e}", file.display());
                 failed = true;

@@ -55,9 +55,12 @@ pub fn parse_events(buf: &[u8]) -> (Vec<Notice>, bool) {
     let mut off = 0usize;
     while off + METADATA_LEN <= buf.len() {
         let Some(ev) = buf.get(off..) else { break };
-        let (Some(event_len), Some(vers), Some(meta_len), Some(mask)) =
-            (u32_at(ev, 0), ev.get(4).copied(), u16_at(ev, 6), u64_at(ev, 8))
-        else {
+        let (Some(event_len), Some(vers), Some(meta_len), Some(mask)) = (
+            u32_at(ev, 0),
+            ev.get(4).copied(),
+            u16_at(ev, 6),
+            u64_at(ev, 8),
+        ) else {
             return (out, false);
         };
         let event_len = event_len as usize;
@@ -109,7 +112,11 @@ fn parse_info(mut info: &[u8]) -> Option<Notice> {
 }
 
 /// Reopens a directory from its file handle.
-pub fn open_by_handle(mount: BorrowedFd<'_>, handle_type: i32, handle: &[u8]) -> nix::Result<OwnedFd> {
+pub fn open_by_handle(
+    mount: BorrowedFd<'_>,
+    handle_type: i32,
+    handle: &[u8],
+) -> nix::Result<OwnedFd> {
     let len = u32::try_from(handle.len()).map_err(|_| Errno::EINVAL)?;
     // struct file_handle { u32 handle_bytes; i32 handle_type; u8 f_handle[]; }
     // built in a u32 buffer so that it is suitably aligned.
@@ -202,7 +209,10 @@ mod tests {
 
     #[test]
     fn parses_dfid_name_and_overflow() {
-        let mut buf = event(libc::FAN_CREATE | libc::FAN_ONDIR, &dfid_name(&[1, 2, 3, 4, 5, 6, 7, 8], b"sub"));
+        let mut buf = event(
+            libc::FAN_CREATE | libc::FAN_ONDIR,
+            &dfid_name(&[1, 2, 3, 4, 5, 6, 7, 8], b"sub"),
+        );
         buf.extend(event(libc::FAN_Q_OVERFLOW, &[]));
         let (events, ok) = parse_events(&buf);
         assert!(ok);

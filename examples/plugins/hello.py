@@ -1,0 +1,3 @@
+"""A signed example plugin: importing it prints a greeting."""
+
+print("hello from a signed plugin")
