@@ -45,7 +45,11 @@ struct Shared {
     cache: VerdictCache,
     auditor: Auditor,
     self_pid: i32,
+    /// Set when a stop was requested: the event thread hands its queued
+    /// events to the workers, then stops dispatching.
     stopping: AtomicBool,
+    /// Set once every worker has finished: the event thread may exit.
+    workers_done: AtomicBool,
     wake: EventFd,
 }
 
@@ -193,6 +197,7 @@ pub fn run(policy_path: &Path) -> Result<(), StartError> {
         auditor,
         self_pid: i32::try_from(std::process::id()).unwrap_or(0),
         stopping: AtomicBool::new(false),
+        workers_done: AtomicBool::new(false),
         wake,
     });
 
@@ -292,12 +297,16 @@ fn stop_threads(
 ) {
     shared.stopping.store(true, Ordering::SeqCst);
     let _ = shared.wake.write(1);
-    // The event thread drains the queue, then drops the job sender; the
-    // workers finish every queued job and exit when the channel is empty.
-    let _ = events.join();
+    // The event thread hands what is queued to the workers, then drops the
+    // job sender; the workers finish every queued job and exit when the
+    // channel is empty. Meanwhile the event thread keeps answering: the
+    // workers' own opens of signature files raise events that must be
+    // allowed, or the workers (and the openers they serve) would hang.
     for w in workers {
         let _ = w.join();
     }
+    shared.workers_done.store(true, Ordering::SeqCst);
+    let _ = events.join();
     let _ = watcher.join();
 }
 
@@ -355,27 +364,42 @@ fn announce_modes(engine: &Engine) {
 // ---------------------------------------------------------------- events
 
 fn event_loop(shared: &Arc<Shared>, tx: Sender<Job>) {
+    let mut tx = Some(tx);
     loop {
         let stopping = shared.stopping.load(Ordering::SeqCst);
-        drain_events(shared, &tx);
-        if stopping {
-            // Everything the kernel had queued when the stop began has been
-            // read and answered or handed to a worker. Dropping `tx` lets
-            // the workers finish.
+        drain_events(shared, tx.as_ref());
+        if stopping && tx.is_some() {
+            // Everything queued when the stop began has been read and
+            // answered or handed to a worker. Dropping the sender lets the
+            // workers finish; from now on events are answered here: the
+            // agent's own opens and cached allows are allowed, anything else
+            // gets the fail-closed answer of its mode.
+            tx = None;
+            continue;
+        }
+        if tx.is_none() && shared.workers_done.load(Ordering::SeqCst) {
+            drain_events(shared, None);
             return;
         }
         let mut fds = [
             PollFd::new(shared.groups.perm.as_fd(), PollFlags::POLLIN),
             PollFd::new(shared.wake.as_fd(), PollFlags::POLLIN),
         ];
-        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+        // While stopping, the wake descriptor stays readable; poll the
+        // group alone with a short timeout to notice the workers finishing.
+        let (fds, timeout) = if tx.is_some() {
+            (&mut fds[..], PollTimeout::NONE)
+        } else {
+            (&mut fds[..1], PollTimeout::from(50u16))
+        };
+        match nix::poll::poll(fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
         }
     }
 }
 
-fn drain_events(shared: &Arc<Shared>, tx: &Sender<Job>) {
+fn drain_events(shared: &Arc<Shared>, tx: Option<&Sender<Job>>) {
     loop {
         match shared.groups.perm.read_events() {
             Ok(events) if events.is_empty() => return,
@@ -390,7 +414,7 @@ fn drain_events(shared: &Arc<Shared>, tx: &Sender<Job>) {
     }
 }
 
-fn handle_event(shared: &Arc<Shared>, tx: &Sender<Job>, ev: FanotifyEvent) {
+fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEvent) {
     if ev.fd().is_none() {
         return; // queue overflow notice; cannot happen with FAN_UNLIMITED_QUEUE
     }
@@ -500,9 +524,12 @@ fn handle_event(shared: &Arc<Shared>, tx: &Sender<Job>, ev: FanotifyEvent) {
         known,
         cached,
     };
-    // An unbounded channel: sending never blocks. If every worker is gone
-    // the job comes back and its Pending answers fail-closed on drop.
-    let _ = tx.send(job);
+    // An unbounded channel: sending never blocks. Without a sender (the
+    // agent is stopping) or without workers, the job is dropped and its
+    // Pending answers with the fail-closed answer of its mode.
+    if let Some(tx) = tx {
+        let _ = tx.send(job);
+    }
 }
 
 // --------------------------------------------------------------- workers

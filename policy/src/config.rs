@@ -177,7 +177,11 @@ impl PolicyError {
 /// The 1-based line holding byte `offset` of `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[derive(Deserialize)]
@@ -237,7 +241,9 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Policy, PolicyError> {
     let mut trust = Trust::default();
     if let Some(t) = raw.trust {
         for k in t.keys {
-            trust.keys.push(path_value(text, base_dir, &k, "trust.keys entry")?);
+            trust
+                .keys
+                .push(path_value(text, base_dir, &k, "trust.keys entry")?);
         }
         if let Some(d) = t.keys_dir {
             trust.keys_dir = Some(path_value(text, base_dir, &d, "trust.keys_dir")?);
@@ -334,7 +340,8 @@ fn bounded<T: TryFrom<i64>>(
             format!("{what} = {n} is out of range ({min} to {max})"),
         ));
     }
-    T::try_from(n).map_err(|_| PolicyError::at(text, v.span(), format!("{what} = {n} is out of range")))
+    T::try_from(n)
+        .map_err(|_| PolicyError::at(text, v.span(), format!("{what} = {n} is out of range")))
 }
 
 fn path_value(
@@ -348,7 +355,11 @@ fn path_value(
         return Err(PolicyError::at(text, v.span(), format!("{what} is empty")));
     }
     if raw.contains('\0') {
-        return Err(PolicyError::at(text, v.span(), format!("{what} contains a NUL byte")));
+        return Err(PolicyError::at(
+            text,
+            v.span(),
+            format!("{what} contains a NUL byte"),
+        ));
     }
     let joined = base_dir.join(raw);
     Ok(Located {
@@ -414,7 +425,10 @@ rate_limit_interval = 30
             Err(e) => unreachable!("{e}"),
         };
         assert_eq!(pol.mode, Mode::Enforce);
-        assert_eq!(pol.trust.keys[0].value, PathBuf::from("/etc/sigward/keys/a.pub"));
+        assert_eq!(
+            pol.trust.keys[0].value,
+            PathBuf::from("/etc/sigward/keys/a.pub")
+        );
         assert_eq!(pol.trust.keys[0].line, 4);
         assert_eq!(pol.trust.keys[1].value, PathBuf::from("/abs/b.pem"));
         assert_eq!(
@@ -438,7 +452,10 @@ rate_limit_interval = 30
         let pol = p("").ok();
         let pol = pol.as_ref();
         assert_eq!(pol.map(|p| p.mode), Some(Mode::Enforce));
-        assert_eq!(pol.map(|p| p.agent.cache_entries), Some(DEFAULT_CACHE_ENTRIES));
+        assert_eq!(
+            pol.map(|p| p.agent.cache_entries),
+            Some(DEFAULT_CACHE_ENTRIES)
+        );
         assert_eq!(pol.map(|p| p.audit.log_allowed), Some(false));
         assert_eq!(pol.map(|p| p.protect.len()), Some(0));
     }
@@ -466,7 +483,8 @@ rate_limit_interval = 30
 
     #[test]
     fn unknown_key_in_protect_has_line() {
-        let (line, msg) = err_line("[[protect]]\npath = \"/x\"\n[[protect]]\npath = \"/y\"\npaht = \"/z\"\n");
+        let (line, msg) =
+            err_line("[[protect]]\npath = \"/x\"\n[[protect]]\npath = \"/y\"\npaht = \"/z\"\n");
         assert_eq!(line, Some(5));
         assert!(msg.contains("paht"), "{msg}");
     }

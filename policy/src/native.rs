@@ -258,7 +258,8 @@ pub fn sign(
         },
     };
     let fp_text = fingerprint.to_string();
-    doc.signatures.retain(|e| !e.key.eq_ignore_ascii_case(&fp_text));
+    doc.signatures
+        .retain(|e| !e.key.eq_ignore_ascii_case(&fp_text));
     doc.signatures.push(entry);
     doc
 }
@@ -293,13 +294,34 @@ mod tests {
         assert!(looks_native(text.as_bytes()));
         let parsed = parse(text.as_bytes());
         assert_eq!(parsed.as_ref(), Ok(&doc));
-        let doc2 = sign(parsed.ok(), &key(2), "a.py", 3, &[1; 32], "2026-01-02T00:00:00Z");
+        let doc2 = sign(
+            parsed.ok(),
+            &key(2),
+            "a.py",
+            3,
+            &[1; 32],
+            "2026-01-02T00:00:00Z",
+        );
         assert_eq!(doc2.signatures.len(), 2);
         // Re-signing with the same key replaces its entry.
-        let doc3 = sign(Some(doc2), &key(2), "a.py", 3, &[1; 32], "2026-01-03T00:00:00Z");
+        let doc3 = sign(
+            Some(doc2),
+            &key(2),
+            "a.py",
+            3,
+            &[1; 32],
+            "2026-01-03T00:00:00Z",
+        );
         assert_eq!(doc3.signatures.len(), 2);
         // Signing different content starts over.
-        let doc4 = sign(Some(doc3), &key(3), "a.py", 4, &[1; 32], "2026-01-03T00:00:00Z");
+        let doc4 = sign(
+            Some(doc3),
+            &key(3),
+            "a.py",
+            4,
+            &[1; 32],
+            "2026-01-03T00:00:00Z",
+        );
         assert_eq!(doc4.signatures.len(), 1);
     }
 
@@ -321,11 +343,15 @@ mod tests {
 
     #[test]
     fn entry_decoding_errors() {
-        let good = sign(None, &key(1), "a", 1, &[0; 32], "2026-01-01T00:00:00Z").signatures[0].clone();
+        let good =
+            sign(None, &key(1), "a", 1, &[0; 32], "2026-01-01T00:00:00Z").signatures[0].clone();
         assert!(decode_entry(0, &good).is_ok());
         let mut e = good.clone();
         e.algorithm = "rsa".into();
-        assert!(matches!(decode_entry(0, &e), Err(MalformedError::Entry { index: 1, .. })));
+        assert!(matches!(
+            decode_entry(0, &e),
+            Err(MalformedError::Entry { index: 1, .. })
+        ));
         let mut e = good.clone();
         e.key = "abc".into();
         assert!(decode_entry(0, &e).is_err());

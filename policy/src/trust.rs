@@ -59,7 +59,9 @@ pub enum KeyFileError {
     #[error("invalid PEM: {0}")]
     BadPem(String),
     /// A block holds a private key.
-    #[error("PEM block {block} is a private key ({tag}); a trust store must hold public keys only")]
+    #[error(
+        "PEM block {block} is a private key ({tag}); a trust store must hold public keys only"
+    )]
     PrivateKey {
         /// 1-based block index.
         block: usize,
@@ -154,7 +156,9 @@ impl TrustStore {
 
     /// The key with this fingerprint.
     pub fn get(&self, fingerprint: &Fingerprint) -> Option<&TrustedKey> {
-        self.by_fingerprint.get(fingerprint).and_then(|&i| self.keys.get(i))
+        self.by_fingerprint
+            .get(fingerprint)
+            .and_then(|&i| self.keys.get(i))
     }
 
     /// Every key, in load order.
@@ -200,8 +204,14 @@ mod tests {
     #[test]
     fn duplicate_key_counted_once() {
         let mut ts = TrustStore::new();
-        assert_eq!(ts.add_pem("a", pub_pem(1).as_bytes()).map(|r| r.added), Ok(1));
-        assert_eq!(ts.add_pem("b", pub_pem(1).as_bytes()).map(|r| r.added), Ok(0));
+        assert_eq!(
+            ts.add_pem("a", pub_pem(1).as_bytes()).map(|r| r.added),
+            Ok(1)
+        );
+        assert_eq!(
+            ts.add_pem("b", pub_pem(1).as_bytes()).map(|r| r.added),
+            Ok(0)
+        );
         assert_eq!(ts.len(), 1);
     }
 
@@ -213,7 +223,10 @@ mod tests {
             .map(|z| z.to_string())
             .unwrap_or_default();
         let err = TrustStore::new().add_pem("x", pem.as_bytes());
-        assert!(matches!(err, Err(KeyFileError::PrivateKey { block: 1, .. })));
+        assert!(matches!(
+            err,
+            Err(KeyFileError::PrivateKey { block: 1, .. })
+        ));
     }
 
     #[test]

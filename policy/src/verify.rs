@@ -261,8 +261,14 @@ mod tests {
     fn unsigned_and_malformed() {
         let ts = store(&[&key(1)]);
         assert_eq!(reason(&check("a", b"x", None, &ts)), Some(Reason::Unsigned));
-        assert_eq!(reason(&check("a", b"x", Some(""), &ts)), Some(Reason::Malformed));
-        assert_eq!(reason(&check("a", b"x", Some("garbage"), &ts)), Some(Reason::Malformed));
+        assert_eq!(
+            reason(&check("a", b"x", Some(""), &ts)),
+            Some(Reason::Malformed)
+        );
+        assert_eq!(
+            reason(&check("a", b"x", Some("garbage"), &ts)),
+            Some(Reason::Malformed)
+        );
     }
 
     #[test]
@@ -272,8 +278,13 @@ mod tests {
         let sig = sig_for(&k, "a.py", b"print(1)\n");
         let v = check("a.py", b"print(2)\n", Some(&sig), &ts);
         assert_eq!(reason(&v), Some(Reason::Tampered));
-        assert!(matches!(&v, Verdict::Rejected { detail, .. } if detail.contains("expected sha256")));
-        assert_eq!(reason(&check("a.py", b"print(1)\nx", Some(&sig), &ts)), Some(Reason::Tampered));
+        assert!(
+            matches!(&v, Verdict::Rejected { detail, .. } if detail.contains("expected sha256"))
+        );
+        assert_eq!(
+            reason(&check("a.py", b"print(1)\nx", Some(&sig), &ts)),
+            Some(Reason::Tampered)
+        );
         let renamed = check("auth.py", b"print(1)\n", Some(&sig), &ts);
         assert_eq!(reason(&renamed), Some(Reason::Tampered));
         assert!(matches!(&renamed, Verdict::Rejected { detail, .. } if detail.contains("auth.py")));
@@ -284,8 +295,14 @@ mod tests {
         let sig = sig_for(&key(2), "a", b"x");
         let v = check("a", b"x", Some(&sig), &store(&[&key(1)]));
         assert_eq!(reason(&v), Some(Reason::Untrusted));
-        assert_eq!(v.key(), Some(Fingerprint::of_ed25519(&key(2).verifying_key())));
-        assert_eq!(reason(&check("a", b"x", Some(&sig), &TrustStore::new())), Some(Reason::Untrusted));
+        assert_eq!(
+            v.key(),
+            Some(Fingerprint::of_ed25519(&key(2).verifying_key()))
+        );
+        assert_eq!(
+            reason(&check("a", b"x", Some(&sig), &TrustStore::new())),
+            Some(Reason::Untrusted)
+        );
     }
 
     #[test]
@@ -303,15 +320,24 @@ mod tests {
         raw[10] ^= 1;
         doc.signatures[0].signature =
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &raw);
-        assert_eq!(reason(&check("a", b"x", Some(&to_text(&doc)), &ts)), Some(Reason::Invalid));
+        assert_eq!(
+            reason(&check("a", b"x", Some(&to_text(&doc)), &ts)),
+            Some(Reason::Invalid)
+        );
         // Editing the signing time breaks the signature too.
         let mut doc = native::parse(sig.as_bytes()).unwrap_or_else(|_| unreachable!());
         doc.signatures[0].signed_at = "2030-01-01T00:00:00Z".into();
-        assert_eq!(reason(&check("a", b"x", Some(&to_text(&doc)), &ts)), Some(Reason::Invalid));
+        assert_eq!(
+            reason(&check("a", b"x", Some(&to_text(&doc)), &ts)),
+            Some(Reason::Invalid)
+        );
         // Rewriting the recorded hash to match tampered content: still invalid.
         let mut doc = native::parse(sig.as_bytes()).unwrap_or_else(|_| unreachable!());
         doc.file.sha256 = hex::encode(Sha256::digest(b"y"));
-        assert_eq!(reason(&check("a", b"y", Some(&to_text(&doc)), &ts)), Some(Reason::Invalid));
+        assert_eq!(
+            reason(&check("a", b"y", Some(&to_text(&doc)), &ts)),
+            Some(Reason::Invalid)
+        );
     }
 
     #[test]
@@ -337,6 +363,9 @@ mod tests {
         raw[0] = 1; // R = identity point encoding
         doc.signatures[0].signature =
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw);
-        assert_eq!(reason(&check("a", b"x", Some(&to_text(&doc)), &ts)), Some(Reason::Invalid));
+        assert_eq!(
+            reason(&check("a", b"x", Some(&to_text(&doc)), &ts)),
+            Some(Reason::Invalid)
+        );
     }
 }
