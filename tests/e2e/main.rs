@@ -20,6 +20,7 @@ mod openers;
 
 mod cli;
 mod dirs;
+mod example;
 mod loaders;
 mod modes;
 mod robustness;
