@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::{run, sigward, Agent, PROC_TIMEOUT};
-use crate::openers::{
-    cat, exec_path, expect_allowed, expect_eperm, expect_exec_denied, python_import,
-};
+use crate::openers::{cat, exec_path, expect_allowed, expect_eperm, python_import};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
