@@ -23,6 +23,7 @@ mod dirs;
 mod example;
 mod loaders;
 mod modes;
+mod ratelimit;
 mod robustness;
 mod signals;
 mod tamper;
