@@ -461,34 +461,22 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
     }
     let sig_path = check::sig_path_for(&path);
     let known = if !regular {
-        Some(Arc::new(Outcome {
-            verdict: Verdict::Rejected {
-                reason: Reason::Unsigned,
-                detail: "not a regular file: only regular files can carry a signature".into(),
-                key: None,
-            },
-            sha256: None,
+        Some(Arc::new(Outcome::refused(
+            Reason::Unsigned,
+            "not a regular file: only regular files can carry a signature",
             sig_path,
-            sig_stamp: None,
-            cacheable: false,
-        }))
+        )))
     } else if check::is_sig_file(&path) {
         if !exec {
             // Loaders and operators read signature files.
             pending.answer(true);
             return;
         }
-        Some(Arc::new(Outcome {
-            verdict: Verdict::Rejected {
-                reason: Reason::Invalid,
-                detail: "signature files are never executed".into(),
-                key: None,
-            },
-            sha256: None,
+        Some(Arc::new(Outcome::refused(
+            Reason::Invalid,
+            "signature files are never executed",
             sig_path,
-            sig_stamp: None,
-            cacheable: false,
-        }))
+        )))
     } else {
         None
     };
@@ -683,19 +671,19 @@ fn watch_loop(shared: &Arc<Shared>) {
 /// Marks every tree of `engine` again (marks are idempotent).
 fn mark_all(shared: &Shared, engine: &Engine) {
     for tree in &engine.trees {
-        match fan::open_dir(&tree.root) {
-            Ok(root) => {
-                let stats = shared
-                    .groups
-                    .walk(Op::Add, root, &tree.root, &HashSet::new());
-                report_walk_errors(&stats);
-            }
-            Err(e) => tracing::error!(
-                message_id = ids::MARK_FAILED,
-                "cannot open protected directory {}: {e}",
-                tree.root.display()
-            ),
-        }
+        mark_tree(shared, &tree.root);
+    }
+}
+
+/// Marks one protected tree, reporting what could not be marked.
+fn mark_tree(shared: &Shared, root: &Path) {
+    match fan::open_dir(root) {
+        Ok(fd) => report_walk_errors(&shared.groups.walk(Op::Add, fd, root, &HashSet::new())),
+        Err(e) => tracing::error!(
+            message_id = ids::MARK_FAILED,
+            "cannot open protected directory {}: {e}",
+            root.display()
+        ),
     }
 }
 
@@ -735,19 +723,7 @@ fn reload(shared: &Arc<Shared>) {
                 .iter()
                 .filter(|t| !old_roots.contains(t.root.as_path()))
             {
-                match fan::open_dir(&t.root) {
-                    Ok(root) => report_walk_errors(&shared.groups.walk(
-                        Op::Add,
-                        root,
-                        &t.root,
-                        &HashSet::new(),
-                    )),
-                    Err(e) => tracing::error!(
-                        message_id = ids::MARK_FAILED,
-                        "cannot open protected directory {}: {e}",
-                        t.root.display()
-                    ),
-                }
+                mark_tree(shared, &t.root);
             }
             *shared.engine.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
             shared.cache.reset(new.policy.agent.cache_entries);

@@ -38,6 +38,24 @@ pub struct Outcome {
     pub cacheable: bool,
 }
 
+impl Outcome {
+    /// A rejection decided without reading the file (nothing hashed, not
+    /// cacheable).
+    pub fn refused(reason: Reason, detail: impl Into<String>, sig_path: PathBuf) -> Self {
+        Outcome {
+            verdict: Verdict::Rejected {
+                reason,
+                detail: detail.into(),
+                key: None,
+            },
+            sha256: None,
+            sig_path,
+            sig_stamp: None,
+            cacheable: false,
+        }
+    }
+}
+
 /// Identity and version of a file, from `fstat`. Two equal stamps mean the
 /// file was not changed in between (ctime cannot be set by users).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -91,17 +109,7 @@ pub fn is_sig_file(path: &Path) -> bool {
 /// file changed during verification is refused rather than cached.
 pub fn evaluate(fd: BorrowedFd<'_>, path: &Path, trust: &TrustStore, buf: &mut [u8]) -> Outcome {
     let sig_path = sig_path_for(path);
-    let reject = |reason: Reason, detail: String, sig_path: PathBuf| Outcome {
-        verdict: Verdict::Rejected {
-            reason,
-            detail,
-            key: None,
-        },
-        sha256: None,
-        sig_path,
-        sig_stamp: None,
-        cacheable: false,
-    };
+    let reject = Outcome::refused;
     let before = match nix::sys::stat::fstat(fd) {
         Ok(st) => st,
         Err(e) => return reject(Reason::Invalid, format!("cannot stat file: {e}"), sig_path),
