@@ -310,6 +310,13 @@ fn stop_threads(
     let _ = watcher.join();
 }
 
+/// Seconds since the epoch (0 if the clock is before it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -545,13 +552,30 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
         cached,
     } = job;
     let Some(fd) = pending.fd() else { return };
-    // A cached rejection stays valid only while its signature file is
-    // unchanged: signing a file later must take effect at once.
-    let known = known.filter(|k| !cached || k.sig_stamp == check::sig_stamp(&k.sig_path));
+    if check::is_aisoc_manifest(&path) {
+        // AiSOC's loader reads the manifest before anything is verified;
+        // it is covered by the bundle signature in plugin.sig.
+        if !exec {
+            pending.answer(true);
+            return;
+        }
+    }
+    // A cached rejection stays valid only while the signature files beside
+    // it are unchanged: signing a file later must take effect at once.
+    let known = known.filter(|k| !cached || k.evidence == check::EvidenceStamps::current(&path));
     let outcome = match known {
         Some(k) => k,
         None => {
-            let o = Arc::new(check::evaluate(fd, &path, &engine.trust, buf));
+            let options = sigward_policy::Options {
+                now: unix_now(),
+                ..engine.options_for(&path).clone()
+            };
+            let ctx = check::Context {
+                trust: &engine.trust,
+                options: &options,
+                tree_root: engine.tree_for(&path).map(|t| t.root.as_path()),
+            };
+            let o = Arc::new(check::evaluate(fd, &path, &ctx, buf));
             if o.cacheable {
                 shared.cache.insert(
                     Key {
@@ -578,9 +602,21 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     let pid = pending.pid();
     let (exe, uid) = crate::opener::describe(pid);
     pending.answer(decision != Decision::Deny);
-    let (reason, detail) = match &outcome.verdict {
-        Verdict::Verified { .. } => (None, String::from("signature verified")),
-        Verdict::Rejected { reason, detail, .. } => (Some(*reason), detail.clone()),
+    let (reason, detail, signer) = match &outcome.verdict {
+        Verdict::Verified { signer, .. } => {
+            (None, String::from("signature verified"), signer.clone())
+        }
+        Verdict::Rejected {
+            reason,
+            detail,
+            key,
+            ..
+        } => (
+            Some(*reason),
+            detail.clone(),
+            key.and_then(|k| engine.trust.get(&k))
+                .and_then(|k| k.label.clone()),
+        ),
     };
     shared.auditor.record(DecisionRecord {
         decision,
@@ -594,6 +630,8 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
         sha256: outcome.sha256.map(hex::encode),
         sig_path: Some(outcome.sig_path.clone()),
         key: outcome.verdict.key().map(|k| k.to_string()),
+        format: outcome.verdict.format().map(|f| f.name()),
+        signer,
         mode,
         generation: engine.generation,
     });

@@ -97,6 +97,11 @@ pub struct DecisionRecord {
     pub sig_path: Option<PathBuf>,
     /// The signer's fingerprint when known.
     pub key: Option<String>,
+    /// The signature format, when one matched.
+    pub format: Option<&'static str>,
+    /// Who signed, when known (OpenSSH principal, minisign trusted
+    /// comment, Conductor developer, key label).
+    pub signer: Option<String>,
     /// The mode that applied.
     pub mode: Mode,
     /// Policy generation.
@@ -288,6 +293,8 @@ fn emit(r: &DecisionRecord) {
                 sigward_sha256 = r.sha256.as_deref(),
                 sigward_sig_path = sig.as_deref(),
                 sigward_key = r.key.as_deref(),
+                sigward_format = r.format,
+                sigward_signer = r.signer.as_deref(),
                 sigward_mode = r.mode.as_str(),
                 sigward_generation = r.generation,
                 "{message}"
@@ -332,6 +339,8 @@ mod tests {
             sha256: None,
             sig_path: None,
             key: None,
+            format: None,
+            signer: None,
             mode: Mode::Enforce,
             generation: 1,
         }

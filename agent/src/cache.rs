@@ -81,12 +81,14 @@ mod tests {
 
     fn outcome() -> Arc<Outcome> {
         Arc::new(Outcome {
-            verdict: Verdict::Verified {
-                key: sigward_policy::Fingerprint::of_raw_key(&[1; 32]),
-            },
+            verdict: Verdict::verified(
+                sigward_policy::Fingerprint::of_raw_key(&[1; 32]),
+                sigward_policy::Format::Native,
+                None,
+            ),
             sha256: None,
             sig_path: PathBuf::from("/x.sig"),
-            sig_stamp: None,
+            evidence: Default::default(),
             cacheable: true,
         })
     }

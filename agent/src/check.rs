@@ -1,6 +1,12 @@
 //! The one verification path shared by the agent and `sigward verify`:
 //! from an open file and the name it was opened under to a verdict.
+//!
+//! Evidence is read from beside the file (`FILE.sig`, `FILE.minisig`,
+//! `FILE.sha256`) and, for `*.py` files inside an AiSOC plugin directory,
+//! from the bundle signature at the plugin's root. The file itself is only
+//! ever read through the descriptor the caller holds.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -10,16 +16,23 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, Mode as FileMode, SFlag};
-use sigward_policy::{verify, Reason, Subject, TrustStore, Verdict};
+use sigward_policy::formats::{self, aisoc};
+use sigward_policy::{Evidence, Format, Options, Reason, Subject, TrustStore, Verdict};
 
-use crate::hash::{sha256_fd, HashError};
+use crate::hash::{digest_fd, sha256_fd, HashError};
 
 /// Signature files larger than this are malformed: a real one is a few KiB,
 /// and an attacker must not make the agent read a huge file.
 pub const MAX_SIGNATURE_SIZE: u64 = 1024 * 1024;
 
-/// Suffix of detached signature files.
-pub const SIG_SUFFIX: &str = ".sig";
+/// Suffixes of the files that accompany a plugin file: they may be read,
+/// never executed, and are not themselves verified.
+pub const COMPANION_SUFFIXES: [&str; 3] = [".sig", ".minisig", ".sha256"];
+
+/// Bounds on the AiSOC bundle walk.
+const MAX_BUNDLE_FILES: usize = 10_000;
+const MAX_BUNDLE_DEPTH: usize = 64;
+const MAX_BUNDLE_ANCESTORS: usize = 32;
 
 /// What a verification found.
 #[derive(Clone, Debug)]
@@ -28,11 +41,12 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// SHA-256 of the content, when it was computed.
     pub sha256: Option<[u8; 32]>,
-    /// Where the signature was looked for.
+    /// The signature file the verdict rests on (`FILE.sig` when there is
+    /// none).
     pub sig_path: PathBuf,
-    /// The signature file's stamp when it was read (`None`: there was none).
-    /// A cached rejection is reused only while this is unchanged.
-    pub sig_stamp: Option<Stamp>,
+    /// The companions' stamps when they were read. A cached rejection is
+    /// reused only while these are unchanged.
+    pub evidence: EvidenceStamps,
     /// Whether the verdict may be cached: the file was read whole and did
     /// not change meanwhile, and nothing failed for a passing reason.
     pub cacheable: bool,
@@ -43,15 +57,38 @@ impl Outcome {
     /// cacheable).
     pub fn refused(reason: Reason, detail: impl Into<String>, sig_path: PathBuf) -> Self {
         Outcome {
-            verdict: Verdict::Rejected {
-                reason,
-                detail: detail.into(),
-                key: None,
-            },
+            verdict: Verdict::reject(reason, detail, None),
             sha256: None,
             sig_path,
-            sig_stamp: None,
+            evidence: EvidenceStamps::default(),
             cacheable: false,
+        }
+    }
+}
+
+/// Stamps of a file's companions (`None`: absent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvidenceStamps {
+    /// `FILE.sig`.
+    pub sig: Option<Stamp>,
+    /// `FILE.minisig`.
+    pub minisig: Option<Stamp>,
+    /// `FILE.sha256`.
+    pub sha256sum: Option<Stamp>,
+}
+
+impl EvidenceStamps {
+    /// The companions' stamps as they are now (without following symlinks).
+    pub fn current(path: &Path) -> Self {
+        let st = |suffix: &str| {
+            nix::sys::stat::lstat(&companion(path, suffix))
+                .ok()
+                .map(|st| Stamp::of(&st))
+        };
+        EvidenceStamps {
+            sig: st(".sig"),
+            minisig: st(".minisig"),
+            sha256sum: st(".sha256"),
         }
     }
 }
@@ -90,94 +127,347 @@ pub fn is_regular(st: &FileStat) -> bool {
     SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFREG
 }
 
-/// The detached signature path of a file.
-pub fn sig_path_for(path: &Path) -> PathBuf {
+/// `path` with `suffix` appended (`x.py` → `x.py.sig`).
+pub fn companion(path: &Path, suffix: &str) -> PathBuf {
     let mut s: OsString = path.as_os_str().to_owned();
-    s.push(SIG_SUFFIX);
+    s.push(suffix);
     PathBuf::from(s)
 }
 
-/// Whether a path names a signature file.
-pub fn is_sig_file(path: &Path) -> bool {
-    path.as_os_str().as_bytes().ends_with(SIG_SUFFIX.as_bytes())
+/// The detached signature path of a file.
+pub fn sig_path_for(path: &Path) -> PathBuf {
+    companion(path, ".sig")
 }
 
-/// Verifies the open file `fd`, opened as `path`, against `trust`.
+/// Whether a path names a signature companion (`.sig`, `.minisig`,
+/// `.sha256`): readable, never executable, not verified itself.
+pub fn is_sig_file(path: &Path) -> bool {
+    let b = path.as_os_str().as_bytes();
+    COMPANION_SUFFIXES.iter().any(|s| b.ends_with(s.as_bytes()))
+}
+
+/// Whether a path is an AiSOC manifest with a `plugin.sig` beside it: such
+/// manifests are read by AiSOC's loader before anything is verified, and are
+/// covered by the bundle signature.
+pub fn is_aisoc_manifest(path: &Path) -> bool {
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| aisoc::MANIFEST_NAMES.contains(&n));
+    named
+        && path
+            .parent()
+            .and_then(|d| nix::sys::stat::lstat(&d.join(aisoc::SIG_NAME)).ok())
+            .is_some_and(|st| is_regular(&st))
+}
+
+/// What a verification may consult besides the file.
+pub struct Context<'a> {
+    /// Trusted keys.
+    pub trust: &'a TrustStore,
+    /// Accepted formats and format settings, with `now` set.
+    pub options: &'a Options,
+    /// The protected tree's root: AiSOC plugin roots are looked for up to
+    /// here (and up to a fixed number of levels without one).
+    pub tree_root: Option<&'a Path>,
+}
+
+/// Verifies the open file `fd`, opened as `path`.
 ///
 /// `buf` is the caller's hashing buffer. The file is hashed through `fd`
 /// (never reopened by name), and its stamp is compared before and after, so a
 /// file changed during verification is refused rather than cached.
-pub fn evaluate(fd: BorrowedFd<'_>, path: &Path, trust: &TrustStore, buf: &mut [u8]) -> Outcome {
+pub fn evaluate(fd: BorrowedFd<'_>, path: &Path, ctx: &Context<'_>, buf: &mut [u8]) -> Outcome {
     let sig_path = sig_path_for(path);
-    let reject = Outcome::refused;
     let before = match nix::sys::stat::fstat(fd) {
         Ok(st) => st,
-        Err(e) => return reject(Reason::Invalid, format!("cannot stat file: {e}"), sig_path),
+        Err(e) => {
+            return Outcome::refused(Reason::Invalid, format!("cannot stat file: {e}"), sig_path)
+        }
     };
     if !is_regular(&before) {
-        return reject(
+        return Outcome::refused(
             Reason::Unsigned,
-            "not a regular file: only regular files can carry a signature".into(),
+            "not a regular file: only regular files can carry a signature",
             sig_path,
         );
     }
     let stamp = Stamp::of(&before);
-    let sha256 = match sha256_fd(fd, stamp.size, buf) {
-        Ok(h) => h,
-        Err(e @ HashError::Shrunk { .. }) => {
-            return reject(Reason::Tampered, e.to_string(), sig_path)
+
+    // Evidence beside the file.
+    let mut cacheable = true;
+    let mut stamps = EvidenceStamps::default();
+    let mut read_errors: Vec<Verdict> = Vec::new();
+    let mut read = |suffix: &str, slot: &mut Option<Stamp>| -> Option<Vec<u8>> {
+        let p = companion(path, suffix);
+        match read_signature(&p) {
+            Ok(Some((bytes, st))) => {
+                *slot = Some(st);
+                Some(bytes)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                *slot = sig_stamp(&p);
+                if matches!(e, SigError::Io(_)) {
+                    cacheable = false;
+                }
+                read_errors.push(Verdict::reject(
+                    Reason::Malformed,
+                    format!("{}: {e}", p.display()),
+                    None,
+                ));
+                None
+            }
         }
-        Err(e @ HashError::Read(_)) => return reject(Reason::Invalid, e.to_string(), sig_path),
+    };
+    let sig = read(".sig", &mut stamps.sig);
+    let minisig = read(".minisig", &mut stamps.minisig);
+    let sha256sum = read(".sha256", &mut stamps.sha256sum);
+    let evidence = Evidence {
+        sig: sig.as_deref(),
+        minisig: minisig.as_deref(),
+        sha256sum: sha256sum.as_deref(),
+    };
+    let needs = formats::needs(&evidence, ctx.options);
+    let bundle_root =
+        if ctx.options.allows(Format::Aisoc) && path.extension().is_some_and(|e| e == "py") {
+            find_bundle_root(path, ctx.tree_root)
+        } else {
+            None
+        };
+
+    let digests = match digest_fd(fd, stamp.size, needs, buf) {
+        Ok(d) => d,
+        Err(e @ HashError::Shrunk { .. }) => {
+            return Outcome::refused(Reason::Tampered, e.to_string(), sig_path)
+        }
+        Err(e @ HashError::TooLarge { .. }) => {
+            return Outcome::refused(Reason::Malformed, e.to_string(), sig_path)
+        }
+        Err(e @ HashError::Read(_)) => {
+            return Outcome::refused(Reason::Invalid, e.to_string(), sig_path)
+        }
     };
     match nix::sys::stat::fstat(fd) {
         Ok(after) if Stamp::of(&after) == stamp => {}
         Ok(_) => {
             return Outcome {
-                sha256: Some(sha256),
-                ..reject(
+                sha256: Some(digests.sha256),
+                ..Outcome::refused(
                     Reason::Tampered,
-                    "file changed while it was being verified".into(),
+                    "file changed while it was being verified",
                     sig_path,
                 )
             }
         }
-        Err(e) => return reject(Reason::Invalid, format!("cannot stat file: {e}"), sig_path),
+        Err(e) => {
+            return Outcome::refused(Reason::Invalid, format!("cannot stat file: {e}"), sig_path)
+        }
     }
+
     let name = path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
     let subject = Subject {
         name,
         size: stamp.size,
-        sha256: &sha256,
+        sha256: &digests.sha256,
+        sha512: digests.sha512.as_ref(),
+        blake2b512: digests.blake2b512.as_ref(),
+        content: digests.content.as_deref(),
     };
-    let (verdict, sig_stamp, cacheable) = match read_signature(&sig_path) {
-        Ok(Some((bytes, st))) => (verify(&subject, Some(&bytes), trust), Some(st), true),
-        Ok(None) => (verify(&subject, None, trust), None, true),
-        Err(SigError::Refused(detail)) => (
-            Verdict::Rejected {
-                reason: Reason::Malformed,
-                detail,
-                key: None,
-            },
-            sig_stamp(&sig_path),
-            true,
-        ),
-        Err(SigError::Io(detail)) => (
-            Verdict::Rejected {
-                reason: Reason::Malformed,
-                detail,
-                key: None,
-            },
-            None,
-            false,
-        ),
+    let mut verdict = if evidence.is_empty() {
+        Verdict::reject(Reason::Unsigned, "no signature file", None)
+    } else {
+        formats::verify(&subject, &evidence, ctx.trust, ctx.options)
     };
+    let mut used_sig = if evidence.sig.is_none() && evidence.minisig.is_some() {
+        companion(path, ".minisig")
+    } else {
+        sig_path
+    };
+    for e in read_errors {
+        verdict = formats::best(verdict, e);
+    }
+    if let Some((root, manifest)) = bundle_root {
+        // A bundle's verdict depends on every file of the plugin: never
+        // cache a rejection that may rest on it.
+        let (bundle, bundle_sig, complete) =
+            bundle_verdict(&root, manifest, path, &digests.sha256, ctx.trust, buf);
+        if !verdict.is_verified() {
+            cacheable &= complete && bundle.is_verified();
+            if formats::is_closer(&bundle, &verdict) {
+                used_sig = bundle_sig;
+                verdict = bundle;
+            }
+        }
+    }
     Outcome {
         verdict,
-        sha256: Some(sha256),
-        sig_path,
-        sig_stamp,
+        sha256: Some(digests.sha256),
+        sig_path: used_sig,
+        evidence: stamps,
         cacheable,
     }
+}
+
+/// The nearest directory above `path` (up to `stop`) that is an AiSOC
+/// plugin root: it holds `plugin.sig` and a manifest.
+fn find_bundle_root(path: &Path, stop: Option<&Path>) -> Option<(PathBuf, &'static str)> {
+    let mut dir = path.parent()?;
+    for _ in 0..MAX_BUNDLE_ANCESTORS {
+        let has = |name: &str| {
+            nix::sys::stat::lstat(&dir.join(name))
+                .ok()
+                .is_some_and(|st| is_regular(&st))
+        };
+        if has(aisoc::SIG_NAME) {
+            if let Some(m) = aisoc::MANIFEST_NAMES.iter().find(|m| has(m)) {
+                return Some((dir.to_path_buf(), m));
+            }
+        }
+        if stop.is_some_and(|s| s == dir) {
+            return None;
+        }
+        dir = dir.parent()?;
+    }
+    None
+}
+
+/// Verifies the AiSOC bundle rooted at `root` with the file being checked
+/// at `path` (whose SHA-256 was computed through its descriptor). Returns
+/// the verdict, the `plugin.sig` path, and whether every file could be read.
+fn bundle_verdict(
+    root: &Path,
+    manifest_name: &'static str,
+    path: &Path,
+    sha256: &[u8; 32],
+    trust: &TrustStore,
+    buf: &mut [u8],
+) -> (Verdict, PathBuf, bool) {
+    let sig_path = root.join(aisoc::SIG_NAME);
+    let malformed =
+        |detail: String| Verdict::reject(Reason::Malformed, detail, None).in_format(Format::Aisoc);
+    let manifest = match read_signature(&root.join(manifest_name)) {
+        Ok(Some((m, _))) => m,
+        Ok(None) => {
+            return (
+                malformed(format!("{manifest_name} disappeared")),
+                sig_path,
+                false,
+            )
+        }
+        Err(e) => return (malformed(format!("{manifest_name}: {e}")), sig_path, false),
+    };
+    let sig = match read_signature(&sig_path) {
+        Ok(Some((s, _))) => s,
+        Ok(None) => return (malformed("plugin.sig disappeared".into()), sig_path, false),
+        Err(e) => return (malformed(format!("plugin.sig: {e}")), sig_path, false),
+    };
+    let Ok(own) = path.strip_prefix(root) else {
+        return (
+            malformed("file is outside its plugin root".into()),
+            sig_path,
+            false,
+        );
+    };
+    let (files, complete) = match bundle_files(root, Some((&posix(own), *sha256)), buf) {
+        Ok(r) => r,
+        Err(e) => return (malformed(e), sig_path, false),
+    };
+    let bundle = aisoc::Bundle {
+        manifest_name,
+        manifest: &manifest,
+        sig: &sig,
+        files: &files,
+    };
+    (aisoc::verify_bundle(&bundle, trust), sig_path, complete)
+}
+
+/// Every `*.py` file under an AiSOC plugin root (hidden directories
+/// included, symlinked directories not followed), as relative POSIX path →
+/// SHA-256. `known` supplies the hash of one file already computed (the one
+/// being opened, hashed through its descriptor). The flag says whether every
+/// file could be read.
+pub fn bundle_files(
+    root: &Path,
+    known: Option<(&str, [u8; 32])>,
+    buf: &mut [u8],
+) -> Result<(BTreeMap<String, [u8; 32]>, bool), String> {
+    let mut files = BTreeMap::new();
+    let mut complete = true;
+    let mut stack = vec![(root.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            complete = false;
+            continue;
+        };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            let Ok(ft) = entry.file_type() else {
+                complete = false;
+                continue;
+            };
+            if ft.is_dir() {
+                if depth + 1 < MAX_BUNDLE_DEPTH {
+                    stack.push((p, depth + 1));
+                } else {
+                    complete = false;
+                }
+                continue;
+            }
+            if p.extension().is_none_or(|e| e != "py") {
+                continue;
+            }
+            if files.len() >= MAX_BUNDLE_FILES {
+                return Err(format!(
+                    "plugin holds more than {MAX_BUNDLE_FILES} .py files"
+                ));
+            }
+            let Ok(rel) = p.strip_prefix(root) else {
+                continue;
+            };
+            if rel.to_str().is_none() {
+                return Err(format!(
+                    "{} has a name that is not UTF-8, which an AiSOC bundle cannot list",
+                    p.display()
+                ));
+            }
+            let rel = posix(rel);
+            let digest = match known {
+                Some((k, d)) if k == rel => Some(d),
+                _ => hash_path(&p, buf),
+            };
+            match digest {
+                Some(d) => {
+                    files.insert(rel, d);
+                }
+                None => complete = false,
+            }
+        }
+    }
+    Ok((files, complete))
+}
+
+fn posix(rel: &Path) -> String {
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// SHA-256 of a file by path (bundle members other than the one opened).
+/// Symlinks to files are followed, as Python's `rglob` does.
+fn hash_path(path: &Path, buf: &mut [u8]) -> Option<[u8; 32]> {
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        FileMode::empty(),
+    )
+    .ok()?;
+    let st = nix::sys::stat::fstat(fd.as_fd()).ok()?;
+    if !is_regular(&st) {
+        return None;
+    }
+    sha256_fd(fd.as_fd(), u64::try_from(st.st_size).ok()?, buf).ok()
 }
 
 /// Why a signature file could not be used.
@@ -198,8 +488,8 @@ impl std::fmt::Display for SigError {
     }
 }
 
-/// The stamp of a signature path, without following a symlink; `None` when
-/// there is nothing there.
+/// The stamp of a path, without following a symlink; `None` when there is
+/// nothing there.
 pub fn sig_stamp(path: &Path) -> Option<Stamp> {
     nix::sys::stat::lstat(path).ok().map(|st| Stamp::of(&st))
 }

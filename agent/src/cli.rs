@@ -117,10 +117,25 @@ Exit status: 0 all verified, 1 any failed, 2 usage or configuration error.")]
 
     /// Sign files, writing FILE.sig next to each.
     #[command(long_about = "\
-Sign each FILE with an Ed25519 private key, writing FILE.sig next to it in \
-sigward's native format. The signature binds the file's content, size and \
-base name. When FILE.sig already holds signatures of the same content by \
-other keys, the new signature is added beside them (co-signing).
+Sign each FILE with an Ed25519 private key, writing FILE.sig next to it.
+
+Formats (--format):
+  native     sigward's JSON format (default). Binds content, size and base \
+name. When FILE.sig already holds signatures of the same content by other \
+keys, the new one is added beside them (co-signing).
+  notur      hex Ed25519 over the whole file, plus FILE.sha256 (sha256sum \
+format), as `php artisan notur:export --sign` writes them.
+  cloacina   Cloacina's JSON (package_hash, key_fingerprint, signature).
+  conductor  Conductor's JSON (plugin_hash, plugin_size, public_key, \
+signature, developer); needs --name and --email.
+
+With --bundle DIR, signs an AiSOC plugin directory instead: DIR/plugin.sig \
+over the manifest (plugin.yaml or aisoc-plugin.json) and every *.py file \
+under DIR, as `aisoc plugin sign` does.
+
+The key may be a PKCS#8 PEM private key (sigward keygen), a Notur secret \
+key (128 hex characters), or a Conductor private key file (32 raw bytes). \
+RSA and OpenSSH signatures are made with openssl and ssh-keygen.
 
 Exit status: 0 all signed, 1 any failed, 2 usage error.")]
     Sign(SignArgs),
@@ -128,12 +143,31 @@ Exit status: 0 all signed, 1 any failed, 2 usage error.")]
     /// Generate an Ed25519 signing key pair.
     #[command(long_about = "\
 Generate an Ed25519 key pair: PREFIX.key (PKCS#8 PEM private key, mode 0600) \
-and PREFIX.pub (SubjectPublicKeyInfo PEM public key, for trust stores). \
+and the public key for trust stores, in the form --format selects:
+
+  pem        PREFIX.pub, SubjectPublicKeyInfo PEM (default; sigward, \
+Cloacina, AiSOC, openssl)
+  hex        PREFIX.pub, 64 hex characters (Notur's NOTUR_PUBLIC_KEY)
+  conductor  PREFIX.public, 64 hex characters, as conductor-sign \
+generate-key writes it
+
 Refuses to overwrite existing files. Prints the key's fingerprint: the \
 SHA-256 of the raw public key, in hex.
 
 Exit status: 0 written, 1 failed, 2 usage error.")]
     Keygen(KeygenArgs),
+
+    /// Show the keys a policy trusts.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+}
+
+/// `sigward trust` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// List every key the policy loads: type, fingerprint, source file and,
+    /// where the format has one, name, principal or comment.
+    List(PolicyArg),
 }
 
 /// `sigward verify` arguments.
@@ -150,21 +184,67 @@ pub struct VerifyArgs {
     pub files: Vec<PathBuf>,
 }
 
+/// Signature formats `sigward sign` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignFormat {
+    /// sigward's native JSON format.
+    Native,
+    /// Notur: hex Ed25519 over the whole file, plus FILE.sha256.
+    Notur,
+    /// Cloacina package signature JSON.
+    Cloacina,
+    /// Conductor plugin signature JSON.
+    Conductor,
+}
+
 /// `sigward sign` arguments.
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// Private key (PKCS#8 PEM, as written by `sigward keygen`).
-    #[arg(long, short = 'k', value_name = "PREFIX.key")]
+    /// Private key: PKCS#8 PEM (sigward keygen), Notur secret key (128 hex
+    /// characters) or Conductor private key (32 raw bytes).
+    #[arg(long, short = 'k', value_name = "KEY")]
     pub key: PathBuf,
+    /// Signature format to write.
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        default_value = "native",
+        conflicts_with = "bundle"
+    )]
+    pub format: SignFormat,
+    /// Sign an AiSOC plugin directory (writes DIR/plugin.sig).
+    #[arg(long, value_name = "DIR", conflicts_with = "files")]
+    pub bundle: Option<PathBuf>,
+    /// Developer name (Conductor).
+    #[arg(long, required_if_eq("format", "conductor"))]
+    pub name: Option<String>,
+    /// Developer email (Conductor).
+    #[arg(long, required_if_eq("format", "conductor"))]
+    pub email: Option<String>,
     /// Files to sign.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "bundle", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+/// Public key forms `sigward keygen` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyFormat {
+    /// PREFIX.pub, SubjectPublicKeyInfo PEM.
+    Pem,
+    /// PREFIX.pub, 64 hex characters.
+    Hex,
+    /// PREFIX.public, 64 hex characters (Conductor).
+    Conductor,
 }
 
 /// `sigward keygen` arguments.
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
-    /// Output prefix: writes PREFIX.key and PREFIX.pub.
+    /// Output prefix: writes PREFIX.key and the public key file.
     #[arg(long, short = 'o', value_name = "PREFIX")]
     pub out: PathBuf,
+    /// Form of the public key file.
+    #[arg(long, short = 'f', value_enum, default_value = "pem")]
+    pub format: KeyFormat,
 }

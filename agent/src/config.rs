@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sigward_policy::config::{self, Located, Mode, Policy};
-use sigward_policy::TrustStore;
+use sigward_policy::{Options, TrustStore};
 
 /// Default policy location.
 pub const DEFAULT_POLICY: &str = "/etc/sigward/policy.toml";
@@ -37,6 +37,8 @@ pub struct Tree {
     pub mode: Mode,
     /// Line of its `path =` in the policy.
     pub line: usize,
+    /// How files under it are verified (accepted formats, SSH namespace).
+    pub options: Options,
 }
 
 /// One loaded generation of policy and trust: immutable once built. Events
@@ -54,6 +56,8 @@ pub struct Engine {
     pub trust: TrustStore,
     /// Protected trees, longest root first.
     pub trees: Vec<Tree>,
+    /// Verification options outside every tree (and for `sigward verify`).
+    pub options: Options,
     /// Non-fatal problems (skipped PEM blocks, empty trust store, ...).
     pub warnings: Vec<String>,
 }
@@ -95,6 +99,16 @@ impl Engine {
         if let Some(dir) = &policy.trust.keys_dir {
             load_key_dir(&mut trust, dir, &mut warnings).map_err(|m| at(dir.line, m))?;
         }
+        for signers in &policy.trust.allowed_signers {
+            load_allowed_signers(&mut trust, &signers.value, &mut warnings)
+                .map_err(|m| at(signers.line, m))?;
+        }
+        let options = Options {
+            formats: policy.formats.clone(),
+            ssh_namespace: policy.trust.ssh_namespace.clone(),
+            minisign_legacy: policy.trust.minisign_legacy,
+            now: 0,
+        };
 
         let mut trees = Vec::new();
         for p in &policy.protect {
@@ -113,6 +127,10 @@ impl Engine {
                 root,
                 mode: p.mode.unwrap_or(policy.mode),
                 line: p.path.line,
+                options: Options {
+                    formats: p.formats.clone().unwrap_or_else(|| options.formats.clone()),
+                    ..options.clone()
+                },
             });
         }
         trees.sort_by_key(|t| std::cmp::Reverse(t.root.as_os_str().len()));
@@ -120,6 +138,12 @@ impl Engine {
         if trust.is_empty() && trees.iter().any(|t| t.mode != Mode::Off) {
             warnings.push(
                 "no trusted keys are configured: every non-empty file in the protected trees fails verification"
+                    .into(),
+            );
+        }
+        if !policy.trust.allowed_signers.is_empty() && policy.trust.ssh_namespace.is_none() {
+            warnings.push(
+                "allowed_signers is set but trust.ssh_namespace is not: every OpenSSH signature will be refused"
                     .into(),
             );
         }
@@ -133,6 +157,7 @@ impl Engine {
             policy,
             trust,
             trees,
+            options,
             warnings,
         })
     }
@@ -158,6 +183,7 @@ impl Engine {
             })?,
             trust,
             trees: Vec::new(),
+            options: Options::default(),
             warnings,
         })
     }
@@ -165,6 +191,11 @@ impl Engine {
     /// The tree a path belongs to (the innermost one).
     pub fn tree_for(&self, path: &Path) -> Option<&Tree> {
         self.trees.iter().find(|t| path.starts_with(&t.root))
+    }
+
+    /// The verification options that apply to a path.
+    pub fn options_for(&self, path: &Path) -> &Options {
+        self.tree_for(path).map_or(&self.options, |t| &t.options)
     }
 
     /// The mode that applies to a path: its tree's, or the global mode for a
@@ -200,8 +231,26 @@ fn load_key_file(
         read_bounded(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
     let shown = path.display().to_string();
     let report = trust
-        .add_pem(&shown, &bytes)
+        .add_file(&shown, &bytes)
         .map_err(|e| format!("key file {shown}: {e}"))?;
+    warnings.extend(report.warnings);
+    Ok(())
+}
+
+fn load_allowed_signers(
+    trust: &mut TrustStore,
+    path: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let bytes = read_bounded(path)
+        .map_err(|e| format!("cannot read allowed_signers file {}: {e}", path.display()))?;
+    let shown = path.display().to_string();
+    let report = trust
+        .add_allowed_signers(&shown, &bytes)
+        .map_err(|e| format!("allowed_signers file {shown}: {e}"))?;
+    if report.added == 0 {
+        warnings.push(format!("allowed_signers file {shown} lists no keys"));
+    }
     warnings.extend(report.warnings);
     Ok(())
 }
@@ -220,7 +269,7 @@ fn load_key_dir(
         let path = entry.path();
         let wanted = matches!(
             path.extension().and_then(|e| e.to_str()),
-            Some("pem") | Some("pub")
+            Some("pem") | Some("pub") | Some("public")
         );
         if wanted {
             files.push(path);

@@ -9,7 +9,8 @@
 use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::errno::Errno;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
+use sigward_policy::Needs;
 
 /// Size of the read buffer each worker owns.
 pub const BUFFER_SIZE: usize = 1 << 20;
@@ -28,11 +29,95 @@ pub enum HashError {
     /// A read failed.
     #[error("cannot read file: {0}")]
     Read(Errno),
+    /// The file is too large to hold in memory for a signature over its
+    /// whole content.
+    #[error("file is {size} bytes; signatures over the whole content (notur, legacy minisign) are verified up to {limit} bytes")]
+    TooLarge {
+        /// The file's size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// Largest file kept in memory for formats that sign the content itself.
+pub const MAX_CONTENT: u64 = 64 * 1024 * 1024;
+
+/// Everything computed from one pass over a file.
+#[derive(Debug, Default)]
+pub struct Digests {
+    /// SHA-256 (always).
+    pub sha256: [u8; 32],
+    /// SHA-512, when needed.
+    pub sha512: Option<[u8; 64]>,
+    /// BLAKE2b-512, when needed.
+    pub blake2b512: Option<[u8; 64]>,
+    /// The content, when needed.
+    pub content: Option<Vec<u8>>,
+}
+
+/// Computes SHA-256 and whatever `needs` asks for in one pass over the first
+/// `size` bytes of the file behind `fd`.
+pub fn digest_fd(
+    fd: BorrowedFd<'_>,
+    size: u64,
+    needs: Needs,
+    buf: &mut [u8],
+) -> Result<Digests, HashError> {
+    if needs == Needs::default() {
+        return sha256_fd(fd, size, buf).map(|sha256| Digests {
+            sha256,
+            ..Digests::default()
+        });
+    }
+    if needs.content && size > MAX_CONTENT {
+        return Err(HashError::TooLarge {
+            size,
+            limit: MAX_CONTENT,
+        });
+    }
+    let mut sha256 = Sha256::new();
+    let mut sha512 = needs.sha512.then(Sha512::new);
+    let mut blake = needs.blake2b512.then(blake2::Blake2b512::new);
+    let mut content = needs
+        .content
+        .then(|| Vec::with_capacity(usize::try_from(size).unwrap_or(0)));
+    read_chunks(fd, size, buf, |chunk| {
+        sha256.update(chunk);
+        if let Some(h) = sha512.as_mut() {
+            h.update(chunk);
+        }
+        if let Some(h) = blake.as_mut() {
+            h.update(chunk);
+        }
+        if let Some(c) = content.as_mut() {
+            c.extend_from_slice(chunk);
+        }
+    })?;
+    Ok(Digests {
+        sha256: sha256.finalize().into(),
+        sha512: sha512.map(|h| h.finalize().into()),
+        blake2b512: blake.map(|h| h.finalize().into()),
+        content,
+    })
 }
 
 /// SHA-256 of the first `size` bytes of the file behind `fd`, read from
 /// offset 0 (the descriptor's own offset is not used or moved).
 pub fn sha256_fd(fd: BorrowedFd<'_>, size: u64, buf: &mut [u8]) -> Result<[u8; 32], HashError> {
+    let mut hasher = Sha256::new();
+    read_chunks(fd, size, buf, |chunk| hasher.update(chunk))?;
+    Ok(hasher.finalize().into())
+}
+
+/// Feeds the first `size` bytes of the file to `sink`, chunk by chunk, with
+/// `pread` from offset 0 (the descriptor's own offset is not used or moved).
+fn read_chunks(
+    fd: BorrowedFd<'_>,
+    size: u64,
+    buf: &mut [u8],
+    mut sink: impl FnMut(&[u8]),
+) -> Result<(), HashError> {
     // Advice only; a failure changes nothing.
     let _ = nix::fcntl::posix_fadvise(
         fd.as_fd(),
@@ -40,7 +125,6 @@ pub fn sha256_fd(fd: BorrowedFd<'_>, size: u64, buf: &mut [u8]) -> Result<[u8; 3
         0,
         nix::fcntl::PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL,
     );
-    let mut hasher = Sha256::new();
     let mut offset: u64 = 0;
     while offset < size {
         let want = usize::try_from(size - offset)
@@ -58,14 +142,14 @@ pub fn sha256_fd(fd: BorrowedFd<'_>, size: u64, buf: &mut [u8]) -> Result<[u8; 3
                 })
             }
             Ok(n) => {
-                hasher.update(&chunk[..n.min(chunk.len())]);
+                sink(chunk.get(..n).unwrap_or_default());
                 offset += n as u64;
             }
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(HashError::Read(e)),
         }
     }
-    Ok(hasher.finalize().into())
+    Ok(())
 }
 
 #[cfg(test)]

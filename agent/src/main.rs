@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         cli::Command::Verify(a) => tools::verify(a),
         cli::Command::Sign(a) => tools::sign(a),
         cli::Command::Keygen(a) => tools::keygen(a),
+        cli::Command::Trust(cli::TrustCommand::List(p)) => tools::trust_list(&p.policy),
     }
 }
 

@@ -2,14 +2,19 @@
 //!
 //! ```toml
 //! mode = "enforce"        # enforce | audit | off (aliases: strict | warn | disabled)
+//! formats = ["native", "rsa-openssl"]        # accepted signature formats (default: all)
 //!
 //! [trust]
-//! keys = ["/etc/sigward/keys/release.pub"]   # PEM public key files
-//! keys_dir = "/etc/sigward/keys.d"           # every *.pem and *.pub in it
+//! keys = ["/etc/sigward/keys/release.pub"]   # key files, recognised by content
+//! keys_dir = "/etc/sigward/keys.d"           # every *.pem, *.pub, *.public in it
+//! allowed_signers = ["/etc/sigward/allowed_signers"]  # OpenSSH allowed_signers
+//! ssh_namespace = "file"                     # namespace OpenSSH signatures must use
+//! minisign_legacy = false                    # accept legacy (non-prehashed) minisign
 //!
 //! [[protect]]
 //! path = "/srv/app/plugins"                  # protected recursively
 //! mode = "audit"                             # optional per-directory override
+//! formats = ["ssh"]                          # optional per-directory override
 //!
 //! [agent]
 //! workers = 4                                # verification threads
@@ -32,6 +37,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::formats::Format;
 
 /// What the agent does with a file that fails verification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,6 +92,8 @@ pub struct Located<T> {
 pub struct Policy {
     /// Global mode.
     pub mode: Mode,
+    /// Formats accepted where a tree does not say (default: all).
+    pub formats: Vec<Format>,
     /// Trust sources.
     pub trust: Trust,
     /// Protected trees.
@@ -102,6 +111,12 @@ pub struct Trust {
     pub keys: Vec<Located<PathBuf>>,
     /// A directory of key files.
     pub keys_dir: Option<Located<PathBuf>>,
+    /// OpenSSH `allowed_signers` files.
+    pub allowed_signers: Vec<Located<PathBuf>>,
+    /// The namespace OpenSSH signatures must have been made for.
+    pub ssh_namespace: Option<String>,
+    /// Accept legacy (non-prehashed) minisign signatures.
+    pub minisign_legacy: bool,
 }
 
 /// One `[[protect]]` entry.
@@ -111,6 +126,8 @@ pub struct Protect {
     pub path: Located<PathBuf>,
     /// Mode override.
     pub mode: Option<Mode>,
+    /// Accepted formats override.
+    pub formats: Option<Vec<Format>>,
 }
 
 /// The `[agent]` table.
@@ -188,6 +205,7 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     mode: Option<Spanned<String>>,
+    formats: Option<Spanned<Vec<Spanned<String>>>>,
     trust: Option<RawTrust>,
     #[serde(default)]
     protect: Vec<Spanned<RawProtect>>,
@@ -201,6 +219,10 @@ struct RawTrust {
     #[serde(default)]
     keys: Vec<Spanned<String>>,
     keys_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    allowed_signers: Vec<Spanned<String>>,
+    ssh_namespace: Option<Spanned<String>>,
+    minisign_legacy: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -208,6 +230,7 @@ struct RawTrust {
 struct RawProtect {
     path: Spanned<String>,
     mode: Option<Spanned<String>>,
+    formats: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -237,6 +260,10 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Policy, PolicyError> {
         Some(m) => mode_word(text, m)?,
         None => Mode::Enforce,
     };
+    let formats = match &raw.formats {
+        Some(f) => format_list(text, f)?,
+        None => Format::ALL.to_vec(),
+    };
 
     let mut trust = Trust::default();
     if let Some(t) = raw.trust {
@@ -248,6 +275,26 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Policy, PolicyError> {
         if let Some(d) = t.keys_dir {
             trust.keys_dir = Some(path_value(text, base_dir, &d, "trust.keys_dir")?);
         }
+        for a in t.allowed_signers {
+            trust.allowed_signers.push(path_value(
+                text,
+                base_dir,
+                &a,
+                "trust.allowed_signers entry",
+            )?);
+        }
+        if let Some(ns) = t.ssh_namespace {
+            let v = ns.get_ref();
+            if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c.is_control()) {
+                return Err(PolicyError::at(
+                    text,
+                    ns.span(),
+                    "trust.ssh_namespace must be a non-empty word (the -n of ssh-keygen -Y sign)",
+                ));
+            }
+            trust.ssh_namespace = Some(v.clone());
+        }
+        trust.minisign_legacy = t.minisign_legacy.unwrap_or(false);
     }
 
     let mut protect: Vec<Protect> = Vec::new();
@@ -276,7 +323,15 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Policy, PolicyError> {
             Some(m) => Some(mode_word(text, m)?),
             None => None,
         };
-        protect.push(Protect { path, mode });
+        let formats = match &p.formats {
+            Some(f) => Some(format_list(text, f)?),
+            None => None,
+        };
+        protect.push(Protect {
+            path,
+            mode,
+            formats,
+        });
     }
 
     let mut agent = AgentSettings::default();
@@ -305,6 +360,7 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Policy, PolicyError> {
 
     Ok(Policy {
         mode,
+        formats,
         trust,
         protect,
         agent,
@@ -323,6 +379,37 @@ fn mode_word(text: &str, m: &Spanned<String>) -> Result<Mode, PolicyError> {
             ),
         )
     })
+}
+
+fn format_list(
+    text: &str,
+    list: &Spanned<Vec<Spanned<String>>>,
+) -> Result<Vec<Format>, PolicyError> {
+    let mut out = Vec::new();
+    for item in list.get_ref() {
+        let Some(f) = Format::from_name(item.get_ref()) else {
+            return Err(PolicyError::at(
+                text,
+                item.span(),
+                format!(
+                    "unknown format {:?}: expected one of {}",
+                    item.get_ref(),
+                    Format::ALL.map(|f| f.name()).join(", ")
+                ),
+            ));
+        };
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    if out.is_empty() {
+        return Err(PolicyError::at(
+            text,
+            list.span(),
+            "formats is empty: nothing could ever verify (omit it to accept every format)",
+        ));
+    }
+    Ok(out)
 }
 
 fn bounded<T: TryFrom<i64>>(
@@ -532,6 +619,45 @@ rate_limit_interval = 30
         let (line, msg) = err_line("[[protect]]\npath = \"/a\"\n[[protect]]\npath = \"/a/\"\n");
         assert_eq!(line, Some(4));
         assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn formats_and_ssh_settings() {
+        let text = r#"formats = ["native", "ssh", "native"]
+[trust]
+allowed_signers = ["signers"]
+ssh_namespace = "file"
+minisign_legacy = true
+[[protect]]
+path = "/a"
+formats = ["rsa-openssl"]
+[[protect]]
+path = "/b"
+"#;
+        let pol = match p(text) {
+            Ok(p) => p,
+            Err(e) => unreachable!("{e}"),
+        };
+        assert_eq!(pol.formats, vec![Format::Native, Format::Ssh]);
+        assert_eq!(pol.protect[0].formats, Some(vec![Format::RsaOpenssl]));
+        assert_eq!(pol.protect[1].formats, None);
+        assert_eq!(
+            pol.trust.allowed_signers[0].value,
+            PathBuf::from("/etc/sigward/signers")
+        );
+        assert_eq!(pol.trust.ssh_namespace.as_deref(), Some("file"));
+        assert!(pol.trust.minisign_legacy);
+        assert_eq!(p("").map(|p| p.formats.len()), Ok(Format::ALL.len()));
+    }
+
+    #[test]
+    fn bad_formats_have_lines() {
+        let (line, msg) =
+            err_line("[[protect]]\npath = \"/a\"\nformats = [\n  \"native\",\n  \"pgp\",\n]\n");
+        assert_eq!(line, Some(5));
+        assert!(msg.contains("pgp") && msg.contains("rsa-openssl"), "{msg}");
+        assert_eq!(err_line("formats = []\n").0, Some(1));
+        assert_eq!(err_line("[trust]\nssh_namespace = \"a b\"\n").0, Some(2));
     }
 
     #[test]

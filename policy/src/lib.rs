@@ -9,17 +9,18 @@
 //!
 //! * [`fingerprint`]: the one definition of a key fingerprint.
 //! * [`trust`]: trust stores built from PEM public key files.
-//! * [`native`]: sigward's own detached signature format.
-//! * [`verify`]: the verdict for a file given its facts and signature bytes.
+//! * [`formats`]: every signature format, and the dispatch between them.
+//! * [`verify`]: subjects, reasons and verdicts.
 //! * [`config`]: the TOML policy file.
 
 pub mod config;
 pub mod fingerprint;
-pub mod native;
+pub mod formats;
 pub mod trust;
 pub mod verify;
 
 pub use config::{Mode, Policy, PolicyError};
 pub use fingerprint::Fingerprint;
-pub use trust::{TrustStore, TrustedKey};
-pub use verify::{verify, Reason, Subject, Verdict};
+pub use formats::{native, Evidence, Format, Needs, Options};
+pub use trust::{KeyMaterial, TrustStore, TrustedKey};
+pub use verify::{Reason, Subject, Verdict};

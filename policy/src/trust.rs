@@ -1,57 +1,146 @@
-//! Trust stores: the public keys a policy trusts.
+//! Trust stores: the public keys a policy trusts, with where each came from.
 //!
-//! Key files are PEM text holding one or more blocks. `PUBLIC KEY` blocks
-//! (SubjectPublicKeyInfo) with an Ed25519 key are loaded; other blocks are
-//! skipped with a warning that names the block, and a block holding a private
-//! key is an error, because a private key in a trust store means a key file was
-//! copied to the wrong place.
+//! Key files are recognised by content ([`TrustStore::add_file`]):
+//!
+//! * PEM text: `PUBLIC KEY` (SubjectPublicKeyInfo: Ed25519 or RSA),
+//!   `RSA PUBLIC KEY` (PKCS#1) and `CERTIFICATE` (X.509, its subject key)
+//!   blocks, several per file. Blocks that cannot be used are skipped with a
+//!   warning naming the file and block; a private key is an error.
+//! * 64 hex characters: a raw Ed25519 key (Notur, Conductor `.public`).
+//! * a minisign public key (`untrusted comment:` line, base64 line).
+//! * a Conductor `trusted_keys.toml` (`[[keys]]` tables) or
+//!   `revoked_keys.toml` (`[[revoked]]` tables): keys it lists are revoked.
+//!
+//! OpenSSH `allowed_signers` files are not recognised by content (their
+//! lines look like many other things); the policy names them as such and
+//! they are loaded with [`TrustStore::add_allowed_signers`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ed25519_dalek::pkcs8::DecodePublicKey;
 use ed25519_dalek::VerifyingKey;
 
 use crate::fingerprint::Fingerprint;
+use crate::formats;
 
-/// A public key sigward can verify with.
+/// The key itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PublicKey {
+pub enum KeyMaterial {
     /// An Ed25519 key.
     Ed25519(VerifyingKey),
+    /// An RSA key (at least 2048 bits).
+    Rsa(Box<rsa::RsaPublicKey>),
+    /// An OpenSSH key from an `allowed_signers` file (any algorithm
+    /// ssh-keygen signs with).
+    Ssh(Box<ssh_key::PublicKey>),
 }
 
-impl PublicKey {
-    /// The key's fingerprint.
-    pub fn fingerprint(&self) -> Fingerprint {
-        match self {
-            PublicKey::Ed25519(k) => Fingerprint::of_ed25519(k),
-        }
-    }
-
+impl KeyMaterial {
     /// A short name of the key type.
     pub fn kind(&self) -> &'static str {
         match self {
-            PublicKey::Ed25519(_) => "ed25519",
+            KeyMaterial::Ed25519(_) => "ed25519",
+            KeyMaterial::Rsa(_) => "rsa",
+            KeyMaterial::Ssh(k) => match k.algorithm() {
+                ssh_key::Algorithm::Ed25519 => "ssh-ed25519",
+                ssh_key::Algorithm::Rsa { .. } => "ssh-rsa",
+                ssh_key::Algorithm::Ecdsa { .. } => "ssh-ecdsa",
+                _ => "ssh",
+            },
         }
     }
 }
 
-/// A key in a trust store, with where it came from.
+/// An OpenSSH `allowed_signers` entry's restrictions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowedSigner {
+    /// Principals (comma-separated in the file; wildcards allowed).
+    pub principals: Vec<String>,
+    /// `namespaces="..."`: when present, the only namespaces accepted.
+    pub namespaces: Option<Vec<String>>,
+    /// `valid-after`, seconds since the epoch (UTC).
+    pub valid_after: Option<u64>,
+    /// `valid-before`, seconds since the epoch (UTC).
+    pub valid_before: Option<u64>,
+    /// `cert-authority`: the key signs certificates, not files.
+    pub cert_authority: bool,
+}
+
+/// Where a key came from, and what its source says about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// A PEM block (public key or certificate).
+    Pem,
+    /// A 64-hex-character key file or string.
+    Hex,
+    /// A minisign public key.
+    Minisign {
+        /// The 8-byte key id.
+        key_id: [u8; 8],
+    },
+    /// A Conductor `trusted_keys.toml` entry.
+    Conductor {
+        /// `name`.
+        name: String,
+        /// `email`.
+        email: String,
+    },
+    /// An OpenSSH `allowed_signers` line.
+    AllowedSigner(AllowedSigner),
+}
+
+/// A key in a trust store.
 #[derive(Clone, Debug)]
 pub struct TrustedKey {
-    /// The key itself.
-    pub key: PublicKey,
+    /// The key.
+    pub material: KeyMaterial,
     /// Its fingerprint.
     pub fingerprint: Fingerprint,
-    /// The file it was loaded from, as given to [`TrustStore::add_pem`].
+    /// The file it was loaded from.
     pub source: String,
-    /// The 1-based index of its PEM block in that file.
+    /// 1-based position in that file (PEM block, line, table).
     pub block: usize,
+    /// A human name when the source gives one (certificate subject,
+    /// minisign comment, Conductor name, SSH principals).
+    pub label: Option<String>,
+    /// What kind of source it came from.
+    pub origin: KeyOrigin,
+}
+
+impl TrustedKey {
+    /// A key with its fingerprint computed from the material.
+    pub fn new(material: KeyMaterial, source: &str, block: usize, origin: KeyOrigin) -> Self {
+        TrustedKey {
+            fingerprint: Fingerprint::of_material(&material),
+            material,
+            source: source.to_string(),
+            block,
+            label: None,
+            origin,
+        }
+    }
+
+    /// Sets the label.
+    pub fn with_label(mut self, label: Option<String>) -> Self {
+        self.label = label;
+        self
+    }
+
+    /// The Ed25519 key, if this is one.
+    pub fn ed25519(&self) -> Option<&VerifyingKey> {
+        match &self.material {
+            KeyMaterial::Ed25519(k) => Some(k),
+            _ => None,
+        }
+    }
 }
 
 /// Why a key file could not be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyFileError {
+    /// Not a key format sigward recognises.
+    #[error("not a recognised key file (expected PEM, 64 hex characters, a minisign public key or a Conductor keys TOML)")]
+    Unrecognised,
     /// The file has no PEM block at all.
     #[error("no PEM block found (expected -----BEGIN PUBLIC KEY-----)")]
     NoPem,
@@ -68,9 +157,20 @@ pub enum KeyFileError {
         /// The block's label.
         tag: String,
     },
-    /// Every block was skipped.
+    /// Every block or entry was skipped.
     #[error("no usable public key: {0}")]
     NoUsableKey(String),
+    /// A line or entry is invalid (format-specific parsers).
+    #[error("line {line}: {message}")]
+    Line {
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Anything else a format-specific parser reports.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// What loading one key file did.
@@ -78,15 +178,18 @@ pub enum KeyFileError {
 pub struct LoadReport {
     /// Keys added (duplicates of keys already present are not counted).
     pub added: usize,
-    /// Blocks skipped, one readable line each.
+    /// Keys revoked by the file.
+    pub revoked: usize,
+    /// Blocks or entries skipped, one readable line each.
     pub warnings: Vec<String>,
 }
 
-/// A set of trusted keys, indexed by fingerprint.
+/// A set of trusted keys, indexed by fingerprint, and revoked fingerprints.
 #[derive(Clone, Debug, Default)]
 pub struct TrustStore {
     keys: Vec<TrustedKey>,
-    by_fingerprint: HashMap<Fingerprint, usize>,
+    by_fingerprint: HashMap<Fingerprint, Vec<usize>>,
+    revoked: HashSet<Fingerprint>,
 }
 
 impl TrustStore {
@@ -95,15 +198,98 @@ impl TrustStore {
         Self::default()
     }
 
-    /// Adds one key; returns false when a key with the same fingerprint is
-    /// already present (the first source wins).
+    /// Adds one key. A key already present with the same fingerprint and
+    /// the same kind of origin is not added again (returns false);
+    /// `allowed_signers` entries are always kept, since each carries its own
+    /// principals and restrictions.
     pub fn insert(&mut self, key: TrustedKey) -> bool {
-        if self.by_fingerprint.contains_key(&key.fingerprint) {
+        let same_kind = |a: &KeyOrigin, b: &KeyOrigin| {
+            std::mem::discriminant(a) == std::mem::discriminant(b)
+                && !matches!(a, KeyOrigin::AllowedSigner(_))
+        };
+        let slots = self.by_fingerprint.entry(key.fingerprint).or_default();
+        if slots
+            .iter()
+            .filter_map(|&i| self.keys.get(i))
+            .any(|k| same_kind(&k.origin, &key.origin))
+        {
             return false;
         }
-        self.by_fingerprint.insert(key.fingerprint, self.keys.len());
+        slots.push(self.keys.len());
         self.keys.push(key);
         true
+    }
+
+    /// Marks a fingerprint as revoked: signatures by it are refused with
+    /// reason `revoked`, whatever source trusts it.
+    pub fn revoke(&mut self, fingerprint: Fingerprint) -> bool {
+        self.revoked.insert(fingerprint)
+    }
+
+    /// Whether a fingerprint is revoked.
+    pub fn is_revoked(&self, fingerprint: &Fingerprint) -> bool {
+        self.revoked.contains(fingerprint)
+    }
+
+    /// Loads a key file, recognising its format by content.
+    pub fn add_file(&mut self, source: &str, text: &[u8]) -> Result<LoadReport, KeyFileError> {
+        let trimmed = text.trim_ascii();
+        if trimmed.starts_with(b"-----BEGIN") || contains(text, b"\n-----BEGIN ") {
+            return self.add_pem(source, text);
+        }
+        if trimmed.starts_with(b"untrusted comment:") {
+            return self.extend(formats::minisign::parse_public_key_file(source, text)?);
+        }
+        if trimmed.len() == 64 && trimmed.iter().all(u8::is_ascii_hexdigit) {
+            let key = formats::notur::parse_hex_key(trimmed).map_err(KeyFileError::Invalid)?;
+            let added = self.insert(TrustedKey::new(
+                KeyMaterial::Ed25519(key),
+                source,
+                1,
+                KeyOrigin::Hex,
+            ));
+            return Ok(LoadReport {
+                added: usize::from(added),
+                ..LoadReport::default()
+            });
+        }
+        if contains(text, b"[[keys]]") || contains(text, b"[[revoked]]") {
+            let parsed = formats::conductor::parse_keys_toml(source, text)?;
+            let mut report = self.extend(parsed.trusted)?;
+            for fp in parsed.revoked {
+                if self.revoke(fp) {
+                    report.revoked += 1;
+                }
+            }
+            return Ok(report);
+        }
+        Err(KeyFileError::Unrecognised)
+    }
+
+    /// Loads an OpenSSH `allowed_signers` file.
+    pub fn add_allowed_signers(
+        &mut self,
+        source: &str,
+        text: &[u8],
+    ) -> Result<LoadReport, KeyFileError> {
+        self.extend(formats::sshsig::parse_allowed_signers(source, text)?)
+    }
+
+    fn extend(
+        &mut self,
+        parsed: (Vec<TrustedKey>, Vec<String>),
+    ) -> Result<LoadReport, KeyFileError> {
+        let (keys, warnings) = parsed;
+        let mut report = LoadReport {
+            warnings,
+            ..LoadReport::default()
+        };
+        for k in keys {
+            if self.insert(k) {
+                report.added += 1;
+            }
+        }
+        Ok(report)
     }
 
     /// Loads every usable key from the PEM text of a key file.
@@ -123,28 +309,28 @@ impl TrustStore {
                     tag: tag.to_string(),
                 });
             }
-            if tag != "PUBLIC KEY" {
-                report
-                    .warnings
-                    .push(format!("{source}: PEM block {index} ({tag}) skipped: not a public key this version can use"));
-                continue;
-            }
-            match VerifyingKey::from_public_key_der(block.contents()) {
-                Ok(vk) => {
+            let parsed = match tag {
+                "PUBLIC KEY" => match VerifyingKey::from_public_key_der(block.contents()) {
+                    Ok(vk) => Ok((KeyMaterial::Ed25519(vk), None)),
+                    Err(_) => formats::rsa::key_from_spki_der(block.contents()).map(|k| (k, None)),
+                },
+                "RSA PUBLIC KEY" => {
+                    formats::rsa::key_from_pkcs1_der(block.contents()).map(|k| (k, None))
+                }
+                "CERTIFICATE" => formats::rsa::key_from_certificate_der(block.contents()),
+                other => Err(format!("{other} blocks are not public keys")),
+            };
+            match parsed {
+                Ok((material, label)) => {
                     usable += 1;
-                    let key = PublicKey::Ed25519(vk);
-                    let added = self.insert(TrustedKey {
-                        fingerprint: key.fingerprint(),
-                        key,
-                        source: source.to_string(),
-                        block: index,
-                    });
-                    if added {
+                    let key =
+                        TrustedKey::new(material, source, index, KeyOrigin::Pem).with_label(label);
+                    if self.insert(key) {
                         report.added += 1;
                     }
                 }
-                Err(e) => report.warnings.push(format!(
-                    "{source}: PEM block {index} (PUBLIC KEY) skipped: not an Ed25519 key ({e})"
+                Err(why) => report.warnings.push(format!(
+                    "{source}: PEM block {index} ({tag}) skipped: {why}"
                 )),
             }
         }
@@ -154,16 +340,36 @@ impl TrustStore {
         Ok(report)
     }
 
-    /// The key with this fingerprint.
-    pub fn get(&self, fingerprint: &Fingerprint) -> Option<&TrustedKey> {
+    /// Every key with this fingerprint, in load order.
+    pub fn lookup(&self, fingerprint: &Fingerprint) -> impl Iterator<Item = &TrustedKey> {
         self.by_fingerprint
             .get(fingerprint)
-            .and_then(|&i| self.keys.get(i))
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.keys.get(i))
+    }
+
+    /// The first key with this fingerprint.
+    pub fn get(&self, fingerprint: &Fingerprint) -> Option<&TrustedKey> {
+        self.lookup(fingerprint).next()
+    }
+
+    /// A trusted Ed25519 key with this fingerprint (any origin except
+    /// `allowed_signers`, whose keys are bound to SSH namespaces).
+    pub fn ed25519(&self, fingerprint: &Fingerprint) -> Option<(&TrustedKey, &VerifyingKey)> {
+        self.lookup(fingerprint)
+            .filter(|k| !matches!(k.origin, KeyOrigin::AllowedSigner(_)))
+            .find_map(|k| k.ed25519().map(|vk| (k, vk)))
     }
 
     /// Every key, in load order.
     pub fn iter(&self) -> impl Iterator<Item = &TrustedKey> {
         self.keys.iter()
+    }
+
+    /// Revoked fingerprints.
+    pub fn revoked(&self) -> impl Iterator<Item = &Fingerprint> {
+        self.revoked.iter()
     }
 
     /// Number of keys.
@@ -175,6 +381,10 @@ impl TrustStore {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -194,7 +404,7 @@ mod tests {
     fn loads_several_blocks() {
         let text = format!("comment line\n{}{}", pub_pem(1), pub_pem(2));
         let mut ts = TrustStore::new();
-        let report = ts.add_pem("k.pem", text.as_bytes());
+        let report = ts.add_file("k.pem", text.as_bytes());
         assert_eq!(report.map(|r| r.added), Ok(2));
         assert_eq!(ts.len(), 2);
         let first = ts.iter().next().map(|k| (k.source.clone(), k.block));
@@ -222,7 +432,7 @@ mod tests {
             .to_pkcs8_pem(Default::default())
             .map(|z| z.to_string())
             .unwrap_or_default();
-        let err = TrustStore::new().add_pem("x", pem.as_bytes());
+        let err = TrustStore::new().add_file("x", pem.as_bytes());
         assert!(matches!(
             err,
             Err(KeyFileError::PrivateKey { block: 1, .. })
@@ -230,10 +440,10 @@ mod tests {
     }
 
     #[test]
-    fn no_pem_and_unusable_blocks() {
+    fn unrecognised_and_unusable() {
         assert_eq!(
-            TrustStore::new().add_pem("x", b"hello").map(|r| r.added),
-            Err(KeyFileError::NoPem)
+            TrustStore::new().add_file("x", b"hello").map(|r| r.added),
+            Err(KeyFileError::Unrecognised)
         );
         let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert!(matches!(
@@ -253,5 +463,39 @@ mod tests {
             TrustStore::new().add_pem("x", text.as_bytes()),
             Err(KeyFileError::NoUsableKey(_))
         ));
+    }
+
+    #[test]
+    fn hex_key_file() {
+        let sk = SigningKey::from_bytes(&[5; 32]);
+        let hexkey = format!("{}\n", hex::encode(sk.verifying_key().as_bytes()));
+        let mut ts = TrustStore::new();
+        assert_eq!(
+            ts.add_file("k.public", hexkey.as_bytes()).map(|r| r.added),
+            Ok(1)
+        );
+        let fp = Fingerprint::of_ed25519(&sk.verifying_key());
+        assert!(ts.ed25519(&fp).is_some());
+        assert_eq!(ts.get(&fp).map(|k| k.origin.clone()), Some(KeyOrigin::Hex));
+    }
+
+    #[test]
+    fn same_key_from_different_kinds_of_source_is_kept_for_each() {
+        let sk = SigningKey::from_bytes(&[6; 32]);
+        let mut ts = TrustStore::new();
+        let _ = ts.add_pem("a.pem", pub_pem(6).as_bytes());
+        let hexkey = hex::encode(sk.verifying_key().as_bytes());
+        let _ = ts.add_file("a.public", hexkey.as_bytes());
+        let fp = Fingerprint::of_ed25519(&sk.verifying_key());
+        assert_eq!(ts.lookup(&fp).count(), 2);
+    }
+
+    #[test]
+    fn revocation() {
+        let mut ts = TrustStore::new();
+        let fp = Fingerprint::of_raw_key(&[1; 32]);
+        assert!(!ts.is_revoked(&fp));
+        assert!(ts.revoke(fp));
+        assert!(ts.is_revoked(&fp));
     }
 }

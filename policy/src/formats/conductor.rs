@@ -1,0 +1,902 @@
+//! Conductor WASM plugin signatures, and Conductor's trust files.
+//!
+//! `conductor-sign sign plugin.wasm KEY --name N --email E` writes
+//! `plugin.wasm.sig`, `serde_json::to_string_pretty` of:
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "algorithm": "Ed25519",
+//!   "plugin_hash": "<hex SHA-256 of the plugin>",
+//!   "plugin_size": 123456,
+//!   "public_key": "<64 hex: the signer's raw Ed25519 key>",
+//!   "signature": "<128 hex>",
+//!   "signed_at": "2025-11-19T08:59:12.482113+00:00",
+//!   "developer": { "name": "Your Name", "email": "you@example.com" }
+//! }
+//! ```
+//!
+//! (no trailing newline). The signature is Ed25519 over the raw 32-byte
+//! SHA-256 digest of the plugin file. Only that digest is signed: the size,
+//! time and developer fields are not, so they are never trusted on their own
+//! (the digest is always the one computed from the file).
+//!
+//! Checks, each its own reason: version 1 and algorithm `Ed25519`
+//! (`malformed`), size and hash (`tampered`), key revoked (`revoked`), key
+//! trusted (`untrusted`), signature (`invalid`). The key inside the `.sig`
+//! is never trusted by itself: its fingerprint (SHA-256 of the raw key) must
+//! be in the trust store. (Conductor's "self-signed" trust level, which
+//! accepts any key, is not enabled by any policy option yet; the check is
+//! written so that one flag can turn it on.)
+//!
+//! Trust files, see [`parse_keys_toml`]: `trusted_keys.toml` (`[[keys]]`)
+//! and the revocation list `revoked_keys.toml` (`[[revoked]]`).
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::Fingerprint;
+use crate::formats::{Evidence, Format, Needs, Options, Sniff};
+use crate::trust::{KeyFileError, KeyMaterial, KeyOrigin, TrustStore, TrustedKey};
+use crate::verify::{Reason, Subject, Verdict};
+
+/// The only signature version Conductor writes.
+pub const VERSION: u64 = 1;
+
+/// The only algorithm, spelled as Conductor spells it.
+pub const ALGORITHM: &str = "Ed25519";
+
+/// Upper bound on a `.sig` file read as Conductor's (real ones are ~500 bytes).
+pub const MAX_SIG_BYTES: usize = 64 * 1024;
+
+/// Upper bound on a trust TOML file (Conductor caps its revocation list at
+/// 1 MiB too).
+pub const MAX_TOML_BYTES: usize = 1 << 20;
+
+/// `plugin.wasm.sig` as Conductor writes it (`SignatureMetadata`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureFile {
+    /// Always 1.
+    pub version: u64,
+    /// Always `Ed25519`.
+    pub algorithm: String,
+    /// Hex SHA-256 of the plugin file.
+    pub plugin_hash: String,
+    /// Size of the plugin file in bytes.
+    pub plugin_size: u64,
+    /// Hex of the signer's 32-byte Ed25519 key.
+    pub public_key: String,
+    /// Hex of the 64-byte signature.
+    pub signature: String,
+    /// When it was signed (RFC 3339; not signed).
+    pub signed_at: String,
+    /// Who signed (not signed).
+    pub developer: Developer,
+}
+
+/// The `developer` object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Developer {
+    /// Name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+}
+
+/// A signature file decoded into typed values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decoded {
+    /// The document itself.
+    pub doc: SignatureFile,
+    /// `plugin_hash`.
+    pub sha256: [u8; 32],
+    /// `public_key`.
+    pub key: VerifyingKey,
+    /// Fingerprint of `public_key`.
+    pub fingerprint: Fingerprint,
+    /// `signature`.
+    pub signature: Signature,
+}
+
+impl Decoded {
+    /// `"Name <email>"`, or whichever part is present.
+    pub fn signer(&self) -> Option<String> {
+        person(&self.doc.developer.name, &self.doc.developer.email)
+    }
+}
+
+fn person(name: &str, email: &str) -> Option<String> {
+    match (name.trim(), email.trim()) {
+        ("", "") => None,
+        (n, "") => Some(n.to_string()),
+        ("", e) => Some(format!("<{e}>")),
+        (n, e) => Some(format!("{n} <{e}>")),
+    }
+}
+
+/// A JSON object with a `plugin_hash` member: unmistakably Conductor's.
+pub fn sniff(bytes: &[u8]) -> Sniff {
+    let looks_json = bytes.trim_ascii_start().first() == Some(&b'{');
+    if looks_json && bytes.windows(13).any(|w| w == b"\"plugin_hash\"") {
+        Sniff::Yes
+    } else {
+        Sniff::No
+    }
+}
+
+/// Conductor signs the SHA-256 digest: nothing else is needed.
+pub fn needs(_bytes: &[u8], _opts: &Options) -> Needs {
+    Needs::default()
+}
+
+/// Parses and decodes a signature file; the error says what is wrong.
+pub fn parse(bytes: &[u8]) -> Result<Decoded, String> {
+    if bytes.len() > MAX_SIG_BYTES {
+        return Err(format!(
+            "Conductor signature file is {} bytes (at most {MAX_SIG_BYTES} are read)",
+            bytes.len()
+        ));
+    }
+    let doc: SignatureFile = serde_json::from_slice(bytes)
+        .map_err(|e| format!("not a Conductor signature file: {e}"))?;
+    if doc.version != VERSION {
+        return Err(format!(
+            "unsupported Conductor signature version {} (expected {VERSION})",
+            doc.version
+        ));
+    }
+    if doc.algorithm != ALGORITHM {
+        return Err(format!(
+            "unsupported Conductor signature algorithm {:?} (expected {ALGORITHM:?})",
+            doc.algorithm
+        ));
+    }
+    let mut sha256 = [0u8; 32];
+    hex::decode_to_slice(&doc.plugin_hash, &mut sha256)
+        .map_err(|_| "plugin_hash is not 64 hex characters".to_string())?;
+    let key = crate::formats::notur::parse_hex_key(doc.public_key.as_bytes())
+        .map_err(|e| format!("public_key is not a 64-hex-character Ed25519 key: {e}"))?;
+    let mut sig = [0u8; 64];
+    hex::decode_to_slice(&doc.signature, &mut sig)
+        .map_err(|_| "signature is not 128 hex characters".to_string())?;
+    Ok(Decoded {
+        sha256,
+        fingerprint: Fingerprint::of_ed25519(&key),
+        key,
+        signature: Signature::from_bytes(&sig),
+        doc,
+    })
+}
+
+/// Verifies a Conductor signature (trusted keys only).
+pub fn verify(
+    subject: &Subject<'_>,
+    bytes: &[u8],
+    _evidence: &Evidence<'_>,
+    trust: &TrustStore,
+    _opts: &Options,
+) -> Verdict {
+    // Conductor's "self-signed" level is not offered by the policy (yet).
+    verify_with(subject, bytes, trust, false)
+}
+
+/// The check itself. With `allow_self_signed` (Conductor's level 2) a valid
+/// signature by the key inside the `.sig` is accepted even when that key is
+/// not in the trust store; revoked keys are refused either way.
+fn verify_with(
+    subject: &Subject<'_>,
+    bytes: &[u8],
+    trust: &TrustStore,
+    allow_self_signed: bool,
+) -> Verdict {
+    let d = match parse(bytes) {
+        Ok(d) => d,
+        Err(why) => return Verdict::reject(Reason::Malformed, why, None),
+    };
+    let fp = d.fingerprint;
+    if d.doc.plugin_size != subject.size || &d.sha256 != subject.sha256 {
+        return Verdict::reject(
+            Reason::Tampered,
+            format!(
+                "plugin changed since signing: expected sha256 {} ({} bytes), found sha256 {} ({} bytes)",
+                hex::encode(d.sha256),
+                d.doc.plugin_size,
+                hex::encode(subject.sha256),
+                subject.size
+            ),
+            Some(fp),
+        );
+    }
+    if trust.is_revoked(&fp) {
+        return Verdict::reject(
+            Reason::Revoked,
+            format!("signed by revoked key {fp}{}", by(&d)),
+            Some(fp),
+        );
+    }
+    let (vk, trusted_label) = match trust.ed25519(&fp) {
+        Some((k, vk)) => (*vk, k.label.clone()),
+        None if allow_self_signed => (d.key, None),
+        None => {
+            return Verdict::reject(
+                Reason::Untrusted,
+                format!(
+                    "signed by key {fp}{}, which is not in the trust store (the key inside a Conductor signature is not trusted by itself)",
+                    by(&d)
+                ),
+                Some(fp),
+            )
+        }
+    };
+    if vk.verify_strict(subject.sha256, &d.signature).is_err() {
+        return Verdict::reject(
+            Reason::Invalid,
+            format!("signature does not verify with key {fp}{}", by(&d)),
+            Some(fp),
+        );
+    }
+    Verdict::verified(fp, Format::Conductor, d.signer().or(trusted_label))
+}
+
+fn by(d: &Decoded) -> String {
+    d.signer()
+        .map(|s| format!(" (developer {s:?})"))
+        .unwrap_or_default()
+}
+
+/// Writes the signature file `conductor-sign sign` writes for a file with
+/// this SHA-256 and size: pretty-printed JSON, fields in Conductor's order,
+/// no trailing newline (Conductor writes `to_string_pretty` as is).
+pub fn sign(
+    key: &SigningKey,
+    sha256: &[u8; 32],
+    size: u64,
+    signed_at: &str,
+    name: &str,
+    email: &str,
+) -> String {
+    let doc = SignatureFile {
+        version: VERSION,
+        algorithm: ALGORITHM.to_string(),
+        plugin_hash: hex::encode(sha256),
+        plugin_size: size,
+        public_key: hex::encode(key.verifying_key().as_bytes()),
+        signature: hex::encode(key.sign(sha256).to_bytes()),
+        signed_at: signed_at.to_string(),
+        developer: Developer {
+            name: name.to_string(),
+            email: email.to_string(),
+        },
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// What a Conductor trust TOML file holds.
+pub struct KeysToml {
+    /// Trusted keys (`[[keys]]`) and warnings about skipped entries.
+    pub trusted: (Vec<TrustedKey>, Vec<String>),
+    /// Revoked fingerprints (`[[revoked]]`).
+    pub revoked: Vec<Fingerprint>,
+}
+
+/// Parses Conductor's `trusted_keys.toml` and/or `revoked_keys.toml` (one
+/// file may hold both kinds of table).
+///
+/// `trusted_keys.toml`, as `conductor-sign trust add` writes it:
+///
+/// ```toml
+/// [[keys]]
+/// name = "Your Name"
+/// email = "you@example.com"
+/// public_key = "<64 hex>"
+/// added_at = "2025-11-19T08:59:12+00:00"
+/// ```
+///
+/// `public_key` is required; `name`, `email` and `added_at` are optional
+/// strings. Each key is labelled `"name <email>"`. An entry whose key cannot
+/// be used is skipped with a warning (as Conductor does: dropping a trusted
+/// key only removes trust).
+///
+/// `revoked_keys.toml` (Conductor's revocation list):
+///
+/// ```toml
+/// [[revoked]]
+/// fingerprint = "<64 hex: SHA-256 of the raw public key>"
+/// public_key = "<64 hex>"            # accepted instead of, or beside, fingerprint
+/// reason = "key compromised"         # optional
+/// revoked_at = "2026-06-04T00:00:00Z" # optional
+/// ```
+///
+/// Either case of hex and surrounding blanks are accepted. When both
+/// `fingerprint` and `public_key` are given they must name the same key. A
+/// revocation entry that cannot be read is an error for the whole file, as
+/// in Conductor: skipping it would leave a compromised key trusted. Other
+/// top-level keys are errors too (a misspelt `[[revoked]]` must not pass
+/// silently); unknown fields inside an entry are ignored, as Conductor does.
+pub fn parse_keys_toml(source: &str, text: &[u8]) -> Result<KeysToml, KeyFileError> {
+    if text.len() > MAX_TOML_BYTES {
+        return Err(KeyFileError::Invalid(format!(
+            "{} bytes, more than the {MAX_TOML_BYTES} read from a Conductor keys file",
+            text.len()
+        )));
+    }
+    let text = std::str::from_utf8(text)
+        .map_err(|e| KeyFileError::Invalid(format!("not UTF-8 text: {e}")))?;
+    let doc = toml::de::DeTable::parse(text).map_err(|e| {
+        let message = format!("invalid TOML: {}", e.message().trim());
+        match e.span() {
+            Some(s) => KeyFileError::Line {
+                line: line_of(text, s.start),
+                message,
+            },
+            None => KeyFileError::Invalid(message),
+        }
+    })?;
+    let mut keys = Vec::new();
+    let mut warnings = Vec::new();
+    let mut revoked = Vec::new();
+    let mut key_entries = 0usize;
+    for (name, value) in doc.get_ref().iter() {
+        let line = line_of(text, name.span().start);
+        let tables = match (name.get_ref().as_ref(), value.get_ref()) {
+            ("keys" | "revoked", toml::de::DeValue::Array(items)) => items,
+            ("keys" | "revoked", _) => {
+                return Err(KeyFileError::Line {
+                    line,
+                    message: format!("`{}` must be an array of tables ([[{}]])", name.get_ref(), name.get_ref()),
+                })
+            }
+            (other, _) => {
+                return Err(KeyFileError::Line {
+                    line,
+                    message: format!(
+                        "unknown top-level key `{other}` (a Conductor keys file holds [[keys]] and [[revoked]] tables)"
+                    ),
+                })
+            }
+        };
+        let is_keys = name.get_ref().as_ref() == "keys";
+        for (i, item) in tables.iter().enumerate() {
+            let index = i + 1;
+            let line = line_of(text, item.span().start);
+            let toml::de::DeValue::Table(table) = item.get_ref() else {
+                let message = format!("[[{}]] entry {index} is not a table", name.get_ref());
+                if is_keys {
+                    key_entries += 1;
+                    warnings.push(format!("{source}: line {line}: {message}; skipped"));
+                    continue;
+                }
+                return Err(KeyFileError::Line { line, message });
+            };
+            let field = |k: &str| -> Result<Option<(String, usize)>, String> {
+                match table.iter().find(|(key, _)| key.get_ref().as_ref() == k) {
+                    None => Ok(None),
+                    Some((_, v)) => match v.get_ref() {
+                        toml::de::DeValue::String(s) => {
+                            Ok(Some((s.to_string(), line_of(text, v.span().start))))
+                        }
+                        _ => Err(format!("`{k}` must be a string")),
+                    },
+                }
+            };
+            if is_keys {
+                key_entries += 1;
+                match key_entry(source, index, &field) {
+                    Ok(k) => keys.push(k),
+                    Err(why) => warnings.push(format!(
+                        "{source}: line {line}: [[keys]] entry {index} skipped: {why}"
+                    )),
+                }
+            } else {
+                let fp = revoked_entry(&field).map_err(|(at, message)| KeyFileError::Line {
+                    line: at.unwrap_or(line),
+                    message: format!("[[revoked]] entry {index}: {message}"),
+                })?;
+                revoked.push(fp);
+            }
+        }
+    }
+    if keys.is_empty() && revoked.is_empty() {
+        return Err(KeyFileError::NoUsableKey(if key_entries == 0 {
+            format!("{source}: no [[keys]] or [[revoked]] entries")
+        } else {
+            warnings.join("; ")
+        }));
+    }
+    Ok(KeysToml {
+        trusted: (keys, warnings),
+        revoked,
+    })
+}
+
+type Field<'a> = dyn Fn(&str) -> Result<Option<(String, usize)>, String> + 'a;
+
+fn key_entry(source: &str, index: usize, field: &Field<'_>) -> Result<TrustedKey, String> {
+    let (hexkey, _) = field("public_key")?.ok_or("no `public_key`")?;
+    let name = field("name")?.map(|(s, _)| s).unwrap_or_default();
+    let email = field("email")?.map(|(s, _)| s).unwrap_or_default();
+    // `added_at` is informative; Conductor writes it as a string.
+    let key = crate::formats::notur::parse_hex_key(hexkey.trim().as_bytes())
+        .map_err(|e| format!("`public_key` is not a 64-hex-character Ed25519 key: {e}"))?;
+    let label = person(&name, &email);
+    Ok(TrustedKey::new(
+        KeyMaterial::Ed25519(key),
+        source,
+        index,
+        KeyOrigin::Conductor { name, email },
+    )
+    .with_label(label))
+}
+
+fn revoked_entry(field: &Field<'_>) -> Result<Fingerprint, (Option<usize>, String)> {
+    let plain = |e: String| (None, e);
+    let by_fp = match field("fingerprint").map_err(plain)? {
+        None => None,
+        Some((s, at)) => Some(Fingerprint::from_hex(s.trim()).ok_or((
+            Some(at),
+            format!("`fingerprint` {s:?} is not 64 hex characters (SHA-256 of the public key)"),
+        ))?),
+    };
+    let by_key = match field("public_key").map_err(plain)? {
+        None => None,
+        Some((s, at)) => {
+            let mut raw = [0u8; 32];
+            hex::decode_to_slice(s.trim(), &mut raw).map_err(|_| {
+                (
+                    Some(at),
+                    format!("`public_key` {s:?} is not 64 hex characters"),
+                )
+            })?;
+            Some((Fingerprint::of_raw_key(&raw), at))
+        }
+    };
+    match (by_fp, by_key) {
+        (Some(a), Some((b, at))) if a != b => Err((
+            Some(at),
+            format!("`fingerprint` {a} does not match `public_key` (whose fingerprint is {b})"),
+        )),
+        (Some(a), _) => Ok(a),
+        (None, Some((b, _))) => Ok(b),
+        (None, None) => Err((None, "needs a `fingerprint` or a `public_key`".to_string())),
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()
+        .get(..offset)
+        .unwrap_or(text.as_bytes())
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::formats;
+    use sha2::{Digest, Sha256};
+
+    const PLUGIN: &[u8] = include_bytes!("../../../tests/vectors/conductor/plugin.wasm");
+    const TAMPERED: &[u8] = include_bytes!("../../../tests/vectors/conductor/plugin-tampered.wasm");
+    const SIG: &[u8] = include_bytes!("../../../tests/vectors/conductor/plugin.wasm.sig");
+    const UNTRUSTED_SIG: &[u8] =
+        include_bytes!("../../../tests/vectors/conductor/plugin.wasm.untrusted.sig");
+    const REVOKED_SIG: &[u8] =
+        include_bytes!("../../../tests/vectors/conductor/plugin.wasm.revoked.sig");
+    const BAD_SIG: &[u8] =
+        include_bytes!("../../../tests/vectors/conductor/plugin.wasm.badsig.sig");
+    const TRUSTED_TOML: &[u8] =
+        include_bytes!("../../../tests/vectors/conductor/trusted_keys.toml");
+    const REVOKED_TOML: &[u8] =
+        include_bytes!("../../../tests/vectors/conductor/revoked_keys.toml");
+    const PUBLIC: &[u8] = include_bytes!("../../../tests/vectors/conductor/my-plugin-key.public");
+    const PRIVATE: &[u8] = include_bytes!("../../../tests/vectors/conductor/my-plugin-key.private");
+
+    const T: &str = "2025-11-19T08:59:12.482113+00:00";
+
+    fn dev_key() -> SigningKey {
+        SigningKey::from_bytes(&PRIVATE.try_into().unwrap())
+    }
+
+    fn dev_fp() -> Fingerprint {
+        Fingerprint::of_ed25519(&dev_key().verifying_key())
+    }
+
+    /// trusted_keys.toml + revoked_keys.toml, loaded as the agent loads them.
+    fn store() -> TrustStore {
+        let mut ts = TrustStore::new();
+        let r = ts.add_file("trusted_keys.toml", TRUSTED_TOML).unwrap();
+        assert_eq!((r.added, r.revoked, r.warnings.len()), (2, 0, 0));
+        let r = ts.add_file("revoked_keys.toml", REVOKED_TOML).unwrap();
+        assert_eq!((r.added, r.revoked), (0, 1));
+        ts
+    }
+
+    fn check(content: &[u8], sig: &[u8], ts: &TrustStore) -> Verdict {
+        let h: [u8; 32] = Sha256::digest(content).into();
+        let subject = Subject::new(b"plugin.wasm", content.len() as u64, &h);
+        let evidence = Evidence {
+            sig: Some(sig),
+            ..Evidence::default()
+        };
+        let opts = Options::default();
+        let direct = verify(&subject, sig, &evidence, ts, &opts);
+        let dispatched = formats::verify(&subject, &evidence, ts, &opts);
+        assert_eq!(dispatched, direct.clone().in_format(Format::Conductor));
+        direct
+    }
+
+    fn detail(v: &Verdict) -> String {
+        match v {
+            Verdict::Rejected { detail, .. } => detail.clone(),
+            Verdict::Verified { .. } => String::new(),
+        }
+    }
+
+    #[test]
+    fn interop_valid() {
+        let v = check(PLUGIN, SIG, &store());
+        assert_eq!(
+            v,
+            Verdict::verified(
+                dev_fp(),
+                Format::Conductor,
+                Some("Your Name <you@example.com>".into())
+            )
+        );
+        // Trusting the bare .public file works as well.
+        let mut ts = TrustStore::new();
+        ts.add_file("my-plugin-key.public", PUBLIC).unwrap();
+        assert!(check(PLUGIN, SIG, &ts).is_verified());
+        assert_eq!(sniff(SIG), Sniff::Yes);
+    }
+
+    #[test]
+    fn interop_tampered() {
+        let v = check(TAMPERED, SIG, &store());
+        assert_eq!(v.reason(), Some(Reason::Tampered));
+        let d = detail(&v);
+        assert!(d.contains(&hex::encode(Sha256::digest(PLUGIN))), "{d}");
+        assert!(d.contains(&hex::encode(Sha256::digest(TAMPERED))), "{d}");
+        assert_eq!(v.key(), Some(dev_fp()));
+        // Size differs.
+        let mut longer = PLUGIN.to_vec();
+        longer.push(0);
+        assert_eq!(
+            check(&longer, SIG, &store()).reason(),
+            Some(Reason::Tampered)
+        );
+    }
+
+    #[test]
+    fn interop_untrusted_revoked_invalid() {
+        let ts = store();
+        let v = check(PLUGIN, UNTRUSTED_SIG, &ts);
+        assert_eq!(v.reason(), Some(Reason::Untrusted));
+        assert!(detail(&v).contains("Mallory"));
+        let v = check(PLUGIN, REVOKED_SIG, &ts);
+        assert_eq!(v.reason(), Some(Reason::Revoked));
+        let v = check(PLUGIN, BAD_SIG, &ts);
+        assert_eq!(v.reason(), Some(Reason::Invalid));
+        assert_eq!(v.key(), Some(dev_fp()));
+        // Without the revocation list the old key is simply trusted.
+        let mut ts = TrustStore::new();
+        ts.add_file("trusted_keys.toml", TRUSTED_TOML).unwrap();
+        let v = check(PLUGIN, REVOKED_SIG, &ts);
+        assert_eq!(v.format(), Some(Format::Conductor), "{v:?}");
+        assert!(v.is_verified());
+        // Nothing trusted.
+        assert_eq!(
+            check(PLUGIN, SIG, &TrustStore::new()).reason(),
+            Some(Reason::Untrusted)
+        );
+    }
+
+    #[test]
+    fn self_signed_level_accepts_the_embedded_key_only_when_asked() {
+        let h: [u8; 32] = Sha256::digest(PLUGIN).into();
+        let subject = Subject::new(b"plugin.wasm", PLUGIN.len() as u64, &h);
+        let empty = TrustStore::new();
+        assert_eq!(
+            verify_with(&subject, UNTRUSTED_SIG, &empty, false).reason(),
+            Some(Reason::Untrusted)
+        );
+        assert!(verify_with(&subject, UNTRUSTED_SIG, &empty, true).is_verified());
+        assert_eq!(
+            verify_with(&subject, BAD_SIG, &empty, true).reason(),
+            Some(Reason::Invalid)
+        );
+        assert_eq!(
+            verify_with(&subject, REVOKED_SIG, &store(), true).reason(),
+            Some(Reason::Revoked)
+        );
+    }
+
+    #[test]
+    fn our_signer_writes_what_conductor_writes() {
+        let h: [u8; 32] = Sha256::digest(PLUGIN).into();
+        let text = sign(
+            &dev_key(),
+            &h,
+            PLUGIN.len() as u64,
+            T,
+            "Your Name",
+            "you@example.com",
+        );
+        assert_eq!(text.as_bytes(), SIG);
+        assert_eq!(
+            std::str::from_utf8(PUBLIC).unwrap(),
+            hex::encode(dev_key().verifying_key().as_bytes())
+        );
+    }
+
+    #[test]
+    fn flipped_signature_and_edited_fields() {
+        let ts = store();
+        let doc: SignatureFile = serde_json::from_slice(SIG).unwrap();
+        let edit = |f: &dyn Fn(&mut SignatureFile)| {
+            let mut d = doc.clone();
+            f(&mut d);
+            serde_json::to_string_pretty(&d).unwrap()
+        };
+        let flipped = edit(&|d| {
+            let mut raw = hex::decode(&d.signature).unwrap();
+            raw[7] ^= 1;
+            d.signature = hex::encode(raw);
+        });
+        assert_eq!(
+            check(PLUGIN, flipped.as_bytes(), &ts).reason(),
+            Some(Reason::Invalid)
+        );
+        // Unsigned fields may change without breaking the signature.
+        let renamed = edit(&|d| {
+            d.signed_at = "2030-01-01T00:00:00Z".into();
+            d.developer.name = "Someone Else".into();
+        });
+        let v = check(PLUGIN, renamed.as_bytes(), &ts);
+        assert!(v.is_verified());
+        // Rewriting the hash to match tampered content: signature fails.
+        let rehashed = edit(&|d| d.plugin_hash = hex::encode(Sha256::digest(TAMPERED)));
+        assert_eq!(
+            check(TAMPERED, rehashed.as_bytes(), &ts).reason(),
+            Some(Reason::Invalid)
+        );
+        // Swapping in an untrusted key.
+        let swapped = edit(&|d| {
+            d.public_key = hex::encode(SigningKey::from_bytes(&[4; 32]).verifying_key().as_bytes())
+        });
+        assert_eq!(
+            check(PLUGIN, swapped.as_bytes(), &ts).reason(),
+            Some(Reason::Untrusted)
+        );
+    }
+
+    #[test]
+    fn malformed() {
+        let ts = store();
+        let doc: SignatureFile = serde_json::from_slice(SIG).unwrap();
+        let cases: Vec<(String, &str)> = vec![
+            (
+                serde_json::to_string(&SignatureFile {
+                    version: 2,
+                    ..doc.clone()
+                })
+                .unwrap(),
+                "version 2",
+            ),
+            (
+                serde_json::to_string(&SignatureFile {
+                    algorithm: "ed25519".into(),
+                    ..doc.clone()
+                })
+                .unwrap(),
+                "algorithm",
+            ),
+            (
+                serde_json::to_string(&SignatureFile {
+                    plugin_hash: "abc".into(),
+                    ..doc.clone()
+                })
+                .unwrap(),
+                "plugin_hash",
+            ),
+            (
+                serde_json::to_string(&SignatureFile {
+                    public_key: "zz".into(),
+                    ..doc.clone()
+                })
+                .unwrap(),
+                "public_key",
+            ),
+            (
+                serde_json::to_string(&SignatureFile {
+                    signature: doc.signature[..126].into(),
+                    ..doc.clone()
+                })
+                .unwrap(),
+                "signature",
+            ),
+            (
+                String::from_utf8(SIG[..SIG.len() / 2].to_vec()).unwrap(),
+                "not a Conductor",
+            ),
+            (r#"{"plugin_hash": 1}"#.into(), "not a Conductor"),
+            (
+                format!("{{\"plugin_hash\":\"{}\"}}", "a".repeat(MAX_SIG_BYTES)),
+                "at most",
+            ),
+        ];
+        for (text, want) in cases {
+            let v = check(PLUGIN, text.as_bytes(), &ts);
+            assert_eq!(v.reason(), Some(Reason::Malformed), "{text}");
+            assert!(detail(&v).contains(want), "{want}: {}", detail(&v));
+        }
+        assert_eq!(sniff(b"{\"package_hash\": 1}"), Sniff::No);
+        assert_eq!(sniff(b"\"plugin_hash\""), Sniff::No);
+        assert_eq!(sniff(&[0xff; 4096]), Sniff::No);
+        let deep = format!("{}\"plugin_hash\"", "[".repeat(100_000));
+        assert!(parse(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn trusted_keys_toml() {
+        let parsed = parse_keys_toml("trusted_keys.toml", TRUSTED_TOML).unwrap();
+        let (keys, warnings) = &parsed.trusted;
+        assert!(warnings.is_empty());
+        assert!(parsed.revoked.is_empty());
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].fingerprint, dev_fp());
+        assert_eq!(keys[0].block, 1);
+        assert_eq!(keys[1].block, 2);
+        assert_eq!(keys[0].source, "trusted_keys.toml");
+        assert_eq!(
+            keys[0].label.as_deref(),
+            Some("Your Name <you@example.com>")
+        );
+        assert_eq!(
+            keys[0].origin,
+            KeyOrigin::Conductor {
+                name: "Your Name".into(),
+                email: "you@example.com".into()
+            }
+        );
+        let parsed = parse_keys_toml("revoked_keys.toml", REVOKED_TOML).unwrap();
+        assert!(parsed.trusted.0.is_empty());
+        assert_eq!(parsed.revoked, vec![keys[1].fingerprint]);
+    }
+
+    #[test]
+    fn keys_toml_variants_and_errors() {
+        let pk = hex::encode(dev_key().verifying_key().as_bytes());
+        let fp = dev_fp().to_string();
+        // Both tables in one file; public_key form of revocation; uppercase.
+        let both = format!(
+            "# trust\n[[keys]]\npublic_key = \"{}\"\n\n[[revoked]]\npublic_key = \" {pk} \"\nreason = \"x\"\n\n[[revoked]]\nfingerprint = \"{}\"\npublic_key = \"{pk}\"\n",
+            pk.to_uppercase(),
+            fp.to_uppercase()
+        );
+        let parsed = parse_keys_toml("both", both.as_bytes()).unwrap();
+        assert_eq!(parsed.trusted.0.len(), 1);
+        assert_eq!(parsed.trusted.0[0].label, None);
+        assert_eq!(parsed.revoked, vec![dev_fp(), dev_fp()]);
+
+        // A bad trusted entry is skipped with a warning naming its line.
+        let skip = format!(
+            "[[keys]]\nname = \"bad\"\npublic_key = \"nothex\"\n\n[[keys]]\nname = \"ok\"\npublic_key = \"{pk}\"\n"
+        );
+        let parsed = parse_keys_toml("k.toml", skip.as_bytes()).unwrap();
+        assert_eq!(parsed.trusted.0.len(), 1);
+        assert_eq!(parsed.trusted.0[0].block, 2);
+        assert_eq!(parsed.trusted.0[0].label.as_deref(), Some("ok"));
+        assert_eq!(parsed.trusted.1.len(), 1);
+        assert!(
+            parsed.trusted.1[0].contains("k.toml: line 1"),
+            "{:?}",
+            parsed.trusted.1
+        );
+        // ...but when nothing is usable the file is refused.
+        let none = "[[keys]]\nname = \"x\"\n";
+        assert!(matches!(
+            parse_keys_toml("k", none.as_bytes()),
+            Err(KeyFileError::NoUsableKey(_))
+        ));
+
+        let line_err = |text: &str| match parse_keys_toml("k", text.as_bytes()) {
+            Err(KeyFileError::Line { line, message }) => (line, message),
+            other => panic!("{text:?}: {:?}", other.map(|p| p.revoked)),
+        };
+        // A bad revocation entry refuses the whole file, at its line.
+        let (line, msg) = line_err(&format!(
+            "[[revoked]]\nfingerprint = \"{fp}\"\n\n[[revoked]]\nreason = \"x\"\nfingerprint = \"abc\"\n"
+        ));
+        assert_eq!(line, 6, "{msg}");
+        assert!(msg.contains("entry 2"), "{msg}");
+        let (line, msg) = line_err("[[revoked]]\nreason = \"no key\"\n");
+        assert_eq!(line, 1);
+        assert!(msg.contains("fingerprint"), "{msg}");
+        let (line, msg) = line_err(&format!(
+            "[[revoked]]\nfingerprint = \"{}\"\npublic_key = \"{pk}\"\n",
+            "0".repeat(64)
+        ));
+        assert_eq!(line, 3);
+        assert!(msg.contains("does not match"), "{msg}");
+        let (_, msg) = line_err("[[revoked]]\nfingerprint = 5\n");
+        assert!(msg.contains("must be a string"), "{msg}");
+        // Unknown top-level keys and wrong shapes.
+        let (line, msg) = line_err(&format!(
+            "[[keys]]\npublic_key = \"{pk}\"\n\n[[revoke]]\nfingerprint = \"{fp}\"\n"
+        ));
+        assert_eq!(line, 4);
+        assert!(msg.contains("revoke"), "{msg}");
+        let (_, msg) = line_err("keys = 5\n[[revoked]]\n");
+        assert!(msg.contains("array of tables"), "{msg}");
+        // TOML syntax errors carry their line.
+        let (line, msg) = line_err("[[keys]]\nname = \"a\"\npublic_key = \n");
+        assert_eq!(line, 3, "{msg}");
+        // Not UTF-8, too big, empty.
+        assert!(matches!(
+            parse_keys_toml("k", b"[[keys]]\nname = \"\xff\"\n"),
+            Err(KeyFileError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_keys_toml("k", &vec![b'#'; MAX_TOML_BYTES + 1]),
+            Err(KeyFileError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_keys_toml("k", b"# [[keys]]\n"),
+            Err(KeyFileError::NoUsableKey(_))
+        ));
+        // Deep nesting is refused, not a stack overflow.
+        let deep = format!("[[keys]]\nx = {}\n", "[".repeat(100_000));
+        assert!(parse_keys_toml("k", deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn revocation_through_the_trust_store_from_a_combined_file() {
+        let text = format!(
+            "{}\n[[revoked]]\nfingerprint = \"{}\"\n",
+            std::str::from_utf8(TRUSTED_TOML).unwrap(),
+            dev_fp()
+        );
+        let mut ts = TrustStore::new();
+        let r = ts.add_file("combined.toml", text.as_bytes()).unwrap();
+        assert_eq!((r.added, r.revoked), (2, 1));
+        assert_eq!(check(PLUGIN, SIG, &ts).reason(), Some(Reason::Revoked));
+    }
+
+    #[test]
+    fn mutated_signature_files_never_panic() {
+        // Every truncation and one flipped byte at every position, read
+        // directly and through the dispatcher: never a panic, and never a
+        // verdict naming another key.
+        let ts = store();
+        let h: [u8; 32] = Sha256::digest(PLUGIN).into();
+        let subject = Subject {
+            content: Some(PLUGIN),
+            ..Subject::new(b"plugin.wasm", PLUGIN.len() as u64, &h)
+        };
+        let opts = Options::default();
+        for i in 0..SIG.len() {
+            let mut flipped = SIG.to_vec();
+            flipped[i] ^= 0x41;
+            for m in [&SIG[..i], &flipped[..]] {
+                let evidence = Evidence {
+                    sig: Some(m),
+
+                    ..Evidence::default()
+                };
+                for v in [
+                    verify(&subject, m, &evidence, &ts, &opts),
+                    formats::verify(&subject, &evidence, &ts, &opts),
+                ] {
+                    if v.is_verified() {
+                        assert_eq!(v.key(), Some(dev_fp()));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,707 @@
+//! Notur extension archive signatures.
+//!
+//! Notur (`php artisan notur:export --sign`, `npx notur-pack --sign`) signs an
+//! archive `X.notur` with libsodium's `crypto_sign_detached`: a plain Ed25519
+//! signature over the **whole file** (no prehash). Next to the archive it
+//! writes:
+//!
+//! * `X.notur.sig`: the 64-byte signature as 128 hex characters (lowercase;
+//!   the PHP exporter writes no newline, the Node.js packer appends `"\n"`;
+//!   Notur reads it with `trim()` and `sodium_hex2bin`, so surrounding
+//!   whitespace and either case are accepted here too);
+//! * `X.notur.sha256`: `<sha256 hex>  X.notur\n`, the line `sha256sum` writes.
+//!
+//! Keys are 64 hex characters (`NOTUR_PUBLIC_KEY`); secret keys 128 hex
+//! characters (libsodium's 64-byte secret key: seed || public key).
+//!
+//! A Notur signature names no key, so every trusted Ed25519 key is tried (one
+//! pass over the file per key). Notur itself trusts exactly one key; a trust
+//! store with several is a superset of that. Keys from OpenSSH
+//! `allowed_signers` files are bound to SSH namespaces and are not used.
+//!
+//! When the `.sha256` file is present it must agree too: it must name this
+//! file and give its SHA-256 (Notur writes it; a stale or edited one is
+//! reported rather than ignored).
+
+use std::collections::HashSet;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
+use crate::fingerprint::Fingerprint;
+use crate::formats::{Evidence, Format, Needs, Options, Sniff};
+use crate::trust::{KeyOrigin, TrustStore};
+use crate::verify::{Reason, Subject, Verdict};
+
+/// The message Notur users know for a signature that does not verify.
+pub const VERIFICATION_FAILED: &str = "Signature verification failed.";
+
+/// Upper bound on a `.sha256` file (it holds one line; `sha256sum` lists
+/// may hold several).
+pub const MAX_SHA256SUM_BYTES: usize = 64 * 1024;
+
+/// Upper bound on lines read from a `.sha256` file.
+pub const MAX_SHA256SUM_LINES: usize = 1024;
+
+/// Notur's `.sig` text with PHP `trim()`'s whitespace removed.
+fn trimmed(bytes: &[u8]) -> &[u8] {
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0 | 0x0b);
+    let start = bytes.iter().position(|b| !is_ws(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_ws(b))
+        .map_or(start, |i| i + 1);
+    bytes.get(start..end).unwrap_or_default()
+}
+
+/// Exactly 128 hex characters, optionally surrounded by whitespace: a Notur
+/// signature (no other `.sig` format sigward reads looks like this).
+pub fn sniff(bytes: &[u8]) -> Sniff {
+    let t = trimmed(bytes);
+    if t.len() == 128 && t.iter().all(u8::is_ascii_hexdigit) {
+        Sniff::Yes
+    } else {
+        Sniff::No
+    }
+}
+
+/// Notur signs the file itself: the whole content is needed.
+pub fn needs(_bytes: &[u8], _opts: &Options) -> Needs {
+    Needs {
+        content: true,
+        ..Needs::default()
+    }
+}
+
+/// Parses a `.sig` file: 128 hex characters, surrounding whitespace ignored.
+pub fn parse_signature(bytes: &[u8]) -> Result<Signature, String> {
+    let t = trimmed(bytes);
+    if t.len() != 128 {
+        return Err(format!(
+            "a Notur signature is 128 hex characters, this one has {} non-blank bytes",
+            t.len()
+        ));
+    }
+    let mut raw = [0u8; 64];
+    hex::decode_to_slice(t, &mut raw).map_err(|e| format!("signature is not hex: {e}"))?;
+    Ok(Signature::from_bytes(&raw))
+}
+
+/// Verifies a Notur signature over `subject.content`.
+pub fn verify(
+    subject: &Subject<'_>,
+    bytes: &[u8],
+    evidence: &Evidence<'_>,
+    trust: &TrustStore,
+    _opts: &Options,
+) -> Verdict {
+    let signature = match parse_signature(bytes) {
+        Ok(s) => s,
+        Err(why) => return Verdict::reject(Reason::Malformed, why, None),
+    };
+    let Some(content) = subject.content else {
+        return Verdict::reject(
+            Reason::Invalid,
+            "internal: file content not computed for a Notur signature",
+            None,
+        );
+    };
+    if let Some(sums) = evidence.sha256sum {
+        if let Some(rejection) = check_sha256sum(subject, sums) {
+            return rejection;
+        }
+    }
+    // Every trusted Ed25519 key once, in load order.
+    let mut seen = HashSet::new();
+    let keys: Vec<_> = trust
+        .iter()
+        .filter(|k| !matches!(k.origin, KeyOrigin::AllowedSigner(_)))
+        .filter_map(|k| k.ed25519().map(|vk| (k, vk)))
+        .filter(|(k, _)| seen.insert(k.fingerprint))
+        .collect();
+    if keys.is_empty() {
+        return Verdict::reject(
+            Reason::Untrusted,
+            "no Ed25519 key is trusted: a Notur signature names no key, so it can only be \
+             checked against trusted Ed25519 public keys (such as NOTUR_PUBLIC_KEY as 64 hex characters)",
+            None,
+        );
+    }
+    let (revoked, current): (Vec<_>, Vec<_>) = keys
+        .into_iter()
+        .partition(|(k, _)| trust.is_revoked(&k.fingerprint));
+    for (key, vk) in &current {
+        if vk.verify_strict(content, &signature).is_ok() {
+            return Verdict::verified(key.fingerprint, Format::Notur, key.label.clone());
+        }
+    }
+    for (key, vk) in &revoked {
+        if vk.verify_strict(content, &signature).is_ok() {
+            return Verdict::reject(
+                Reason::Revoked,
+                format!("signed by revoked key {}", key.fingerprint),
+                Some(key.fingerprint),
+            );
+        }
+    }
+    let n = current.len() + revoked.len();
+    Verdict::reject(
+        Reason::Invalid,
+        format!(
+            "{VERIFICATION_FAILED} The Notur signature verifies with none of the {n} trusted \
+             Ed25519 key{}: the file changed after signing, or another key signed it",
+            if n == 1 { "" } else { "s" }
+        ),
+        None,
+    )
+}
+
+/// Checks a `.sha256` file against the subject; `None` when it agrees.
+fn check_sha256sum(subject: &Subject<'_>, text: &[u8]) -> Option<Verdict> {
+    let entries = match parse_sha256sum(text) {
+        Ok(e) => e,
+        Err(why) => {
+            return Some(Verdict::reject(
+                Reason::Malformed,
+                format!("checksum file (.sha256) is unreadable: {why}"),
+                None,
+            ))
+        }
+    };
+    let names_this = |name: &[u8]| {
+        name == subject.name
+            || (name.len() > subject.name.len()
+                && name.ends_with(subject.name)
+                && name.get(name.len() - subject.name.len() - 1) == Some(&b'/'))
+    };
+    let mine: Vec<_> = entries.iter().filter(|e| names_this(&e.name)).collect();
+    if mine.is_empty() {
+        let listed: Vec<String> = entries
+            .iter()
+            .take(3)
+            .map(|e| format!("{:?}", String::from_utf8_lossy(&e.name)))
+            .collect();
+        return Some(Verdict::reject(
+            Reason::Tampered,
+            format!(
+                "checksum file (.sha256) is for {}, not for this file {:?}",
+                listed.join(", "),
+                String::from_utf8_lossy(subject.name)
+            ),
+            None,
+        ));
+    }
+    for e in mine {
+        if &e.digest != subject.sha256 {
+            return Some(Verdict::reject(
+                Reason::Tampered,
+                format!(
+                    "content does not match the checksum file (.sha256): expected sha256 {}, found sha256 {}",
+                    hex::encode(e.digest),
+                    hex::encode(subject.sha256)
+                ),
+                None,
+            ));
+        }
+    }
+    None
+}
+
+/// One line of a `sha256sum` file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChecksumLine {
+    /// The SHA-256 it records.
+    pub digest: [u8; 32],
+    /// The file name, unescaped.
+    pub name: Vec<u8>,
+    /// Written in binary mode (`*` before the name).
+    pub binary: bool,
+}
+
+/// Parses `sha256sum` output: `<64 hex> <space|*><name>` lines (GNU), with
+/// the backslash escaping GNU coreutils applies to names holding `\`, a
+/// newline or a carriage return, and `SHA256 (<name>) = <64 hex>` lines
+/// (`--tag`). Blank lines and `#` comments are skipped; a trailing `\r` is
+/// ignored. Every other line is an error.
+pub fn parse_sha256sum(text: &[u8]) -> Result<Vec<ChecksumLine>, String> {
+    if text.len() > MAX_SHA256SUM_BYTES {
+        return Err(format!(
+            "{} bytes, more than the {MAX_SHA256SUM_BYTES} read",
+            text.len()
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) || line.first() == Some(&b'#') {
+            continue;
+        }
+        if out.len() >= MAX_SHA256SUM_LINES {
+            return Err(format!("more than {MAX_SHA256SUM_LINES} lines"));
+        }
+        let entry = parse_sha256sum_line(line).map_err(|why| format!("line {}: {why}", i + 1))?;
+        out.push(entry);
+    }
+    if out.is_empty() {
+        return Err("no checksum line".into());
+    }
+    Ok(out)
+}
+
+fn parse_sha256sum_line(line: &[u8]) -> Result<ChecksumLine, String> {
+    let (escaped, line) = match line.strip_prefix(b"\\") {
+        Some(rest) => (true, rest),
+        None => (false, line),
+    };
+    let mut digest = [0u8; 32];
+    if let Some(rest) = line.strip_prefix(b"SHA256 (") {
+        // BSD / --tag style: SHA256 (name) = hex
+        let split = rest
+            .windows(4)
+            .rposition(|w| w == b") = ")
+            .ok_or("expected \"SHA256 (NAME) = HEX\"")?;
+        let name = rest.get(..split).unwrap_or_default();
+        let hexpart = rest.get(split + 4..).unwrap_or_default();
+        hex::decode_to_slice(hexpart, &mut digest)
+            .map_err(|_| "the checksum is not 64 hex characters")?;
+        return Ok(ChecksumLine {
+            digest,
+            name: unescape(name, escaped)?,
+            binary: false,
+        });
+    }
+    let hexpart = line
+        .get(..64)
+        .ok_or("the line is shorter than a SHA-256 checksum")?;
+    hex::decode_to_slice(hexpart, &mut digest)
+        .map_err(|_| "the line does not start with 64 hex characters (a SHA-256 checksum)")?;
+    let binary = match (line.get(64), line.get(65)) {
+        (Some(b' '), Some(b' ')) => false,
+        (Some(b' '), Some(b'*')) => true,
+        _ => {
+            return Err(
+                "expected two spaces (or \" *\") between the checksum and the file name".into(),
+            )
+        }
+    };
+    let name = line.get(66..).unwrap_or_default();
+    if name.is_empty() {
+        return Err("no file name after the checksum".into());
+    }
+    Ok(ChecksumLine {
+        digest,
+        name: unescape(name, escaped)?,
+        binary,
+    })
+}
+
+/// Undoes GNU coreutils' file name escaping (`\\`, `\n`, `\r`).
+fn unescape(name: &[u8], escaped: bool) -> Result<Vec<u8>, String> {
+    if !escaped {
+        return Ok(name.to_vec());
+    }
+    let mut out = Vec::with_capacity(name.len());
+    let mut it = name.iter();
+    while let Some(&b) = it.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match it.next() {
+            Some(b'\\') => out.push(b'\\'),
+            Some(b'n') => out.push(b'\n'),
+            Some(b'r') => out.push(b'\r'),
+            _ => return Err("invalid backslash escape in the file name".into()),
+        }
+    }
+    Ok(out)
+}
+
+/// The `.sha256` line Notur (and `sha256sum`) writes for a file. Names
+/// holding `\`, newline or carriage return are escaped as `sha256sum` does.
+pub fn sha256sum_line(sha256: &[u8; 32], basename: &str) -> String {
+    if basename.contains(['\\', '\n', '\r']) {
+        let escaped = basename
+            .replace('\\', "\\\\")
+            .replace('\n', "\\n")
+            .replace('\r', "\\r");
+        format!("\\{}  {escaped}\n", hex::encode(sha256))
+    } else {
+        format!("{}  {basename}\n", hex::encode(sha256))
+    }
+}
+
+/// Signs content as `notur-pack --sign` does: lowercase hex of the Ed25519
+/// signature over the whole content, followed by a newline.
+pub fn sign(key: &SigningKey, content: &[u8]) -> String {
+    let mut s = hex::encode(key.sign(content).to_bytes());
+    s.push('\n');
+    s
+}
+
+/// Notur's secret key text: 128 hex characters (seed || public key), as
+/// `notur:keygen` prints it.
+pub fn secret_key_hex(key: &SigningKey) -> String {
+    hex::encode(key.to_keypair_bytes())
+}
+
+/// Parses Notur's 128-hex-character secret key (surrounding whitespace
+/// ignored), checking that its public half belongs to its seed.
+pub fn parse_secret_key_hex(text: &str) -> Result<SigningKey, String> {
+    let t = text.trim();
+    if t.len() != 128 {
+        return Err(format!(
+            "a Notur secret key is 128 hex characters, this one has {}",
+            t.len()
+        ));
+    }
+    let mut raw = [0u8; 64];
+    hex::decode_to_slice(t, &mut raw).map_err(|e| format!("secret key is not hex: {e}"))?;
+    SigningKey::from_keypair_bytes(&raw)
+        .map_err(|_| "the public half of the secret key does not belong to its seed".to_string())
+}
+
+/// Parses a 64-hex-character Ed25519 public key (Notur's `NOTUR_PUBLIC_KEY`,
+/// Conductor's `.public` file).
+pub fn parse_hex_key(hex64: &[u8]) -> Result<VerifyingKey, String> {
+    let mut raw = [0u8; 32];
+    hex::decode_to_slice(hex64, &mut raw).map_err(|e| e.to_string())?;
+    VerifyingKey::from_bytes(&raw).map_err(|e| e.to_string())
+}
+
+/// The fingerprint of a 64-hex-character public key, when it parses.
+pub fn hex_key_fingerprint(hex64: &[u8]) -> Option<Fingerprint> {
+    parse_hex_key(hex64)
+        .ok()
+        .map(|k| Fingerprint::of_ed25519(&k))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::formats;
+    use crate::trust::{AllowedSigner, KeyMaterial, TrustedKey};
+    use sha2::{Digest, Sha256};
+
+    const DIR: &str = "tests/vectors/notur";
+    const ARCHIVE: &[u8] = include_bytes!("../../../tests/vectors/notur/acme-hello-1.0.0.notur");
+    const TAMPERED: &[u8] =
+        include_bytes!("../../../tests/vectors/notur/acme-hello-1.0.0-tampered.notur");
+    const SIG: &[u8] = include_bytes!("../../../tests/vectors/notur/acme-hello-1.0.0.notur.sig");
+    const PHP_SIG: &[u8] =
+        include_bytes!("../../../tests/vectors/notur/acme-hello-1.0.0.notur.php.sig");
+    const UNTRUSTED_SIG: &[u8] =
+        include_bytes!("../../../tests/vectors/notur/acme-hello-1.0.0.notur.untrusted.sig");
+    const SHA256SUM: &[u8] =
+        include_bytes!("../../../tests/vectors/notur/acme-hello-1.0.0.notur.sha256");
+    const PUBLIC: &[u8] = include_bytes!("../../../tests/vectors/notur/public.hex");
+    const SECRET: &[u8] = include_bytes!("../../../tests/vectors/notur/secret.hex");
+    const NAME: &[u8] = b"acme-hello-1.0.0.notur";
+
+    fn store() -> TrustStore {
+        let mut ts = TrustStore::new();
+        let report = ts.add_file(&format!("{DIR}/public.hex"), PUBLIC).unwrap();
+        assert_eq!(report.added, 1);
+        ts
+    }
+
+    fn author_fp() -> Fingerprint {
+        hex_key_fingerprint(PUBLIC.trim_ascii()).unwrap()
+    }
+
+    fn check(
+        name: &[u8],
+        content: &[u8],
+        sig: &[u8],
+        sums: Option<&[u8]>,
+        ts: &TrustStore,
+    ) -> Verdict {
+        let h: [u8; 32] = Sha256::digest(content).into();
+        let evidence = Evidence {
+            sig: Some(sig),
+            sha256sum: sums,
+            ..Evidence::default()
+        };
+        let opts = Options::default();
+        assert!(formats::needs(&evidence, &opts).content);
+        let subject = Subject {
+            content: Some(content),
+            ..Subject::new(name, content.len() as u64, &h)
+        };
+        let direct = verify(&subject, sig, &evidence, ts, &opts);
+        let dispatched = formats::verify(&subject, &evidence, ts, &opts);
+        assert_eq!(dispatched, direct.clone().in_format(Format::Notur));
+        direct
+    }
+
+    fn detail(v: &Verdict) -> String {
+        match v {
+            Verdict::Rejected { detail, .. } => detail.clone(),
+            Verdict::Verified { .. } => String::new(),
+        }
+    }
+
+    #[test]
+    fn interop_vectors_verify() {
+        let ts = store();
+        let want = Verdict::verified(author_fp(), Format::Notur, None);
+        assert_eq!(check(NAME, ARCHIVE, SIG, Some(SHA256SUM), &ts), want);
+        assert_eq!(check(NAME, ARCHIVE, SIG, None, &ts), want);
+        // The PHP exporter writes no newline.
+        assert_eq!(check(NAME, ARCHIVE, PHP_SIG, Some(SHA256SUM), &ts), want);
+        // Notur does not sign the name: a renamed archive still verifies
+        // when no checksum file is there.
+        assert_eq!(check(b"renamed.notur", ARCHIVE, SIG, None, &ts), want);
+    }
+
+    #[test]
+    fn interop_tampered_archive() {
+        let ts = store();
+        let v = check(NAME, TAMPERED, SIG, Some(SHA256SUM), &ts);
+        assert_eq!(v.reason(), Some(Reason::Tampered));
+        let d = detail(&v);
+        assert!(d.contains("expected sha256 1bfaaa91"), "{d}");
+        assert!(d.contains(&hex::encode(Sha256::digest(TAMPERED))), "{d}");
+        // Without the checksum file only the signature can tell.
+        let v = check(NAME, TAMPERED, SIG, None, &ts);
+        assert_eq!(v.reason(), Some(Reason::Invalid));
+        assert!(detail(&v).starts_with(VERIFICATION_FAILED));
+    }
+
+    #[test]
+    fn interop_untrusted_signer() {
+        let ts = store();
+        let v = check(NAME, ARCHIVE, UNTRUSTED_SIG, Some(SHA256SUM), &ts);
+        assert_eq!(v.reason(), Some(Reason::Invalid));
+        assert!(detail(&v).contains(VERIFICATION_FAILED));
+        // No Ed25519 key trusted at all.
+        let v = check(NAME, ARCHIVE, SIG, None, &TrustStore::new());
+        assert_eq!(v.reason(), Some(Reason::Untrusted));
+    }
+
+    #[test]
+    fn interop_secret_key_round_trip() {
+        let secret = std::str::from_utf8(SECRET).unwrap();
+        let key = parse_secret_key_hex(secret).unwrap();
+        assert_eq!(
+            hex::encode(key.verifying_key().as_bytes()),
+            std::str::from_utf8(PUBLIC).unwrap().trim()
+        );
+        assert_eq!(secret_key_hex(&key), secret.trim());
+        // Our signer writes what notur-pack writes.
+        assert_eq!(sign(&key, ARCHIVE).as_bytes(), SIG);
+        let h: [u8; 32] = Sha256::digest(ARCHIVE).into();
+        assert_eq!(
+            sha256sum_line(&h, "acme-hello-1.0.0.notur").as_bytes(),
+            SHA256SUM
+        );
+    }
+
+    #[test]
+    fn secret_key_errors() {
+        let secret = std::str::from_utf8(SECRET).unwrap().trim();
+        assert!(parse_secret_key_hex(&secret[..126]).is_err());
+        assert!(parse_secret_key_hex(&format!("{}zz", &secret[..126])).is_err());
+        // Public half from another key.
+        let other = SigningKey::from_bytes(&[9; 32]);
+        let mixed = format!(
+            "{}{}",
+            &secret[..64],
+            hex::encode(other.verifying_key().as_bytes())
+        );
+        assert!(parse_secret_key_hex(&mixed).is_err());
+    }
+
+    #[test]
+    fn flipped_signature_and_garbage() {
+        let ts = store();
+        let mut sig = SIG.to_vec();
+        sig[5] = if sig[5] == b'0' { b'1' } else { b'0' };
+        assert_eq!(
+            check(NAME, ARCHIVE, &sig, None, &ts).reason(),
+            Some(Reason::Invalid)
+        );
+        // Truncated: no longer 128 hex characters.
+        let v = verify(
+            &Subject {
+                content: Some(ARCHIVE),
+                ..Subject::new(NAME, 1, &[0; 32])
+            },
+            &SIG[..100],
+            &Evidence::default(),
+            &ts,
+            &Options::default(),
+        );
+        assert_eq!(v.reason(), Some(Reason::Malformed));
+        assert_eq!(sniff(&SIG[..100]), Sniff::No);
+        assert_eq!(sniff(SIG), Sniff::Yes);
+        assert_eq!(sniff(&[b'a'; 128]), Sniff::Yes);
+        assert_eq!(sniff(&[b'g'; 128]), Sniff::No);
+        assert_eq!(sniff(&[0xff; 100_000]), Sniff::No);
+        assert!(parse_signature(&[b'z'; 128]).is_err());
+        assert!(parse_signature(&[0xff; 1 << 20]).is_err());
+        // Uppercase hex is what sodium_hex2bin accepts too.
+        let upper = SIG.to_ascii_uppercase();
+        assert!(check(NAME, ARCHIVE, &upper, None, &ts).is_verified());
+    }
+
+    #[test]
+    fn content_not_computed() {
+        let h: [u8; 32] = Sha256::digest(ARCHIVE).into();
+        let v = verify(
+            &Subject::new(NAME, ARCHIVE.len() as u64, &h),
+            SIG,
+            &Evidence::default(),
+            &store(),
+            &Options::default(),
+        );
+        assert_eq!(v.reason(), Some(Reason::Invalid));
+        assert!(detail(&v).contains("internal"));
+    }
+
+    #[test]
+    fn revoked_key() {
+        let mut ts = store();
+        ts.revoke(author_fp());
+        let v = check(NAME, ARCHIVE, SIG, None, &ts);
+        assert_eq!(v.reason(), Some(Reason::Revoked));
+        assert_eq!(v.key(), Some(author_fp()));
+        // A second, unrevoked key that did not sign changes nothing.
+        let other = SigningKey::from_bytes(&[3; 32]);
+        ts.insert(TrustedKey::new(
+            KeyMaterial::Ed25519(other.verifying_key()),
+            "o",
+            1,
+            KeyOrigin::Hex,
+        ));
+        assert_eq!(
+            check(NAME, ARCHIVE, SIG, None, &ts).reason(),
+            Some(Reason::Revoked)
+        );
+    }
+
+    #[test]
+    fn several_trusted_keys_and_allowed_signers_excluded() {
+        let a = SigningKey::from_bytes(&[1; 32]);
+        let b = SigningKey::from_bytes(&[2; 32]);
+        let mut ts = TrustStore::new();
+        for (k, origin) in [(&a, KeyOrigin::Pem), (&b, KeyOrigin::Hex)] {
+            ts.insert(
+                TrustedKey::new(KeyMaterial::Ed25519(k.verifying_key()), "t", 1, origin)
+                    .with_label(Some("label".into())),
+            );
+        }
+        let content = b"archive bytes";
+        let v = check(b"x.notur", content, sign(&b, content).as_bytes(), None, &ts);
+        assert_eq!(
+            v,
+            Verdict::verified(
+                Fingerprint::of_ed25519(&b.verifying_key()),
+                Format::Notur,
+                Some("label".into())
+            )
+        );
+        // An allowed_signers key is not a Notur key.
+        let mut ts = TrustStore::new();
+        ts.insert(TrustedKey::new(
+            KeyMaterial::Ed25519(a.verifying_key()),
+            "allowed_signers",
+            1,
+            KeyOrigin::AllowedSigner(AllowedSigner::default()),
+        ));
+        let v = check(b"x.notur", content, sign(&a, content).as_bytes(), None, &ts);
+        assert_eq!(v.reason(), Some(Reason::Untrusted));
+    }
+
+    #[test]
+    fn checksum_file_variants() {
+        let ts = store();
+        let h = hex::encode(Sha256::digest(ARCHIVE));
+        let ok = |sums: &str| check(NAME, ARCHIVE, SIG, Some(sums.as_bytes()), &ts);
+        assert!(ok(&format!("{h} *acme-hello-1.0.0.notur\n")).is_verified());
+        assert!(ok(&format!("{h}  dist/acme-hello-1.0.0.notur")).is_verified());
+        assert!(ok(&format!("{h}  ./acme-hello-1.0.0.notur\r\n")).is_verified());
+        assert!(ok(&format!("SHA256 (acme-hello-1.0.0.notur) = {h}\n")).is_verified());
+        assert!(ok(&format!(
+            "# list\n{}  other.notur\n{}  acme-hello-1.0.0.notur\n",
+            "0".repeat(64),
+            h.to_uppercase()
+        ))
+        .is_verified());
+        // Names another file.
+        let v = ok(&format!("{h}  other.notur\n"));
+        assert_eq!(v.reason(), Some(Reason::Tampered));
+        assert!(detail(&v).contains("other.notur"));
+        let v = ok(&format!("{h}  xacme-hello-1.0.0.notur\n"));
+        assert_eq!(v.reason(), Some(Reason::Tampered));
+        // Unparseable.
+        for bad in [
+            String::new(),
+            "\n\n".to_string(),
+            "hello".to_string(),
+            format!("{h} acme-hello-1.0.0.notur"),
+            format!("{h}  "),
+            format!("{}  acme-hello-1.0.0.notur", &h[..63]),
+            format!("\\{h}  a\\q"),
+            "SHA256 (x) = zz".to_string(),
+        ] {
+            assert_eq!(ok(&bad).reason(), Some(Reason::Malformed), "{bad:?}");
+        }
+        assert!(parse_sha256sum(&vec![b'#'; MAX_SHA256SUM_BYTES + 1]).is_err());
+        let many = format!("{h}  a\n").repeat(MAX_SHA256SUM_LINES + 1);
+        assert!(parse_sha256sum(many.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn escaped_names_round_trip() {
+        let h = [7u8; 32];
+        for name in ["plain.notur", "back\\slash.notur", "new\nline.notur"] {
+            let line = sha256sum_line(&h, name);
+            let parsed = parse_sha256sum(line.as_bytes()).unwrap();
+            assert_eq!(parsed.len(), 1);
+            assert_eq!(parsed[0].name, name.as_bytes());
+            assert_eq!(parsed[0].digest, h);
+            assert!(!parsed[0].binary);
+        }
+    }
+
+    #[test]
+    fn hex_key_parsing() {
+        assert!(parse_hex_key(PUBLIC.trim_ascii()).is_ok());
+        assert!(parse_hex_key(b"00").is_err());
+        assert!(parse_hex_key(&[b'z'; 64]).is_err());
+    }
+
+    #[test]
+    fn mutated_signature_files_never_panic() {
+        // Every truncation and one flipped byte at every position, read
+        // directly and through the dispatcher: never a panic, and never a
+        // verdict naming another key.
+        let ts = store();
+        let h: [u8; 32] = Sha256::digest(ARCHIVE).into();
+        let subject = Subject {
+            content: Some(ARCHIVE),
+            ..Subject::new(NAME, ARCHIVE.len() as u64, &h)
+        };
+        let opts = Options::default();
+        for i in 0..SIG.len() {
+            let mut flipped = SIG.to_vec();
+            flipped[i] ^= 0x41;
+            for m in [&SIG[..i], &flipped[..]] {
+                let evidence = Evidence {
+                    sig: Some(m),
+                    sha256sum: Some(SHA256SUM),
+                    ..Evidence::default()
+                };
+                for v in [
+                    verify(&subject, m, &evidence, &ts, &opts),
+                    formats::verify(&subject, &evidence, &ts, &opts),
+                ] {
+                    if v.is_verified() {
+                        assert_eq!(v.key(), Some(author_fp()));
+                    }
+                }
+            }
+        }
+    }
+}

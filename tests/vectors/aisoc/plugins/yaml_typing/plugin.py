@@ -1,0 +1,3 @@
+class Plugin:
+    async def run(self, payload, context):
+        return payload

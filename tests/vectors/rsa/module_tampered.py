@@ -1,0 +1,2 @@
+def register_module(app):
+    app.log("HELLO from module")
