@@ -602,22 +602,18 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     let pid = pending.pid();
     let (exe, uid) = crate::opener::describe(pid);
     pending.answer(decision != Decision::Deny);
-    let (reason, detail, signer) = match &outcome.verdict {
-        Verdict::Verified { signer, .. } => {
-            (None, String::from("signature verified"), signer.clone())
-        }
-        Verdict::Rejected {
-            reason,
-            detail,
-            key,
-            ..
-        } => (
-            Some(*reason),
-            detail.clone(),
-            key.and_then(|k| engine.trust.get(&k))
-                .and_then(|k| k.label.clone()),
-        ),
+    let (reason, detail) = match &outcome.verdict {
+        Verdict::Verified { .. } => (None, String::from("signature verified")),
+        Verdict::Rejected { reason, detail, .. } => (Some(*reason), detail.clone()),
     };
+    // Who signed: what the verdict says, else the trusted key's name.
+    let signer = outcome.verdict.signer().map(str::to_owned).or_else(|| {
+        outcome
+            .verdict
+            .key()
+            .and_then(|k| engine.trust.get(&k))
+            .and_then(|k| k.label.clone())
+    });
     shared.auditor.record(DecisionRecord {
         decision,
         reason,

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sigward_policy::config::{self, Located, Mode, Policy};
+use sigward_policy::trust::{KeyMaterial, KeyOrigin, TrustedKey};
 use sigward_policy::{Options, TrustStore};
 
 /// Default policy location.
@@ -98,6 +99,16 @@ impl Engine {
         }
         if let Some(dir) = &policy.trust.keys_dir {
             load_key_dir(&mut trust, dir, &mut warnings).map_err(|m| at(dir.line, m))?;
+        }
+        for k in &policy.trust.ed25519 {
+            if let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(&k.value) {
+                trust.insert(TrustedKey::new(
+                    KeyMaterial::Ed25519(vk),
+                    &format!("{}:{}", path.display(), k.line),
+                    1,
+                    KeyOrigin::Hex,
+                ));
+            }
         }
         for signers in &policy.trust.allowed_signers {
             load_allowed_signers(&mut trust, &signers.value, &mut warnings)

@@ -7,6 +7,7 @@
 //! [trust]
 //! keys = ["/etc/sigward/keys/release.pub"]   # key files, recognised by content
 //! keys_dir = "/etc/sigward/keys.d"           # every *.pem, *.pub, *.public in it
+//! ed25519 = ["a1b2...64 hex"]               # raw Ed25519 keys given inline (Notur)
 //! allowed_signers = ["/etc/sigward/allowed_signers"]  # OpenSSH allowed_signers
 //! ssh_namespace = "file"                     # namespace OpenSSH signatures must use
 //! minisign_legacy = false                    # accept legacy (non-prehashed) minisign
@@ -111,6 +112,8 @@ pub struct Trust {
     pub keys: Vec<Located<PathBuf>>,
     /// A directory of key files.
     pub keys_dir: Option<Located<PathBuf>>,
+    /// Raw Ed25519 public keys given inline (64 hex characters each).
+    pub ed25519: Vec<Located<[u8; 32]>>,
     /// OpenSSH `allowed_signers` files.
     pub allowed_signers: Vec<Located<PathBuf>>,
     /// The namespace OpenSSH signatures must have been made for.
@@ -220,6 +223,8 @@ struct RawTrust {
     keys: Vec<Spanned<String>>,
     keys_dir: Option<Spanned<String>>,
     #[serde(default)]
+    ed25519: Vec<Spanned<String>>,
+    #[serde(default)]
     allowed_signers: Vec<Spanned<String>>,
     ssh_namespace: Option<Spanned<String>>,
     minisign_legacy: Option<bool>,
@@ -274,6 +279,22 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Policy, PolicyError> {
         }
         if let Some(d) = t.keys_dir {
             trust.keys_dir = Some(path_value(text, base_dir, &d, "trust.keys_dir")?);
+        }
+        for k in t.ed25519 {
+            let mut raw = [0u8; 32];
+            if hex::decode_to_slice(k.get_ref().trim(), &mut raw).is_err()
+                || ed25519_dalek::VerifyingKey::from_bytes(&raw).is_err()
+            {
+                return Err(PolicyError::at(
+                    text,
+                    k.span(),
+                    "trust.ed25519 entries must be Ed25519 public keys of 64 hex characters",
+                ));
+            }
+            trust.ed25519.push(Located {
+                value: raw,
+                line: line_of(text, k.span().start),
+            });
         }
         for a in t.allowed_signers {
             trust.allowed_signers.push(path_value(
@@ -648,6 +669,20 @@ path = "/b"
         assert_eq!(pol.trust.ssh_namespace.as_deref(), Some("file"));
         assert!(pol.trust.minisign_legacy);
         assert_eq!(p("").map(|p| p.formats.len()), Ok(Format::ALL.len()));
+    }
+
+    #[test]
+    fn inline_ed25519_keys() {
+        let key = hex::encode(
+            ed25519_dalek::SigningKey::from_bytes(&[1; 32])
+                .verifying_key()
+                .as_bytes(),
+        );
+        let pol = p(&format!("[trust]\ned25519 = [\n  \"{key}\",\n]\n"));
+        assert_eq!(pol.map(|p| p.trust.ed25519[0].line), Ok(3));
+        let (line, msg) = err_line("[trust]\ned25519 = [\"abcd\"]\n");
+        assert_eq!(line, Some(2));
+        assert!(msg.contains("64 hex"), "{msg}");
     }
 
     #[test]

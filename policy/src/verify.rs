@@ -107,6 +107,9 @@ pub enum Verdict {
         key: Option<Fingerprint>,
         /// The format the signature was read as, when one matched.
         format: Option<Format>,
+        /// Who the signature claims signed it, when it says (not verified:
+        /// shown to operators only).
+        signer: Option<String>,
     },
 }
 
@@ -118,6 +121,24 @@ impl Verdict {
             detail: detail.into(),
             key,
             format: None,
+            signer: None,
+        }
+    }
+
+    /// Sets the signer a rejection names.
+    pub fn with_signer(mut self, who: Option<String>) -> Self {
+        if let Verdict::Rejected { signer, .. } = &mut self {
+            *signer = who;
+        }
+        self
+    }
+
+    /// The signer named by the verdict, if any.
+    pub fn signer(&self) -> Option<&str> {
+        match self {
+            Verdict::Verified { signer, .. } | Verdict::Rejected { signer, .. } => {
+                signer.as_deref()
+            }
         }
     }
 

@@ -169,6 +169,34 @@ for fmt, fn in (("cloacina", cloacina), ("conductor", conductor), ("notur", notu
 # Notur's checksum companion must agree with the (damaged) file too; keep it
 # as written before the damage, as an attacker would leave it.
 
+# ---- raw Ed25519 from openssl (pkeyutl -sign -rawin) -------------------------
+ok_ = os.path.join(keys, "ossl.key")
+sh("openssl", "genpkey", "-algorithm", "ed25519", "-out", ok_)
+der = subprocess.run(["openssl", "pkey", "-in", ok_, "-pubout", "-outform", "DER"], check=True,
+                     stdout=subprocess.PIPE).stdout
+ossl_raw = der[-32:]
+write(os.path.join(keys, "ossl.inline"), ossl_raw.hex())
+def pkeyutl(data):
+    tmp_in, tmp_out = os.path.join(keys, "in.bin"), os.path.join(keys, "out.bin")
+    write(tmp_in, data)
+    sh("openssl", "pkeyutl", "-sign", "-rawin", "-inkey", ok_, "-in", tmp_in, "-out", tmp_out)
+    return open(tmp_out, "rb").read()
+p = os.path.join(plugins, "notur", "notur_openssl.py"); write(p, payload("openssl"))
+write(p + ".sig", pkeyutl(open(p, "rb").read()).hex() + "\n")
+p = os.path.join(plugins, "cloacina", "cloacina_openssl.py"); write(p, payload("openssl"))
+digest = hashlib.sha256(open(p, "rb").read()).digest()
+write(p + ".sig", json.dumps({"version": 1, "algorithm": "ed25519", "package_hash": digest.hex(),
+      "key_fingerprint": hashlib.sha256(ossl_raw).hexdigest(),
+      "signature": base64.b64encode(pkeyutl(digest)).decode(), "signed_at": "2026-01-01T00:00:00Z"}, indent=2))
+
+# ---- an OpenSSH RSA signer -----------------------------------------------------
+sh("ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-N", "", "-C", "bob", "-f", os.path.join(keys, "id_bob"))
+bob = open(os.path.join(keys, "id_bob.pub")).read().split()
+with open(os.path.join(keys, "allowed_signers"), "a") as f:
+    f.write("bob@example.com %s %s\n" % (bob[0], bob[1]))
+p = os.path.join(plugins, "ssh", "ssh_rsa_good.py"); write(p, payload("rsa"))
+sh("ssh-keygen", "-Y", "sign", "-f", os.path.join(keys, "id_bob"), "-n", "file", p, stderr=subprocess.DEVNULL)
+
 # ---- AiSOC bundles -----------------------------------------------------------
 def canonical(plugin_dir):
     manifest = yaml.safe_load(open(os.path.join(plugin_dir, "plugin.yaml")))
@@ -225,16 +253,22 @@ fn build() -> Matrix {
         fin.stderr
     );
     let policy = root.join("policy.toml");
+    // The openssl-made key is trusted as an inline string, as Notur's
+    // NOTUR_PUBLIC_KEY is usually given.
+    let inline = fs::read_to_string(root.join("keys/ossl.inline")).unwrap();
     fs::write(
         &policy,
-        r#"mode = "enforce"
+        format!(
+            r#"mode = "enforce"
 [trust]
 keys = ["keys/rsa.pub", "keys/minisign.pub", "keys/ed25519.pem", "keys/notur.hex", "keys/trusted_keys.toml"]
+ed25519 = ["{inline}"]
 allowed_signers = ["keys/allowed_signers"]
 ssh_namespace = "file"
 [[protect]]
 path = "plugins"
-"#,
+"#
+        ),
     )
     .unwrap();
     Matrix {
@@ -409,6 +443,56 @@ fn every_format_verifies_in_the_cli_and_the_agent() {
             &format!("{dir}: cat .{sig}"),
         );
     }
+    expect_allowed(
+        python_import(&plugins.join("notur"), "notur_openssl"),
+        "notur: openssl-signed",
+    );
+    expect_allowed(
+        python_import(&plugins.join("cloacina"), "cloacina_openssl"),
+        "cloacina: openssl-signed",
+    );
+    expect_allowed(
+        python_import(&plugins.join("ssh"), "ssh_rsa_good"),
+        "ssh: rsa key",
+    );
+
+    // Deny records name the format and who the signature says signed it.
+    let record = |p: PathBuf| {
+        let shown = p.display().to_string();
+        agent.wait_record(&format!("deny of {shown}"), |r| {
+            r.get("SIGWARD_PATH") == Some(&shown)
+                && r.get("SIGWARD_DECISION").map(String::as_str) == Some("deny")
+        })
+    };
+    let r = record(plugins.join("minisign/mini_flipfile.py"));
+    assert_eq!(
+        r.get("SIGWARD_FORMAT").map(String::as_str),
+        Some("minisign"),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.get("SIGWARD_SIGNER").map(String::as_str),
+        Some("release flipfile (unverified)"),
+        "{r:?}"
+    );
+    let r = record(plugins.join("ssh/ssh_flipfile.py"));
+    assert_eq!(
+        r.get("SIGWARD_FORMAT").map(String::as_str),
+        Some("ssh"),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.get("SIGWARD_SIGNER").map(String::as_str),
+        Some("alice@example.com"),
+        "{r:?}"
+    );
+    let r = record(plugins.join("cloacina/cloacina_untrusted.py"));
+    assert_eq!(
+        r.get("SIGWARD_REASON").map(String::as_str),
+        Some("untrusted"),
+        "{r:?}"
+    );
+
     let ad = plugins.join("aisoc");
     expect_allowed(
         python_import(&ad.join("good"), "mod_good"),

@@ -218,6 +218,16 @@ pub fn verify(
             None,
         );
     }
+    // The trusted comment is authenticated only by a valid signature; on a
+    // rejection it is shown as what the signature claims.
+    let claimed = Some(format!("{} (unverified)", sig.trusted_comment));
+    match verify_parsed(subject, sig, trust) {
+        v @ Verdict::Verified { .. } => v,
+        v => v.with_signer(claimed),
+    }
+}
+
+fn verify_parsed(subject: &Subject<'_>, sig: MinisignSignature, trust: &TrustStore) -> Verdict {
     let id = key_id_hex(&sig.key_id);
     let candidates: Vec<(&TrustedKey, &ed25519_dalek::VerifyingKey)> = trust
         .iter()
@@ -614,6 +624,11 @@ mod tests {
             "{}",
             detail(&v)
         );
+        // What the signature claims is kept for the audit record, marked as
+        // unverified.
+        let claimed = v.signer().unwrap_or_default();
+        assert!(claimed.ends_with(" (unverified)"), "{claimed}");
+        assert!(!claimed.starts_with(" (unverified)"), "{claimed}");
     }
 
     #[test]
