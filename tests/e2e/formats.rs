@@ -412,6 +412,9 @@ fn every_format_verifies_in_the_cli_and_the_agent() {
     expect_reason(&fin, &a("flipfile"), &["invalid"]);
     expect_reason(&fin, &a("flipsig"), &["invalid"]);
     expect_reason(&fin, &a("untrusted"), &["invalid", "untrusted"]);
+    // Half of the hex is 64 characters, which AiSOC reads as a raw signature.
+    expect_reason(&fin, &a("truncated"), &["invalid", "malformed"]);
+    expect_reason(&fin, &a("oversized"), &["malformed"]);
 
     // The kernel path's verdicts, under real loaders.
     let mut agent = Agent::start(&m.policy);
