@@ -373,7 +373,14 @@ fn every_format_verifies_in_the_cli_and_the_agent() {
             all.push(plugins.join(dir).join(format!("{prefix}_{case}.py")));
         }
     }
-    for case in ["good", "flipfile", "flipsig", "untrusted"] {
+    for case in [
+        "good",
+        "flipfile",
+        "flipsig",
+        "untrusted",
+        "truncated",
+        "oversized",
+    ] {
         all.push(
             plugins
                 .join("aisoc")
