@@ -8,6 +8,8 @@
 //! * **workers**: hash, verify, answer, and queue audit records.
 //! * **watcher**: marks new directories in protected trees.
 //! * **audit**: writes records (see [`crate::audit`]).
+//! * **control**: serves the control socket (see [`crate::control`]):
+//!   `sigward reload` and `ping`. It never touches permission events.
 //! * the main thread: start-up, then signals (reload on SIGHUP, stop on
 //!   SIGTERM/SIGINT).
 //!
@@ -19,7 +21,7 @@ use std::collections::HashSet;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -34,8 +36,10 @@ use sigward_policy::{Reason, Verdict};
 use crate::audit::{ids, Auditor, Decision, DecisionRecord};
 use crate::cache::{Key, VerdictCache};
 use crate::check::{self, Outcome, Stamp};
-use crate::config::Engine;
+use crate::config::{Engine, LoadError};
+use crate::control::{self, ReloadOutcome};
 use crate::fan::{self, Groups, Op};
+use crate::notify;
 use crate::watch;
 
 /// State shared by every thread.
@@ -51,6 +55,9 @@ struct Shared {
     /// Set once every worker has finished: the event thread may exit.
     workers_done: AtomicBool,
     wake: EventFd,
+    /// Held for the whole of a reload: SIGHUP and the control socket may ask
+    /// at the same time, and reloads must not interleave.
+    reloading: Mutex<()>,
 }
 
 impl Shared {
@@ -79,6 +86,9 @@ pub enum StartError {
     /// A thread could not be started.
     #[error("cannot start thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// The control socket or the pid file cannot be set up.
+    #[error("{0}")]
+    Control(String),
 }
 
 fn hint(e: Errno) -> &'static str {
@@ -166,8 +176,12 @@ struct Job {
 
 /// Runs the agent until SIGTERM or SIGINT. Returns when every pending event
 /// has been answered.
-pub fn run(policy_path: &Path) -> Result<(), StartError> {
+pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(), StartError> {
     let engine = Engine::load(policy_path, 1)?;
+    // Before any thread starts (binding changes the umask for a moment), and
+    // before anything is marked: a second agent must stop here. Dropping it
+    // removes the socket and the pid file, on every return path.
+    let mut endpoint = control::Endpoint::open(control_options).map_err(StartError::Control)?;
     raise_fd_limit();
 
     // Signals are handled by the main thread with sigwait; block them before
@@ -199,6 +213,7 @@ pub fn run(policy_path: &Path) -> Result<(), StartError> {
         stopping: AtomicBool::new(false),
         workers_done: AtomicBool::new(false),
         wake,
+        reloading: Mutex::new(()),
     });
 
     let (tx, rx) = unbounded::<Job>();
@@ -264,15 +279,32 @@ pub fn run(policy_path: &Path) -> Result<(), StartError> {
         sigward_keys = engine.trust.len(),
         "ready: {status}"
     );
-    let _ = sd_notify::notify(&[
-        sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status(&status),
-    ]);
+    notify::notify(notify::State::Ready(status.clone()));
     drop(engine);
+
+    // Requests queued on the socket during start-up are served from now on,
+    // so an answer to `ping` means the agent is enforcing.
+    let server = match endpoint.serve(Arc::new(ControlHandler(shared.clone()))) {
+        Ok(s) => s,
+        Err(e) => {
+            stop_threads(&shared, events, watcher, workers);
+            return Err(StartError::Control(format!(
+                "cannot serve the control socket: {e}"
+            )));
+        }
+    };
+    if let Some(path) = endpoint.socket_path() {
+        tracing::info!(
+            "control socket {}: `sigward reload` is served there",
+            path.display()
+        );
+    }
 
     loop {
         match signals.wait() {
-            Ok(Signal::SIGHUP) => reload(&shared),
+            Ok(Signal::SIGHUP) => {
+                let _ = reload(&shared);
+            }
             Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => break,
             Ok(_) | Err(_) => {}
         }
@@ -282,11 +314,36 @@ pub fn run(policy_path: &Path) -> Result<(), StartError> {
         message_id = ids::STOPPING,
         "stopping: answering pending events"
     );
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    notify::notify(notify::State::Stopping);
+    // The control thread goes first: a reload it is running must finish
+    // while the event thread still answers the agent's own opens.
+    if let Some(server) = server {
+        server.shutdown();
+    }
     stop_threads(&shared, events, watcher, workers);
     drop(shared);
+    drop(endpoint);
     let _ = audit_thread.join();
     Ok(())
+}
+
+/// What the control socket may ask of the agent.
+struct ControlHandler(Arc<Shared>);
+
+impl control::Handler for ControlHandler {
+    fn generation(&self) -> u64 {
+        self.0.engine().generation
+    }
+
+    fn reload(&self) -> ReloadOutcome {
+        match reload(&self.0) {
+            Ok(generation) => ReloadOutcome::Applied { generation },
+            Err((e, generation)) => ReloadOutcome::Refused {
+                error: e.to_string(),
+                generation,
+            },
+        }
+    }
 }
 
 fn stop_threads(
@@ -497,7 +554,11 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
                 path: path.clone(),
             };
             match shared.cache.get(&key) {
-                Some(hit) if hit.verdict.is_verified() && !engine.policy.audit.log_allowed => {
+                Some(hit)
+                    if hit.verdict.is_verified()
+                        && !hit.verdict.is_self_signed()
+                        && !engine.policy.audit.log_allowed =>
+                {
                     pending.answer(true);
                     return;
                 }
@@ -571,7 +632,7 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
                 ..engine.options_for(&path).clone()
             };
             let ctx = check::Context {
-                trust: &engine.trust,
+                trust: engine.trust_for(&path),
                 options: &options,
                 tree_root: engine.tree_for(&path).map(|t| t.root.as_path()),
             };
@@ -595,7 +656,9 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
         (false, Mode::Enforce) => Decision::Deny,
         (false, _) => Decision::WouldDeny,
     };
-    if decision == Decision::Allow && !engine.policy.audit.log_allowed {
+    // A self-signed allow is always recorded: it rests on an untrusted key.
+    let self_signed = outcome.verdict.is_self_signed();
+    if decision == Decision::Allow && !engine.policy.audit.log_allowed && !self_signed {
         pending.answer(true);
         return;
     }
@@ -603,8 +666,12 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     let (exe, uid) = crate::opener::describe(pid);
     pending.answer(decision != Decision::Deny);
     let (reason, detail) = match &outcome.verdict {
+        Verdict::Verified { .. } if self_signed => (
+            Some("self-signed"),
+            String::from("valid signature by a key that is not trusted (allow_self_signed)"),
+        ),
         Verdict::Verified { .. } => (None, String::from("signature verified")),
-        Verdict::Rejected { reason, detail, .. } => (Some(*reason), detail.clone()),
+        Verdict::Rejected { reason, detail, .. } => (Some(reason.as_str()), detail.clone()),
     };
     // Who signed: what the verdict says, else the trusted key's name.
     let signer = outcome.verdict.signer().map(str::to_owned).or_else(|| {
@@ -723,13 +790,14 @@ fn mark_tree(shared: &Shared, root: &Path) {
 
 // ---------------------------------------------------------------- reload
 
-fn reload(shared: &Arc<Shared>) {
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-    if let Ok(ts) = sd_notify::NotifyState::monotonic_usec_now() {
-        let _ = sd_notify::notify(&[ts]);
-    }
+/// Reloads the policy: SIGHUP and the control socket's `reload` both come
+/// here. Returns the generation now in force, or the error and the
+/// generation that stays in force. Reloads are serialised.
+fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
+    let _serial = shared.reloading.lock().unwrap_or_else(|p| p.into_inner());
+    notify::notify(notify::State::Reloading);
     let old = shared.engine();
-    match Engine::load(&old.source, old.generation + 1) {
+    let result = match Engine::load(&old.source, old.generation + 1) {
         Err(e) => {
             tracing::error!(
                 message_id = ids::RELOAD_FAILED,
@@ -739,6 +807,7 @@ fn reload(shared: &Arc<Shared>) {
                 "reload refused, generation {} stays in force: {e}",
                 old.generation
             );
+            Err((e, old.generation))
         }
         Ok(new) => {
             for w in &new.warnings {
@@ -796,7 +865,12 @@ fn reload(shared: &Arc<Shared>) {
                 new.trees.len(),
                 new.trust.len()
             );
+            Ok(new.generation)
         }
-    }
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    };
+    notify::notify(notify::State::Ready(format!(
+        "enforcing policy generation {}",
+        shared.engine().generation
+    )));
+    result
 }

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
 use sigward_policy::config::{AuditSettings, Mode};
-use sigward_policy::Reason;
 
 /// Stable journald MESSAGE_IDs, one per record kind (documented in the
 /// journald catalog).
@@ -77,8 +76,9 @@ impl Decision {
 pub struct DecisionRecord {
     /// What was decided.
     pub decision: Decision,
-    /// Why (absent for allows).
-    pub reason: Option<Reason>,
+    /// Why: a verification reason word, or `self-signed` for an allow that
+    /// rests on an untrusted key (absent for other allows).
+    pub reason: Option<&'static str>,
     /// One readable sentence.
     pub detail: String,
     /// The file.
@@ -263,7 +263,7 @@ impl Writer {
 fn emit(r: &DecisionRecord) {
     let path = r.path.display().to_string();
     let sig = r.sig_path.as_ref().map(|p| p.display().to_string());
-    let reason = r.reason.map(Reason::as_str);
+    let reason = r.reason;
     let (id, verb) = match r.decision {
         Decision::Deny => (ids::DENY, "denied"),
         Decision::WouldDeny => (ids::WOULD_DENY, "would deny (audit mode)"),
@@ -310,7 +310,7 @@ fn emit(r: &DecisionRecord) {
 fn emit_summary(path: &std::path::Path, n: u64, interval: Duration, last: Option<&DecisionRecord>) {
     let shown = path.display().to_string();
     let decision = last.map(|r| r.decision.as_str());
-    let reason = last.and_then(|r| r.reason.map(Reason::as_str));
+    let reason = last.and_then(|r| r.reason);
     tracing::warn!(
         message_id = ids::SUPPRESSED,
         sigward_path = shown.as_str(),
@@ -325,11 +325,12 @@ fn emit_summary(path: &std::path::Path, n: u64, interval: Duration, last: Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sigward_policy::Reason;
 
     fn rec(path: &str) -> DecisionRecord {
         DecisionRecord {
             decision: Decision::Deny,
-            reason: Some(Reason::Unsigned),
+            reason: Some(Reason::Unsigned.as_str()),
             detail: "x".into(),
             path: PathBuf::from(path),
             access: "open",

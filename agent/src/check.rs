@@ -274,30 +274,37 @@ pub fn evaluate(fd: BorrowedFd<'_>, path: &Path, ctx: &Context<'_>, buf: &mut [u
         blake2b512: digests.blake2b512.as_ref(),
         content: digests.content.as_deref(),
     };
-    let mut verdict = if evidence.is_empty() {
-        Verdict::reject(Reason::Unsigned, "no signature file", None)
-    } else {
-        formats::verify(&subject, &evidence, ctx.trust, ctx.options)
-    };
+    // An AiSOC bundle is one more piece of evidence, decided together with
+    // the others (deny list, validity windows, thresholds).
+    let mut extra = Vec::new();
+    let mut bundle_sig = None;
+    if let Some((root, manifest)) = bundle_root {
+        let (bundle, sig, complete) =
+            bundle_verdict(&root, manifest, path, &digests.sha256, ctx.trust, buf);
+        // A bundle's verdict depends on every file of the plugin: never
+        // cache a rejection that may rest on it.
+        if !(complete && bundle.is_verified()) {
+            cacheable = false;
+        }
+        bundle_sig = Some((sig, bundle.clone()));
+        extra.push(bundle);
+    }
+    let mut verdict = formats::verify_with(&subject, &evidence, extra, ctx.trust, ctx.options);
+    for e in read_errors {
+        verdict = formats::best(verdict, e);
+    }
     let mut used_sig = if evidence.sig.is_none() && evidence.minisig.is_some() {
         companion(path, ".minisig")
     } else {
         sig_path
     };
-    for e in read_errors {
-        verdict = formats::best(verdict, e);
-    }
-    if let Some((root, manifest)) = bundle_root {
-        // A bundle's verdict depends on every file of the plugin: never
-        // cache a rejection that may rest on it.
-        let (bundle, bundle_sig, complete) =
-            bundle_verdict(&root, manifest, path, &digests.sha256, ctx.trust, buf);
-        if !verdict.is_verified() {
-            cacheable &= complete && bundle.is_verified();
-            if formats::is_closer(&bundle, &verdict) {
-                used_sig = bundle_sig;
-                verdict = bundle;
-            }
+    if let Some((sig, bundle)) = bundle_sig {
+        let rests_on_bundle = match (&verdict, &bundle) {
+            (Verdict::Verified { key, .. }, Verdict::Verified { key: b, .. }) => key == b,
+            _ => verdict == bundle.clone().in_format(Format::Aisoc),
+        };
+        if rests_on_bundle || (evidence.is_empty() && !verdict.is_verified()) {
+            used_sig = sig;
         }
     }
     Outcome {

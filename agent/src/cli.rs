@@ -1,10 +1,16 @@
 //! Command-line interface.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::DEFAULT_POLICY;
+
+/// Default control socket of `sigward run` and `sigward reload`.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/sigward/control.sock";
+/// Default pid file of `sigward run` and `sigward reload`.
+pub const DEFAULT_PID_FILE: &str = "/run/sigward/sigward.pid";
 
 const ABOUT: &str = "Enforce detached plugin signatures at open and exec time";
 
@@ -33,9 +39,15 @@ Examples:
   Run the agent in the foreground (as root):
     sigward run --policy /etc/sigward/policy.toml
 
+  Trust a new publisher key, then apply the change:
+    sigward trust add --name vendor-a vendor-a.pub
+    sigward reload
+
 Files:
-  /etc/sigward/policy.toml   default policy
-  FILE.sig                   detached signature of FILE
+  /etc/sigward/policy.toml     default policy
+  /run/sigward/control.sock    control socket of the running agent
+  /run/sigward/sigward.pid     pid file of the running agent
+  FILE.sig                     detached signature of FILE
 
 See docs/signature-format.md and the policy reference in README.md.";
 
@@ -64,6 +76,54 @@ pub struct PolicyArg {
     pub policy: PathBuf,
 }
 
+/// A path, or `none` to switch the feature off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OptionalPath(pub Option<PathBuf>);
+
+impl FromStr for OptionalPath {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "" => Err("an empty path is not allowed (use `none` to disable)".into()),
+            "none" => Ok(OptionalPath(None)),
+            p => Ok(OptionalPath(Some(PathBuf::from(p)))),
+        }
+    }
+}
+
+/// `sigward run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Policy selection.
+    #[command(flatten)]
+    pub policy: PolicyArg,
+    /// Unix socket on which the agent serves `sigward reload` (root only),
+    /// or `none` to serve no socket. A missing parent directory is created
+    /// with mode 0700; the socket is created with mode 0600.
+    #[arg(long, value_name = "PATH|none", default_value = DEFAULT_CONTROL_SOCKET)]
+    pub control_socket: OptionalPath,
+    /// File the agent writes its process id to, or `none` for no pid file.
+    /// `sigward reload` signals this pid when the control socket is off.
+    #[arg(long, value_name = "PATH|none", default_value = DEFAULT_PID_FILE)]
+    pub pid_file: OptionalPath,
+}
+
+/// `sigward reload` arguments.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// The agent's control socket, or `none` to go straight to the pid file.
+    #[arg(long, value_name = "PATH|none", default_value = DEFAULT_CONTROL_SOCKET)]
+    pub control_socket: OptionalPath,
+    /// The agent's pid file: SIGHUP goes to this pid when the control socket
+    /// does not exist.
+    #[arg(long, value_name = "PATH|none", default_value = DEFAULT_PID_FILE)]
+    pub pid_file: OptionalPath,
+    /// Give up waiting for the agent's answer after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -81,6 +141,18 @@ Signals:
 refused with an error record and the previous one stays in force
   SIGTERM/SIGINT  answer every pending event, then exit 0
 
+Control socket (--control-socket, default /run/sigward/control.sock): once \
+the agent is ready it serves one request per connection, one line each way, \
+to root only (checked with SO_PEERCRED): `reload` reloads exactly as SIGHUP \
+does and answers {\"ok\":true,\"generation\":N} or \
+{\"ok\":false,\"error\":\"FILE:LINE: message\",\"generation\":N} (N: the \
+generation still in force); `ping` answers \
+{\"ok\":true,\"generation\":N,\"pid\":PID}. `sigward reload` is the client. \
+The agent refuses to start when another agent already answers on the \
+socket; a stale socket file is replaced. The pid file (--pid-file, default \
+/run/sigward/sigward.pid) holds the agent's pid. Both are removed on a clean \
+exit.
+
 Records go to journald (SYSLOG_IDENTIFIER=sigward) when its socket answers, \
 otherwise to stderr as one JSON object per line. Environment: \
 SIGWARD_LOG_TARGET=stderr forces stderr; SIGWARD_LOG sets the level filter \
@@ -88,7 +160,30 @@ SIGWARD_LOG_TARGET=stderr forces stderr; SIGWARD_LOG sets the level filter \
 
 Exit status: 0 after SIGTERM/SIGINT, 1 when the agent cannot start (the \
 reason is printed as FILE:LINE: message for policy errors).")]
-    Run(PolicyArg),
+    Run(RunArgs),
+
+    /// Make the running agent reload its policy, and report the result.
+    #[command(long_about = "\
+Make the running agent reload its policy and key files, and print the \
+result. Needs root.
+
+The request goes over the agent's control socket (--control-socket), and \
+the agent answers once the new policy is in force or has been refused:
+
+  reloaded: generation N          (on stdout)
+  sigward reload: refused: FILE:LINE: message
+  generation N stays in force     (on stderr)
+
+When the control socket does not exist (the agent runs with \
+--control-socket none) but the pid file does, SIGHUP is sent to the pid it \
+names, after checking that the process is sigward; the result is then only \
+in the journal (MESSAGE_ID 3b4b92d03b894cf8852c64445ee57123 reloaded, \
+31c2ee4ec9b647f58cfdc7f7c14ee649 refused).
+
+Exit status: 0 reloaded (or SIGHUP sent), 1 the agent refused the new \
+policy (the previous one stays in force), 2 no agent could be reached or \
+usage error.")]
+    Reload(ReloadArgs),
 
     /// Validate a policy and every key file and directory it names.
     #[command(long_about = "\
@@ -98,7 +193,7 @@ on stderr. Use it before installing a policy, e.g. Ansible's \
 `validate: sigward check --policy %s`.
 
 Exit status: 0 valid, 1 invalid, 2 usage error.")]
-    Check(PolicyArg),
+    Check(CheckArgs),
 
     /// Verify files exactly as the agent would.
     #[command(long_about = "\
@@ -157,7 +252,7 @@ SHA-256 of the raw public key, in hex.
 Exit status: 0 written, 1 failed, 2 usage error.")]
     Keygen(KeygenArgs),
 
-    /// Show the keys a policy trusts.
+    /// Show the keys a policy trusts; add and remove keys in its keys_dir.
     #[command(subcommand)]
     Trust(TrustCommand),
 }
@@ -167,7 +262,127 @@ Exit status: 0 written, 1 failed, 2 usage error.")]
 pub enum TrustCommand {
     /// List every key the policy loads: type, fingerprint, source file and,
     /// where the format has one, name, principal or comment.
-    List(PolicyArg),
+    #[command(long_about = "\
+List every key the policy loads (or, with --dir, every key file in a trust \
+directory): type, fingerprint, source file and block, and, where the format \
+has one, name, principal or comment. Revoked fingerprints follow, marked \
+`revoked`.
+
+Exit status: 0 listed, 1 the policy or a key file cannot be loaded.")]
+    List(TrustListArgs),
+
+    /// Install a public key in the trust directory as NAME.pub.
+    #[command(long_about = "\
+Install a public key in a trust directory, for hosts whose keys are not \
+managed by configuration management. The directory is the policy's \
+[trust] keys_dir, or --dir DIR.
+
+KEY is a key file, recognised by content as the agent does: a PEM public \
+key or certificate, 64 hex characters (a Notur or Conductor .public key), a \
+minisign .pub file or a Conductor trusted_keys.toml. It may also be a \
+literal Ed25519 public key of 64 hex characters. The key is validated first, \
+then written to DIR/NAME.pub (a copy of the file, or the hex key and a \
+newline) atomically, mode 0644. An existing key named NAME (NAME.pub, \
+NAME.pem or NAME.public) is never replaced without --force. Prints the \
+fingerprint of each key installed.
+
+The running agent uses the key after `sigward reload`.
+
+Exit status: 0 installed, 1 failed (invalid key, NAME exists, I/O error), \
+2 usage error.")]
+    Add(TrustAddArgs),
+
+    /// Remove a key from the trust directory, by name or fingerprint prefix.
+    #[command(long_about = "\
+Remove a key from a trust directory (the policy's [trust] keys_dir, or \
+--dir DIR).
+
+NAME_OR_FINGERPRINT is either a key name, removing DIR/NAME.pub, \
+DIR/NAME.pem and DIR/NAME.public where they exist, or the start of a key \
+fingerprint (at least 8 hex digits), removing the one key file in DIR that \
+holds a key with that fingerprint. A prefix that matches several files is \
+refused, and the matches are listed. Prints what was removed.
+
+The running agent stops trusting the key after `sigward reload`.
+
+Exit status: 0 removed, 1 nothing matched, the prefix is ambiguous, or \
+I/O error, 2 usage error.")]
+    Remove(TrustRemoveArgs),
+}
+
+/// Which trust directory `sigward trust add|remove` manage.
+#[derive(Debug, Args)]
+pub struct TrustDirArg {
+    /// Policy whose [trust] keys_dir is the trust directory.
+    #[arg(long, short = 'p', value_name = "POLICY", default_value = DEFAULT_POLICY)]
+    pub policy: PathBuf,
+    /// Manage this directory instead of the policy's keys_dir.
+    #[arg(long, value_name = "DIR", conflicts_with = "policy")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `sigward trust list` arguments.
+#[derive(Debug, Args)]
+pub struct TrustListArgs {
+    /// Policy whose keys to list.
+    #[arg(long, short = 'p', value_name = "POLICY", default_value = DEFAULT_POLICY)]
+    pub policy: PathBuf,
+    /// List the key files (*.pem, *.pub, *.public) of this directory
+    /// instead of a policy's keys.
+    #[arg(long, value_name = "DIR", conflicts_with = "policy")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `sigward trust add` arguments.
+#[derive(Debug, Args)]
+pub struct TrustAddArgs {
+    /// Trust directory selection.
+    #[command(flatten)]
+    pub target: TrustDirArg,
+    /// Name of the key: the file written is DIR/NAME.pub. Letters, digits,
+    /// `.`, `_` and `-`, not starting with `.`.
+    #[arg(long, short = 'n', value_name = "NAME")]
+    pub name: String,
+    /// Replace an existing key of the same name.
+    #[arg(long)]
+    pub force: bool,
+    /// Public key file, or a literal Ed25519 public key (64 hex characters).
+    #[arg(value_name = "KEY")]
+    pub key: PathBuf,
+}
+
+/// `sigward trust remove` arguments.
+#[derive(Debug, Args)]
+pub struct TrustRemoveArgs {
+    /// Trust directory selection.
+    #[command(flatten)]
+    pub target: TrustDirArg,
+    /// Key name, or fingerprint prefix (at least 8 hex digits).
+    #[arg(value_name = "NAME_OR_FINGERPRINT")]
+    pub key: String,
+}
+
+/// `sigward check` arguments.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The main policy file; drop-ins are read from policy.d/ beside it.
+    #[arg(long, short = 'p', value_name = "POLICY", default_value = DEFAULT_POLICY)]
+    pub policy: PathBuf,
+    /// Also print the effective policy (main file and drop-ins merged), each
+    /// value annotated with the file and line that set it.
+    #[arg(long)]
+    pub print: bool,
+    /// Validate as if FILE were a drop-in in policy.d/ (replacing one with
+    /// the same name): for config management's validate step on a
+    /// templated drop-in, e.g. `sigward check --drop-in %s`.
+    #[arg(long, value_name = "FILE")]
+    pub drop_in: Option<PathBuf>,
+    /// Resolve the policy's relative paths and find policy.d/ under DIR
+    /// instead of the policy file's own directory: for validating a
+    /// templated main policy written to a temporary path, e.g.
+    /// `sigward check --policy %s --base-dir /etc/sigward`.
+    #[arg(long, value_name = "DIR")]
+    pub base_dir: Option<PathBuf>,
 }
 
 /// `sigward verify` arguments.

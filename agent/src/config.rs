@@ -6,7 +6,9 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sigward_policy::config::{self, Located, Mode, Policy};
+use std::sync::Arc;
+
+use sigward_policy::config::{self, KeySource, Located, Mode, Policy};
 use sigward_policy::trust::{KeyMaterial, KeyOrigin, TrustedKey};
 use sigward_policy::{Options, TrustStore};
 
@@ -38,8 +40,13 @@ pub struct Tree {
     pub mode: Mode,
     /// Line of its `path =` in the policy.
     pub line: usize,
-    /// How files under it are verified (accepted formats, SSH namespace).
+    /// The file that protects it.
+    pub file: PathBuf,
+    /// How files under it are verified (accepted formats, SSH namespace,
+    /// threshold, self-signed).
     pub options: Options,
+    /// The keys it trusts.
+    pub trust: Arc<TrustStore>,
 }
 
 /// One loaded generation of policy and trust: immutable once built. Events
@@ -53,8 +60,10 @@ pub struct Engine {
     pub source: PathBuf,
     /// The parsed policy.
     pub policy: Policy,
-    /// Every trusted key.
-    pub trust: TrustStore,
+    /// Every trusted key, revocation and denied content.
+    pub trust: Arc<TrustStore>,
+    /// The files the policy was read from: main file, then drop-ins.
+    pub files: Vec<PathBuf>,
     /// Protected trees, longest root first.
     pub trees: Vec<Tree>,
     /// Verification options outside every tree (and for `sigward verify`).
@@ -63,48 +72,123 @@ pub struct Engine {
     pub warnings: Vec<String>,
 }
 
+/// How to find a policy's parts (for validating files before they are
+/// installed).
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Resolve the main file's relative paths, and find `policy.d`, here
+    /// instead of the main file's own directory.
+    pub base_dir: Option<PathBuf>,
+    /// An extra drop-in, merged as if it were in `policy.d` (replacing one
+    /// with the same base name there).
+    pub extra_drop_in: Option<PathBuf>,
+}
+
+/// The directory of drop-ins beside a policy.
+pub const DROP_IN_DIR: &str = "policy.d";
+
 impl Engine {
-    /// Loads and validates a policy file and everything it names.
+    /// Loads and validates a policy file, its drop-ins and everything they
+    /// name.
     pub fn load(path: &Path, generation: u64) -> Result<Engine, LoadError> {
-        let whole = |message: String| LoadError {
-            file: path.to_path_buf(),
+        Self::load_with(path, generation, &LoadOptions::default())
+    }
+
+    /// [`Engine::load`] with explicit locations.
+    pub fn load_with(path: &Path, generation: u64, lo: &LoadOptions) -> Result<Engine, LoadError> {
+        let whole = |file: &Path, message: String| LoadError {
+            file: file.to_path_buf(),
             line: None,
             message,
         };
-        let bytes = read_bounded(path).map_err(|e| whole(format!("cannot read policy: {e}")))?;
         // Reloads must find the same file whatever the working directory.
-        let path = &fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let text = String::from_utf8(bytes).map_err(|_| whole("policy is not UTF-8".into()))?;
-        let base = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
+        let main = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let base = match &lo.base_dir {
+            Some(d) => d.clone(),
+            None => match main.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            },
         };
         let base = fs::canonicalize(&base).unwrap_or(base);
-        let policy = config::parse(&text, &base).map_err(|e| LoadError {
-            file: path.to_path_buf(),
+
+        // The main file, then every policy.d/*.toml in lexical order.
+        let mut files: Vec<(PathBuf, PathBuf)> = vec![(main.clone(), base.clone())];
+        let drop_dir = base.join(DROP_IN_DIR);
+        let mut drop_ins: Vec<PathBuf> = match fs::read_dir(&drop_dir) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                return Err(whole(
+                    &drop_dir,
+                    format!("cannot read drop-in directory: {e}"),
+                ))
+            }
+        };
+        if let Some(extra) = &lo.extra_drop_in {
+            let name = extra.file_name().map(|n| n.to_os_string());
+            drop_ins.retain(|p| p.file_name().map(|n| n.to_os_string()) != name);
+            drop_ins.push(drop_dir.join(name.unwrap_or_default()));
+        }
+        drop_ins.sort();
+        for d in drop_ins {
+            // The candidate is read from where it is, but placed (and its
+            // relative paths resolved) as if it were in policy.d.
+            let source = match &lo.extra_drop_in {
+                Some(extra) if extra.file_name() == d.file_name() => extra.clone(),
+                _ => d,
+            };
+            files.push((source, drop_dir.clone()));
+        }
+
+        let mut fragments = Vec::new();
+        for (i, (file, dir)) in files.iter().enumerate() {
+            let bytes =
+                read_bounded(file).map_err(|e| whole(file, format!("cannot read policy: {e}")))?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| whole(file, "policy is not UTF-8".into()))?;
+            fragments.push(
+                config::parse_fragment(&text, dir, i).map_err(|e| LoadError {
+                    file: file.clone(),
+                    line: e.line,
+                    message: e.message,
+                })?,
+            );
+        }
+        let file_of = |i: usize| {
+            files
+                .get(i)
+                .map_or_else(|| main.clone(), |(f, _)| f.clone())
+        };
+        let policy = config::merge(&fragments).map_err(|e| LoadError {
+            file: file_of(e.file),
             line: e.line,
             message: e.message,
         })?;
-
-        let mut warnings = Vec::new();
-        let at = |line: usize, message: String| LoadError {
-            file: path.to_path_buf(),
+        let at = |file: usize, line: usize, message: String| LoadError {
+            file: file_of(file),
             line: Some(line),
             message,
         };
 
+        let mut warnings = Vec::new();
         let mut trust = TrustStore::new();
         for key in &policy.trust.keys {
-            load_key_file(&mut trust, &key.value, &mut warnings).map_err(|m| at(key.line, m))?;
+            load_key_file(&mut trust, &key.value, &mut warnings)
+                .map_err(|m| at(key.file, key.line, m))?;
         }
         if let Some(dir) = &policy.trust.keys_dir {
-            load_key_dir(&mut trust, dir, &mut warnings).map_err(|m| at(dir.line, m))?;
+            load_key_dir(&mut trust, dir, &mut warnings).map_err(|m| at(dir.file, dir.line, m))?;
         }
         for k in &policy.trust.ed25519 {
             if let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(&k.value) {
                 trust.insert(TrustedKey::new(
                     KeyMaterial::Ed25519(vk),
-                    &format!("{}:{}", path.display(), k.line),
+                    &format!("{}:{}", file_of(k.file).display(), k.line),
                     1,
                     KeyOrigin::Hex,
                 ));
@@ -112,41 +196,105 @@ impl Engine {
         }
         for signers in &policy.trust.allowed_signers {
             load_allowed_signers(&mut trust, &signers.value, &mut warnings)
-                .map_err(|m| at(signers.line, m))?;
+                .map_err(|m| at(signers.file, signers.line, m))?;
         }
+        for named in &policy.trust.named {
+            let window = (named.not_before, named.not_after);
+            let keys = match &named.source {
+                KeySource::File(f) => {
+                    let mut scratch = TrustStore::new();
+                    load_key_file(&mut scratch, &f.value, &mut warnings)
+                        .map_err(|m| at(f.file, f.line, m))?;
+                    scratch.iter().cloned().collect::<Vec<_>>()
+                }
+                KeySource::Ed25519(h) => ed25519_dalek::VerifyingKey::from_bytes(&h.value)
+                    .map(|vk| {
+                        vec![TrustedKey::new(
+                            KeyMaterial::Ed25519(vk),
+                            &format!("{}:{}", file_of(h.file).display(), h.line),
+                            1,
+                            KeyOrigin::Hex,
+                        )]
+                    })
+                    .unwrap_or_default(),
+            };
+            for k in keys {
+                trust.insert(k.named(&named.name.value, &named.groups, window));
+            }
+        }
+        // Revocations and denied contents apply everywhere.
+        for r in &policy.trust.revoked {
+            trust.revoke(r.value);
+        }
+        if let Some(dir) = &policy.trust.revoked_dir {
+            load_revoked_dir(&mut trust, dir, &mut warnings)
+                .map_err(|m| at(dir.file, dir.line, m))?;
+        }
+        for d in &policy.trust.deny_sha256 {
+            trust.deny_content(d.value);
+        }
+
         let options = Options {
             formats: policy.formats.clone(),
             ssh_namespace: policy.trust.ssh_namespace.clone(),
             minisign_legacy: policy.trust.minisign_legacy,
             now: 0,
+            threshold: 1,
+            allow_self_signed: false,
         };
+        let shared_trust = Arc::new(trust.clone());
 
         let mut trees = Vec::new();
         for p in &policy.protect {
-            let root = resolve_dir(&p.path).map_err(|m| at(p.path.line, m))?;
+            let root = resolve_dir(&p.path).map_err(|m| at(p.path.file, p.path.line, m))?;
             if let Some(t) = trees.iter().find(|t: &&Tree| t.root == root) {
                 return Err(at(
+                    p.path.file,
                     p.path.line,
                     format!(
-                        "{} is the same directory as the entry on line {}",
+                        "{} is the same directory as the entry at {}:{}",
                         p.path.value.display(),
+                        t.file.display(),
                         t.line
                     ),
                 ));
             }
+            let tree_trust = match &p.trust {
+                None => shared_trust.clone(),
+                Some(names) => {
+                    let wanted: std::collections::HashSet<String> =
+                        names.iter().map(|n| n.value.clone()).collect();
+                    let subset = trust.restricted_to(&wanted);
+                    if subset.is_empty() {
+                        warnings.push(format!(
+                            "{}: protect.trust names no loaded key: every file there fails verification",
+                            p.path.value.display()
+                        ));
+                    }
+                    Arc::new(subset)
+                }
+            };
             trees.push(Tree {
                 root,
                 mode: p.mode.unwrap_or(policy.mode),
                 line: p.path.line,
+                file: file_of(p.path.file),
                 options: Options {
                     formats: p.formats.clone().unwrap_or_else(|| options.formats.clone()),
+                    threshold: p.threshold,
+                    allow_self_signed: p.allow_self_signed,
                     ..options.clone()
                 },
+                trust: tree_trust,
             });
         }
         trees.sort_by_key(|t| std::cmp::Reverse(t.root.as_os_str().len()));
 
-        if trust.is_empty() && trees.iter().any(|t| t.mode != Mode::Off) {
+        if trust.is_empty()
+            && trees
+                .iter()
+                .any(|t| t.mode != Mode::Off && !t.options.allow_self_signed)
+        {
             warnings.push(
                 "no trusted keys are configured: every non-empty file in the protected trees fails verification"
                     .into(),
@@ -164,13 +312,20 @@ impl Engine {
 
         Ok(Engine {
             generation,
-            source: path.to_path_buf(),
+            source: main.clone(),
+            files: files.into_iter().map(|(f, _)| f).collect(),
             policy,
-            trust,
+            trust: shared_trust,
             trees,
             options,
             warnings,
         })
+    }
+
+    /// The trust store that applies to a path: its tree's (which may be
+    /// restricted to some named keys), else every trusted key.
+    pub fn trust_for(&self, path: &Path) -> &TrustStore {
+        self.tree_for(path).map_or(&self.trust, |t| &t.trust)
     }
 
     /// An engine for `sigward verify --trust-key`: just a trust store.
@@ -187,12 +342,13 @@ impl Engine {
         Ok(Engine {
             generation: 0,
             source: PathBuf::new(),
+            files: Vec::new(),
             policy: config::parse("", Path::new("/")).map_err(|e| LoadError {
                 file: PathBuf::new(),
                 line: None,
                 message: e.to_string(),
             })?,
-            trust,
+            trust: Arc::new(trust),
             trees: Vec::new(),
             options: Options::default(),
             warnings,
@@ -245,6 +401,33 @@ fn load_key_file(
         .add_file(&shown, &bytes)
         .map_err(|e| format!("key file {shown}: {e}"))?;
     warnings.extend(report.warnings);
+    Ok(())
+}
+
+/// Every file in the revocation directory: a key file whose keys are
+/// revoked, or a Conductor `revoked_keys.toml`.
+fn load_revoked_dir(
+    trust: &mut TrustStore,
+    dir: &Located<PathBuf>,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let entries = fs::read_dir(&dir.value)
+        .map_err(|e| format!("cannot read revoked_dir {}: {e}", dir.value.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    for f in files {
+        let mut scratch = TrustStore::new();
+        load_key_file(&mut scratch, &f, warnings)?;
+        let keys: Vec<_> = scratch.iter().map(|k| k.fingerprint).collect();
+        let listed: Vec<_> = scratch.revoked().copied().collect();
+        for fp in keys.into_iter().chain(listed) {
+            trust.revoke(fp);
+        }
+    }
     Ok(())
 }
 

@@ -10,9 +10,11 @@ mod cache;
 mod check;
 mod cli;
 mod config;
+mod control;
 mod fan;
 mod hash;
 mod logging;
+mod notify;
 mod opener;
 mod tools;
 mod watch;
@@ -24,18 +26,25 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match &cli.command {
-        cli::Command::Run(p) => run(&p.policy),
-        cli::Command::Check(p) => tools::check_policy(&p.policy),
+        cli::Command::Run(a) => run(a),
+        cli::Command::Reload(a) => control::reload_command(a),
+        cli::Command::Check(a) => tools::check_policy(a),
         cli::Command::Verify(a) => tools::verify(a),
         cli::Command::Sign(a) => tools::sign(a),
         cli::Command::Keygen(a) => tools::keygen(a),
-        cli::Command::Trust(cli::TrustCommand::List(p)) => tools::trust_list(&p.policy),
+        cli::Command::Trust(cli::TrustCommand::List(a)) => tools::trust_list(a),
+        cli::Command::Trust(cli::TrustCommand::Add(a)) => tools::trust_add(a),
+        cli::Command::Trust(cli::TrustCommand::Remove(a)) => tools::trust_remove(a),
     }
 }
 
-fn run(policy: &std::path::Path) -> ExitCode {
+fn run(args: &cli::RunArgs) -> ExitCode {
     let target = logging::init();
-    match agent::run(policy) {
+    let control = control::Options {
+        socket: args.control_socket.0.clone(),
+        pid_file: args.pid_file.0.clone(),
+    };
+    match agent::run(&args.policy.policy, &control) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(message_id = audit::ids::START_FAILED, "cannot start: {e}");

@@ -1,10 +1,11 @@
-//! The commands that do not run the agent: keygen, sign, verify, check.
+//! The commands that do not run the agent: keygen, sign, verify, check,
+//! trust list|add|remove.
 
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,10 +14,13 @@ use ed25519_dalek::SigningKey;
 use sha2::Digest;
 use sigward_policy::formats::{aisoc, cloacina, conductor, minisign, notur};
 use sigward_policy::trust::KeyOrigin;
-use sigward_policy::{native, Fingerprint, Options, Verdict};
+use sigward_policy::{native, Fingerprint, Options, TrustStore, Verdict};
 
 use crate::check;
-use crate::cli::{KeyFormat, KeygenArgs, SignArgs, SignFormat, VerifyArgs};
+use crate::cli::{
+    KeyFormat, KeygenArgs, SignArgs, SignFormat, TrustAddArgs, TrustDirArg, TrustListArgs,
+    TrustRemoveArgs, VerifyArgs,
+};
 use crate::config::Engine;
 
 /// Exit status for usage and configuration errors.
@@ -313,7 +317,7 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
                     ..engine.options_for(&path).clone()
                 };
                 let ctx = check::Context {
-                    trust: &engine.trust,
+                    trust: engine.trust_for(&path),
                     options: &options,
                     tree_root: engine.tree_for(&path).map(|t| t.root.as_path()),
                 };
@@ -347,7 +351,29 @@ fn now_secs() -> u64 {
 }
 
 /// `sigward trust list`.
-pub fn trust_list(policy: &Path) -> ExitCode {
+pub fn trust_list(args: &TrustListArgs) -> ExitCode {
+    if let Some(dir) = &args.dir {
+        let loaded = match load_trust_dir(dir) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("sigward trust list: {}: {e}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        for w in &loaded.warnings {
+            eprintln!("warning: {w}");
+        }
+        for e in &loaded.errors {
+            eprintln!("{e}");
+        }
+        print_keys(&loaded.trust);
+        return if loaded.errors.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    let policy = &args.policy;
     let engine = match Engine::load(policy, 0) {
         Ok(e) => e,
         Err(e) => {
@@ -358,8 +384,13 @@ pub fn trust_list(policy: &Path) -> ExitCode {
     for w in &engine.warnings {
         eprintln!("{}: warning: {w}", policy.display());
     }
+    print_keys(&engine.trust);
+    ExitCode::SUCCESS
+}
+
+fn print_keys(trust: &TrustStore) {
     println!("{:<12} {:<64} {:<40} NAME", "TYPE", "FINGERPRINT", "SOURCE");
-    for k in engine.trust.iter() {
+    for k in trust.iter() {
         let name = match &k.origin {
             KeyOrigin::AllowedSigner(a) => {
                 let mut s = format!("principals={}", a.principals.join(","));
@@ -386,25 +417,427 @@ pub fn trust_list(policy: &Path) -> ExitCode {
             name.trim()
         );
     }
-    for fp in engine.trust.revoked() {
+    for fp in trust.revoked() {
         println!("{:<12} {fp} {:<40} revoked", "-", "");
     }
-    ExitCode::SUCCESS
+}
+
+// ------------------------------------------------------ trust directories
+
+/// The files of a trust directory the agent loads (`[trust] keys_dir`):
+/// these extensions, as `config::load_key_dir` reads them.
+const KEY_EXTENSIONS: [&str; 3] = ["pub", "pem", "public"];
+
+/// Key files larger than this are refused (they are a few KiB).
+const MAX_KEY_FILE: u64 = 4 * 1024 * 1024;
+
+/// The shortest fingerprint prefix `trust remove` accepts.
+const MIN_PREFIX: usize = 8;
+
+/// What loading every key file of a trust directory gave.
+struct LoadedDir {
+    trust: TrustStore,
+    /// `FILE: error` for each file that could not be used.
+    errors: Vec<String>,
+    warnings: Vec<String>,
+}
+
+fn is_key_file_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| KEY_EXTENSIONS.contains(&e))
+}
+
+/// The key files of a directory, sorted.
+fn key_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if is_key_file_name(&path) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn read_key_file(path: &Path) -> Result<Vec<u8>, String> {
+    let file = fs::File::open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(format!("larger than {MAX_KEY_FILE} bytes"));
+    }
+    Ok(bytes)
+}
+
+/// Loads one key file into a store of its own.
+fn load_one(path: &Path) -> Result<(TrustStore, sigward_policy::trust::LoadReport), String> {
+    let bytes = read_key_file(path)?;
+    let mut store = TrustStore::new();
+    let report = store
+        .add_file(&path.display().to_string(), &bytes)
+        .map_err(|e| e.to_string())?;
+    Ok((store, report))
+}
+
+fn load_trust_dir(dir: &Path) -> std::io::Result<LoadedDir> {
+    let mut loaded = LoadedDir {
+        trust: TrustStore::new(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for f in key_files(dir)? {
+        let shown = f.display().to_string();
+        match read_key_file(&f)
+            .and_then(|b| loaded.trust.add_file(&shown, &b).map_err(|e| e.to_string()))
+        {
+            Ok(report) => loaded.warnings.extend(report.warnings),
+            Err(e) => loaded.errors.push(format!("{shown}: {e}")),
+        }
+    }
+    Ok(loaded)
+}
+
+/// The directory `sigward trust add|remove` manage: `--dir`, else the
+/// policy's `[trust] keys_dir`.
+fn trust_dir(target: &TrustDirArg) -> Result<PathBuf, String> {
+    if let Some(dir) = &target.dir {
+        return Ok(dir.clone());
+    }
+    let engine = Engine::load(&target.policy, 0).map_err(|e| {
+        format!("{e}\n(the policy must load to find its [trust] keys_dir; or give --dir DIR)")
+    })?;
+    engine
+        .policy
+        .trust
+        .keys_dir
+        .as_ref()
+        .map(|d| d.value.clone())
+        .ok_or_else(|| {
+            format!(
+                "{}: the policy sets no [trust] keys_dir; set one, or give --dir DIR",
+                target.policy.display()
+            )
+        })
+}
+
+/// Key names: `[A-Za-z0-9._-]+`, not starting with `.` (no hidden files,
+/// no `.` or `..`).
+fn check_key_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a key name cannot be empty".into());
+    }
+    if name.len() > 200 {
+        return Err("a key name is at most 200 characters".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "invalid key name {name:?}: {c:?} is not allowed (letters, digits, '.', '_' and '-' only)"
+        ));
+    }
+    if name.starts_with('.') {
+        return Err(format!(
+            "invalid key name {name:?}: it cannot start with '.'"
+        ));
+    }
+    Ok(())
+}
+
+/// The files that hold the key named `name` in `dir`.
+fn named_key_files(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = KEY_EXTENSIONS
+        .iter()
+        .map(|ext| dir.join(format!("{name}.{ext}")))
+        .filter(|p| p.symlink_metadata().is_ok())
+        .collect();
+    // `trust remove vendor-a.pub` names the file itself.
+    let whole = dir.join(name);
+    if found.is_empty() && is_key_file_name(&whole) && whole.symlink_metadata().is_ok() {
+        found.push(whole);
+    }
+    found
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn key_summary(store: &TrustStore) -> Vec<String> {
+    store
+        .iter()
+        .map(|k| format!("{} {}", k.material.kind(), k.fingerprint))
+        .collect()
+}
+
+const RELOAD_REMINDER: &str = "run `sigward reload` to apply the change to the running agent";
+
+/// `sigward trust add`.
+pub fn trust_add(args: &TrustAddArgs) -> ExitCode {
+    if let Err(e) = check_key_name(&args.name) {
+        eprintln!("sigward trust add: {e}");
+        return ExitCode::from(USAGE);
+    }
+    let dir = match trust_dir(&args.target) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("sigward trust add: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match add_key(args, &dir) {
+        Ok(()) => {
+            eprintln!("{RELOAD_REMINDER}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sigward trust add: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn add_key(args: &TrustAddArgs, dir: &Path) -> Result<(), String> {
+    let key = &args.key;
+    // A file, else a literal key.
+    let (bytes, source) = if key.symlink_metadata().is_ok() {
+        let bytes = read_key_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+        (bytes, key.display().to_string())
+    } else {
+        match key.to_str() {
+            Some(t) if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) => (
+                format!("{}\n", t.to_ascii_lowercase()).into_bytes(),
+                "the key given".to_string(),
+            ),
+            _ => {
+                return Err(format!(
+                    "{}: no such file, and not an Ed25519 public key of 64 hex characters",
+                    key.display()
+                ))
+            }
+        }
+    };
+    let mut scratch = TrustStore::new();
+    let report = scratch
+        .add_file(&source, &bytes)
+        .map_err(|e| format!("{source}: not a usable public key file: {e}"))?;
+    if scratch.is_empty() {
+        return Err(format!("{source}: holds no public key to trust"));
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    if report.revoked > 0 {
+        eprintln!(
+            "warning: {source} also revokes {} key(s); they stay revoked while it is installed",
+            report.revoked
+        );
+    }
+    let existing = named_key_files(dir, &args.name);
+    if !args.force {
+        if let Some(e) = existing.first() {
+            return Err(format!(
+                "a key named {} already exists ({}); give --force to replace it",
+                args.name,
+                e.display()
+            ));
+        }
+    }
+    if !dir.is_dir() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        eprintln!("created {}", dir.display());
+    }
+    let dest = dir.join(format!("{}.pub", args.name));
+    // Keys already in the directory under another name: worth knowing.
+    if let Ok(loaded) = load_trust_dir(dir) {
+        for k in scratch.iter() {
+            for other in loaded.trust.lookup(&k.fingerprint) {
+                if !existing
+                    .iter()
+                    .any(|e| e.display().to_string() == other.source)
+                {
+                    eprintln!(
+                        "note: key {} is already trusted by {}",
+                        k.fingerprint, other.source
+                    );
+                }
+            }
+        }
+    }
+    // Written beside the destination under a name the agent does not load,
+    // then moved into place in one step: a reload never sees half a key.
+    let tmp = dir.join(format!(".{}.pub.tmp.{}", args.name, std::process::id()));
+    let placed = (|| -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        if args.force {
+            fs::rename(&tmp, &dest)
+        } else {
+            // link() fails if the name appeared meanwhile: never overwrite.
+            fs::hard_link(&tmp, &dest)
+        }
+    })();
+    let _ = fs::remove_file(&tmp);
+    placed.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!(
+                "{} already exists; give --force to replace it",
+                dest.display()
+            )
+        } else {
+            format!("cannot write {}: {e}", dest.display())
+        }
+    })?;
+    // With --force, the same name under another extension goes.
+    for old in existing.iter().filter(|p| **p != dest) {
+        fs::remove_file(old).map_err(|e| format!("cannot remove {}: {e}", old.display()))?;
+        eprintln!("removed {}", old.display());
+    }
+    sync_dir(dir);
+    for k in scratch.iter() {
+        println!(
+            "{} {} -> {}",
+            k.material.kind(),
+            k.fingerprint,
+            dest.display()
+        );
+    }
+    Ok(())
+}
+
+/// `sigward trust remove`.
+pub fn trust_remove(args: &TrustRemoveArgs) -> ExitCode {
+    let dir = match trust_dir(&args.target) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("sigward trust remove: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match remove_key(&args.key, &dir) {
+        Ok(()) => {
+            eprintln!("{RELOAD_REMINDER}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sigward trust remove: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn remove_key(which: &str, dir: &Path) -> Result<(), String> {
+    let by_name = if check_key_name(which).is_ok() {
+        named_key_files(dir, which)
+    } else {
+        Vec::new()
+    };
+    let files = if !by_name.is_empty() {
+        by_name
+    } else {
+        let hex = which.bytes().all(|b| b.is_ascii_hexdigit()) && !which.is_empty();
+        if !hex || which.len() < MIN_PREFIX || which.len() > 64 {
+            return Err(format!(
+                "no key named {which:?} in {} (a fingerprint prefix is {MIN_PREFIX} to 64 hex                  digits)",
+                dir.display()
+            ));
+        }
+        let prefix = which.to_ascii_lowercase();
+        let files = key_files(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut matches = Vec::new();
+        for f in files {
+            match load_one(&f) {
+                Ok((store, _)) => {
+                    let hits: Vec<String> = store
+                        .iter()
+                        .map(|k| k.fingerprint.to_string())
+                        .filter(|fp| fp.starts_with(&prefix))
+                        .collect();
+                    if !hits.is_empty() {
+                        matches.push((f, hits));
+                    }
+                }
+                Err(e) => eprintln!("warning: {}: skipped: {e}", f.display()),
+            }
+        }
+        match matches.len() {
+            0 => {
+                return Err(format!(
+                    "no key named {which:?} and no key whose fingerprint starts with {prefix}                      in {}",
+                    dir.display()
+                ))
+            }
+            1 => matches.into_iter().map(|(f, _)| f).collect(),
+            _ => {
+                let list: Vec<String> = matches
+                    .iter()
+                    .map(|(f, fps)| format!("  {}: {}", f.display(), fps.join(", ")))
+                    .collect();
+                return Err(format!(
+                    "fingerprint prefix {prefix} is ambiguous; it matches keys in {} files                      (give more digits, or the name):\n{}",
+                    matches.len(),
+                    list.join("\n")
+                ));
+            }
+        }
+    };
+    for f in &files {
+        let keys = load_one(f)
+            .map(|(store, _)| key_summary(&store).join(", "))
+            .unwrap_or_else(|e| format!("unreadable: {e}"));
+        fs::remove_file(f).map_err(|e| format!("cannot remove {}: {e}", f.display()))?;
+        println!("removed {} ({keys})", f.display());
+    }
+    sync_dir(dir);
+    Ok(())
 }
 
 /// `sigward check`.
-pub fn check_policy(policy: &Path) -> ExitCode {
-    match Engine::load(policy, 0) {
+pub fn check_policy(args: &crate::cli::CheckArgs) -> ExitCode {
+    let policy = args.policy.as_path();
+    let lo = crate::config::LoadOptions {
+        base_dir: args.base_dir.clone(),
+        extra_drop_in: args.drop_in.clone(),
+    };
+    match Engine::load_with(policy, 0, &lo) {
         Ok(engine) => {
             for w in &engine.warnings {
                 eprintln!("{}: warning: {w}", policy.display());
             }
+            if args.print {
+                print!(
+                    "{}",
+                    sigward_policy::config::to_toml(&engine.policy, &engine.files)
+                );
+                return ExitCode::SUCCESS;
+            }
             println!(
-                "{}: ok: mode {}, {} protected trees, {} trusted keys",
+                "{}: ok: mode {}, {} protected trees, {} trusted keys, {} drop-ins",
                 policy.display(),
                 engine.policy.mode,
                 engine.trees.len(),
-                engine.trust.len()
+                engine.trust.len(),
+                engine.files.len().saturating_sub(1)
             );
             for t in &engine.trees {
                 println!("  protect {} (mode {})", t.root.display(), t.mode);
@@ -422,6 +855,25 @@ pub fn check_policy(policy: &Path) -> ExitCode {
         Err(e) => {
             eprintln!("{e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn key_names() {
+        for good in ["vendor-a", "Vendor_A.2026", "a", "0123"] {
+            assert!(check_key_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "", ".", "..", ".hidden", "a/b", "../x", "a b", "é", "a\nb", "x*",
+        ] {
+            assert!(check_key_name(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -1,37 +1,67 @@
-//! The policy file (TOML).
+//! The policy file (TOML), its drop-ins, and how they merge.
+//!
+//! A policy is a main file plus drop-ins (`policy.d/*.toml` beside it, in
+//! lexical order). Each file is parsed on its own into a [`Fragment`]
+//! ([`parse_fragment`]); [`merge`] then combines the fragments into the
+//! effective [`Policy`]:
+//!
+//! * scalars (`mode`, `formats`, `trust.keys_dir`, `trust.revoked_dir`,
+//!   `trust.ssh_namespace`, `trust.minisign_legacy`, `[agent]`, `[audit]`):
+//!   the last file that sets one wins;
+//! * lists (`trust.keys`, `trust.ed25519`, `trust.allowed_signers`,
+//!   `trust.revoked`, `trust.deny_sha256`, `[[trust.key]]`): appended.
+//!   Revocations and deny entries can only be added, never removed by a
+//!   later file; a named key may be defined once;
+//! * `[[protect]]`: appended; an entry for a path an earlier file already
+//!   protects updates that entry (the fields it sets replace the earlier
+//!   ones, the others are kept).
+//!
+//! Everything here is pure: relative paths resolve against each file's
+//! directory lexically, and whether files exist is checked by the loader,
+//! which reports errors as `FILE:LINE: message` using the file index and
+//! line recorded in every [`Located`] value and [`PolicyError`].
 //!
 //! ```toml
 //! mode = "enforce"        # enforce | audit | off (aliases: strict | warn | disabled)
-//! formats = ["native", "rsa-openssl"]        # accepted signature formats (default: all)
+//! formats = ["native"]    # accepted signature formats (default: all)
 //!
 //! [trust]
-//! keys = ["/etc/sigward/keys/release.pub"]   # key files, recognised by content
-//! keys_dir = "/etc/sigward/keys.d"           # every *.pem, *.pub, *.public in it
-//! ed25519 = ["a1b2...64 hex"]               # raw Ed25519 keys given inline (Notur)
-//! allowed_signers = ["/etc/sigward/allowed_signers"]  # OpenSSH allowed_signers
-//! ssh_namespace = "file"                     # namespace OpenSSH signatures must use
-//! minisign_legacy = false                    # accept legacy (non-prehashed) minisign
+//! keys = ["keys/release.pub"]        # unnamed key files, recognised by content
+//! keys_dir = "/etc/sigward/keys.d"   # every *.pem, *.pub, *.public in it
+//! ed25519 = ["<64 hex>"]             # unnamed inline keys
+//! allowed_signers = ["allowed_signers"]
+//! ssh_namespace = "file"
+//! minisign_legacy = false
+//! revoked = ["<fingerprint>"]
+//! revoked_dir = "/etc/sigward/revoked.d"
+//! deny_sha256 = ["<sha256>"]
+//!
+//! [[trust.key]]
+//! name = "vendor-a"
+//! file = "keys/vendor-a.pub"         # or: ed25519 = "<64 hex>"
+//! groups = ["vendors"]
+//! not_before = 2026-01-01T00:00:00Z
+//! not_after = 2027-01-01T00:00:00Z
 //!
 //! [[protect]]
-//! path = "/srv/app/plugins"                  # protected recursively
-//! mode = "audit"                             # optional per-directory override
-//! formats = ["ssh"]                          # optional per-directory override
+//! path = "/srv/app/plugins"
+//! mode = "audit"
+//! formats = ["native"]
+//! trust = ["vendor-a", "vendors"]    # named keys and groups (default: every key)
+//! threshold = 2
+//! allow_self_signed = false
 //!
 //! [agent]
-//! workers = 4                                # verification threads
-//! cache_entries = 65536                      # verdict cache size
+//! workers = 4
+//! cache_entries = 65536
 //!
 //! [audit]
 //! log_allowed = false
-//! rate_limit_burst = 5                       # records per path per interval
-//! rate_limit_interval = 10                   # seconds
+//! rate_limit_burst = 5
+//! rate_limit_interval = 10
 //! ```
-//!
-//! [`parse`] is pure: it checks syntax, types, unknown keys and values, and
-//! resolves relative paths against the policy file's directory. Whether the
-//! named files and directories exist is checked by the agent's loader, which
-//! uses the line numbers recorded here to point at the culprit.
 
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
@@ -39,6 +69,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::fingerprint::Fingerprint;
 use crate::formats::Format;
 
 /// What the agent does with a file that fails verification.
@@ -79,16 +110,19 @@ impl fmt::Display for Mode {
     }
 }
 
-/// A value and the 1-based line of the policy file it came from.
+/// A value, the file it came from (an index into the list of files given
+/// to [`merge`]) and its 1-based line there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Located<T> {
     /// The value.
     pub value: T,
-    /// Its line in the policy file.
+    /// Its line in the file.
     pub line: usize,
+    /// The file's index (0: the main policy).
+    pub file: usize,
 }
 
-/// A parsed, validated policy.
+/// A parsed, merged, validated policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// Global mode.
@@ -103,16 +137,19 @@ pub struct Policy {
     pub agent: AgentSettings,
     /// Audit settings.
     pub audit: AuditSettings,
+    /// Where each scalar setting was last set (`"mode"`, `"trust.keys_dir"`,
+    /// ...): (file index, line).
+    pub origins: BTreeMap<&'static str, (usize, usize)>,
 }
 
-/// The `[trust]` table.
+/// The `[trust]` table, merged.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Trust {
-    /// Key files.
+    /// Unnamed key files.
     pub keys: Vec<Located<PathBuf>>,
-    /// A directory of key files.
+    /// A directory of unnamed key files.
     pub keys_dir: Option<Located<PathBuf>>,
-    /// Raw Ed25519 public keys given inline (64 hex characters each).
+    /// Unnamed raw Ed25519 public keys given inline.
     pub ed25519: Vec<Located<[u8; 32]>>,
     /// OpenSSH `allowed_signers` files.
     pub allowed_signers: Vec<Located<PathBuf>>,
@@ -120,9 +157,41 @@ pub struct Trust {
     pub ssh_namespace: Option<String>,
     /// Accept legacy (non-prehashed) minisign signatures.
     pub minisign_legacy: bool,
+    /// Revoked key fingerprints.
+    pub revoked: Vec<Located<Fingerprint>>,
+    /// A directory of revoked keys (key files, Conductor revoked_keys.toml).
+    pub revoked_dir: Option<Located<PathBuf>>,
+    /// Denied file contents.
+    pub deny_sha256: Vec<Located<[u8; 32]>>,
+    /// Named keys.
+    pub named: Vec<NamedKey>,
 }
 
-/// One `[[protect]]` entry.
+/// Where a named key comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// A key file (every key in it gets the name).
+    File(Located<PathBuf>),
+    /// An inline raw Ed25519 key.
+    Ed25519(Located<[u8; 32]>),
+}
+
+/// A `[[trust.key]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedKey {
+    /// The name, unique in the policy.
+    pub name: Located<String>,
+    /// The key.
+    pub source: KeySource,
+    /// Groups it belongs to.
+    pub groups: Vec<String>,
+    /// Not valid before (seconds since the epoch).
+    pub not_before: Option<u64>,
+    /// Not valid after (seconds since the epoch).
+    pub not_after: Option<u64>,
+}
+
+/// One `[[protect]]` entry, merged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Protect {
     /// The tree's root (absolute, lexically normalised).
@@ -131,6 +200,12 @@ pub struct Protect {
     pub mode: Option<Mode>,
     /// Accepted formats override.
     pub formats: Option<Vec<Format>>,
+    /// Named keys and groups trusted here (`None`: every key).
+    pub trust: Option<Vec<Located<String>>>,
+    /// Distinct trusted keys required.
+    pub threshold: usize,
+    /// Accept valid signatures by any key (formats carrying the key).
+    pub allow_self_signed: bool,
 }
 
 /// The `[agent]` table.
@@ -144,6 +219,9 @@ pub struct AgentSettings {
 
 /// Default verdict cache capacity.
 pub const DEFAULT_CACHE_ENTRIES: usize = 65_536;
+
+/// Largest `threshold` accepted.
+pub const MAX_THRESHOLD: i64 = 64;
 
 impl Default for AgentSettings {
     fn default() -> Self {
@@ -175,23 +253,16 @@ impl Default for AuditSettings {
     }
 }
 
-/// A policy error, with the line at fault when known.
+/// A policy error, with the file (index) and line at fault when known.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
 pub struct PolicyError {
-    /// 1-based line in the policy file.
+    /// The file's index (0: the main policy).
+    pub file: usize,
+    /// 1-based line in that file.
     pub line: Option<usize>,
     /// What is wrong.
     pub message: String,
-}
-
-impl PolicyError {
-    fn at(text: &str, span: Range<usize>, message: impl Into<String>) -> Self {
-        Self {
-            line: Some(line_of(text, span.start)),
-            message: message.into(),
-        }
-    }
 }
 
 /// The 1-based line holding byte `offset` of `text`.
@@ -202,6 +273,42 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
+}
+
+// ------------------------------------------------------------ one file
+
+/// What one file says, before merging.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fragment {
+    file: usize,
+    mode: Option<Located<Mode>>,
+    formats: Option<Located<Vec<Format>>>,
+    keys: Vec<Located<PathBuf>>,
+    keys_dir: Option<Located<PathBuf>>,
+    ed25519: Vec<Located<[u8; 32]>>,
+    allowed_signers: Vec<Located<PathBuf>>,
+    ssh_namespace: Option<Located<String>>,
+    minisign_legacy: Option<Located<bool>>,
+    revoked: Vec<Located<Fingerprint>>,
+    revoked_dir: Option<Located<PathBuf>>,
+    deny_sha256: Vec<Located<[u8; 32]>>,
+    named: Vec<NamedKey>,
+    protect: Vec<ProtectFragment>,
+    workers: Option<Located<usize>>,
+    cache_entries: Option<Located<usize>>,
+    log_allowed: Option<Located<bool>>,
+    rate_limit_burst: Option<Located<u32>>,
+    rate_limit_interval: Option<Located<u64>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ProtectFragment {
+    path: Located<PathBuf>,
+    mode: Option<Mode>,
+    formats: Option<Vec<Format>>,
+    trust: Option<Vec<Located<String>>>,
+    threshold: Option<usize>,
+    allow_self_signed: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -227,7 +334,33 @@ struct RawTrust {
     #[serde(default)]
     allowed_signers: Vec<Spanned<String>>,
     ssh_namespace: Option<Spanned<String>>,
-    minisign_legacy: Option<bool>,
+    minisign_legacy: Option<Spanned<bool>>,
+    #[serde(default)]
+    revoked: Vec<Spanned<String>>,
+    revoked_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    deny_sha256: Vec<Spanned<String>>,
+    #[serde(default)]
+    key: Vec<Spanned<RawNamedKey>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNamedKey {
+    name: Spanned<String>,
+    file: Option<Spanned<String>>,
+    ed25519: Option<Spanned<String>>,
+    #[serde(default)]
+    groups: Vec<Spanned<String>>,
+    not_before: Option<Spanned<RawTime>>,
+    not_after: Option<Spanned<RawTime>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawTime {
+    Datetime(toml::value::Datetime),
+    Text(String),
 }
 
 #[derive(Deserialize)]
@@ -236,6 +369,9 @@ struct RawProtect {
     path: Spanned<String>,
     mode: Option<Spanned<String>>,
     formats: Option<Spanned<Vec<Spanned<String>>>>,
+    trust: Option<Spanned<Vec<Spanned<String>>>>,
+    threshold: Option<Spanned<i64>>,
+    allow_self_signed: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -248,137 +384,456 @@ struct RawAgent {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAudit {
-    log_allowed: Option<bool>,
+    log_allowed: Option<Spanned<bool>>,
     rate_limit_burst: Option<Spanned<i64>>,
     rate_limit_interval: Option<Spanned<i64>>,
 }
 
-/// Parses a policy. Relative paths resolve against `base_dir` (the policy
-/// file's directory).
+/// Parses and merges a single policy file (no drop-ins). Relative paths
+/// resolve against `base_dir`.
 pub fn parse(text: &str, base_dir: &Path) -> Result<Policy, PolicyError> {
+    merge(&[parse_fragment(text, base_dir, 0)?])
+}
+
+/// Reads one file of a policy. `file` is its index, recorded in every
+/// location and error; relative paths resolve against `base_dir`.
+pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragment, PolicyError> {
+    let cx = Cx {
+        text,
+        base_dir,
+        file,
+    };
     let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError {
+        file,
         line: e.span().map(|s| line_of(text, s.start)),
         message: e.message().trim().to_string(),
     })?;
-
-    let mode = match &raw.mode {
-        Some(m) => mode_word(text, m)?,
-        None => Mode::Enforce,
+    let mut f = Fragment {
+        file,
+        ..Fragment::default()
     };
-    let formats = match &raw.formats {
-        Some(f) => format_list(text, f)?,
-        None => Format::ALL.to_vec(),
-    };
-
-    let mut trust = Trust::default();
+    if let Some(m) = &raw.mode {
+        f.mode = Some(cx.located(m, mode_word(&cx, m)?));
+    }
+    if let Some(list) = &raw.formats {
+        f.formats = Some(cx.located(list, format_list(&cx, list)?));
+    }
     if let Some(t) = raw.trust {
-        for k in t.keys {
-            trust
-                .keys
-                .push(path_value(text, base_dir, &k, "trust.keys entry")?);
+        for k in &t.keys {
+            f.keys.push(cx.path(k, "trust.keys entry")?);
         }
-        if let Some(d) = t.keys_dir {
-            trust.keys_dir = Some(path_value(text, base_dir, &d, "trust.keys_dir")?);
+        if let Some(d) = &t.keys_dir {
+            f.keys_dir = Some(cx.path(d, "trust.keys_dir")?);
         }
-        for k in t.ed25519 {
-            let mut raw = [0u8; 32];
-            if hex::decode_to_slice(k.get_ref().trim(), &mut raw).is_err()
-                || ed25519_dalek::VerifyingKey::from_bytes(&raw).is_err()
-            {
-                return Err(PolicyError::at(
-                    text,
-                    k.span(),
-                    "trust.ed25519 entries must be Ed25519 public keys of 64 hex characters",
-                ));
-            }
-            trust.ed25519.push(Located {
-                value: raw,
-                line: line_of(text, k.span().start),
-            });
+        for k in &t.ed25519 {
+            f.ed25519
+                .push(cx.located(k, ed25519_hex(&cx, k, "trust.ed25519 entries")?));
         }
-        for a in t.allowed_signers {
-            trust.allowed_signers.push(path_value(
-                text,
-                base_dir,
-                &a,
-                "trust.allowed_signers entry",
-            )?);
+        for a in &t.allowed_signers {
+            f.allowed_signers
+                .push(cx.path(a, "trust.allowed_signers entry")?);
         }
-        if let Some(ns) = t.ssh_namespace {
+        if let Some(ns) = &t.ssh_namespace {
             let v = ns.get_ref();
             if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c.is_control()) {
-                return Err(PolicyError::at(
-                    text,
+                return Err(cx.err(
                     ns.span(),
                     "trust.ssh_namespace must be a non-empty word (the -n of ssh-keygen -Y sign)",
                 ));
             }
-            trust.ssh_namespace = Some(v.clone());
+            f.ssh_namespace = Some(cx.located(ns, v.clone()));
         }
-        trust.minisign_legacy = t.minisign_legacy.unwrap_or(false);
+        if let Some(b) = &t.minisign_legacy {
+            f.minisign_legacy = Some(cx.located(b, *b.get_ref()));
+        }
+        for r in &t.revoked {
+            let fp = Fingerprint::from_hex(r.get_ref().trim()).ok_or_else(|| {
+                cx.err(
+                    r.span(),
+                    "trust.revoked entries must be key fingerprints: 64 hex characters (SHA-256 of the raw public key)",
+                )
+            })?;
+            f.revoked.push(cx.located(r, fp));
+        }
+        if let Some(d) = &t.revoked_dir {
+            f.revoked_dir = Some(cx.path(d, "trust.revoked_dir")?);
+        }
+        for h in &t.deny_sha256 {
+            let mut raw = [0u8; 32];
+            hex::decode_to_slice(h.get_ref().trim(), &mut raw).map_err(|_| {
+                cx.err(
+                    h.span(),
+                    "trust.deny_sha256 entries must be SHA-256 digests: 64 hex characters",
+                )
+            })?;
+            f.deny_sha256.push(cx.located(h, raw));
+        }
+        for k in &t.key {
+            f.named.push(named_key(&cx, k)?);
+        }
     }
-
-    let mut protect: Vec<Protect> = Vec::new();
+    let mut seen: Vec<&Located<PathBuf>> = Vec::new();
+    let mut paths = Vec::new();
     for entry in &raw.protect {
         let p = entry.get_ref();
-        let path = path_value(text, base_dir, &p.path, "protect.path")?;
+        let path = cx.path(&p.path, "protect.path")?;
         if path.value == Path::new("/") {
-            return Err(PolicyError::at(
-                text,
+            return Err(cx.err(
                 p.path.span(),
                 "protecting / is not supported: name the plugin directories to protect",
             ));
         }
-        if let Some(dup) = protect.iter().find(|q| q.path.value == path.value) {
-            return Err(PolicyError::at(
-                text,
+        paths.push(path);
+    }
+    for (entry, path) in raw.protect.iter().zip(paths.iter()) {
+        let p = entry.get_ref();
+        if let Some(dup) = seen.iter().find(|q| q.value == path.value) {
+            return Err(cx.err(
                 p.path.span(),
                 format!(
                     "{} is already protected by the entry on line {}",
                     path.value.display(),
-                    dup.path.line
+                    dup.line
                 ),
             ));
         }
+        seen.push(path);
         let mode = match &p.mode {
-            Some(m) => Some(mode_word(text, m)?),
+            Some(m) => Some(mode_word(&cx, m)?),
             None => None,
         };
         let formats = match &p.formats {
-            Some(f) => Some(format_list(text, f)?),
+            Some(l) => Some(format_list(&cx, l)?),
             None => None,
         };
-        protect.push(Protect {
-            path,
+        let trust = match &p.trust {
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    return Err(cx.err(
+                        list.span(),
+                        "protect.trust is empty: nothing could ever verify (omit it to trust every key)",
+                    ));
+                }
+                Some(
+                    list.get_ref()
+                        .iter()
+                        .map(|n| cx.located(n, n.get_ref().clone()))
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        let threshold = match &p.threshold {
+            Some(t) => Some(bounded(&cx, t, "protect.threshold", 1, MAX_THRESHOLD)?),
+            None => None,
+        };
+        f.protect.push(ProtectFragment {
+            path: path.clone(),
             mode,
             formats,
+            trust,
+            threshold,
+            allow_self_signed: p.allow_self_signed,
         });
     }
-
-    let mut agent = AgentSettings::default();
     if let Some(a) = raw.agent {
-        if let Some(w) = a.workers {
-            agent.workers = Some(bounded(text, &w, "agent.workers", 1, 256)?);
+        if let Some(w) = &a.workers {
+            f.workers = Some(cx.located(w, bounded(&cx, w, "agent.workers", 1, 256)?));
         }
-        if let Some(c) = a.cache_entries {
-            agent.cache_entries = bounded(text, &c, "agent.cache_entries", 1, 16_777_216)?;
+        if let Some(c) = &a.cache_entries {
+            f.cache_entries =
+                Some(cx.located(c, bounded(&cx, c, "agent.cache_entries", 1, 16_777_216)?));
         }
     }
-
-    let mut audit = AuditSettings::default();
     if let Some(a) = raw.audit {
-        if let Some(l) = a.log_allowed {
-            audit.log_allowed = l;
+        if let Some(l) = &a.log_allowed {
+            f.log_allowed = Some(cx.located(l, *l.get_ref()));
         }
-        if let Some(b) = a.rate_limit_burst {
-            audit.rate_limit_burst = bounded(text, &b, "audit.rate_limit_burst", 1, 1_000_000)?;
+        if let Some(b) = &a.rate_limit_burst {
+            f.rate_limit_burst =
+                Some(cx.located(b, bounded(&cx, b, "audit.rate_limit_burst", 1, 1_000_000)?));
         }
-        if let Some(i) = a.rate_limit_interval {
-            audit.rate_limit_interval_secs =
-                bounded(text, &i, "audit.rate_limit_interval", 1, 86_400)?;
+        if let Some(i) = &a.rate_limit_interval {
+            f.rate_limit_interval =
+                Some(cx.located(i, bounded(&cx, i, "audit.rate_limit_interval", 1, 86_400)?));
+        }
+    }
+    Ok(f)
+}
+
+struct Cx<'a> {
+    text: &'a str,
+    base_dir: &'a Path,
+    file: usize,
+}
+
+impl Cx<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
+        PolicyError {
+            file: self.file,
+            line: Some(line_of(self.text, span.start)),
+            message: message.into(),
         }
     }
 
+    fn located<S, T>(&self, at: &Spanned<S>, value: T) -> Located<T> {
+        Located {
+            value,
+            line: line_of(self.text, at.span().start),
+            file: self.file,
+        }
+    }
+
+    fn path(&self, v: &Spanned<String>, what: &str) -> Result<Located<PathBuf>, PolicyError> {
+        let raw = v.get_ref();
+        if raw.is_empty() {
+            return Err(self.err(v.span(), format!("{what} is empty")));
+        }
+        if raw.contains('\0') {
+            return Err(self.err(v.span(), format!("{what} contains a NUL byte")));
+        }
+        Ok(self.located(v, normalize(&self.base_dir.join(raw))))
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn ed25519_hex(cx: &Cx<'_>, v: &Spanned<String>, what: &str) -> Result<[u8; 32], PolicyError> {
+    let mut raw = [0u8; 32];
+    if hex::decode_to_slice(v.get_ref().trim(), &mut raw).is_err()
+        || ed25519_dalek::VerifyingKey::from_bytes(&raw).is_err()
+    {
+        return Err(cx.err(
+            v.span(),
+            format!("{what} must be Ed25519 public keys of 64 hex characters"),
+        ));
+    }
+    Ok(raw)
+}
+
+fn time_value(cx: &Cx<'_>, v: &Spanned<RawTime>, what: &str) -> Result<u64, PolicyError> {
+    let text = match v.get_ref() {
+        RawTime::Datetime(d) => d.to_string(),
+        RawTime::Text(s) => s.clone(),
+    };
+    crate::verify::parse_rfc3339(&text).ok_or_else(|| {
+        cx.err(
+            v.span(),
+            format!("{what} must be an RFC 3339 time with a UTC offset, e.g. 2027-01-01T00:00:00Z (got {text:?})"),
+        )
+    })
+}
+
+fn named_key(cx: &Cx<'_>, k: &Spanned<RawNamedKey>) -> Result<NamedKey, PolicyError> {
+    let r = k.get_ref();
+    if !valid_name(r.name.get_ref()) {
+        return Err(cx.err(
+            r.name.span(),
+            "trust.key name must be letters, digits, '.', '_' or '-' (at most 128)",
+        ));
+    }
+    let source = match (&r.file, &r.ed25519) {
+        (Some(f), None) => KeySource::File(cx.path(f, "trust.key file")?),
+        (None, Some(h)) => {
+            KeySource::Ed25519(cx.located(h, ed25519_hex(cx, h, "trust.key ed25519")?))
+        }
+        _ => {
+            return Err(cx.err(
+                k.span(),
+                format!(
+                    "trust.key {:?} needs exactly one of file = \"PATH\" or ed25519 = \"<64 hex>\"",
+                    r.name.get_ref()
+                ),
+            ))
+        }
+    };
+    let mut groups = Vec::new();
+    for g in &r.groups {
+        if !valid_name(g.get_ref()) {
+            return Err(cx.err(
+                g.span(),
+                "group names must be letters, digits, '.', '_' or '-'",
+            ));
+        }
+        groups.push(g.get_ref().clone());
+    }
+    let not_before = match &r.not_before {
+        Some(t) => Some(time_value(cx, t, "not_before")?),
+        None => None,
+    };
+    let not_after = match &r.not_after {
+        Some(t) => Some(time_value(cx, t, "not_after")?),
+        None => None,
+    };
+    if let (Some(b), Some(a), Some(span)) = (
+        not_before,
+        not_after,
+        r.not_after.as_ref().map(|s| s.span()),
+    ) {
+        if a <= b {
+            return Err(cx.err(span, "not_after must be later than not_before"));
+        }
+    }
+    Ok(NamedKey {
+        name: cx.located(&r.name, r.name.get_ref().clone()),
+        source,
+        groups,
+        not_before,
+        not_after,
+    })
+}
+
+// --------------------------------------------------------------- merge
+
+/// Merges the fragments of a policy, main file first, then drop-ins in
+/// order, and validates the result.
+pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
+    let mut origins = BTreeMap::new();
+    let mut set = |key: &'static str, at: (usize, usize)| {
+        origins.insert(key, at);
+    };
+    let mut mode = Mode::Enforce;
+    let mut formats = Format::ALL.to_vec();
+    let mut trust = Trust::default();
+    let mut protect: Vec<Protect> = Vec::new();
+    let mut agent = AgentSettings::default();
+    let mut audit = AuditSettings::default();
+    for f in fragments {
+        if let Some(m) = &f.mode {
+            mode = m.value;
+            set("mode", (m.file, m.line));
+        }
+        if let Some(l) = &f.formats {
+            formats = l.value.clone();
+            set("formats", (l.file, l.line));
+        }
+        trust.keys.extend(f.keys.iter().cloned());
+        if let Some(d) = &f.keys_dir {
+            trust.keys_dir = Some(d.clone());
+            set("trust.keys_dir", (d.file, d.line));
+        }
+        trust.ed25519.extend(f.ed25519.iter().cloned());
+        trust
+            .allowed_signers
+            .extend(f.allowed_signers.iter().cloned());
+        if let Some(ns) = &f.ssh_namespace {
+            trust.ssh_namespace = Some(ns.value.clone());
+            set("trust.ssh_namespace", (ns.file, ns.line));
+        }
+        if let Some(b) = &f.minisign_legacy {
+            trust.minisign_legacy = b.value;
+            set("trust.minisign_legacy", (b.file, b.line));
+        }
+        trust.revoked.extend(f.revoked.iter().cloned());
+        if let Some(d) = &f.revoked_dir {
+            trust.revoked_dir = Some(d.clone());
+            set("trust.revoked_dir", (d.file, d.line));
+        }
+        trust.deny_sha256.extend(f.deny_sha256.iter().cloned());
+        for k in &f.named {
+            if let Some(prev) = trust.named.iter().find(|p| p.name.value == k.name.value) {
+                return Err(PolicyError {
+                    file: k.name.file,
+                    line: Some(k.name.line),
+                    message: format!(
+                        "key name {:?} is already defined (file #{} line {}); names must be unique",
+                        k.name.value, prev.name.file, prev.name.line
+                    ),
+                });
+            }
+            trust.named.push(k.clone());
+        }
+        for p in &f.protect {
+            match protect.iter_mut().find(|q| q.path.value == p.path.value) {
+                Some(q) => {
+                    // A later file adjusts a tree an earlier one protects.
+                    if p.mode.is_some() {
+                        q.mode = p.mode;
+                    }
+                    if p.formats.is_some() {
+                        q.formats = p.formats.clone();
+                    }
+                    if p.trust.is_some() {
+                        q.trust = p.trust.clone();
+                    }
+                    if let Some(t) = p.threshold {
+                        q.threshold = t;
+                    }
+                    if let Some(s) = p.allow_self_signed {
+                        q.allow_self_signed = s;
+                    }
+                }
+                None => protect.push(Protect {
+                    path: p.path.clone(),
+                    mode: p.mode,
+                    formats: p.formats.clone(),
+                    trust: p.trust.clone(),
+                    threshold: p.threshold.unwrap_or(1),
+                    allow_self_signed: p.allow_self_signed.unwrap_or(false),
+                }),
+            }
+        }
+        if let Some(w) = &f.workers {
+            agent.workers = Some(w.value);
+            set("agent.workers", (w.file, w.line));
+        }
+        if let Some(c) = &f.cache_entries {
+            agent.cache_entries = c.value;
+            set("agent.cache_entries", (c.file, c.line));
+        }
+        if let Some(l) = &f.log_allowed {
+            audit.log_allowed = l.value;
+            set("audit.log_allowed", (l.file, l.line));
+        }
+        if let Some(b) = &f.rate_limit_burst {
+            audit.rate_limit_burst = b.value;
+            set("audit.rate_limit_burst", (b.file, b.line));
+        }
+        if let Some(i) = &f.rate_limit_interval {
+            audit.rate_limit_interval_secs = i.value;
+            set("audit.rate_limit_interval", (i.file, i.line));
+        }
+    }
+    // Names and groups share one namespace, so that `trust = [...]` in a
+    // tree is never ambiguous.
+    let names: HashSet<&str> = trust.named.iter().map(|k| k.name.value.as_str()).collect();
+    for k in &trust.named {
+        for g in &k.groups {
+            if names.contains(g.as_str()) {
+                return Err(PolicyError {
+                    file: k.name.file,
+                    line: Some(k.name.line),
+                    message: format!(
+                        "group {g:?} has the same name as a key; names and groups must differ"
+                    ),
+                });
+            }
+        }
+    }
+    let groups: HashSet<&str> = trust
+        .named
+        .iter()
+        .flat_map(|k| k.groups.iter().map(String::as_str))
+        .collect();
+    for p in &protect {
+        for n in p.trust.iter().flatten() {
+            if !names.contains(n.value.as_str()) && !groups.contains(n.value.as_str()) {
+                return Err(PolicyError {
+                    file: n.file,
+                    line: Some(n.line),
+                    message: format!(
+                        "protect.trust names {:?}, which is neither a [[trust.key]] name nor a group",
+                        n.value
+                    ),
+                });
+            }
+        }
+    }
     Ok(Policy {
         mode,
         formats,
@@ -386,13 +841,13 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Policy, PolicyError> {
         protect,
         agent,
         audit,
+        origins,
     })
 }
 
-fn mode_word(text: &str, m: &Spanned<String>) -> Result<Mode, PolicyError> {
+fn mode_word(cx: &Cx<'_>, m: &Spanned<String>) -> Result<Mode, PolicyError> {
     Mode::from_word(m.get_ref()).ok_or_else(|| {
-        PolicyError::at(
-            text,
+        cx.err(
             m.span(),
             format!(
                 "unknown mode {:?}: expected \"enforce\", \"audit\" or \"off\" (or the aliases \"strict\", \"warn\", \"disabled\")",
@@ -403,14 +858,13 @@ fn mode_word(text: &str, m: &Spanned<String>) -> Result<Mode, PolicyError> {
 }
 
 fn format_list(
-    text: &str,
+    cx: &Cx<'_>,
     list: &Spanned<Vec<Spanned<String>>>,
 ) -> Result<Vec<Format>, PolicyError> {
     let mut out = Vec::new();
     for item in list.get_ref() {
         let Some(f) = Format::from_name(item.get_ref()) else {
-            return Err(PolicyError::at(
-                text,
+            return Err(cx.err(
                 item.span(),
                 format!(
                     "unknown format {:?}: expected one of {}",
@@ -424,8 +878,7 @@ fn format_list(
         }
     }
     if out.is_empty() {
-        return Err(PolicyError::at(
-            text,
+        return Err(cx.err(
             list.span(),
             "formats is empty: nothing could ever verify (omit it to accept every format)",
         ));
@@ -434,7 +887,7 @@ fn format_list(
 }
 
 fn bounded<T: TryFrom<i64>>(
-    text: &str,
+    cx: &Cx<'_>,
     v: &Spanned<i64>,
     what: &str,
     min: i64,
@@ -442,38 +895,12 @@ fn bounded<T: TryFrom<i64>>(
 ) -> Result<T, PolicyError> {
     let n = *v.get_ref();
     if n < min || n > max {
-        return Err(PolicyError::at(
-            text,
+        return Err(cx.err(
             v.span(),
             format!("{what} = {n} is out of range ({min} to {max})"),
         ));
     }
-    T::try_from(n)
-        .map_err(|_| PolicyError::at(text, v.span(), format!("{what} = {n} is out of range")))
-}
-
-fn path_value(
-    text: &str,
-    base_dir: &Path,
-    v: &Spanned<String>,
-    what: &str,
-) -> Result<Located<PathBuf>, PolicyError> {
-    let raw = v.get_ref();
-    if raw.is_empty() {
-        return Err(PolicyError::at(text, v.span(), format!("{what} is empty")));
-    }
-    if raw.contains('\0') {
-        return Err(PolicyError::at(
-            text,
-            v.span(),
-            format!("{what} contains a NUL byte"),
-        ));
-    }
-    let joined = base_dir.join(raw);
-    Ok(Located {
-        value: normalize(&joined),
-        line: line_of(text, v.span().start),
-    })
+    T::try_from(n).map_err(|_| cx.err(v.span(), format!("{what} = {n} is out of range")))
 }
 
 /// Removes `.` and resolves `..` lexically. Symlinks are resolved later by
@@ -490,6 +917,203 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+// ------------------------------------------------------------ printing
+
+/// The effective policy as TOML, each value annotated with where it was
+/// set. `files` names the files by index.
+pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
+    let at = |file: usize, line: usize| -> String {
+        let name = files
+            .get(file)
+            .map_or_else(|| format!("file #{file}"), |f| f.display().to_string());
+        format!("  # from {name}:{line}")
+    };
+    let origin = |key: &str| {
+        p.origins
+            .get(key)
+            .map_or_else(|| "  # default".to_string(), |&(f, l)| at(f, l))
+    };
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let qp = |pb: &Path| q(&pb.display().to_string());
+    let mut o = String::new();
+    o.push_str("# effective sigward policy (main file and drop-ins merged)\n");
+    o.push_str(&format!(
+        "mode = {}{}\n",
+        q(p.mode.as_str()),
+        origin("mode")
+    ));
+    let fl: Vec<String> = p.formats.iter().map(|f| q(f.name())).collect();
+    o.push_str(&format!(
+        "formats = [{}]{}\n",
+        fl.join(", "),
+        origin("formats")
+    ));
+    o.push_str("\n[trust]\n");
+    let list = |o: &mut String, key: &str, items: Vec<(String, usize, usize)>| {
+        if items.is_empty() {
+            return;
+        }
+        o.push_str(&format!("{key} = [\n"));
+        for (v, f, l) in items {
+            o.push_str(&format!("  {v},{}\n", at(f, l)));
+        }
+        o.push_str("]\n");
+    };
+    list(
+        &mut o,
+        "keys",
+        p.trust
+            .keys
+            .iter()
+            .map(|k| (qp(&k.value), k.file, k.line))
+            .collect(),
+    );
+    if let Some(d) = &p.trust.keys_dir {
+        o.push_str(&format!(
+            "keys_dir = {}{}\n",
+            qp(&d.value),
+            at(d.file, d.line)
+        ));
+    }
+    list(
+        &mut o,
+        "ed25519",
+        p.trust
+            .ed25519
+            .iter()
+            .map(|k| (q(&hex::encode(k.value)), k.file, k.line))
+            .collect(),
+    );
+    list(
+        &mut o,
+        "allowed_signers",
+        p.trust
+            .allowed_signers
+            .iter()
+            .map(|k| (qp(&k.value), k.file, k.line))
+            .collect(),
+    );
+    if let Some(ns) = &p.trust.ssh_namespace {
+        o.push_str(&format!(
+            "ssh_namespace = {}{}\n",
+            q(ns),
+            origin("trust.ssh_namespace")
+        ));
+    }
+    o.push_str(&format!(
+        "minisign_legacy = {}{}\n",
+        p.trust.minisign_legacy,
+        origin("trust.minisign_legacy")
+    ));
+    list(
+        &mut o,
+        "revoked",
+        p.trust
+            .revoked
+            .iter()
+            .map(|k| (q(&k.value.to_string()), k.file, k.line))
+            .collect(),
+    );
+    if let Some(d) = &p.trust.revoked_dir {
+        o.push_str(&format!(
+            "revoked_dir = {}{}\n",
+            qp(&d.value),
+            at(d.file, d.line)
+        ));
+    }
+    list(
+        &mut o,
+        "deny_sha256",
+        p.trust
+            .deny_sha256
+            .iter()
+            .map(|k| (q(&hex::encode(k.value)), k.file, k.line))
+            .collect(),
+    );
+    for k in &p.trust.named {
+        o.push_str(&format!(
+            "\n[[trust.key]]{}\nname = {}\n",
+            at(k.name.file, k.name.line),
+            q(&k.name.value)
+        ));
+        match &k.source {
+            KeySource::File(f) => o.push_str(&format!("file = {}\n", qp(&f.value))),
+            KeySource::Ed25519(h) => {
+                o.push_str(&format!("ed25519 = {}\n", q(&hex::encode(h.value))))
+            }
+        }
+        if !k.groups.is_empty() {
+            let g: Vec<String> = k.groups.iter().map(|g| q(g)).collect();
+            o.push_str(&format!("groups = [{}]\n", g.join(", ")));
+        }
+        if let Some(t) = k.not_before {
+            o.push_str(&format!(
+                "not_before = {}\n",
+                crate::verify::format_rfc3339(t)
+            ));
+        }
+        if let Some(t) = k.not_after {
+            o.push_str(&format!(
+                "not_after = {}\n",
+                crate::verify::format_rfc3339(t)
+            ));
+        }
+    }
+    for t in &p.protect {
+        o.push_str(&format!(
+            "\n[[protect]]{}\npath = {}\n",
+            at(t.path.file, t.path.line),
+            qp(&t.path.value)
+        ));
+        o.push_str(&format!(
+            "mode = {}\n",
+            q(t.mode.unwrap_or(p.mode).as_str())
+        ));
+        let fl: Vec<String> = t
+            .formats
+            .as_ref()
+            .unwrap_or(&p.formats)
+            .iter()
+            .map(|f| q(f.name()))
+            .collect();
+        o.push_str(&format!("formats = [{}]\n", fl.join(", ")));
+        if let Some(tr) = &t.trust {
+            let n: Vec<String> = tr.iter().map(|n| q(&n.value)).collect();
+            o.push_str(&format!("trust = [{}]\n", n.join(", ")));
+        }
+        o.push_str(&format!(
+            "threshold = {}\nallow_self_signed = {}\n",
+            t.threshold, t.allow_self_signed
+        ));
+    }
+    o.push_str("\n[agent]\n");
+    if let Some(w) = p.agent.workers {
+        o.push_str(&format!("workers = {w}{}\n", origin("agent.workers")));
+    }
+    o.push_str(&format!(
+        "cache_entries = {}{}\n",
+        p.agent.cache_entries,
+        origin("agent.cache_entries")
+    ));
+    o.push_str("\n[audit]\n");
+    o.push_str(&format!(
+        "log_allowed = {}{}\n",
+        p.audit.log_allowed,
+        origin("audit.log_allowed")
+    ));
+    o.push_str(&format!(
+        "rate_limit_burst = {}{}\n",
+        p.audit.rate_limit_burst,
+        origin("audit.rate_limit_burst")
+    ));
+    o.push_str(&format!(
+        "rate_limit_interval = {}{}\n",
+        p.audit.rate_limit_interval_secs,
+        origin("audit.rate_limit_interval")
+    ));
+    o
 }
 
 #[cfg(test)]
@@ -599,9 +1223,9 @@ rate_limit_interval = 30
 
     #[test]
     fn unknown_key_in_trust_has_line() {
-        let (line, msg) = err_line("[trust]\nkey = [\"a\"]\n");
+        let (line, msg) = err_line("[trust]\nkeyz = [\"a\"]\n");
         assert_eq!(line, Some(2));
-        assert!(msg.contains("key"), "{msg}");
+        assert!(msg.contains("keyz"), "{msg}");
     }
 
     #[test]
@@ -703,9 +1327,168 @@ path = "/b"
         assert_eq!(err_line("[trust]\nkeys = [\"\"]\n").0, Some(2));
     }
 
+    fn frag(text: &str, file: usize) -> Fragment {
+        match parse_fragment(text, Path::new(&format!("/etc/sigward/f{file}")), file) {
+            Ok(f) => f,
+            Err(e) => unreachable!("{e}"),
+        }
+    }
+
+    const KEY_A: &str = "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
+
+    #[test]
+    fn drop_ins_override_scalars_and_append_lists() {
+        let main = frag(
+            "mode = \"audit\"\n[trust]\nkeys = [\"a.pub\"]\nrevoked = [\"00000000000000000000000000000000000000000000000000000000000000aa\"]\n[[protect]]\npath = \"/srv/p\"\nmode = \"audit\"\n[audit]\nrate_limit_burst = 3\n",
+            0,
+        );
+        let d1 = frag(
+            "mode = \"enforce\"\n[trust]\nkeys = [\"b.pub\"]\nrevoked = [\"00000000000000000000000000000000000000000000000000000000000000bb\"]\n[[protect]]\npath = \"/srv/p\"\nthreshold = 2\n[[protect]]\npath = \"/srv/q\"\n",
+            1,
+        );
+        let pol = match merge(&[main, d1]) {
+            Ok(p) => p,
+            Err(e) => unreachable!("{e}"),
+        };
+        assert_eq!(pol.mode, Mode::Enforce);
+        assert_eq!(pol.origins.get("mode"), Some(&(1, 1)));
+        let keys: Vec<_> = pol
+            .trust
+            .keys
+            .iter()
+            .map(|k| (k.value.clone(), k.file))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (PathBuf::from("/etc/sigward/f0/a.pub"), 0),
+                (PathBuf::from("/etc/sigward/f1/b.pub"), 1)
+            ]
+        );
+        assert_eq!(pol.trust.revoked.len(), 2, "revocations only accumulate");
+        assert_eq!(pol.protect.len(), 2);
+        // The drop-in adjusted the tree: its threshold replaced, its mode kept.
+        assert_eq!(pol.protect[0].threshold, 2);
+        assert_eq!(pol.protect[0].mode, Some(Mode::Audit));
+        assert_eq!(pol.audit.rate_limit_burst, 3);
+        assert_eq!(pol.origins.get("audit.rate_limit_burst"), Some(&(0, 9)));
+    }
+
+    #[test]
+    fn named_keys_groups_and_windows() {
+        let text = format!(
+            "[[trust.key]]\nname = \"vendor-a\"\ned25519 = \"{KEY_A}\"\ngroups = [\"vendors\"]\nnot_before = 2026-01-01T00:00:00Z\nnot_after = \"2027-01-01T01:00:00+01:00\"\n[[trust.key]]\nname = \"partner\"\nfile = \"partner.pub\"\n[[protect]]\npath = \"/a\"\ntrust = [\"vendors\", \"partner\"]\nallow_self_signed = true\n"
+        );
+        let pol = match p(&text) {
+            Ok(p) => p,
+            Err(e) => unreachable!("{e}"),
+        };
+        let a = &pol.trust.named[0];
+        assert_eq!(a.name.value, "vendor-a");
+        assert_eq!(a.groups, vec!["vendors".to_string()]);
+        assert_eq!(a.not_before, Some(1_767_225_600));
+        assert_eq!(a.not_after, Some(1_798_761_600));
+        assert!(
+            matches!(&pol.trust.named[1].source, KeySource::File(f) if f.value == Path::new("/etc/sigward/partner.pub"))
+        );
+        assert_eq!(pol.protect[0].trust.as_ref().map(|t| t.len()), Some(2));
+        assert!(pol.protect[0].allow_self_signed);
+        assert_eq!(pol.protect[0].threshold, 1);
+    }
+
+    #[test]
+    fn named_key_errors() {
+        let dup = frag(
+            &format!("[[trust.key]]\nname = \"k\"\ned25519 = \"{KEY_A}\"\n"),
+            0,
+        );
+        let again = frag(
+            &format!("\n[[trust.key]]\nname = \"k\"\ned25519 = \"{KEY_A}\"\n"),
+            1,
+        );
+        let e = merge(&[dup, again]).err();
+        assert_eq!(e.as_ref().map(|e| (e.file, e.line)), Some((1, Some(3))));
+        assert_eq!(err_line("[[trust.key]]\nname = \"k\"\n").0, Some(1));
+        assert_eq!(
+            err_line(&format!(
+                "[[trust.key]]\nname = \"k\"\nfile = \"x\"\ned25519 = \"{KEY_A}\"\n"
+            ))
+            .0,
+            Some(1)
+        );
+        assert_eq!(
+            err_line("[[trust.key]]\nname = \"a b\"\nfile = \"x\"\n").0,
+            Some(2)
+        );
+        assert_eq!(
+            err_line(
+                "[[trust.key]]\nname = \"k\"\nfile = \"x\"\nnot_after = 2020-01-01T00:00:00\n"
+            )
+            .0,
+            Some(4),
+            "a time without offset is refused"
+        );
+        assert_eq!(
+            err_line("[[trust.key]]\nname = \"k\"\nfile = \"x\"\nnot_before = 2021-01-01T00:00:00Z\nnot_after = 2020-01-01T00:00:00Z\n").0,
+            Some(5)
+        );
+        let (line, msg) = err_line("[[protect]]\npath = \"/a\"\ntrust = [\n  \"nobody\",\n]\n");
+        assert_eq!(line, Some(4));
+        assert!(msg.contains("nobody"), "{msg}");
+        assert_eq!(
+            err_line("[[protect]]\npath = \"/a\"\nthreshold = 0\n").0,
+            Some(3)
+        );
+        assert_eq!(
+            err_line("[[trust.key]]\nname = \"k\"\nfile = \"x\"\ngroups = [\"k\"]\n").0,
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn revocation_and_deny_entries_are_checked() {
+        assert_eq!(err_line("[trust]\nrevoked = [\"abc\"]\n").0, Some(2));
+        assert_eq!(err_line("[trust]\ndeny_sha256 = [\"xyz\"]\n").0, Some(2));
+        let pol = p("[trust]\ndeny_sha256 = [\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"]\nrevoked_dir = \"revoked.d\"\n");
+        assert_eq!(pol.as_ref().map(|p| p.trust.deny_sha256.len()), Ok(1));
+        assert_eq!(
+            pol.ok().and_then(|p| p.trust.revoked_dir).map(|d| d.value),
+            Some(PathBuf::from("/etc/sigward/revoked.d"))
+        );
+    }
+
+    #[test]
+    fn effective_policy_prints_with_origins_and_parses_back() {
+        let main = frag(&format!("mode = \"audit\"\n[[trust.key]]\nname = \"k\"\ned25519 = \"{KEY_A}\"\n[[protect]]\npath = \"/srv/p\"\ntrust = [\"k\"]\n"), 0);
+        let d = frag("mode = \"enforce\"\n", 1);
+        let pol = match merge(&[main, d]) {
+            Ok(p) => p,
+            Err(e) => unreachable!("{e}"),
+        };
+        let text = to_toml(
+            &pol,
+            &[
+                PathBuf::from("/etc/sigward/policy.toml"),
+                PathBuf::from("/etc/sigward/policy.d/10.toml"),
+            ],
+        );
+        assert!(
+            text.contains("mode = \"enforce\"  # from /etc/sigward/policy.d/10.toml:1"),
+            "{text}"
+        );
+        assert!(text.contains("# from /etc/sigward/policy.toml:3"), "{text}");
+        let back = parse(&text, Path::new("/"));
+        assert_eq!(back.as_ref().map(|b| b.mode), Ok(Mode::Enforce), "{text}");
+        assert_eq!(
+            back.map(|b| b.protect[0].trust.clone().map(|t| t.len())),
+            Ok(Some(1))
+        );
+    }
+
     #[test]
     fn error_display() {
         let e = PolicyError {
+            file: 0,
             line: Some(4),
             message: "bad".into(),
         };

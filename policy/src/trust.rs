@@ -105,6 +105,13 @@ pub struct TrustedKey {
     pub label: Option<String>,
     /// What kind of source it came from.
     pub origin: KeyOrigin,
+    /// The policy's name for it (`[[trust.key]] name`), if any.
+    pub name: Option<String>,
+    /// The groups the policy puts it in.
+    pub groups: Vec<String>,
+    /// When signatures by it are acceptable: (not before, not after),
+    /// seconds since the epoch.
+    pub window: (Option<u64>, Option<u64>),
 }
 
 impl TrustedKey {
@@ -117,7 +124,31 @@ impl TrustedKey {
             block,
             label: None,
             origin,
+            name: None,
+            groups: Vec::new(),
+            window: (None, None),
         }
+    }
+
+    /// Sets the policy name, groups and validity window.
+    pub fn named(
+        mut self,
+        name: &str,
+        groups: &[String],
+        window: (Option<u64>, Option<u64>),
+    ) -> Self {
+        self.name = Some(name.to_string());
+        self.groups = groups.to_vec();
+        self.window = window;
+        if self.label.is_none() {
+            self.label = Some(name.to_string());
+        }
+        self
+    }
+
+    /// Whether a signature made at `t` falls in the key's window.
+    pub fn valid_at(&self, t: u64) -> bool {
+        self.window.0.is_none_or(|b| t >= b) && self.window.1.is_none_or(|a| t <= a)
     }
 
     /// Sets the label.
@@ -190,6 +221,7 @@ pub struct TrustStore {
     keys: Vec<TrustedKey>,
     by_fingerprint: HashMap<Fingerprint, Vec<usize>>,
     revoked: HashSet<Fingerprint>,
+    denied_content: HashSet<[u8; 32]>,
 }
 
 impl TrustStore {
@@ -203,15 +235,16 @@ impl TrustStore {
     /// `allowed_signers` entries are always kept, since each carries its own
     /// principals and restrictions.
     pub fn insert(&mut self, key: TrustedKey) -> bool {
-        let same_kind = |a: &KeyOrigin, b: &KeyOrigin| {
-            std::mem::discriminant(a) == std::mem::discriminant(b)
-                && !matches!(a, KeyOrigin::AllowedSigner(_))
+        let same = |a: &TrustedKey, b: &TrustedKey| {
+            std::mem::discriminant(&a.origin) == std::mem::discriminant(&b.origin)
+                && !matches!(a.origin, KeyOrigin::AllowedSigner(_))
+                && a.name == b.name
         };
         let slots = self.by_fingerprint.entry(key.fingerprint).or_default();
         if slots
             .iter()
             .filter_map(|&i| self.keys.get(i))
-            .any(|k| same_kind(&k.origin, &key.origin))
+            .any(|k| same(k, &key))
         {
             return false;
         }
@@ -229,6 +262,63 @@ impl TrustStore {
     /// Whether a fingerprint is revoked.
     pub fn is_revoked(&self, fingerprint: &Fingerprint) -> bool {
         self.revoked.contains(fingerprint)
+    }
+
+    /// Denies a file content (by SHA-256) whatever signed it.
+    pub fn deny_content(&mut self, sha256: [u8; 32]) -> bool {
+        self.denied_content.insert(sha256)
+    }
+
+    /// Whether a file content is denied.
+    pub fn is_denied_content(&self, sha256: &[u8; 32]) -> bool {
+        self.denied_content.contains(sha256)
+    }
+
+    /// Number of denied contents.
+    pub fn denied_contents(&self) -> usize {
+        self.denied_content.len()
+    }
+
+    /// The validity check for signatures by `fingerprint` made at `t`:
+    /// `Err` describes the window when no entry for the key allows `t`.
+    pub fn check_window(&self, fingerprint: &Fingerprint, t: u64) -> Result<(), String> {
+        let mut entries = self.lookup(fingerprint).peekable();
+        if entries.peek().is_none() {
+            return Ok(());
+        }
+        let mut windows = Vec::new();
+        for k in entries {
+            if k.valid_at(t) {
+                return Ok(());
+            }
+            let fmt =
+                |v: Option<u64>| v.map_or_else(|| "-".to_string(), crate::verify::format_rfc3339);
+            windows.push(format!(
+                "{} valid from {} to {}",
+                k.name.as_deref().unwrap_or("key"),
+                fmt(k.window.0),
+                fmt(k.window.1)
+            ));
+        }
+        Err(windows.join("; "))
+    }
+
+    /// The subset a tree trusts: keys whose policy name or one of whose
+    /// groups is in `names`. Revocations and denied contents are kept.
+    pub fn restricted_to(&self, names: &HashSet<String>) -> TrustStore {
+        let mut out = TrustStore {
+            revoked: self.revoked.clone(),
+            denied_content: self.denied_content.clone(),
+            ..TrustStore::default()
+        };
+        for k in &self.keys {
+            let wanted = k.name.as_ref().is_some_and(|n| names.contains(n))
+                || k.groups.iter().any(|g| names.contains(g));
+            if wanted {
+                out.insert(k.clone());
+            }
+        }
+        out
     }
 
     /// Loads a key file, recognising its format by content.
@@ -488,6 +578,38 @@ mod tests {
         let _ = ts.add_file("a.public", hexkey.as_bytes());
         let fp = Fingerprint::of_ed25519(&sk.verifying_key());
         assert_eq!(ts.lookup(&fp).count(), 2);
+    }
+
+    #[test]
+    fn windows_and_restriction() {
+        let sk = SigningKey::from_bytes(&[7; 32]);
+        let vk = sk.verifying_key();
+        let fp = Fingerprint::of_ed25519(&vk);
+        let mut ts = TrustStore::new();
+        ts.insert(
+            TrustedKey::new(KeyMaterial::Ed25519(vk), "p", 1, KeyOrigin::Hex).named(
+                "vendor",
+                &["vendors".to_string()],
+                (Some(100), Some(200)),
+            ),
+        );
+        assert!(ts.check_window(&fp, 150).is_ok());
+        assert!(ts.check_window(&fp, 99).is_err());
+        let e = ts.check_window(&fp, 201).err().unwrap_or_default();
+        assert!(e.contains("vendor valid from"), "{e}");
+        // An unknown key has no window to break.
+        assert!(ts
+            .check_window(&Fingerprint::of_raw_key(&[1; 32]), 0)
+            .is_ok());
+        ts.deny_content([9; 32]);
+        ts.revoke(Fingerprint::of_raw_key(&[2; 32]));
+        let only = |n: &str| [n.to_string()].into_iter().collect::<HashSet<String>>();
+        let by_group = ts.restricted_to(&only("vendors"));
+        assert_eq!(by_group.len(), 1);
+        assert!(by_group.is_denied_content(&[9; 32]));
+        assert!(by_group.is_revoked(&Fingerprint::of_raw_key(&[2; 32])));
+        assert_eq!(ts.restricted_to(&only("vendor")).len(), 1);
+        assert_eq!(ts.restricted_to(&only("partner")).len(), 0);
     }
 
     #[test]

@@ -9,6 +9,26 @@ use std::fmt;
 use crate::fingerprint::Fingerprint;
 use crate::formats::Format;
 
+/// Parses an RFC 3339 time (any UTC offset) into seconds since the epoch.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let t =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    u64::try_from(t.unix_timestamp()).ok()
+}
+
+/// Formats seconds since the epoch as RFC 3339 UTC.
+pub fn format_rfc3339(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| secs.to_string())
+}
+
 /// The facts of the file being checked, computed by the caller from the open
 /// file (never taken from a signature). The optional members are filled when
 /// [`crate::formats::needs`] asks for them.
@@ -96,6 +116,12 @@ pub enum Verdict {
         /// (OpenSSH principal, Conductor developer, minisign trusted
         /// comment, key label).
         signer: Option<String>,
+        /// When it was signed, if the format authenticates a signing time
+        /// (seconds since the epoch).
+        signed_at: Option<u64>,
+        /// Accepted only because the policy allows self-signed signatures:
+        /// the key is not trusted.
+        self_signed: bool,
     },
     /// Refused.
     Rejected {
@@ -148,7 +174,37 @@ impl Verdict {
             key,
             format,
             signer,
+            signed_at: None,
+            self_signed: false,
         }
+    }
+
+    /// Records the authenticated signing time of a success.
+    pub fn with_signed_at(mut self, t: Option<u64>) -> Self {
+        if let Verdict::Verified { signed_at, .. } = &mut self {
+            *signed_at = t;
+        }
+        self
+    }
+
+    /// Marks a success as accepted only because self-signed signatures are
+    /// allowed.
+    pub fn as_self_signed(mut self) -> Self {
+        if let Verdict::Verified { self_signed, .. } = &mut self {
+            *self_signed = true;
+        }
+        self
+    }
+
+    /// True for a success that rests on an untrusted (self-signed) key.
+    pub fn is_self_signed(&self) -> bool {
+        matches!(
+            self,
+            Verdict::Verified {
+                self_signed: true,
+                ..
+            }
+        )
     }
 
     /// Sets the format of a rejection that has none.

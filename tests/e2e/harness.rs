@@ -395,6 +395,23 @@ impl Agent {
 
     /// Like [`Agent::start`], with extra environment variables.
     pub fn start_with_env(policy: &Path, env: &[(&str, &str)]) -> Agent {
+        Self::start_with_env_args(policy, env, &[])
+    }
+
+    /// Like [`Agent::start`], with extra `sigward run` arguments.
+    pub fn start_with_args(policy: &Path, args: &[&std::ffi::OsStr]) -> Agent {
+        Self::start_with_env_args(policy, &[], args)
+    }
+
+    /// Starts `sigward run --policy POLICY ARGS...` with extra environment
+    /// variables. Unless ARGS set them, `--control-socket` and `--pid-file`
+    /// point into the policy's (temporary) directory, so that agents never
+    /// touch /run/sigward and never compete for one socket.
+    pub fn start_with_env_args(
+        policy: &Path,
+        env: &[(&str, &str)],
+        args: &[&std::ffi::OsStr],
+    ) -> Agent {
         require_root();
         let dir = policy
             .parent()
@@ -416,10 +433,16 @@ impl Agent {
             .unwrap_or_else(|e| panic!("create {}: {e}", stdout_path.display()));
 
         let mut cmd = Command::new(sigward_bin());
-        cmd.arg("run")
-            .arg("--policy")
-            .arg(policy)
-            .env("NOTIFY_SOCKET", &sock_path)
+        cmd.arg("run").arg("--policy").arg(policy).args(args);
+        if !args.iter().any(|a| *a == "--control-socket") {
+            cmd.arg("--control-socket")
+                .arg(dir.join(format!("control-{n}.sock")));
+        }
+        if !args.iter().any(|a| *a == "--pid-file") {
+            cmd.arg("--pid-file")
+                .arg(dir.join(format!("agent-{n}.pid")));
+        }
+        cmd.env("NOTIFY_SOCKET", &sock_path)
             .env_remove("SIGWARD_LOG_TARGET")
             .stdin(Stdio::null())
             .stdout(out_file)
@@ -498,7 +521,23 @@ impl Agent {
         self.pid
     }
 
+    /// Discards the notifications the agent sent since `READY=1` (each
+    /// reload sends `RELOADING=1`, `MONOTONIC_USEC=` and `READY=1`). Nothing
+    /// reads them, and the kernel queues at most `net.unix.max_dgram_qlen`
+    /// (default 10) datagrams on the socket: once it is full, the agent's
+    /// next sd_notify blocks, and with it its reloads and its shutdown.
+    pub fn drain_notify(&self) {
+        let mut buf = [0u8; 4096];
+        if self.notify.set_nonblocking(true).is_ok() {
+            while self.notify.recv(&mut buf).is_ok() {}
+            let _ = self.notify.set_nonblocking(false);
+        }
+    }
+
+    /// Sends `sig` to the agent (draining its notifications first, see
+    /// [`Agent::drain_notify`]).
     pub fn signal(&self, sig: i32) {
+        self.drain_notify();
         // SAFETY: plain syscall on our own child's pid (not yet reaped).
         let rc = unsafe { libc::kill(self.pid, sig) };
         if rc != 0 {

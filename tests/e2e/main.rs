@@ -19,9 +19,11 @@ mod harness;
 mod openers;
 
 mod cli;
+mod control;
 mod dirs;
 mod example;
 mod formats;
+mod lifecycle;
 mod loaders;
 mod modes;
 mod ratelimit;

@@ -174,10 +174,11 @@ pub fn verify(
     bytes: &[u8],
     _evidence: &Evidence<'_>,
     trust: &TrustStore,
-    _opts: &Options,
+    opts: &Options,
 ) -> Verdict {
-    // Conductor's "self-signed" level is not offered by the policy (yet).
-    verify_with(subject, bytes, trust, false)
+    // Conductor's middle trust level: any valid signature, when the tree's
+    // policy allows self-signed plugins.
+    verify_with(subject, bytes, trust, opts.allow_self_signed)
 }
 
 /// The check itself. With `allow_self_signed` (Conductor's level 2) a valid
@@ -214,9 +215,9 @@ fn verify_with(
             Some(fp),
         );
     }
-    let (vk, trusted_label) = match trust.ed25519(&fp) {
-        Some((k, vk)) => (*vk, k.label.clone()),
-        None if allow_self_signed => (d.key, None),
+    let (vk, trusted_label, self_signed) = match trust.ed25519(&fp) {
+        Some((k, vk)) => (*vk, k.label.clone(), false),
+        None if allow_self_signed => (d.key, None, true),
         None => {
             return Verdict::reject(
                 Reason::Untrusted,
@@ -235,7 +236,12 @@ fn verify_with(
             Some(fp),
         );
     }
-    Verdict::verified(fp, Format::Conductor, d.signer().or(trusted_label))
+    let v = Verdict::verified(fp, Format::Conductor, d.signer().or(trusted_label));
+    if self_signed {
+        v.as_self_signed()
+    } else {
+        v
+    }
 }
 
 fn by(d: &Decoded) -> String {

@@ -156,6 +156,11 @@ pub struct Options {
     pub minisign_legacy: bool,
     /// The current time (seconds since the epoch), for validity windows.
     pub now: u64,
+    /// How many distinct trusted keys must have signed a file.
+    pub threshold: usize,
+    /// Accept a valid signature by any key, for formats that carry the
+    /// public key (Conductor's self-signed level).
+    pub allow_self_signed: bool,
 }
 
 impl Default for Options {
@@ -165,6 +170,8 @@ impl Default for Options {
             ssh_namespace: None,
             minisign_legacy: false,
             now: 0,
+            threshold: 1,
+            allow_self_signed: false,
         }
     }
 }
@@ -255,23 +262,71 @@ pub fn best(a: Verdict, b: Verdict) -> Verdict {
     }
 }
 
-/// Verifies a file's evidence: any verified signature wins; otherwise the
-/// closest rejection is reported.
+/// Verifies a file's evidence: see [`verify_with`].
 pub fn verify(
     subject: &Subject<'_>,
     evidence: &Evidence<'_>,
     trust: &TrustStore,
     opts: &Options,
 ) -> Verdict {
+    verify_with(subject, evidence, Vec::new(), trust, opts)
+}
+
+/// Verifies a file's evidence, together with `extra` verdicts reached
+/// elsewhere for the same file (an AiSOC bundle), and applies the policy:
+///
+/// * a denied content (`deny_sha256`) is `revoked`, whatever signed it;
+/// * a signature made outside its key's validity window is `expired` (the
+///   signing time is the authenticated one where the format has it, else
+///   `opts.now`);
+/// * at least `opts.threshold` distinct trusted keys must have signed;
+/// * a self-signed success counts only when nothing trusted verifies and
+///   the threshold is 1;
+/// * otherwise the reason of the closest rejection.
+pub fn verify_with(
+    subject: &Subject<'_>,
+    evidence: &Evidence<'_>,
+    extra: Vec<Verdict>,
+    trust: &TrustStore,
+    opts: &Options,
+) -> Verdict {
+    if trust.is_denied_content(subject.sha256) {
+        return Verdict::reject(
+            Reason::Revoked,
+            format!(
+                "content sha256 {} is on the policy's deny list (trust.deny_sha256)",
+                hex::encode(subject.sha256)
+            ),
+            None,
+        );
+    }
+    let threshold = opts.threshold.max(1);
     let mut best: Option<Verdict> = None;
+    let mut trusted: Vec<Verdict> = Vec::new();
+    let mut self_signed: Option<Verdict> = None;
+    // Records one verdict; true once the policy is satisfied.
     let mut consider = |v: Verdict| -> bool {
-        let verified = v.is_verified();
+        let v = apply_window(v, trust, opts);
+        if v.is_self_signed() {
+            self_signed.get_or_insert(v);
+            return false;
+        }
+        if v.is_verified() {
+            if !trusted.iter().any(|t| t.key() == v.key()) {
+                trusted.push(v);
+            }
+            return trusted.len() >= threshold;
+        }
         if best.as_ref().is_none_or(|b| closeness(&v) < closeness(b)) {
             best = Some(v);
         }
-        verified
+        false
     };
-    if let Some(sig) = evidence.sig {
+    let mut done = false;
+    for v in extra {
+        done |= consider(v);
+    }
+    if let (Some(sig), false) = (evidence.sig, done) {
         if sig.iter().all(u8::is_ascii_whitespace) {
             consider(Verdict::reject(
                 Reason::Malformed,
@@ -305,19 +360,25 @@ pub fn verify(
                     Format::Ssh => sshsig::verify(subject, sig, evidence, trust, opts),
                     Format::Minisign | Format::Aisoc => continue,
                 };
-                if consider(v.in_format(f)) {
-                    return best.unwrap_or_else(unsigned_verdict);
+                // Every co-signature counts: towards a threshold, and when
+                // one co-signer's key is outside its validity window.
+                if f == Format::Native && v.is_verified() {
+                    for co in native::verify_all(subject, sig, trust) {
+                        done |= consider(co);
+                    }
+                }
+                done |= consider(v.in_format(f));
+                if done {
+                    break;
                 }
             }
         }
     }
-    if let Some(m) = evidence.minisig {
+    if let (Some(m), false) = (evidence.minisig, done) {
         if opts.allows(Format::Minisign) {
-            if consider(
+            consider(
                 minisign::verify(subject, m, evidence, trust, opts).in_format(Format::Minisign),
-            ) {
-                return best.unwrap_or_else(unsigned_verdict);
-            }
+            );
         } else {
             consider(
                 Verdict::reject(
@@ -329,9 +390,281 @@ pub fn verify(
             );
         }
     }
+    if trusted.len() >= threshold {
+        let mut first = trusted.swap_remove(0);
+        if threshold > 1 {
+            if let Verdict::Verified { signer, .. } = &mut first {
+                let n = trusted.len() + 1;
+                *signer = Some(format!(
+                    "{} trusted signers{}",
+                    n,
+                    signer
+                        .as_deref()
+                        .map(|s| format!(", first: {s}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        return first;
+    }
+    if !trusted.is_empty() {
+        let keys: Vec<String> = trusted
+            .iter()
+            .filter_map(|v| v.key())
+            .map(|k| k.to_string())
+            .collect();
+        return Verdict::reject(
+            Reason::Untrusted,
+            format!(
+                "threshold {threshold} not met: signed by {} trusted key(s) ({})",
+                trusted.len(),
+                keys.join(", ")
+            ),
+            trusted.first().and_then(Verdict::key),
+        )
+        .in_format(
+            trusted
+                .first()
+                .and_then(Verdict::format)
+                .unwrap_or(Format::Native),
+        );
+    }
+    if let (Some(v), 1) = (self_signed, threshold) {
+        return v;
+    }
     best.unwrap_or_else(unsigned_verdict)
+}
+
+/// Turns a success by a key outside its validity window into `expired`.
+fn apply_window(v: Verdict, trust: &TrustStore, opts: &Options) -> Verdict {
+    let Verdict::Verified {
+        key,
+        format,
+        signed_at,
+        self_signed: false,
+        ..
+    } = &v
+    else {
+        return v;
+    };
+    let t = signed_at.unwrap_or(opts.now);
+    match trust.check_window(key, t) {
+        Ok(()) => v,
+        Err(window) => Verdict::reject(
+            Reason::Expired,
+            format!(
+                "signed by key {key} at {}, outside its validity window ({window})",
+                crate::verify::format_rfc3339(t)
+            ),
+            Some(*key),
+        )
+        .in_format(*format),
+    }
 }
 
 fn unsigned_verdict() -> Verdict {
     Verdict::reject(Reason::Unsigned, "no signature file", None)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod policy_tests {
+    use super::*;
+    use crate::fingerprint::Fingerprint;
+    use crate::trust::{KeyMaterial, KeyOrigin, TrustedKey};
+    use ed25519_dalek::SigningKey;
+    use sha2::{Digest, Sha256};
+
+    const CONTENT: &[u8] = b"print('plugin')\n";
+    const NAME: &str = "p.py";
+    const SIGNED_AT: &str = "2026-06-01T00:00:00Z";
+    const SIGNED_AT_SECS: u64 = 1_780_272_000;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    type Window = (Option<u64>, Option<u64>);
+
+    fn trusted(keys: &[(&SigningKey, Window)]) -> TrustStore {
+        let mut ts = TrustStore::new();
+        for (k, window) in keys {
+            ts.insert(
+                TrustedKey::new(
+                    KeyMaterial::Ed25519(k.verifying_key()),
+                    "t",
+                    1,
+                    KeyOrigin::Hex,
+                )
+                .named(&format!("k{}", k.to_bytes()[0]), &[], *window),
+            );
+        }
+        ts
+    }
+
+    fn native_sig(signers: &[&SigningKey]) -> String {
+        let h: [u8; 32] = Sha256::digest(CONTENT).into();
+        let mut doc = None;
+        for k in signers {
+            doc = Some(native::sign(
+                doc,
+                k,
+                NAME,
+                CONTENT.len() as u64,
+                &h,
+                SIGNED_AT,
+            ));
+        }
+        native::to_text(&doc.unwrap())
+    }
+
+    fn run(sig: &str, ts: &TrustStore, opts: &Options) -> Verdict {
+        let h: [u8; 32] = Sha256::digest(CONTENT).into();
+        let subject = Subject::new(NAME.as_bytes(), CONTENT.len() as u64, &h);
+        let evidence = Evidence {
+            sig: Some(sig.as_bytes()),
+            ..Evidence::default()
+        };
+        verify(&subject, &evidence, ts, opts)
+    }
+
+    #[test]
+    fn denied_content_is_revoked_whatever_signed_it() {
+        let k = key(1);
+        let mut ts = trusted(&[(&k, (None, None))]);
+        assert!(run(&native_sig(&[&k]), &ts, &Options::default()).is_verified());
+        ts.deny_content(Sha256::digest(CONTENT).into());
+        let v = run(&native_sig(&[&k]), &ts, &Options::default());
+        assert_eq!(v.reason(), Some(Reason::Revoked));
+    }
+
+    #[test]
+    fn validity_window_uses_the_authenticated_signing_time() {
+        let k = key(1);
+        let inside = trusted(&[(&k, (Some(SIGNED_AT_SECS - 10), Some(SIGNED_AT_SECS + 10)))]);
+        // `now` far outside: the native signing time is what counts.
+        let opts = Options {
+            now: SIGNED_AT_SECS + 1_000_000,
+            ..Options::default()
+        };
+        assert!(run(&native_sig(&[&k]), &inside, &opts).is_verified());
+        let expired = trusted(&[(&k, (None, Some(SIGNED_AT_SECS - 1)))]);
+        let v = run(&native_sig(&[&k]), &expired, &opts);
+        assert_eq!(v.reason(), Some(Reason::Expired), "{v:?}");
+        let not_yet = trusted(&[(&k, (Some(SIGNED_AT_SECS + 1), None))]);
+        assert_eq!(
+            run(&native_sig(&[&k]), &not_yet, &opts).reason(),
+            Some(Reason::Expired)
+        );
+    }
+
+    #[test]
+    fn window_without_a_signed_time_uses_now() {
+        let k = key(2);
+        let h: [u8; 32] = Sha256::digest(CONTENT).into();
+        let sig = cloacina::sign(&k, &h, "2000-01-01T00:00:00Z");
+        let ts = trusted(&[(&k, (None, Some(1_000)))]);
+        let late = Options {
+            now: 2_000,
+            ..Options::default()
+        };
+        assert_eq!(run(&sig, &ts, &late).reason(), Some(Reason::Expired));
+        let early = Options {
+            now: 500,
+            ..Options::default()
+        };
+        assert!(run(&sig, &ts, &early).is_verified());
+    }
+
+    #[test]
+    fn an_expired_co_signer_does_not_hide_a_current_one() {
+        let (old, new) = (key(1), key(2));
+        let ts = trusted(&[
+            (&old, (None, Some(SIGNED_AT_SECS - 1))),
+            (&new, (None, None)),
+        ]);
+        let v = run(&native_sig(&[&old, &new]), &ts, &Options::default());
+        assert_eq!(
+            v.key(),
+            Some(Fingerprint::of_ed25519(&new.verifying_key())),
+            "{v:?}"
+        );
+        assert_eq!(
+            run(&native_sig(&[&old]), &ts, &Options::default()).reason(),
+            Some(Reason::Expired)
+        );
+    }
+
+    #[test]
+    fn threshold_counts_distinct_trusted_keys() {
+        let (a, b, c) = (key(1), key(2), key(3));
+        let ts = trusted(&[(&a, (None, None)), (&b, (None, None))]);
+        let two = Options {
+            threshold: 2,
+            ..Options::default()
+        };
+        let one_sig = run(&native_sig(&[&a]), &ts, &two);
+        assert_eq!(one_sig.reason(), Some(Reason::Untrusted));
+        assert!(
+            matches!(&one_sig, Verdict::Rejected { detail, .. } if detail.contains("threshold 2 not met")),
+            "{one_sig:?}"
+        );
+        // The same key twice counts once; an untrusted co-signer not at all.
+        assert!(!run(&native_sig(&[&a, &a]), &ts, &two).is_verified());
+        assert!(!run(&native_sig(&[&a, &c]), &ts, &two).is_verified());
+        let both = run(&native_sig(&[&a, &b]), &ts, &two);
+        assert!(both.is_verified(), "{both:?}");
+        assert!(both
+            .signer()
+            .is_some_and(|s| s.starts_with("2 trusted signers")));
+        // A threshold of one is met by either.
+        assert!(run(&native_sig(&[&c, &b]), &ts, &Options::default()).is_verified());
+    }
+
+    #[test]
+    fn self_signed_only_when_allowed() {
+        let k = key(9);
+        let h: [u8; 32] = Sha256::digest(CONTENT).into();
+        let sig = conductor::sign(
+            &k,
+            &h,
+            CONTENT.len() as u64,
+            SIGNED_AT,
+            "Dev",
+            "dev@example.com",
+        );
+        let empty = TrustStore::new();
+        assert_eq!(
+            run(&sig, &empty, &Options::default()).reason(),
+            Some(Reason::Untrusted)
+        );
+        let allow = Options {
+            allow_self_signed: true,
+            ..Options::default()
+        };
+        let v = run(&sig, &empty, &allow);
+        assert!(v.is_verified() && v.is_self_signed(), "{v:?}");
+        assert_eq!(v.key(), Some(Fingerprint::of_ed25519(&k.verifying_key())));
+        // Self-signed never satisfies a threshold.
+        let two = Options {
+            threshold: 2,
+            ..allow
+        };
+        assert!(!run(&sig, &empty, &two).is_verified());
+        // A revoked key stays refused even when self-signed is allowed.
+        let mut revoked = TrustStore::new();
+        revoked.revoke(Fingerprint::of_ed25519(&k.verifying_key()));
+        assert_eq!(
+            run(
+                &sig,
+                &revoked,
+                &Options {
+                    allow_self_signed: true,
+                    ..Options::default()
+                }
+            )
+            .reason(),
+            Some(Reason::Revoked)
+        );
+    }
 }

@@ -186,29 +186,18 @@ pub fn verify(
     let mut revoked: Option<Fingerprint> = None;
     let mut untrusted: Option<Fingerprint> = None;
     for (i, entry) in doc.signatures.iter().enumerate() {
-        let entry = match decode_entry(i, entry) {
-            Ok(e) => e,
-            Err(e) => return Verdict::reject(Reason::Malformed, e.to_string(), None),
-        };
-        if trust.is_revoked(&entry.key) {
-            revoked.get_or_insert(entry.key);
-            continue;
+        match check_entry(subject, i, entry, trust) {
+            Entry::Verified(v) | Entry::Malformed(v) => return v,
+            Entry::Revoked(k) => {
+                revoked.get_or_insert(k);
+            }
+            Entry::Untrusted(k) => {
+                untrusted.get_or_insert(k);
+            }
+            Entry::Invalid(k) => {
+                invalid.get_or_insert((k, format!("signature {} does not verify", i + 1)));
+            }
         }
-        let Some((trusted, vk)) = trust.ed25519(&entry.key) else {
-            untrusted.get_or_insert(entry.key);
-            continue;
-        };
-        let message = signed_message(
-            subject.name,
-            subject.size,
-            subject.sha256,
-            &entry.signed_at,
-            &entry.key,
-        );
-        if vk.verify_strict(&message, &entry.signature).is_ok() {
-            return Verdict::verified(entry.key, Format::Native, trusted.label.clone());
-        }
-        invalid.get_or_insert((entry.key, format!("signature {} does not verify", i + 1)));
     }
     if let Some(key) = revoked {
         return Verdict::reject(
@@ -233,6 +222,71 @@ pub fn verify(
         },
         key,
     )
+}
+
+/// What one signature entry amounts to.
+enum Entry {
+    Verified(Verdict),
+    Malformed(Verdict),
+    Revoked(Fingerprint),
+    Untrusted(Fingerprint),
+    Invalid(Fingerprint),
+}
+
+fn check_entry(
+    subject: &Subject<'_>,
+    i: usize,
+    entry: &SignatureEntry,
+    trust: &TrustStore,
+) -> Entry {
+    let entry = match decode_entry(i, entry) {
+        Ok(e) => e,
+        Err(e) => return Entry::Malformed(Verdict::reject(Reason::Malformed, e.to_string(), None)),
+    };
+    if trust.is_revoked(&entry.key) {
+        return Entry::Revoked(entry.key);
+    }
+    let Some((trusted, vk)) = trust.ed25519(&entry.key) else {
+        return Entry::Untrusted(entry.key);
+    };
+    let message = signed_message(
+        subject.name,
+        subject.size,
+        subject.sha256,
+        &entry.signed_at,
+        &entry.key,
+    );
+    if vk.verify_strict(&message, &entry.signature).is_ok() {
+        Entry::Verified(
+            Verdict::verified(entry.key, Format::Native, trusted.label.clone())
+                .with_signed_at(crate::verify::parse_rfc3339(&entry.signed_at)),
+        )
+    } else {
+        Entry::Invalid(entry.key)
+    }
+}
+
+/// Every signature of a native document that verifies with a trusted key
+/// (co-signatures), for thresholds. Empty when the document is malformed
+/// or does not match the file.
+pub fn verify_all(subject: &Subject<'_>, bytes: &[u8], trust: &TrustStore) -> Vec<Verdict> {
+    let Ok(doc) = parse(bytes) else {
+        return Vec::new();
+    };
+    let facts_match = doc.file.name.as_bytes() == subject.name
+        && doc.file.size == subject.size
+        && recorded_sha256(&doc).as_ref() == Some(subject.sha256);
+    if !facts_match {
+        return Vec::new();
+    }
+    doc.signatures
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match check_entry(subject, i, e, trust) {
+            Entry::Verified(v) => Some(v),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Parses and checks the structure of a signature file.
@@ -541,6 +595,8 @@ mod verify_tests {
                 Format::Native,
                 None
             )
+            // T = 2026-11-21T00:00:00Z, the signed (authenticated) time.
+            .with_signed_at(Some(1_795_219_200))
         );
     }
 
