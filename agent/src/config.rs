@@ -84,6 +84,9 @@ pub struct LoadOptions {
     pub extra_drop_in: Option<PathBuf>,
 }
 
+/// The files of a key directory (`[trust] keys_dir`) that are loaded.
+pub const KEY_EXTENSIONS: [&str; 3] = ["pub", "pem", "public"];
+
 /// The directory of drop-ins beside a policy.
 pub const DROP_IN_DIR: &str = "policy.d";
 
@@ -461,10 +464,10 @@ fn load_key_dir(
         let entry =
             entry.map_err(|e| format!("cannot read keys_dir {}: {e}", dir.value.display()))?;
         let path = entry.path();
-        let wanted = matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("pem") | Some("pub") | Some("public")
-        );
+        let wanted = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| KEY_EXTENSIONS.contains(&e));
         if wanted {
             files.push(path);
         }

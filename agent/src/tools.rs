@@ -424,9 +424,7 @@ fn print_keys(trust: &TrustStore) {
 
 // ------------------------------------------------------ trust directories
 
-/// The files of a trust directory the agent loads (`[trust] keys_dir`):
-/// these extensions, as `config::load_key_dir` reads them.
-const KEY_EXTENSIONS: [&str; 3] = ["pub", "pem", "public"];
+use crate::config::KEY_EXTENSIONS;
 
 /// Key files larger than this are refused (they are a few KiB).
 const MAX_KEY_FILE: u64 = 4 * 1024 * 1024;

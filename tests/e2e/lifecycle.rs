@@ -487,6 +487,14 @@ fn revoking_a_key_in_a_drop_in_denies_and_cannot_be_undone_by_a_later_file() {
         &dropin_path(&fx, "95-old.toml.disabled"),
         "mode = \"off\"\nthis is = not toml [[[\n",
     );
+    // `*.toml` as the shell globs it: hidden files (editor and Ansible
+    // temporary files such as .ansible_tmpXXXX90-revocations.toml) are not
+    // drop-ins either.
+    write_atomic(
+        &fx,
+        &dropin_path(&fx, ".ansible_tmp1a2b3c99-zz.toml"),
+        "mode = \"off\"\nthis is = not toml [[[\n",
+    );
     write_dropin(
         &fx,
         "90-revocations.toml",
@@ -831,6 +839,8 @@ fn validity_windows_expire_signatures() {
     let future = new_key(&fx, "future");
     let current = new_key(&fx, "current");
     let legacy = new_key(&fx, "legacy");
+    // Also trusted unnamed through [trust] keys: its window still applies.
+    let dual = new_key(&fx, "dual");
     let cond = new_conductor_key(&fx, "cond");
     let past_f = put_signed(&fx, &fx.path("past.py"), b"X = 'past'\n", &[&past]);
     let future_f = put_signed(&fx, &fx.path("future.py"), b"X = 'future'\n", &[&future]);
@@ -850,6 +860,7 @@ fn validity_windows_expire_signatures() {
         &[&current, &past],
     );
     let legacy_f = put_signed(&fx, &fx.path("legacy.py"), b"X = 'legacy'\n", &[&legacy]);
+    let dual_f = put_signed(&fx, &fx.path("dual.py"), b"X = 'dual'\n", &[&dual]);
     // Conductor's signed_at is not signed: a forged, in-window date must not
     // help; the verification time counts.
     let cond_f = put_conductor_signed(
@@ -867,15 +878,22 @@ fn validity_windows_expire_signatures() {
              [[trust.key]]\nname = \"current\"\nfile = {}\nnot_before = 2020-01-01T00:00:00Z\n\
              not_after = \"2099-12-31T23:59:59Z\"\n\n\
              [[trust.key]]\nname = \"legacy\"\nfile = {}\n{legacy_window}\n\n\
-             [[trust.key]]\nname = \"cond\"\nfile = {}\nnot_after = 2020-01-01T00:00:00Z\n",
+             [[trust.key]]\nname = \"cond\"\nfile = {}\nnot_after = 2020-01-01T00:00:00Z\n\n\
+             [[trust.key]]\nname = \"dual\"\nfile = {}\nnot_after = 2020-01-01T00:00:00Z\n",
             q(&past.public),
             q(&future.public),
             q(&current.public),
             q(&legacy.public),
-            q(&cond.public)
+            q(&cond.public),
+            q(&dual.public)
         )
     };
-    fx.write_policy(&policy_text(&[], &named(""), &[(&fx.plugins, "")], ""));
+    fx.write_policy(&policy_text(
+        &[&dual.public],
+        &named(""),
+        &[(&fx.plugins, "")],
+        "",
+    ));
 
     let mut live = Live::start(&fx);
     expect_eperm(cat(&past_f), "signed after the key's not_after");
@@ -892,13 +910,17 @@ fn validity_windows_expire_signatures() {
     expect_allowed(cat(&rotated_f), "co-signed by an expired and a current key");
     expect_allowed(cat(&legacy_f), "key without a window");
     expect_eperm(cat(&cond_f), "Conductor signature, key past not_after");
-    for p in [&past_f, &future_f, &cond_f] {
+    expect_eperm(
+        cat(&dual_f),
+        "key past not_after, also listed unnamed in [trust] keys",
+    );
+    for p in [&past_f, &future_f, &cond_f, &dual_f] {
         live.expect_deny_reason(p, "expired");
     }
 
     // Retiring a key: not_after before its signatures were made.
     fx.write_policy(&policy_text(
-        &[],
+        &[&dual.public],
         &named("not_after = 2021-01-01T00:00:00Z"),
         &[(&fx.plugins, "")],
         "",
@@ -909,7 +931,7 @@ fn validity_windows_expire_signatures() {
     expect_allowed(cat(&current_f), "current key unaffected");
     live.stop();
 
-    for p in [&past_f, &future_f, &legacy_f, &cond_f] {
+    for p in [&past_f, &future_f, &legacy_f, &cond_f, &dual_f] {
         expect_verify_reason(&fx.policy, p, "expired");
     }
     expect_verify_ok(&fx.policy, &current_f, &current.fp);
@@ -1245,6 +1267,168 @@ fn check_validates_candidate_drop_ins_and_prints_the_merged_policy() {
             .contains(&format!("{}:2:", dropin_path(&fx, "60-bad.toml").display())),
         "{fin}"
     );
+}
+
+/// Drop-ins merge after the main file in byte order of their names;
+/// scalars: the last file wins; lists and named keys: appended; a
+/// `[[protect]]` entry for a path already protected updates that entry.
+#[test]
+fn drop_ins_merge_in_byte_order_and_update_trees_by_path() {
+    let fx = Fixture::new();
+    let partner = new_key(&fx, "partner");
+    let unsigned = fx.write_unsigned("unsigned.py", b"X = 'unsigned'\n");
+    let by_partner = put_signed(&fx, &fx.path("by_partner.py"), b"X = 'p'\n", &[&partner]);
+    let by_vendor = fx.write_signed("by_vendor.py", b"X = 'v'\n");
+    let main_text = "# main policy: relative paths resolve against its directory\n\
+                     mode = \"enforce\"\nformats = [\"native\"]\n\n\
+                     [[trust.key]]\nname = \"vendor\"\nfile = \"keys/test.pub\"\n\n\
+                     [[protect]]\npath = \"plugins\"\ntrust = [\"vendor\"]\n\n\
+                     [audit]\nrate_limit_burst = 3\n";
+    fx.write_policy(main_text);
+    // Byte order: 10-a.toml < 2-z.toml < 20-b.toml.
+    write_dropin(
+        &fx,
+        "10-a.toml",
+        "mode = \"audit\"\n[audit]\nrate_limit_burst = 4\n\n\
+         [[trust.key]]\nname = \"partner\"\nfile = \"../keys/partner.pub\"\n",
+    );
+    write_dropin(&fx, "2-z.toml", "[audit]\nrate_limit_burst = 5\n");
+    write_dropin(
+        &fx,
+        "20-b.toml",
+        "mode = \"enforce\"\nformats = [\"native\", \"conductor\"]\n\n\
+         # the same tree, named relative to policy.d: only mode changes\n\
+         [[protect]]\npath = \"../plugins\"\nmode = \"audit\"\n",
+    );
+    let fin = sw(&[&"check", &"--policy", &fx.policy, &"--print"]);
+    fin.assert_success();
+    let printed = fx.root.join("printed.toml");
+    write_file(&printed, fin.stdout.as_bytes());
+    let py = run_python(
+        "import sys, tomllib\n\
+         d = tomllib.load(open(sys.argv[1], 'rb'))\n\
+         assert d['mode'] == 'enforce', d\n\
+         assert d['formats'] == ['native', 'conductor'], d\n\
+         assert d['audit']['rate_limit_burst'] == 5, d\n\
+         assert sorted(k['name'] for k in d['trust']['key']) == ['partner', 'vendor'], d\n\
+         assert len(d['protect']) == 1, d\n\
+         p = d['protect'][0]\n\
+         assert p['path'] == sys.argv[2], p\n\
+         assert p['mode'] == 'audit', p\n\
+         assert p['trust'] == ['vendor'], p\n\
+         print('OK')\n",
+        &[&printed, &fx.plugins],
+    );
+    assert_eq!(py.stdout.trim(), "OK", "merged policy:\n{py}\n{fin}");
+
+    // The agent applies the same merge: the tree is in audit mode and
+    // still trusts only the vendor.
+    let live = Live::start(&fx);
+    expect_allowed(cat(&unsigned), "unsigned file, tree in audit mode");
+    let r = live.decision(&unsigned, "would-deny");
+    expect_field(&r, "SIGWARD_REASON", "unsigned");
+    expect_allowed(cat(&by_partner), "partner file, tree in audit mode");
+    let r = live.decision(&by_partner, "would-deny");
+    expect_field(&r, "SIGWARD_REASON", "untrusted");
+    expect_allowed(cat(&by_vendor), "vendor file");
+    live.stop();
+
+    // A key name defined twice, in two files: an error naming both.
+    let dup = write_dropin(
+        &fx,
+        "30-dup.toml",
+        "[[trust.key]]\nname = \"vendor\"\nfile = \"../keys/partner.pub\"\n",
+    );
+    let fin = sw(&[&"check", &"--policy", &fx.policy]);
+    assert_eq!(fin.code(), Some(1), "a key name defined twice\n{fin}");
+    for place in [&dup, &fx.policy] {
+        assert!(
+            fin.stderr.contains(&format!("{}:", place.display())),
+            "the error should name {}\n{fin}",
+            place.display()
+        );
+    }
+}
+
+/// The layout docs/policy.md describes: a package-shipped main policy that
+/// protects nothing, the fleet's trees and keys in 10-fleet.toml, a host
+/// override in 50-host.toml, revocations in 90-revocations.toml.
+#[test]
+fn fleet_layout_of_the_policy_reference() {
+    let fx = Fixture::new();
+    let release = fixture_key(&fx);
+    let acme = new_key(&fx, "acme");
+    let partner_dir = fx.root.join("partner-plugins");
+    let unsigned = fx.write_unsigned("unsigned.py", b"X = 'unsigned'\n");
+    let rel = fx.write_signed("release.py", b"X = 'release'\n");
+    let acme_in_core = put_signed(&fx, &fx.path("acme.py"), b"X = 'acme'\n", &[&acme]);
+    let acme_f = put_signed(
+        &fx,
+        &partner_dir.join("acme_ext.py"),
+        b"X = 'acme'\n",
+        &[&acme],
+    );
+    let partner_unsigned = put_unsigned(&fx, &partner_dir.join("draft.py"), b"X = 'draft'\n");
+
+    fx.write_policy("# shipped by the package: enforce, protect nothing\nmode = \"enforce\"\n");
+    write_dropin(
+        &fx,
+        "10-fleet.toml",
+        &format!(
+            "[[trust.key]]\nname = \"release-2026\"\nfile = {}\ngroups = [\"release\"]\n\n\
+             [[trust.key]]\nname = \"partner-acme\"\nfile = {}\ngroups = [\"partners\"]\n\n\
+             [[protect]]\npath = {}\ntrust = [\"release\"]\n\n\
+             [[protect]]\npath = {}\ntrust = [\"release\", \"partners\"]\n",
+            q(&release.public),
+            q(&acme.public),
+            q(&fx.plugins),
+            q(&partner_dir)
+        ),
+    );
+    write_dropin(
+        &fx,
+        "50-host.toml",
+        &format!(
+            "# this host: audit the partner tree while it migrates\n\
+             [[protect]]\npath = {}\nmode = \"audit\"\n",
+            q(&partner_dir)
+        ),
+    );
+    sw(&[&"check", &"--policy", &fx.policy]).assert_success();
+
+    let mut live = Live::start(&fx);
+    expect_eperm(cat(&unsigned), "unsigned file in the fleet tree");
+    expect_allowed(cat(&rel), "release-signed file in the fleet tree");
+    expect_eperm(
+        cat(&acme_in_core),
+        "partner-signed file in the release-only tree",
+    );
+    live.expect_deny_reason(&acme_in_core, "untrusted");
+    expect_allowed(cat(&acme_f), "partner-signed file in the partner tree");
+    expect_allowed(
+        cat(&partner_unsigned),
+        "unsigned file in the audited partner tree",
+    );
+    let r = live.decision(&partner_unsigned, "would-deny");
+    expect_field(&r, "SIGWARD_REASON", "unsigned");
+
+    // The migration is over, and the partner's key leaked.
+    fs::remove_file(dropin_path(&fx, "50-host.toml")).unwrap();
+    write_dropin(
+        &fx,
+        "90-revocations.toml",
+        &format!("[trust]\nrevoked = {}\n", list(&[&acme.fp])),
+    );
+    sw(&[&"check", &"--policy", &fx.policy]).assert_success();
+    live.reload_ok("50-host.toml removed, partner key revoked");
+    expect_eperm(cat(&acme_f), "file of the revoked partner key");
+    live.expect_deny_reason(&acme_f, "revoked");
+    expect_eperm(
+        cat(&partner_unsigned),
+        "unsigned file, partner tree enforcing again",
+    );
+    expect_allowed(cat(&rel), "release-signed file");
+    live.stop();
 }
 
 // ---------------------------------------------------------------------------
