@@ -123,6 +123,14 @@ impl Engine {
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                // Hidden files are editors' and config management's
+                // temporary files (Ansible writes .ansible_tmp*), never
+                // drop-ins.
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| !n.starts_with('.'))
+                })
                 .collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => {
@@ -170,7 +178,10 @@ impl Engine {
         let policy = config::merge(&fragments).map_err(|e| LoadError {
             file: file_of(e.file),
             line: e.line,
-            message: e.message,
+            message: match e.previous {
+                Some((f, l)) => format!("{} (first at {}:{l})", e.message, file_of(f).display()),
+                None => e.message,
+            },
         })?;
         let at = |file: usize, line: usize, message: String| LoadError {
             file: file_of(file),

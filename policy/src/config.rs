@@ -263,6 +263,9 @@ pub struct PolicyError {
     pub line: Option<usize>,
     /// What is wrong.
     pub message: String,
+    /// An earlier place the error refers to (file index, line), e.g. the
+    /// first definition of a duplicated name.
+    pub previous: Option<(usize, usize)>,
 }
 
 /// The 1-based line holding byte `offset` of `text`.
@@ -407,6 +410,7 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
         file,
         line: e.span().map(|s| line_of(text, s.start)),
         message: e.message().trim().to_string(),
+        previous: None,
     })?;
     let mut f = Fragment {
         file,
@@ -573,6 +577,7 @@ impl Cx<'_> {
             file: self.file,
             line: Some(line_of(self.text, span.start)),
             message: message.into(),
+            previous: None,
         }
     }
 
@@ -741,9 +746,10 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
                     file: k.name.file,
                     line: Some(k.name.line),
                     message: format!(
-                        "key name {:?} is already defined (file #{} line {}); names must be unique",
-                        k.name.value, prev.name.file, prev.name.line
+                        "key name {:?} is already defined; names must be unique",
+                        k.name.value
                     ),
+                    previous: Some((prev.name.file, prev.name.line)),
                 });
             }
             trust.named.push(k.clone());
@@ -811,6 +817,7 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
                     message: format!(
                         "group {g:?} has the same name as a key; names and groups must differ"
                     ),
+                    previous: None,
                 });
             }
         }
@@ -829,8 +836,7 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
                     message: format!(
                         "protect.trust names {:?}, which is neither a [[trust.key]] name nor a group",
                         n.value
-                    ),
-                });
+                    ), previous: None });
             }
         }
     }
@@ -1491,6 +1497,7 @@ path = "/b"
             file: 0,
             line: Some(4),
             message: "bad".into(),
+            previous: None,
         };
         assert_eq!(e.to_string(), "line 4: bad");
     }

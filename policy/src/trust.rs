@@ -280,27 +280,31 @@ impl TrustStore {
     }
 
     /// The validity check for signatures by `fingerprint` made at `t`:
-    /// `Err` describes the window when no entry for the key allows `t`.
+    /// `Err` describes the windows when none allows `t`. A window set on
+    /// any entry for the key binds it everywhere, so a key retired with
+    /// `not_after` stays retired even if an unnamed copy of it is also
+    /// trusted; several windows for one key are alternatives.
     pub fn check_window(&self, fingerprint: &Fingerprint, t: u64) -> Result<(), String> {
-        let mut entries = self.lookup(fingerprint).peekable();
-        if entries.peek().is_none() {
+        let windowed: Vec<&TrustedKey> = self
+            .lookup(fingerprint)
+            .filter(|k| k.window != (None, None))
+            .collect();
+        if windowed.is_empty() || windowed.iter().any(|k| k.valid_at(t)) {
             return Ok(());
         }
-        let mut windows = Vec::new();
-        for k in entries {
-            if k.valid_at(t) {
-                return Ok(());
-            }
-            let fmt =
-                |v: Option<u64>| v.map_or_else(|| "-".to_string(), crate::verify::format_rfc3339);
-            windows.push(format!(
-                "{} valid from {} to {}",
-                k.name.as_deref().unwrap_or("key"),
-                fmt(k.window.0),
-                fmt(k.window.1)
-            ));
-        }
-        Err(windows.join("; "))
+        let fmt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), crate::verify::format_rfc3339);
+        Err(windowed
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} valid from {} to {}",
+                    k.name.as_deref().unwrap_or("key"),
+                    fmt(k.window.0),
+                    fmt(k.window.1)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "))
     }
 
     /// The subset a tree trusts: keys whose policy name or one of whose
