@@ -451,6 +451,32 @@ pub fn verify(
             _ => other_origin = true,
         }
     }
+    if entries.is_empty() && !ca_only && opts.allow_self_signed {
+        // The tree accepts a valid signature by any key; the namespace
+        // must still be the policy's.
+        if sig.namespace != expected_ns {
+            return Verdict::reject(
+                Reason::Invalid,
+                format!(
+                    "signature was made for namespace {:?}, the policy requires {expected_ns:?}",
+                    sig.namespace
+                ),
+                Some(fp),
+            );
+        }
+        let message = match message_for(subject, sig.hash, expected_ns) {
+            Ok(m) => m,
+            Err(why) => return Verdict::reject(Reason::Invalid, why, Some(fp)),
+        };
+        return match check_signature(key, &sig, &message) {
+            Ok(()) => Verdict::verified(fp, Format::Ssh, None).as_self_signed(),
+            Err(why) => Verdict::reject(
+                Reason::Invalid,
+                format!("self-signed OpenSSH signature by key {ssh_fp} ({fp}) is invalid: {why}"),
+                Some(fp),
+            ),
+        };
+    }
     if entries.is_empty() {
         let why = if ca_only {
             "is listed in allowed_signers only as a cert-authority, which does not sign files itself"
@@ -478,20 +504,10 @@ pub fn verify(
             Some(fp),
         );
     }
-    let digest: &[u8] = match sig.hash {
-        SshHash::Sha256 => subject.sha256,
-        SshHash::Sha512 => match subject.sha512 {
-            Some(d) => d,
-            None => {
-                return Verdict::reject(
-                    Reason::Invalid,
-                    "internal: SHA-512 of the file was not computed",
-                    Some(fp),
-                )
-            }
-        },
+    let message = match message_for(subject, sig.hash, expected_ns) {
+        Ok(m) => m,
+        Err(why) => return Verdict::reject(Reason::Invalid, why, Some(fp)),
     };
-    let message = signed_data(expected_ns, sig.hash, digest);
     if let Err(why) = check_signature(key, &sig, &message) {
         return Verdict::reject(
             Reason::Invalid,
@@ -523,6 +539,18 @@ pub fn verify(
         "internal: no allowed_signers entry".into(),
     ));
     Verdict::reject(reason, detail, Some(fp))
+}
+
+/// The SSHSIG signed data for the file, from the digest the signature's
+/// hash algorithm names.
+fn message_for(subject: &Subject<'_>, hash: SshHash, namespace: &str) -> Result<Vec<u8>, String> {
+    let digest: &[u8] = match hash {
+        SshHash::Sha256 => subject.sha256,
+        SshHash::Sha512 => subject
+            .sha512
+            .ok_or_else(|| "internal: SHA-512 of the file was not computed".to_string())?,
+    };
+    Ok(signed_data(namespace, hash, digest))
 }
 
 // ---------------------------------------------------------------------------
@@ -1023,6 +1051,35 @@ mod tests {
             subject.sha512 = Some(&sha512);
         }
         formats::verify(&subject, &evidence, ts, opts)
+    }
+
+    #[test]
+    fn self_signed_only_when_the_tree_allows_it() {
+        let ts = store();
+        // The stranger's key is in no allowed_signers entry.
+        assert_eq!(check(PAYLOAD, STRANGER).reason(), Some(Reason::Untrusted));
+        let allow = Options {
+            allow_self_signed: true,
+            ..opts()
+        };
+        let v = check_with(PAYLOAD, STRANGER, &ts, &allow);
+        assert!(v.is_verified() && v.is_self_signed(), "{v:?}");
+        // Still a real signature over this content.
+        let mut tampered = PAYLOAD.to_vec();
+        tampered.push(b'!');
+        assert_eq!(
+            check_with(&tampered, STRANGER, &ts, &allow).reason(),
+            Some(Reason::Invalid)
+        );
+        // And still for the policy's namespace.
+        let other_ns = Options {
+            ssh_namespace: Some("other".into()),
+            ..allow
+        };
+        assert_eq!(
+            check_with(PAYLOAD, STRANGER, &ts, &other_ns).reason(),
+            Some(Reason::Invalid)
+        );
     }
 
     fn check(content: &[u8], sig: &[u8]) -> Verdict {
