@@ -377,6 +377,11 @@ pub struct CheckArgs {
     /// templated drop-in, e.g. `sigward check --drop-in %s`.
     #[arg(long, value_name = "FILE")]
     pub drop_in: Option<PathBuf>,
+    /// The name the --drop-in FILE will have in policy.d/ (default: FILE's
+    /// own name). Config management validates a temporary copy, so give
+    /// the final name: `sigward check --drop-in %s --as 10-fleet.toml`.
+    #[arg(long = "as", value_name = "NAME", requires = "drop_in")]
+    pub drop_in_name: Option<std::ffi::OsString>,
     /// Resolve the policy's relative paths and find policy.d/ under DIR
     /// instead of the policy file's own directory: for validating a
     /// templated main policy written to a temporary path, e.g.

@@ -82,6 +82,10 @@ pub struct LoadOptions {
     /// An extra drop-in, merged as if it were in `policy.d` (replacing one
     /// with the same base name there).
     pub extra_drop_in: Option<PathBuf>,
+    /// The name the extra drop-in will have in `policy.d` (default: its own
+    /// base name). Config management validates a temporary copy whose
+    /// name says nothing of where it will be installed.
+    pub extra_drop_in_name: Option<std::ffi::OsString>,
 }
 
 /// The files of a key directory (`[trust] keys_dir`) that are loaded.
@@ -140,17 +144,24 @@ impl Engine {
                 ))
             }
         };
-        if let Some(extra) = &lo.extra_drop_in {
-            let name = extra.file_name().map(|n| n.to_os_string());
-            drop_ins.retain(|p| p.file_name().map(|n| n.to_os_string()) != name);
-            drop_ins.push(drop_dir.join(name.unwrap_or_default()));
+        let extra_name = lo.extra_drop_in.as_ref().and_then(|extra| {
+            lo.extra_drop_in_name
+                .clone()
+                .or_else(|| extra.file_name().map(|n| n.to_os_string()))
+        });
+        if let Some(name) = &extra_name {
+            drop_ins.retain(|p| p.file_name() != Some(name.as_os_str()));
+            drop_ins.push(drop_dir.join(name));
         }
         drop_ins.sort();
         for d in drop_ins {
             // The candidate is read from where it is, but placed (and its
-            // relative paths resolved) as if it were in policy.d.
-            let source = match &lo.extra_drop_in {
-                Some(extra) if extra.file_name() == d.file_name() => extra.clone(),
+            // relative paths resolved) as if it were in policy.d under its
+            // final name.
+            let source = match (&lo.extra_drop_in, &extra_name) {
+                (Some(extra), Some(name)) if d.file_name() == Some(name.as_os_str()) => {
+                    extra.clone()
+                }
                 _ => d,
             };
             files.push((source, drop_dir.clone()));
@@ -240,7 +251,7 @@ impl Engine {
         for r in &policy.trust.revoked {
             trust.revoke(r.value);
         }
-        if let Some(dir) = &policy.trust.revoked_dir {
+        for dir in &policy.trust.revoked_dirs {
             load_revoked_dir(&mut trust, dir, &mut warnings)
                 .map_err(|m| at(dir.file, dir.line, m))?;
         }

@@ -323,6 +323,11 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
                 };
                 let outcome = check::evaluate(fd.as_fd(), &path, &ctx, &mut buf);
                 match outcome.verdict {
+                    Verdict::Verified {
+                        key,
+                        self_signed: true,
+                        ..
+                    } => format!("{}: ok (self-signed, key {key})", file.display()),
                     Verdict::Verified { key, .. } => format!("{}: ok (key {key})", file.display()),
                     Verdict::Rejected { reason, detail, .. } => {
                         all_ok = false;
@@ -816,6 +821,7 @@ pub fn check_policy(args: &crate::cli::CheckArgs) -> ExitCode {
     let lo = crate::config::LoadOptions {
         base_dir: args.base_dir.clone(),
         extra_drop_in: args.drop_in.clone(),
+        extra_drop_in_name: args.drop_in_name.clone(),
     };
     match Engine::load_with(policy, 0, &lo) {
         Ok(engine) => {

@@ -5,11 +5,12 @@
 //! ([`parse_fragment`]); [`merge`] then combines the fragments into the
 //! effective [`Policy`]:
 //!
-//! * scalars (`mode`, `formats`, `trust.keys_dir`, `trust.revoked_dir`,
+//! * scalars (`mode`, `formats`, `trust.keys_dir`,
 //!   `trust.ssh_namespace`, `trust.minisign_legacy`, `[agent]`, `[audit]`):
 //!   the last file that sets one wins;
 //! * lists (`trust.keys`, `trust.ed25519`, `trust.allowed_signers`,
-//!   `trust.revoked`, `trust.deny_sha256`, `[[trust.key]]`): appended.
+//!   `trust.revoked`, `trust.revoked_dir`, `trust.deny_sha256`,
+//!   `[[trust.key]]`): appended.
 //!   Revocations and deny entries can only be added, never removed by a
 //!   later file; a named key may be defined once;
 //! * `[[protect]]`: appended; an entry for a path an earlier file already
@@ -159,8 +160,9 @@ pub struct Trust {
     pub minisign_legacy: bool,
     /// Revoked key fingerprints.
     pub revoked: Vec<Located<Fingerprint>>,
-    /// A directory of revoked keys (key files, Conductor revoked_keys.toml).
-    pub revoked_dir: Option<Located<PathBuf>>,
+    /// Directories of revoked keys (key files, Conductor
+    /// revoked_keys.toml); every file's `revoked_dir` applies.
+    pub revoked_dirs: Vec<Located<PathBuf>>,
     /// Denied file contents.
     pub deny_sha256: Vec<Located<[u8; 32]>>,
     /// Named keys.
@@ -206,6 +208,8 @@ pub struct Protect {
     pub threshold: usize,
     /// Accept valid signatures by any key (formats carrying the key).
     pub allow_self_signed: bool,
+    /// Where each field was last set (`"mode"`, `"threshold"`, ...).
+    pub origins: BTreeMap<&'static str, (usize, usize)>,
 }
 
 /// The `[agent]` table.
@@ -293,7 +297,7 @@ pub struct Fragment {
     ssh_namespace: Option<Located<String>>,
     minisign_legacy: Option<Located<bool>>,
     revoked: Vec<Located<Fingerprint>>,
-    revoked_dir: Option<Located<PathBuf>>,
+    revoked_dirs: Vec<Located<PathBuf>>,
     deny_sha256: Vec<Located<[u8; 32]>>,
     named: Vec<NamedKey>,
     protect: Vec<ProtectFragment>,
@@ -307,11 +311,11 @@ pub struct Fragment {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ProtectFragment {
     path: Located<PathBuf>,
-    mode: Option<Mode>,
-    formats: Option<Vec<Format>>,
-    trust: Option<Vec<Located<String>>>,
-    threshold: Option<usize>,
-    allow_self_signed: Option<bool>,
+    mode: Option<Located<Mode>>,
+    formats: Option<Located<Vec<Format>>>,
+    trust: Option<Located<Vec<Located<String>>>>,
+    threshold: Option<Located<usize>>,
+    allow_self_signed: Option<Located<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -340,7 +344,7 @@ struct RawTrust {
     minisign_legacy: Option<Spanned<bool>>,
     #[serde(default)]
     revoked: Vec<Spanned<String>>,
-    revoked_dir: Option<Spanned<String>>,
+    revoked_dir: Option<Spanned<OneOrMany>>,
     #[serde(default)]
     deny_sha256: Vec<Spanned<String>>,
     #[serde(default)]
@@ -361,6 +365,13 @@ struct RawNamedKey {
 
 #[derive(Deserialize)]
 #[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
 enum RawTime {
     Datetime(toml::value::Datetime),
     Text(String),
@@ -374,7 +385,7 @@ struct RawProtect {
     formats: Option<Spanned<Vec<Spanned<String>>>>,
     trust: Option<Spanned<Vec<Spanned<String>>>>,
     threshold: Option<Spanned<i64>>,
-    allow_self_signed: Option<bool>,
+    allow_self_signed: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -460,7 +471,14 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
             f.revoked.push(cx.located(r, fp));
         }
         if let Some(d) = &t.revoked_dir {
-            f.revoked_dir = Some(cx.path(d, "trust.revoked_dir")?);
+            let dirs = match d.get_ref() {
+                OneOrMany::One(one) => vec![one.clone()],
+                OneOrMany::Many(many) => many.clone(),
+            };
+            for one in dirs {
+                let spanned = Spanned::new(d.span(), one);
+                f.revoked_dirs.push(cx.path(&spanned, "trust.revoked_dir")?);
+            }
         }
         for h in &t.deny_sha256 {
             let mut raw = [0u8; 32];
@@ -503,11 +521,11 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
         }
         seen.push(path);
         let mode = match &p.mode {
-            Some(m) => Some(mode_word(&cx, m)?),
+            Some(m) => Some(cx.located(m, mode_word(&cx, m)?)),
             None => None,
         };
         let formats = match &p.formats {
-            Some(l) => Some(format_list(&cx, l)?),
+            Some(l) => Some(cx.located(l, format_list(&cx, l)?)),
             None => None,
         };
         let trust = match &p.trust {
@@ -519,16 +537,19 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
                     ));
                 }
                 Some(
-                    list.get_ref()
-                        .iter()
-                        .map(|n| cx.located(n, n.get_ref().clone()))
-                        .collect(),
+                    cx.located(
+                        list,
+                        list.get_ref()
+                            .iter()
+                            .map(|n| cx.located(n, n.get_ref().clone()))
+                            .collect(),
+                    ),
                 )
             }
             None => None,
         };
         let threshold = match &p.threshold {
-            Some(t) => Some(bounded(&cx, t, "protect.threshold", 1, MAX_THRESHOLD)?),
+            Some(t) => Some(cx.located(t, bounded(&cx, t, "protect.threshold", 1, MAX_THRESHOLD)?)),
             None => None,
         };
         f.protect.push(ProtectFragment {
@@ -537,7 +558,10 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
             formats,
             trust,
             threshold,
-            allow_self_signed: p.allow_self_signed,
+            allow_self_signed: p
+                .allow_self_signed
+                .as_ref()
+                .map(|b| cx.located(b, *b.get_ref())),
         });
     }
     if let Some(a) = raw.agent {
@@ -735,10 +759,8 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
             set("trust.minisign_legacy", (b.file, b.line));
         }
         trust.revoked.extend(f.revoked.iter().cloned());
-        if let Some(d) = &f.revoked_dir {
-            trust.revoked_dir = Some(d.clone());
-            set("trust.revoked_dir", (d.file, d.line));
-        }
+        // Revocations only accumulate: every file's directories apply.
+        trust.revoked_dirs.extend(f.revoked_dirs.iter().cloned());
         trust.deny_sha256.extend(f.deny_sha256.iter().cloned());
         for k in &f.named {
             if let Some(prev) = trust.named.iter().find(|p| p.name.value == k.name.value) {
@@ -755,33 +777,45 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
             trust.named.push(k.clone());
         }
         for p in &f.protect {
-            match protect.iter_mut().find(|q| q.path.value == p.path.value) {
-                Some(q) => {
-                    // A later file adjusts a tree an earlier one protects.
-                    if p.mode.is_some() {
-                        q.mode = p.mode;
-                    }
-                    if p.formats.is_some() {
-                        q.formats = p.formats.clone();
-                    }
-                    if p.trust.is_some() {
-                        q.trust = p.trust.clone();
-                    }
-                    if let Some(t) = p.threshold {
-                        q.threshold = t;
-                    }
-                    if let Some(s) = p.allow_self_signed {
-                        q.allow_self_signed = s;
-                    }
+            let idx = match protect.iter().position(|q| q.path.value == p.path.value) {
+                Some(i) => i,
+                None => {
+                    protect.push(Protect {
+                        path: p.path.clone(),
+                        mode: None,
+                        formats: None,
+                        trust: None,
+                        threshold: 1,
+                        allow_self_signed: false,
+                        origins: BTreeMap::new(),
+                    });
+                    protect.len() - 1
                 }
-                None => protect.push(Protect {
-                    path: p.path.clone(),
-                    mode: p.mode,
-                    formats: p.formats.clone(),
-                    trust: p.trust.clone(),
-                    threshold: p.threshold.unwrap_or(1),
-                    allow_self_signed: p.allow_self_signed.unwrap_or(false),
-                }),
+            };
+            let Some(q) = protect.get_mut(idx) else {
+                continue;
+            };
+            // A later file adjusts a tree an earlier one protects: the
+            // fields it sets replace the earlier ones.
+            if let Some(m) = &p.mode {
+                q.mode = Some(m.value);
+                q.origins.insert("mode", (m.file, m.line));
+            }
+            if let Some(l) = &p.formats {
+                q.formats = Some(l.value.clone());
+                q.origins.insert("formats", (l.file, l.line));
+            }
+            if let Some(t) = &p.trust {
+                q.trust = Some(t.value.clone());
+                q.origins.insert("trust", (t.file, t.line));
+            }
+            if let Some(t) = &p.threshold {
+                q.threshold = t.value;
+                q.origins.insert("threshold", (t.file, t.line));
+            }
+            if let Some(v) = &p.allow_self_signed {
+                q.allow_self_signed = v.value;
+                q.origins.insert("allow_self_signed", (v.file, v.line));
             }
         }
         if let Some(w) = &f.workers {
@@ -1022,13 +1056,15 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
             .map(|k| (q(&k.value.to_string()), k.file, k.line))
             .collect(),
     );
-    if let Some(d) = &p.trust.revoked_dir {
-        o.push_str(&format!(
-            "revoked_dir = {}{}\n",
-            qp(&d.value),
-            at(d.file, d.line)
-        ));
-    }
+    list(
+        &mut o,
+        "revoked_dir",
+        p.trust
+            .revoked_dirs
+            .iter()
+            .map(|k| (qp(&k.value), k.file, k.line))
+            .collect(),
+    );
     list(
         &mut o,
         "deny_sha256",
@@ -1039,43 +1075,51 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
             .collect(),
     );
     for k in &p.trust.named {
+        // A named key is defined once: every field comes from its entry.
+        let here = at(k.name.file, k.name.line);
         o.push_str(&format!(
-            "\n[[trust.key]]{}\nname = {}\n",
-            at(k.name.file, k.name.line),
+            "\n[[trust.key]]\nname = {}{here}\n",
             q(&k.name.value)
         ));
         match &k.source {
-            KeySource::File(f) => o.push_str(&format!("file = {}\n", qp(&f.value))),
+            KeySource::File(f) => o.push_str(&format!("file = {}{here}\n", qp(&f.value))),
             KeySource::Ed25519(h) => {
-                o.push_str(&format!("ed25519 = {}\n", q(&hex::encode(h.value))))
+                o.push_str(&format!("ed25519 = {}{here}\n", q(&hex::encode(h.value))))
             }
         }
         if !k.groups.is_empty() {
             let g: Vec<String> = k.groups.iter().map(|g| q(g)).collect();
-            o.push_str(&format!("groups = [{}]\n", g.join(", ")));
+            o.push_str(&format!("groups = [{}]{here}\n", g.join(", ")));
         }
         if let Some(t) = k.not_before {
             o.push_str(&format!(
-                "not_before = {}\n",
+                "not_before = {}{here}\n",
                 crate::verify::format_rfc3339(t)
             ));
         }
         if let Some(t) = k.not_after {
             o.push_str(&format!(
-                "not_after = {}\n",
+                "not_after = {}{here}\n",
                 crate::verify::format_rfc3339(t)
             ));
         }
     }
     for t in &p.protect {
+        let field = |key: &str| {
+            t.origins.get(key).map_or_else(
+                || "  # inherited or default".to_string(),
+                |&(f, l)| at(f, l),
+            )
+        };
         o.push_str(&format!(
-            "\n[[protect]]{}\npath = {}\n",
-            at(t.path.file, t.path.line),
-            qp(&t.path.value)
+            "\n[[protect]]\npath = {}{}\n",
+            qp(&t.path.value),
+            at(t.path.file, t.path.line)
         ));
         o.push_str(&format!(
-            "mode = {}\n",
-            q(t.mode.unwrap_or(p.mode).as_str())
+            "mode = {}{}\n",
+            q(t.mode.unwrap_or(p.mode).as_str()),
+            field("mode")
         ));
         let fl: Vec<String> = t
             .formats
@@ -1084,14 +1128,24 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
             .iter()
             .map(|f| q(f.name()))
             .collect();
-        o.push_str(&format!("formats = [{}]\n", fl.join(", ")));
+        o.push_str(&format!(
+            "formats = [{}]{}\n",
+            fl.join(", "),
+            field("formats")
+        ));
         if let Some(tr) = &t.trust {
             let n: Vec<String> = tr.iter().map(|n| q(&n.value)).collect();
-            o.push_str(&format!("trust = [{}]\n", n.join(", ")));
+            o.push_str(&format!("trust = [{}]{}\n", n.join(", "), field("trust")));
         }
         o.push_str(&format!(
-            "threshold = {}\nallow_self_signed = {}\n",
-            t.threshold, t.allow_self_signed
+            "threshold = {}{}\n",
+            t.threshold,
+            field("threshold")
+        ));
+        o.push_str(&format!(
+            "allow_self_signed = {}{}\n",
+            t.allow_self_signed,
+            field("allow_self_signed")
         ));
     }
     o.push_str("\n[agent]\n");
@@ -1458,9 +1512,18 @@ path = "/b"
         let pol = p("[trust]\ndeny_sha256 = [\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"]\nrevoked_dir = \"revoked.d\"\n");
         assert_eq!(pol.as_ref().map(|p| p.trust.deny_sha256.len()), Ok(1));
         assert_eq!(
-            pol.ok().and_then(|p| p.trust.revoked_dir).map(|d| d.value),
-            Some(PathBuf::from("/etc/sigward/revoked.d"))
+            pol.ok().map(|p| p
+                .trust
+                .revoked_dirs
+                .into_iter()
+                .map(|d| d.value)
+                .collect::<Vec<_>>()),
+            Some(vec![PathBuf::from("/etc/sigward/revoked.d")])
         );
+        // Every file's revoked_dir applies (revocations only accumulate).
+        let a = frag("[trust]\nrevoked_dir = \"a\"\n", 0);
+        let b = frag("[trust]\nrevoked_dir = [\"b\", \"c\"]\n", 1);
+        assert_eq!(merge(&[a, b]).map(|p| p.trust.revoked_dirs.len()), Ok(3));
     }
 
     #[test]

@@ -1320,6 +1320,38 @@ fn drop_ins_merge_in_byte_order_and_update_trees_by_path() {
         &[&printed, &fx.plugins],
     );
     assert_eq!(py.stdout.trim(), "OK", "merged policy:\n{py}\n{fin}");
+    // Each value names the file and line it came from, also inside a tree
+    // that several files set.
+    let in_protect: Vec<&str> = fin
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("[[protect]]"))
+        .take_while(|l| !l.starts_with("[agent]") && !l.starts_with("[audit]"))
+        .collect();
+    for (key, file, text, prefix) in [
+        (
+            "mode",
+            dropin_path(&fx, "20-b.toml"),
+            "",
+            "mode = \"audit\"",
+        ),
+        ("trust", fx.policy.clone(), main_text, "trust = "),
+    ] {
+        let line = in_protect
+            .iter()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("--print: no {key} in [[protect]]:\n{fin}"));
+        let text = if text.is_empty() {
+            fs::read_to_string(&file).unwrap()
+        } else {
+            text.to_string()
+        };
+        let want = format!("# from {}:{}", file.display(), line_of(&text, prefix));
+        assert!(
+            line.contains(&want),
+            "--print: [[protect]] {key} should be annotated `{want}`, got {line:?}\n{fin}"
+        );
+    }
 
     // The agent applies the same merge: the tree is in audit mode and
     // still trusts only the vendor.
@@ -1332,7 +1364,19 @@ fn drop_ins_merge_in_byte_order_and_update_trees_by_path() {
     expect_field(&r, "SIGWARD_REASON", "untrusted");
     expect_allowed(cat(&by_vendor), "vendor file");
     live.stop();
+}
 
+/// A `[[trust.key]]` name defined in the main file and again in a drop-in
+/// is an error naming both places.
+#[test]
+fn a_key_name_defined_in_two_files_is_an_error_naming_both() {
+    let fx = Fixture::new();
+    new_key(&fx, "partner");
+    fx.write_policy(
+        "mode = \"enforce\"\n\n[[trust.key]]\nname = \"vendor\"\nfile = \"keys/test.pub\"\n\n\
+         [[protect]]\npath = \"plugins\"\n",
+    );
+    sw(&[&"check", &"--policy", &fx.policy]).assert_success();
     // A key name defined twice, in two files: an error naming both.
     let dup = write_dropin(
         &fx,
@@ -1341,11 +1385,16 @@ fn drop_ins_merge_in_byte_order_and_update_trees_by_path() {
     );
     let fin = sw(&[&"check", &"--policy", &fx.policy]);
     assert_eq!(fin.code(), Some(1), "a key name defined twice\n{fin}");
-    for place in [&dup, &fx.policy] {
+    // FILE:LINE of both definitions (the `name =` line or its table's).
+    for (place, lines) in [(&dup, [1, 2]), (&fx.policy, [3, 4])] {
         assert!(
-            fin.stderr.contains(&format!("{}:", place.display())),
-            "the error should name {}\n{fin}",
-            place.display()
+            lines
+                .iter()
+                .any(|l| fin.stderr.contains(&format!("{}:{l}", place.display()))),
+            "the error should name {}:{} (or :{})\n{fin}",
+            place.display(),
+            lines[1],
+            lines[0]
         );
     }
 }
@@ -1770,4 +1819,58 @@ fn reloads_adding_and_removing_a_tree_mark_and_unmark_it() {
         "fanotify groups after 20 reloads"
     );
     live.stop();
+}
+
+/// Config management validates a temporary copy with another name: `--as`
+/// places it where it will be installed, replacing the current version, so
+/// a file that defines a named key can be re-validated after the first
+/// deploy.
+#[test]
+fn check_drop_in_as_its_final_name_replaces_the_installed_version() {
+    let fx = Fixture::new();
+    let vendor = new_key(&fx, "vendor-as");
+    let text = format!(
+        "[[trust.key]]\nname = \"vendor\"\nfile = {:?}\n",
+        vendor.public.display().to_string()
+    );
+    write_dropin(&fx, "10-fleet.toml", &text);
+    let candidate = fx.root.join("ansible-tmp-source");
+    write_file(&candidate, format!("{text}\n# a new revision\n").as_bytes());
+
+    // Without --as the copy is merged beside the installed version: the
+    // key name is defined twice.
+    let beside = sw(&[&"check", &"--policy", &fx.policy, &"--drop-in", &candidate]);
+    assert_eq!(beside.code(), Some(1), "{beside}");
+    assert!(beside.stderr.contains("already defined"), "{beside}");
+
+    // With --as it takes the installed file's place.
+    let replacing = sw(&[
+        &"check",
+        &"--policy",
+        &fx.policy,
+        &"--drop-in",
+        &candidate,
+        &"--as",
+        &"10-fleet.toml",
+    ]);
+    replacing.assert_success();
+
+    // A broken candidate under its final name is refused with its own path.
+    write_file(&candidate, b"[[trust.key]]\nname = \"vendor\"\n");
+    let broken = sw(&[
+        &"check",
+        &"--policy",
+        &fx.policy,
+        &"--drop-in",
+        &candidate,
+        &"--as",
+        &"10-fleet.toml",
+    ]);
+    assert_eq!(broken.code(), Some(1), "{broken}");
+    assert!(
+        broken
+            .stderr
+            .contains(&format!("{}:1:", candidate.display())),
+        "{broken}"
+    );
 }
