@@ -454,15 +454,8 @@ pub fn verify(
     if entries.is_empty() && !ca_only && opts.allow_self_signed {
         // The tree accepts a valid signature by any key; the namespace
         // must still be the policy's.
-        if sig.namespace != expected_ns {
-            return Verdict::reject(
-                Reason::Invalid,
-                format!(
-                    "signature was made for namespace {:?}, the policy requires {expected_ns:?}",
-                    sig.namespace
-                ),
-                Some(fp),
-            );
+        if let Some(v) = wrong_namespace(&sig, expected_ns, fp) {
+            return v;
         }
         let message = match message_for(subject, sig.hash, expected_ns) {
             Ok(m) => m,
@@ -494,15 +487,8 @@ pub fn verify(
             Some(fp),
         );
     }
-    if sig.namespace != expected_ns {
-        return Verdict::reject(
-            Reason::Invalid,
-            format!(
-                "signature was made for namespace {:?}, the policy requires {expected_ns:?}",
-                sig.namespace
-            ),
-            Some(fp),
-        );
+    if let Some(v) = wrong_namespace(&sig, expected_ns, fp) {
+        return v;
     }
     let message = match message_for(subject, sig.hash, expected_ns) {
         Ok(m) => m,
@@ -539,6 +525,21 @@ pub fn verify(
         "internal: no allowed_signers entry".into(),
     ));
     Verdict::reject(reason, detail, Some(fp))
+}
+
+/// The refusal for a signature made for another namespace than the
+/// policy's.
+fn wrong_namespace(sig: &SshSignature, expected_ns: &str, fp: Fingerprint) -> Option<Verdict> {
+    (sig.namespace != expected_ns).then(|| {
+        Verdict::reject(
+            Reason::Invalid,
+            format!(
+                "signature was made for namespace {:?}, the policy requires {expected_ns:?}",
+                sig.namespace
+            ),
+            Some(fp),
+        )
+    })
 }
 
 /// The SSHSIG signed data for the file, from the digest the signature's
