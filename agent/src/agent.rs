@@ -9,9 +9,18 @@
 //! * **watcher**: marks new directories in protected trees.
 //! * **audit**: writes records (see [`crate::audit`]).
 //! * **control**: serves the control socket (see [`crate::control`]):
-//!   `sigward reload` and `ping`. It never touches permission events.
+//!   `sigward reload`, `sigward status` and `ping`. It never touches
+//!   permission events.
+//! * **metrics**: writes the metrics file, when the policy names one
+//!   (see [`crate::metrics`]).
+//! * **watchdog**: under a systemd watchdog (`WATCHDOG_USEC`), sends
+//!   `WATCHDOG=1` while the event thread's heartbeat is fresh, so that a
+//!   wedged event loop gets the agent restarted.
 //! * the main thread: start-up, then signals (reload on SIGHUP, stop on
 //!   SIGTERM/SIGINT).
+//!
+//! The event thread counts what it does with relaxed atomics only
+//! ([`crate::metrics`]), and beats a heartbeat at least once a second.
 //!
 //! Every permission event is owned by a [`Pending`] guard that answers it
 //! exactly once: explicitly, or on drop (also when a worker panics) with the
@@ -23,8 +32,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -39,6 +49,7 @@ use crate::check::{self, Outcome, Stamp};
 use crate::config::{Engine, LoadError};
 use crate::control::{self, ReloadOutcome};
 use crate::fan::{self, Groups, Op};
+use crate::metrics::{self, Metrics, TreeState, Why};
 use crate::notify;
 use crate::watch;
 
@@ -58,6 +69,18 @@ struct Shared {
     /// Held for the whole of a reload: SIGHUP and the control socket may ask
     /// at the same time, and reloads must not interleave.
     reloading: Mutex<()>,
+    /// Counters and state for `sigward status` and the metrics file.
+    metrics: Metrics,
+    /// How often the event loop wakes up at least, to beat its heartbeat
+    /// (milliseconds, at most 1000).
+    beat_ms: u16,
+    /// systemd's watchdog interval, when it is enabled.
+    watchdog: Option<Duration>,
+    /// Set as soon as a stop is requested: the watchdog stops confirming
+    /// liveness and the metrics thread writes its last file.
+    shutting_down: AtomicBool,
+    /// Wakes the metrics thread (after a reload, and to stop it).
+    metrics_wake: Sender<()>,
 }
 
 impl Shared {
@@ -111,6 +134,8 @@ struct Pending {
     shared: Arc<Shared>,
     event: Option<FanotifyEvent>,
     fail_allow: bool,
+    /// When the event was read.
+    received: Instant,
 }
 
 impl Pending {
@@ -119,6 +144,7 @@ impl Pending {
             shared,
             event: Some(event),
             fail_allow: mode != Mode::Enforce,
+            received: Instant::now(),
         }
     }
 
@@ -135,11 +161,38 @@ impl Pending {
             respond(&self.shared, &ev, allow);
         }
     }
+
+    /// Allows on the event thread, without verification.
+    fn allow_fast(self, why: Why) {
+        self.shared.metrics.verdict(Decision::Allow, why);
+        self.answer(true);
+    }
+
+    /// Answers a worker's decision (counted, with its latency, before the
+    /// answer, so that the opener never sees counts that lag behind it).
+    fn decide(self, decision: Decision, why: Why) {
+        let m = &self.shared.metrics;
+        m.verdict(decision, why);
+        m.observe_latency(self.received.elapsed());
+        self.answer(decision != Decision::Deny);
+    }
+}
+
+/// How a fail-closed (or fail-open) answer counts.
+fn failure_decision(allow: bool) -> Decision {
+    if allow {
+        Decision::WouldDeny
+    } else {
+        Decision::Deny
+    }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(ev) = self.event.take() {
+            self.shared
+                .metrics
+                .verdict(failure_decision(self.fail_allow), Why::Error);
             respond(&self.shared, &ev, self.fail_allow);
         }
     }
@@ -204,6 +257,9 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         );
     }
     let workers_n = engine.policy.agent.workers.unwrap_or_else(default_workers);
+    let watchdog = sd_notify::watchdog_enabled().filter(|d| !d.is_zero());
+    let beat_ms = beat_interval_ms(watchdog);
+    let (metrics_wake, metrics_rx) = bounded::<()>(1);
     let shared = Arc::new(Shared {
         groups,
         cache: VerdictCache::new(engine.policy.agent.cache_entries),
@@ -214,6 +270,11 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         workers_done: AtomicBool::new(false),
         wake,
         reloading: Mutex::new(()),
+        metrics: Metrics::new(),
+        beat_ms,
+        watchdog,
+        shutting_down: AtomicBool::new(false),
+        metrics_wake,
     });
 
     let (tx, rx) = unbounded::<Job>();
@@ -245,6 +306,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
     // not claim to enforce what it does not see.
     let engine = shared.engine();
     let mut dirs = 0usize;
+    let mut tree_states = Vec::new();
     for tree in &engine.trees {
         let root =
             fan::open_dir(&tree.root).map_err(sys(format!("opening {}", tree.root.display())))?;
@@ -261,7 +323,19 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         }
         report_walk_errors(&stats);
         dirs += stats.dirs;
+        tree_states.push(TreeState {
+            root: tree.root.clone(),
+            mode: tree.mode.as_str(),
+            directories: u64::try_from(stats.dirs).unwrap_or(u64::MAX),
+        });
     }
+    shared.metrics.count_marked(dirs);
+    shared.metrics.set_policy(
+        engine.generation,
+        engine.policy.mode.as_str(),
+        &engine.source,
+        tree_states,
+    );
     announce_modes(&engine);
     let status = format!(
         "enforcing policy {} (generation {}): {} trees, {} directories marked, {} trusted keys",
@@ -295,10 +369,32 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
     };
     if let Some(path) = endpoint.socket_path() {
         tracing::info!(
-            "control socket {}: `sigward reload` is served there",
+            "control socket {}: `sigward reload` and `sigward status` are served there",
             path.display()
         );
     }
+    let metrics_thread = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("sigward-metrics".into())
+            .spawn(move || metrics_loop(&shared, &metrics_rx))
+    };
+    let (watchdog_stop, watchdog_rx) = bounded::<()>(1);
+    let watchdog_thread = match shared.watchdog {
+        Some(interval) => {
+            tracing::info!(
+                "systemd watchdog every {interval:?}: WATCHDOG=1 is sent while the event loop \
+                 makes progress"
+            );
+            let shared = shared.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("sigward-watchdog".into())
+                    .spawn(move || watchdog_loop(&shared, interval, &watchdog_rx)),
+            )
+        }
+        None => None,
+    };
 
     loop {
         match signals.wait() {
@@ -310,6 +406,13 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         }
     }
 
+    // From now on the watchdog no longer confirms liveness; it is gone
+    // before STOPPING=1 is queued, so no WATCHDOG=1 follows it.
+    shared.shutting_down.store(true, Ordering::SeqCst);
+    drop(watchdog_stop);
+    if let Some(Ok(t)) = watchdog_thread {
+        let _ = t.join();
+    }
     tracing::info!(
         message_id = ids::STOPPING,
         "stopping: answering pending events"
@@ -319,6 +422,12 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
     // while the event thread still answers the agent's own opens.
     if let Some(server) = server {
         server.shutdown();
+    }
+    // The last metrics file is written while the event thread still
+    // answers the agent's own opens.
+    let _ = shared.metrics_wake.try_send(());
+    if let Ok(t) = metrics_thread {
+        let _ = t.join();
     }
     stop_threads(&shared, events, watcher, workers);
     drop(shared);
@@ -343,6 +452,142 @@ impl control::Handler for ControlHandler {
                 generation,
             },
         }
+    }
+
+    fn status(&self) -> serde_json::Value {
+        status(&self.0)
+    }
+}
+
+/// The agent's status (see [`Metrics::status`]).
+fn status(shared: &Shared) -> serde_json::Value {
+    let engine = shared.engine();
+    shared.metrics.status(&metrics::Live {
+        cache_entries: shared.cache.len(),
+        cache_capacity: shared.cache.capacity(),
+        audit_dropped: shared.auditor.dropped(),
+        metrics_file: engine.policy.agent.metrics_file.clone(),
+        metrics_interval: engine.policy.agent.metrics_interval_secs,
+        watchdog: shared.watchdog,
+    })
+}
+
+/// How often the event loop wakes up at least: once a second, and four
+/// times per watchdog interval when that is shorter.
+fn beat_interval_ms(watchdog: Option<Duration>) -> u16 {
+    let ms = watchdog.map_or(1000, |w| (w.as_millis() / 4).clamp(10, 1000));
+    u16::try_from(ms).unwrap_or(1000)
+}
+
+/// Sends `WATCHDOG=1` every half interval while the event loop's heartbeat
+/// is fresh; stops when the agent begins to stop.
+fn watchdog_loop(shared: &Shared, interval: Duration, stop: &Receiver<()>) {
+    let every = (interval / 2).max(Duration::from_millis(5));
+    loop {
+        match stop.recv_timeout(every) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let stopping = shared.shutting_down.load(Ordering::SeqCst);
+        if notify::alive(shared.metrics.heartbeat_age(), interval, stopping) {
+            notify::notify(notify::State::Watchdog);
+        }
+    }
+}
+
+/// Writes the metrics file every interval, at once after a reload, and a
+/// last time when the agent stops. A failure is logged (at most every
+/// [`METRICS_ERROR_EVERY`]) and counted, and never affects a verdict.
+fn metrics_loop(shared: &Shared, wake: &Receiver<()>) {
+    let mut written: Option<PathBuf> = None;
+    let mut failures = FailureLog::default();
+    loop {
+        let engine = shared.engine();
+        let want = engine.policy.agent.metrics_file.clone();
+        let interval = Duration::from_secs(engine.policy.agent.metrics_interval_secs.max(1));
+        drop(engine);
+        if written.is_some() && written != want {
+            // A stale file beside the new one would be exported as well
+            // (and node_exporter refuses the same series from two files).
+            if let Some(old) = written.take() {
+                match std::fs::remove_file(&old) {
+                    Ok(()) => {
+                        tracing::info!("metrics file moved: removed the old {}", old.display())
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!("cannot remove old metrics file {}: {e}", old.display())
+                    }
+                }
+            }
+        }
+        if let Some(path) = &want {
+            match metrics::write_atomic(path, &metrics::prometheus(&status(shared))) {
+                Ok(()) => {
+                    written = Some(path.clone());
+                    failures.recovered(path);
+                }
+                Err(e) => {
+                    shared.metrics.metrics_write_failed();
+                    failures.failed(path, &e);
+                }
+            }
+        }
+        if shared.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        let wait = if want.is_some() {
+            interval
+        } else {
+            Duration::from_secs(3600)
+        };
+        match wake.recv_timeout(wait) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// How often a failing metrics file is reported.
+const METRICS_ERROR_EVERY: Duration = Duration::from_secs(600);
+
+/// Rate-limits the reports of a failing metrics file.
+#[derive(Default)]
+struct FailureLog {
+    failing: bool,
+    last_report: Option<Instant>,
+    suppressed: u64,
+}
+
+impl FailureLog {
+    fn failed(&mut self, path: &Path, e: &std::io::Error) {
+        self.failing = true;
+        if self
+            .last_report
+            .is_some_and(|t| t.elapsed() < METRICS_ERROR_EVERY)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        let more = if self.suppressed > 0 {
+            format!(" ({} more failures since the last report)", self.suppressed)
+        } else {
+            String::new()
+        };
+        tracing::error!(
+            message_id = ids::METRICS_FAILED,
+            "cannot write metrics file {}: {e}{more}; verdicts are not affected",
+            path.display()
+        );
+        self.last_report = Some(Instant::now());
+        self.suppressed = 0;
+    }
+
+    fn recovered(&mut self, path: &Path) {
+        if self.failing {
+            tracing::info!("metrics file {} written again", path.display());
+        }
+        *self = FailureLog::default();
     }
 }
 
@@ -430,6 +675,7 @@ fn announce_modes(engine: &Engine) {
 fn event_loop(shared: &Arc<Shared>, tx: Sender<Job>) {
     let mut tx = Some(tx);
     loop {
+        shared.metrics.beat();
         let stopping = shared.stopping.load(Ordering::SeqCst);
         drain_events(shared, tx.as_ref());
         if stopping && tx.is_some() {
@@ -451,8 +697,10 @@ fn event_loop(shared: &Arc<Shared>, tx: Sender<Job>) {
         ];
         // While stopping, the wake descriptor stays readable; poll the
         // group alone with a short timeout to notice the workers finishing.
+        // Never wait longer than the heartbeat interval: an idle loop still
+        // beats, so the watchdog tells idle from wedged.
         let (fds, timeout) = if tx.is_some() {
-            (&mut fds[..], PollTimeout::NONE)
+            (&mut fds[..], PollTimeout::from(shared.beat_ms))
         } else {
             (&mut fds[..1], PollTimeout::from(50u16))
         };
@@ -468,6 +716,10 @@ fn drain_events(shared: &Arc<Shared>, tx: Option<&Sender<Job>>) {
         match shared.groups.perm.read_events() {
             Ok(events) if events.is_empty() => return,
             Ok(events) => {
+                // A steady stream of events keeps the loop in here: beat
+                // per batch, so that a busy loop is not taken for a wedged
+                // one.
+                shared.metrics.beat();
                 for ev in events {
                     handle_event(shared, tx, ev);
                 }
@@ -482,14 +734,18 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
     if ev.fd().is_none() {
         return; // queue overflow notice; cannot happen with FAN_UNLIMITED_QUEUE
     }
+    let m = &shared.metrics;
+    m.event();
     if ev.pid() == shared.self_pid {
         // The agent's own opens (signature files in marked directories).
+        m.verdict(Decision::Allow, Why::OwnOpen);
         respond(shared, &ev, true);
         return;
     }
     let engine = shared.engine();
     if !ev.check_version() {
         let allow = engine.policy.mode != Mode::Enforce;
+        m.verdict(failure_decision(allow), Why::Error);
         respond(shared, &ev, allow);
         return;
     }
@@ -503,14 +759,14 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
     let stamp = Stamp::of(&st);
     let is_dir = (st.st_mode & libc::S_IFMT) == libc::S_IFDIR;
     if is_dir {
-        pending.answer(true);
+        pending.allow_fast(Why::Directory);
         return;
     }
     let regular = check::is_regular(&st);
     if regular && stamp.size == 0 {
         // Nothing to run in an empty file; deployment tools create files
         // empty before writing them. Checked again on every later open.
-        pending.answer(true);
+        pending.allow_fast(Why::Empty);
         return;
     }
     let Some(path) = check::fd_path(fd) else {
@@ -520,7 +776,7 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
     let mut pending = pending;
     pending.fail_allow = mode != Mode::Enforce;
     if mode == Mode::Off {
-        pending.answer(true);
+        pending.allow_fast(Why::ModeOff);
         return;
     }
     let sig_path = check::sig_path_for(&path);
@@ -533,7 +789,7 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
     } else if check::is_sig_file(&path) {
         if !exec {
             // Loaders and operators read signature files.
-            pending.answer(true);
+            pending.allow_fast(Why::SignatureRead);
             return;
         }
         Some(Arc::new(Outcome::refused(
@@ -559,14 +815,19 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
                         && !hit.verdict.is_self_signed()
                         && !engine.policy.audit.log_allowed =>
                 {
-                    pending.answer(true);
+                    m.cache_hit();
+                    pending.allow_fast(Why::Cached);
                     return;
                 }
                 Some(hit) => {
+                    m.cache_hit();
                     cached = true;
                     Some(hit)
                 }
-                None => None,
+                None => {
+                    m.cache_miss();
+                    None
+                }
             }
         }
     };
@@ -584,7 +845,10 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
     // agent is stopping) or without workers, the job is dropped and its
     // Pending answers with the fail-closed answer of its mode.
     if let Some(tx) = tx {
-        let _ = tx.send(job);
+        m.job_sent();
+        if tx.send(job).is_err() {
+            m.job_done();
+        }
     }
 }
 
@@ -598,6 +862,7 @@ fn worker_loop(shared: &Arc<Shared>, rx: &Receiver<Job>) {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             process(shared, job, &mut buf);
         }));
+        shared.metrics.job_done();
     }
 }
 
@@ -617,7 +882,7 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
         // AiSOC's loader reads the manifest before anything is verified;
         // it is covered by the bundle signature in plugin.sig.
         if !exec {
-            pending.answer(true);
+            pending.decide(Decision::Allow, Why::AisocManifest);
             return;
         }
     }
@@ -627,16 +892,7 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     let outcome = match known {
         Some(k) => k,
         None => {
-            let options = sigward_policy::Options {
-                now: unix_now(),
-                ..engine.options_for(&path).clone()
-            };
-            let ctx = check::Context {
-                trust: engine.trust_for(&path),
-                options: &options,
-                tree_root: engine.tree_for(&path).map(|t| t.root.as_path()),
-            };
-            let o = Arc::new(check::evaluate(fd, &path, &ctx, buf));
+            let o = Arc::new(check::evaluate_in(&engine, fd, &path, buf));
             if o.cacheable {
                 shared.cache.insert(
                     Key {
@@ -658,13 +914,17 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     };
     // A self-signed allow is always recorded: it rests on an untrusted key.
     let self_signed = outcome.verdict.is_self_signed();
+    let why = match &outcome.verdict {
+        Verdict::Verified { .. } if self_signed => Why::SelfSigned,
+        Verdict::Verified { .. } => Why::Verified,
+        Verdict::Rejected { reason, .. } => Why::Rejected(*reason),
+    };
     if decision == Decision::Allow && !engine.policy.audit.log_allowed && !self_signed {
-        pending.answer(true);
+        pending.decide(decision, why);
         return;
     }
     let pid = pending.pid();
     let (exe, uid) = crate::opener::describe(pid);
-    pending.answer(decision != Decision::Deny);
     let (reason, detail) = match &outcome.verdict {
         Verdict::Verified { .. } if self_signed => (
             Some("self-signed"),
@@ -673,14 +933,19 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
         Verdict::Verified { .. } => (None, String::from("signature verified")),
         Verdict::Rejected { reason, detail, .. } => (Some(reason.as_str()), detail.clone()),
     };
-    // Who signed: what the verdict says, else the trusted key's name.
-    let signer = outcome.verdict.signer().map(str::to_owned).or_else(|| {
-        outcome
-            .verdict
-            .key()
-            .and_then(|k| engine.trust.get(&k))
-            .and_then(|k| k.label.clone())
-    });
+    if decision != Decision::Allow {
+        shared.metrics.denial(metrics::Denial {
+            time: unix_now(),
+            decision,
+            path: path.clone(),
+            reason: why.as_str(),
+            detail: detail.clone(),
+            pid,
+            exe: exe.clone(),
+        });
+    }
+    pending.decide(decision, why);
+    let signer = check::signer(&engine, &outcome.verdict);
     shared.auditor.record(DecisionRecord {
         decision,
         reason,
@@ -747,6 +1012,8 @@ fn watch_loop(shared: &Arc<Shared>) {
                             Some(Ok(Some((fd, path)))) => {
                                 let stats = shared.groups.walk(Op::Add, fd, &path, &HashSet::new());
                                 report_walk_errors(&stats);
+                                shared.metrics.count_marked(stats.dirs);
+                                shared.metrics.tree_grew(&path, stats.dirs);
                             }
                             Some(Ok(None)) => {}
                             Some(Err(e)) => {
@@ -772,19 +1039,29 @@ fn watch_loop(shared: &Arc<Shared>) {
 /// Marks every tree of `engine` again (marks are idempotent).
 fn mark_all(shared: &Shared, engine: &Engine) {
     for tree in &engine.trees {
-        mark_tree(shared, &tree.root);
+        let dirs = mark_tree(shared, &tree.root);
+        shared.metrics.set_tree_directories(&tree.root, dirs);
     }
 }
 
-/// Marks one protected tree, reporting what could not be marked.
-fn mark_tree(shared: &Shared, root: &Path) {
+/// Marks one protected tree, reporting what could not be marked. Returns
+/// the number of directories marked.
+fn mark_tree(shared: &Shared, root: &Path) -> usize {
     match fan::open_dir(root) {
-        Ok(fd) => report_walk_errors(&shared.groups.walk(Op::Add, fd, root, &HashSet::new())),
-        Err(e) => tracing::error!(
-            message_id = ids::MARK_FAILED,
-            "cannot open protected directory {}: {e}",
-            root.display()
-        ),
+        Ok(fd) => {
+            let stats = shared.groups.walk(Op::Add, fd, root, &HashSet::new());
+            report_walk_errors(&stats);
+            shared.metrics.count_marked(stats.dirs);
+            stats.dirs
+        }
+        Err(e) => {
+            tracing::error!(
+                message_id = ids::MARK_FAILED,
+                "cannot open protected directory {}: {e}",
+                root.display()
+            );
+            0
+        }
     }
 }
 
@@ -799,6 +1076,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
     let old = shared.engine();
     let result = match Engine::load(&old.source, old.generation + 1) {
         Err(e) => {
+            shared.metrics.reloaded(false);
             tracing::error!(
                 message_id = ids::RELOAD_FAILED,
                 sigward_file = %e.file.display(),
@@ -821,14 +1099,36 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
             let old_roots: HashSet<&Path> = old.trees.iter().map(|t| t.root.as_path()).collect();
             let new_roots: HashSet<&Path> = new.trees.iter().map(|t| t.root.as_path()).collect();
             // New trees are marked before the switch.
+            let mut marked = std::collections::HashMap::new();
             for t in new
                 .trees
                 .iter()
                 .filter(|t| !old_roots.contains(t.root.as_path()))
             {
-                mark_tree(shared, &t.root);
+                marked.insert(t.root.as_path(), mark_tree(shared, &t.root));
             }
+            let tree_states = new
+                .trees
+                .iter()
+                .map(|t| TreeState {
+                    root: t.root.clone(),
+                    mode: t.mode.as_str(),
+                    directories: marked.get(t.root.as_path()).map_or_else(
+                        || shared.metrics.tree_directories(&t.root).unwrap_or(0),
+                        |&n| u64::try_from(n).unwrap_or(u64::MAX),
+                    ),
+                })
+                .collect();
             *shared.engine.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
+            shared.metrics.set_policy(
+                new.generation,
+                new.policy.mode.as_str(),
+                &new.source,
+                tree_states,
+            );
+            shared.metrics.reloaded(true);
+            // A changed metrics file or interval applies at once.
+            let _ = shared.metrics_wake.try_send(());
             shared.cache.reset(new.policy.agent.cache_entries);
             shared.auditor.set_settings(new.policy.audit.clone());
             // Trees no longer protected are unmarked, except where they lie

@@ -47,6 +47,8 @@ pub mod ids {
     pub const POLICY_WARNING: &str = "2fe44673ee184717b1585ccf524dcd71";
     /// The agent could not start.
     pub const START_FAILED: &str = "c8957f7c666b4f1f9f346850dcbafe9f";
+    /// The metrics file could not be written (verdicts are not affected).
+    pub const METRICS_FAILED: &str = "6ecdfe4f17cd43c4bd5b0f5b30be4d9c";
 }
 
 /// What was decided.
@@ -152,6 +154,11 @@ impl Auditor {
     /// Queues a record; never blocks.
     pub fn record(&self, r: DecisionRecord) {
         self.send(Msg::Record(Box::new(r)));
+    }
+
+    /// Records dropped so far because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Applies new rate-limit settings (after a reload).

@@ -64,9 +64,13 @@ impl VerdictCache {
     }
 
     /// Number of cached verdicts.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn len(&self) -> usize {
         self.lock().len()
+    }
+
+    /// How many verdicts the cache holds at most.
+    pub fn capacity(&self) -> usize {
+        self.lock().cap().get()
     }
 }
 

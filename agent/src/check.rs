@@ -19,6 +19,7 @@ use nix::sys::stat::{FileStat, Mode as FileMode, SFlag};
 use sigward_policy::formats::{self, aisoc};
 use sigward_policy::{Evidence, Format, Options, Reason, Subject, TrustStore, Verdict};
 
+use crate::config::Engine;
 use crate::hash::{digest_fd, sha256_fd, HashError};
 
 /// Signature files larger than this are malformed: a real one is a few KiB,
@@ -170,6 +171,38 @@ pub struct Context<'a> {
     /// The protected tree's root: AiSOC plugin roots are looked for up to
     /// here (and up to a fixed number of levels without one).
     pub tree_root: Option<&'a Path>,
+}
+
+/// Verifies the open file `fd`, opened as `path`, the way `engine` says
+/// files there are verified: the trust store, formats and options of the
+/// tree holding `path` (or the policy's own outside every tree), checked
+/// at the current time. The agent's workers, `sigward verify` and
+/// `sigward scan` all come here.
+pub fn evaluate_in(engine: &Engine, fd: BorrowedFd<'_>, path: &Path, buf: &mut [u8]) -> Outcome {
+    let options = Options {
+        now: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        ..engine.options_for(path).clone()
+    };
+    let ctx = Context {
+        trust: engine.trust_for(path),
+        options: &options,
+        tree_root: engine.tree_for(path).map(|t| t.root.as_path()),
+    };
+    evaluate(fd, path, &ctx, buf)
+}
+
+/// Who signed: what the verdict says (OpenSSH principal, minisign trusted
+/// comment, Conductor developer, certificate subject), else the name of
+/// the trusted key.
+pub fn signer(engine: &Engine, verdict: &Verdict) -> Option<String> {
+    verdict.signer().map(str::to_owned).or_else(|| {
+        verdict
+            .key()
+            .and_then(|k| engine.trust.get(&k))
+            .and_then(|k| k.label.clone())
+    })
 }
 
 /// Verifies the open file `fd`, opened as `path`.

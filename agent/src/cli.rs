@@ -43,6 +43,10 @@ Examples:
     sigward trust add --name vendor-a vendor-a.pub
     sigward reload
 
+  See what the running agent does, and which files it would deny:
+    sigward status
+    sigward scan
+
 Files:
   /etc/sigward/policy.toml     default policy
   /run/sigward/control.sock    control socket of the running agent
@@ -124,6 +128,34 @@ pub struct ReloadArgs {
     pub timeout: u64,
 }
 
+/// `sigward status` arguments.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The agent's control socket.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET)]
+    pub control_socket: PathBuf,
+    /// Print the status as one JSON object, for machines.
+    #[arg(long, conflicts_with = "prometheus")]
+    pub json: bool,
+    /// Print the status in the Prometheus text exposition format.
+    #[arg(long)]
+    pub prometheus: bool,
+}
+
+/// `sigward scan` arguments.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Policy whose protected trees, trust and options apply.
+    #[arg(long, short = 'p', value_name = "POLICY", default_value = DEFAULT_POLICY)]
+    pub policy: PathBuf,
+    /// Print one JSON array instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Files and directories to scan (default: every protected tree).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -147,7 +179,9 @@ to root only (checked with SO_PEERCRED): `reload` reloads exactly as SIGHUP \
 does and answers {\"ok\":true,\"generation\":N} or \
 {\"ok\":false,\"error\":\"FILE:LINE: message\",\"generation\":N} (N: the \
 generation still in force); `ping` answers \
-{\"ok\":true,\"generation\":N,\"pid\":PID}. `sigward reload` is the client. \
+{\"ok\":true,\"generation\":N,\"pid\":PID}; `status` answers the agent's \
+counters and state as one JSON object. `sigward reload` and `sigward \
+status` are the clients. \
 The agent refuses to start when another agent already answers on the \
 socket; a stale socket file is replaced. The pid file (--pid-file, default \
 /run/sigward/sigward.pid) holds the agent's pid. Both are removed on a clean \
@@ -184,6 +218,70 @@ Exit status: 0 reloaded (or SIGHUP sent), 1 the agent refused the new \
 policy (the previous one stays in force), 2 no agent could be reached or \
 usage error.")]
     Reload(ReloadArgs),
+
+    /// Show the running agent's state and counters.
+    #[command(long_about = "\
+Show the running agent's state and counters, read from its control socket \
+(root only): mode, policy generation and load time, protected trees and the \
+directories marked in each, verdict cache size and hit rate, verdicts by \
+decision and reason, queue depth, verification latency, reloads, the last \
+20 denials, uptime and version.
+
+--json prints the same data as one JSON object (the control socket's \
+answer to `status`; docs/operations.md describes its fields). --prometheus \
+prints it in the Prometheus text exposition format, exactly as the metrics \
+file ([agent] metrics_file) holds it.
+
+Exit status: 0 shown, 2 no agent answers (not running, not root, no answer \
+within 5 s) or usage error.")]
+    Status(StatusArgs),
+
+    /// Show the signature status of every file in the protected trees.
+    #[command(long_about = "\
+Show the signature status of every file the agent checks: every regular \
+file under the policy's protected trees, or under the PATHs given (files \
+or directories), verified by the agent's own code with the trust store, \
+formats and options of the tree each file is in. One line per file:
+
+  STATUS  PATH  KEY  FORMAT  SIGNER/DETAIL
+
+STATUS is one of:
+  verified               a valid signature by a trusted key
+  self-signed            a valid signature by an untrusted key (allow_self_signed)
+  unsigned, malformed, tampered, untrusted, invalid, revoked, expired
+                         refused by verification: enforce mode denies the file
+  empty (allowed)        an empty file, allowed (checked again once written)
+  symlink (not checked)  never followed; a file is checked where it is opened
+  denied                 the open was refused (EPERM): an enforcing agent denies it
+  unreadable             the file could not be opened for another reason
+KEY is the start of the signer's fingerprint; SIGNER/DETAIL says who signed \
+(when known) or why the file fails.
+
+Signature companions (FILE.sig, FILE.minisig, FILE.sha256, plugin.sig) and \
+AiSOC manifests beside a plugin.sig are not listed: the agent lets them be \
+read. Directories are walked without following symbolic links, at most 64 \
+levels deep.
+
+AiSOC shows this per plugin as signature_status (GET /api/v1/plugins): \
+its \"unsigned\" is unsigned here; its \"invalid\" is malformed, tampered, \
+untrusted, invalid, revoked or expired here; a plugin it loads in strict \
+mode has every *.py file verified here; \"skipped\" (trust mode disabled) \
+is a tree with mode = \"off\".
+
+--json prints one array of objects {\"path\", \"status\", \"reason\", \
+\"detail\", \"key\", \"format\", \"signer\", \"sha256\"}: status as \
+above (\"empty\" and \"symlink\" without their parentheses), reason the \
+verification reason word (or \"self-signed\"), key the whole fingerprint, \
+null where not known.
+
+Scan where a running agent does not deny the opens (before starting it, \
+or with the trees in audit mode): under an enforcing agent, files it \
+denies show as denied.
+
+Exit status: 0 no file would be denied (every file verified, self-signed, \
+empty or a symlink), 1 any file would be denied (or could not be read), 2 \
+usage or configuration error.")]
+    Scan(ScanArgs),
 
     /// Validate a policy and every key file and directory it names.
     #[command(long_about = "\
@@ -255,6 +353,19 @@ Exit status: 0 written, 1 failed, 2 usage error.")]
     /// Show the keys a policy trusts; add and remove keys in its keys_dir.
     #[command(subcommand)]
     Trust(TrustCommand),
+
+    /// Write man pages and shell completions (for building packages).
+    #[command(hide = true)]
+    GenerateDocs(GenerateDocsArgs),
+}
+
+/// `sigward generate-docs` arguments.
+#[derive(Debug, Args)]
+pub struct GenerateDocsArgs {
+    /// Output directory: man pages go to DIR/man, completions to
+    /// DIR/completions.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `sigward trust` subcommands.

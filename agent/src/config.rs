@@ -334,6 +334,9 @@ impl Engine {
         if trees.is_empty() {
             warnings.push("no [[protect]] entries: nothing is protected".into());
         }
+        if let Some(m) = &policy.agent.metrics_file {
+            metrics_file_warnings(m, &trees, &mut warnings);
+        }
 
         Ok(Engine {
             generation,
@@ -395,6 +398,43 @@ impl Engine {
     /// path seen through another mount): such files are still checked.
     pub fn mode_for(&self, path: &Path) -> Mode {
         self.tree_for(path).map_or(self.policy.mode, |t| t.mode)
+    }
+}
+
+/// Problems with `[agent] metrics_file` that do not stop the agent (the
+/// directory may appear later, e.g. when node_exporter is installed; a
+/// failed write is logged and never affects a verdict).
+fn metrics_file_warnings(path: &Path, trees: &[Tree], warnings: &mut Vec<String>) {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => warnings.push(format!(
+            "agent.metrics_file {}: {} is not a directory; metrics are not written",
+            path.display(),
+            dir.display()
+        )),
+        Err(e) => warnings.push(format!(
+            "agent.metrics_file {}: directory {}: {e}; metrics are not written until it exists",
+            path.display(),
+            dir.display()
+        )),
+    }
+    if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        warnings.push(format!(
+            "agent.metrics_file {} is a directory; metrics are not written",
+            path.display()
+        ));
+    }
+    let resolved = fs::canonicalize(dir)
+        .map(|d| d.join(path.file_name().unwrap_or_default()))
+        .unwrap_or_else(|_| path.to_path_buf());
+    if let Some(t) = trees.iter().find(|t| resolved.starts_with(&t.root)) {
+        warnings.push(format!(
+            "agent.metrics_file {} is inside the protected tree {}: it carries no signature, \
+             so other programs that open it (node_exporter) are refused in enforce mode",
+            path.display(),
+            t.root.display()
+        ));
     }
 }
 

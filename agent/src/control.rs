@@ -1,5 +1,5 @@
-//! The control socket of the running agent, and its client (`sigward
-//! reload`).
+//! The control socket of the running agent, and its clients (`sigward
+//! reload`, `sigward status`).
 //!
 //! Protocol: a Unix stream socket (default `/run/sigward/control.sock`, mode 0600 in
 //! a root-only directory). One request per connection: the client writes one
@@ -11,6 +11,7 @@
 //! | -------- | ------ |
 //! | `reload` | `{"ok":true,"generation":N}`, or `{"ok":false,"error":"FILE:LINE: message","generation":N}` where N is the generation still in force |
 //! | `ping`   | `{"ok":true,"generation":N,"pid":PID}` |
+//! | `status` | `{"ok":true,...}`: counters and state, see [`crate::metrics::Metrics::status`] |
 //!
 //! Any other request, a request from a peer that is not uid 0 (checked with
 //! `SO_PEERCRED`), an oversized request and a malformed one get
@@ -38,7 +39,7 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use serde_json::json;
 
 use crate::audit::ids;
-use crate::cli::ReloadArgs;
+use crate::cli::{ReloadArgs, StatusArgs};
 
 /// MESSAGE_ID of a control request that was refused or failed (a non-root
 /// peer, a malformed request, an accept error).
@@ -54,6 +55,9 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_REQUEST: usize = 1024;
 /// The longest answer `sigward reload` reads.
 const MAX_REPLY: usize = 64 * 1024;
+/// The longest answer `sigward status` reads (trees and recent denials
+/// carry paths).
+const MAX_STATUS_REPLY: usize = 4 * 1024 * 1024;
 /// Longest path a Unix socket address can hold (sun_path less its NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -89,6 +93,8 @@ pub trait Handler: Send + Sync + 'static {
     fn generation(&self) -> u64;
     /// Reloads the policy exactly as SIGHUP does, and reports the result.
     fn reload(&self) -> ReloadOutcome;
+    /// Counters and state, as one JSON object (without `ok`).
+    fn status(&self) -> serde_json::Value;
 }
 
 // ---------------------------------------------------------------- server
@@ -452,11 +458,21 @@ fn read_request(stream: &mut UnixStream) -> Result<Option<String>, String> {
 fn dispatch(line: &str, peer_pid: i32, handler: &dyn Handler) -> serde_json::Value {
     let mut words = line.split_whitespace();
     let Some(command) = words.next() else {
-        return refusal("empty request; known requests: ping, reload");
+        return refusal("empty request; known requests: ping, reload, status");
     };
     let extra = words.next().is_some();
     match command {
-        "ping" | "reload" if extra => refusal(&format!("{command} takes no arguments")),
+        "ping" | "reload" | "status" if extra => refusal(&format!("{command} takes no arguments")),
+        "status" => {
+            let mut answer = handler.status();
+            match answer.as_object_mut() {
+                Some(fields) => {
+                    fields.insert("ok".into(), json!(true));
+                    answer
+                }
+                None => refusal("the status could not be built"),
+            }
+        }
         "ping" => json!({
             "ok": true,
             "generation": handler.generation(),
@@ -477,7 +493,7 @@ fn dispatch(line: &str, peer_pid: i32, handler: &dyn Handler) -> serde_json::Val
             }
         }
         other => refusal(&format!(
-            "unknown request {:?}; known requests: ping, reload",
+            "unknown request {:?}; known requests: ping, reload, status",
             truncate(other, 64)
         )),
     }
@@ -521,9 +537,9 @@ fn reply(stream: &mut UnixStream, answer: &serde_json::Value) {
     }
 }
 
-/// Reads one answer line (at most [`MAX_REPLY`] bytes). A connection reset
-/// after a complete line does not lose it.
-fn read_answer(stream: &mut UnixStream) -> io::Result<String> {
+/// Reads one answer line (at most `max` bytes). A connection reset after a
+/// complete line does not lose it.
+fn read_answer(stream: &mut UnixStream, max: usize) -> io::Result<String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -531,7 +547,7 @@ fn read_answer(stream: &mut UnixStream) -> io::Result<String> {
             buf.truncate(pos);
             break;
         }
-        if buf.len() > MAX_REPLY {
+        if buf.len() > max {
             break;
         }
         match stream.read(&mut chunk) {
@@ -650,7 +666,7 @@ fn reload_over_socket(mut stream: UnixStream, socket: &Path, timeout: Duration) 
         eprintln!("sigward reload: cannot send the request to {shown}: {e}");
         return ExitCode::from(UNREACHABLE);
     }
-    let line = match read_answer(&mut stream) {
+    let line = match read_answer(&mut stream, MAX_REPLY) {
         Ok(line) => line,
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
             eprintln!(
@@ -697,6 +713,65 @@ fn reload_over_socket(mut stream: UnixStream, socket: &Path, timeout: Duration) 
     }
 }
 
+/// `sigward status`.
+pub fn status_command(args: &StatusArgs) -> ExitCode {
+    let socket = &args.control_socket;
+    let shown = socket.display();
+    let mut stream = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            let hint = match e.kind() {
+                ErrorKind::PermissionDenied => " (sigward status needs root)",
+                ErrorKind::NotFound => " (is the agent running?)",
+                _ if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                    " (nothing listens there: the agent is not running)"
+                }
+                _ => "",
+            };
+            eprintln!("sigward status: no agent answers on {shown}: {e}{hint}");
+            return ExitCode::from(UNREACHABLE);
+        }
+    };
+    let sent = stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .and_then(|()| stream.set_read_timeout(Some(IO_TIMEOUT)))
+        .and_then(|()| stream.write_all(b"status\n"));
+    if let Err(e) = sent {
+        eprintln!("sigward status: cannot send the request to {shown}: {e}");
+        return ExitCode::from(UNREACHABLE);
+    }
+    let line = match read_answer(&mut stream, MAX_STATUS_REPLY) {
+        Ok(line) => line,
+        Err(e) => {
+            eprintln!("sigward status: no answer from {shown}: {e}");
+            return ExitCode::from(UNREACHABLE);
+        }
+    };
+    let answer = match serde_json::from_str::<serde_json::Value>(&line) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => {
+            eprintln!("sigward status: unexpected answer from {shown}: {line:?}");
+            return ExitCode::from(UNREACHABLE);
+        }
+    };
+    if answer.get("ok").and_then(serde_json::Value::as_bool) != Some(true) {
+        let error = answer
+            .get("error")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("(no error message)");
+        eprintln!("sigward status: the agent at {shown} refused the request: {error}");
+        return ExitCode::from(UNREACHABLE);
+    }
+    if args.json {
+        println!("{answer}");
+    } else if args.prometheus {
+        print!("{}", crate::metrics::prometheus(&answer));
+    } else {
+        print!("{}", crate::metrics::human(&answer));
+    }
+    ExitCode::SUCCESS
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -715,6 +790,9 @@ mod tests {
                 generation: 7,
             }
         }
+        fn status(&self) -> serde_json::Value {
+            json!({ "events": 3 })
+        }
     }
 
     #[test]
@@ -728,7 +806,9 @@ mod tests {
             reload,
             json!({"ok": false, "error": "p.toml:3: bad", "generation": 7})
         );
-        for bad in ["", "   ", "status", "reload now", "RELOAD"] {
+        let status = dispatch("status", 1, &Fake);
+        assert_eq!(status, json!({"ok": true, "events": 3}));
+        for bad in ["", "   ", "status now", "reload now", "RELOAD", "STATUS"] {
             let a = dispatch(bad, 1, &Fake);
             assert_eq!(a["ok"], false, "{bad:?}");
             assert!(a.get("generation").is_none(), "{bad:?}");

@@ -12,10 +12,13 @@ mod cli;
 mod config;
 mod control;
 mod fan;
+mod gendocs;
 mod hash;
 mod logging;
+mod metrics;
 mod notify;
 mod opener;
+mod scan;
 mod tools;
 mod watch;
 
@@ -28,6 +31,8 @@ fn main() -> ExitCode {
     match &cli.command {
         cli::Command::Run(a) => run(a),
         cli::Command::Reload(a) => control::reload_command(a),
+        cli::Command::Status(a) => control::status_command(a),
+        cli::Command::Scan(a) => scan::scan(a),
         cli::Command::Check(a) => tools::check_policy(a),
         cli::Command::Verify(a) => tools::verify(a),
         cli::Command::Sign(a) => tools::sign(a),
@@ -35,6 +40,7 @@ fn main() -> ExitCode {
         cli::Command::Trust(cli::TrustCommand::List(a)) => tools::trust_list(a),
         cli::Command::Trust(cli::TrustCommand::Add(a)) => tools::trust_add(a),
         cli::Command::Trust(cli::TrustCommand::Remove(a)) => tools::trust_remove(a),
+        cli::Command::GenerateDocs(a) => gendocs::generate_docs(a),
     }
 }
 

@@ -1,5 +1,5 @@
-//! systemd notifications (`READY=1`, `RELOADING=1`, `STOPPING=1`, ...),
-//! sent from a thread of their own.
+//! systemd notifications (`READY=1`, `RELOADING=1`, `STOPPING=1`,
+//! `WATCHDOG=1`), sent from a thread of their own.
 //!
 //! `sd_notify` writes a datagram to `$NOTIFY_SOCKET` and blocks while the
 //! receiver's queue is full. The agent's main thread handles signals and
@@ -20,6 +20,8 @@ pub enum State {
     Reloading,
     /// `STOPPING=1`.
     Stopping,
+    /// `WATCHDOG=1`: the agent is alive and its event loop makes progress.
+    Watchdog,
 }
 
 static QUEUE: OnceLock<Option<Sender<State>>> = OnceLock::new();
@@ -51,7 +53,21 @@ fn send(state: &State) {
             Err(_) => sd_notify::notify(&[N::Reloading]),
         },
         State::Stopping => sd_notify::notify(&[N::Stopping]),
+        State::Watchdog => sd_notify::notify(&[N::Watchdog]),
     };
+}
+
+/// Whether to confirm liveness to systemd's watchdog: only while the event
+/// loop's heartbeat is younger than the watchdog interval, and never once
+/// the agent is stopping. An event loop wedged (in a write, a lock, the
+/// kernel) stops beating; the watchdog then stops hearing from the agent
+/// and systemd restarts it.
+pub fn alive(
+    heartbeat_age: std::time::Duration,
+    interval: std::time::Duration,
+    stopping: bool,
+) -> bool {
+    !stopping && heartbeat_age < interval
 }
 
 /// Queues a notification; never blocks. Does nothing outside systemd
@@ -59,5 +75,24 @@ fn send(state: &State) {
 pub fn notify(state: State) {
     if let Some(tx) = queue() {
         let _ = tx.try_send(state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::alive;
+
+    #[test]
+    fn liveness_needs_a_fresh_heartbeat() {
+        let interval = Duration::from_secs(2);
+        assert!(alive(Duration::ZERO, interval, false));
+        assert!(alive(Duration::from_millis(1999), interval, false));
+        // A loop that has not beaten for a whole interval is wedged.
+        assert!(!alive(Duration::from_secs(2), interval, false));
+        assert!(!alive(Duration::from_secs(3600), interval, false));
+        // Never once the agent is stopping, however fresh.
+        assert!(!alive(Duration::ZERO, interval, true));
     }
 }

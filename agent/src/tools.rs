@@ -14,7 +14,7 @@ use ed25519_dalek::SigningKey;
 use sha2::Digest;
 use sigward_policy::formats::{aisoc, cloacina, conductor, minisign, notur};
 use sigward_policy::trust::KeyOrigin;
-use sigward_policy::{native, Fingerprint, Options, TrustStore, Verdict};
+use sigward_policy::{native, Fingerprint, TrustStore, Verdict};
 
 use crate::check;
 use crate::cli::{
@@ -312,16 +312,7 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
                     );
                     continue;
                 }
-                let options = Options {
-                    now: now_secs(),
-                    ..engine.options_for(&path).clone()
-                };
-                let ctx = check::Context {
-                    trust: engine.trust_for(&path),
-                    options: &options,
-                    tree_root: engine.tree_for(&path).map(|t| t.root.as_path()),
-                };
-                let outcome = check::evaluate(fd.as_fd(), &path, &ctx, &mut buf);
+                let outcome = check::evaluate_in(&engine, fd.as_fd(), &path, &mut buf);
                 match outcome.verdict {
                     Verdict::Verified {
                         key,
@@ -347,12 +338,6 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// `sigward trust list`.

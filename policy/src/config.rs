@@ -55,6 +55,8 @@
 //! [agent]
 //! workers = 4
 //! cache_entries = 65536
+//! metrics_file = "/var/lib/prometheus/node-exporter/sigward.prom"
+//! metrics_interval = 15              # seconds
 //!
 //! [audit]
 //! log_allowed = false
@@ -219,10 +221,18 @@ pub struct AgentSettings {
     pub workers: Option<usize>,
     /// Verdict cache capacity.
     pub cache_entries: usize,
+    /// Where the agent writes its metrics (Prometheus text format) for
+    /// node_exporter's textfile collector; `None`: not written.
+    pub metrics_file: Option<PathBuf>,
+    /// Seconds between two writes of the metrics file.
+    pub metrics_interval_secs: u64,
 }
 
 /// Default verdict cache capacity.
 pub const DEFAULT_CACHE_ENTRIES: usize = 65_536;
+
+/// Default seconds between two writes of the metrics file.
+pub const DEFAULT_METRICS_INTERVAL: u64 = 15;
 
 /// Largest `threshold` accepted.
 pub const MAX_THRESHOLD: i64 = 64;
@@ -232,6 +242,8 @@ impl Default for AgentSettings {
         Self {
             workers: None,
             cache_entries: DEFAULT_CACHE_ENTRIES,
+            metrics_file: None,
+            metrics_interval_secs: DEFAULT_METRICS_INTERVAL,
         }
     }
 }
@@ -303,6 +315,8 @@ pub struct Fragment {
     protect: Vec<ProtectFragment>,
     workers: Option<Located<usize>>,
     cache_entries: Option<Located<usize>>,
+    metrics_file: Option<Located<PathBuf>>,
+    metrics_interval: Option<Located<u64>>,
     log_allowed: Option<Located<bool>>,
     rate_limit_burst: Option<Located<u32>>,
     rate_limit_interval: Option<Located<u64>>,
@@ -393,6 +407,8 @@ struct RawProtect {
 struct RawAgent {
     workers: Option<Spanned<i64>>,
     cache_entries: Option<Spanned<i64>>,
+    metrics_file: Option<Spanned<String>>,
+    metrics_interval: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -571,6 +587,13 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
         if let Some(c) = &a.cache_entries {
             f.cache_entries =
                 Some(cx.located(c, bounded(&cx, c, "agent.cache_entries", 1, 16_777_216)?));
+        }
+        if let Some(m) = &a.metrics_file {
+            f.metrics_file = Some(cx.path(m, "agent.metrics_file")?);
+        }
+        if let Some(i) = &a.metrics_interval {
+            f.metrics_interval =
+                Some(cx.located(i, bounded(&cx, i, "agent.metrics_interval", 1, 3600)?));
         }
     }
     if let Some(a) = raw.audit {
@@ -825,6 +848,14 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
         if let Some(c) = &f.cache_entries {
             agent.cache_entries = c.value;
             set("agent.cache_entries", (c.file, c.line));
+        }
+        if let Some(m) = &f.metrics_file {
+            agent.metrics_file = Some(m.value.clone());
+            set("agent.metrics_file", (m.file, m.line));
+        }
+        if let Some(i) = &f.metrics_interval {
+            agent.metrics_interval_secs = i.value;
+            set("agent.metrics_interval", (i.file, i.line));
         }
         if let Some(l) = &f.log_allowed {
             audit.log_allowed = l.value;
@@ -1156,6 +1187,18 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
         "cache_entries = {}{}\n",
         p.agent.cache_entries,
         origin("agent.cache_entries")
+    ));
+    if let Some(m) = &p.agent.metrics_file {
+        o.push_str(&format!(
+            "metrics_file = {}{}\n",
+            qp(m),
+            origin("agent.metrics_file")
+        ));
+    }
+    o.push_str(&format!(
+        "metrics_interval = {}{}\n",
+        p.agent.metrics_interval_secs,
+        origin("agent.metrics_interval")
     ));
     o.push_str("\n[audit]\n");
     o.push_str(&format!(
@@ -1552,6 +1595,81 @@ path = "/b"
             back.map(|b| b.protect[0].trust.clone().map(|t| t.len())),
             Ok(Some(1))
         );
+    }
+
+    #[test]
+    fn metrics_file_and_interval() {
+        let pol =
+            match p("[agent]\nmetrics_file = \"metrics/sigward.prom\"\nmetrics_interval = 60\n") {
+                Ok(p) => p,
+                Err(e) => unreachable!("{e}"),
+            };
+        assert_eq!(
+            pol.agent.metrics_file,
+            Some(PathBuf::from("/etc/sigward/metrics/sigward.prom")),
+            "relative paths resolve against the file's directory"
+        );
+        assert_eq!(pol.agent.metrics_interval_secs, 60);
+        assert_eq!(pol.origins.get("agent.metrics_file"), Some(&(0, 2)));
+        assert_eq!(pol.origins.get("agent.metrics_interval"), Some(&(0, 3)));
+        let defaults = p("").ok();
+        assert_eq!(
+            defaults.as_ref().map(|p| p.agent.metrics_file.clone()),
+            Some(None)
+        );
+        assert_eq!(
+            defaults.map(|p| p.agent.metrics_interval_secs),
+            Some(DEFAULT_METRICS_INTERVAL)
+        );
+        assert_eq!(err_line("[agent]\nmetrics_interval = 0\n").0, Some(2));
+        assert_eq!(err_line("[agent]\n\nmetrics_interval = 3601\n").0, Some(3));
+        assert_eq!(err_line("[agent]\nmetrics_file = \"\"\n").0, Some(2));
+        assert_eq!(err_line("[agent]\nmetrics_file = 1\n").0, Some(2));
+        assert!(p("[agent]\nmetrics_interval = 3600\n").is_ok());
+
+        // Last file wins, and the origin says which.
+        let main = frag(
+            "[agent]\nmetrics_file = \"/var/lib/a.prom\"\nmetrics_interval = 5\n",
+            0,
+        );
+        let d = frag("\n[agent]\nmetrics_file = \"b.prom\"\n", 1);
+        let pol = match merge(&[main, d]) {
+            Ok(p) => p,
+            Err(e) => unreachable!("{e}"),
+        };
+        assert_eq!(
+            pol.agent.metrics_file,
+            Some(PathBuf::from("/etc/sigward/f1/b.prom"))
+        );
+        assert_eq!(pol.origins.get("agent.metrics_file"), Some(&(1, 3)));
+        assert_eq!(pol.agent.metrics_interval_secs, 5);
+
+        // Printed with its origin, and read back.
+        let text = to_toml(
+            &pol,
+            &[
+                PathBuf::from("/etc/sigward/policy.toml"),
+                PathBuf::from("/etc/sigward/policy.d/10.toml"),
+            ],
+        );
+        assert!(
+            text.contains(
+                "metrics_file = \"/etc/sigward/f1/b.prom\"  # from /etc/sigward/policy.d/10.toml:3"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("metrics_interval = 5  # from /etc/sigward/policy.toml:3"),
+            "{text}"
+        );
+        let back = parse(&text, Path::new("/"));
+        assert_eq!(
+            back.map(|b| (b.agent.metrics_file, b.agent.metrics_interval_secs)),
+            Ok((Some(PathBuf::from("/etc/sigward/f1/b.prom")), 5))
+        );
+        let text = to_toml(&p("").unwrap_or_else(|e| unreachable!("{e}")), &[]);
+        assert!(!text.contains("metrics_file"), "{text}");
+        assert!(text.contains("metrics_interval = 15  # default"), "{text}");
     }
 
     #[test]

@@ -534,6 +534,26 @@ impl Agent {
         }
     }
 
+    /// Collects the notifications the agent sends during `window` (each
+    /// datagram as its text: `READY=1\nSTATUS=...\n`, `WATCHDOG=1\n`, ...).
+    /// Reading them also keeps the socket's queue from filling up.
+    pub fn notifications(&self, window: Duration) -> Vec<String> {
+        let deadline = Instant::now() + window;
+        let mut buf = vec![0u8; 4096];
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            match self.notify.recv(&mut buf) {
+                Ok(n) => seen.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::TimedOut
+                        || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("notify socket recv: {e}"),
+            }
+        }
+        seen
+    }
+
     /// Sends `sig` to the agent (draining its notifications first, see
     /// [`Agent::drain_notify`]).
     pub fn signal(&self, sig: i32) {

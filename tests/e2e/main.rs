@@ -30,4 +30,5 @@ mod ratelimit;
 mod robustness;
 mod signals;
 mod signing;
+mod status;
 mod tamper;

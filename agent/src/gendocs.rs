@@ -1,0 +1,161 @@
+//! `sigward generate-docs --out DIR` (hidden): man pages and shell
+//! completions generated from the command line definition, for the
+//! packages (packaging/build-deb.sh, packaging/build-rpm.sh). Nothing it
+//! writes is committed.
+//!
+//! Layout under DIR:
+//!
+//! ```text
+//! man/sigward.1 man/sigward-run.1 ... man/sigward-trust-list.1
+//! completions/sigward.bash completions/_sigward completions/sigward.fish
+//! ```
+
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use crate::cli::{Cli, GenerateDocsArgs};
+
+/// `sigward generate-docs`.
+pub fn generate_docs(args: &GenerateDocsArgs) -> ExitCode {
+    match generate(&args.out) {
+        Ok(files) => {
+            for f in files {
+                println!("{f}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sigward generate-docs: {}: {e}", args.out.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn generate(out: &Path) -> io::Result<Vec<String>> {
+    let man = out.join("man");
+    let completions = out.join("completions");
+    fs::create_dir_all(&man)?;
+    fs::create_dir_all(&completions)?;
+    // One page per command and subcommand (sigward.1, sigward-run.1,
+    // sigward-trust-add.1, ...); hidden commands get none.
+    clap_mangen::generate_to(Cli::command(), &man)?;
+    let mut written = Vec::new();
+    let mut cmd = public_command();
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        let path = clap_complete::generate_to(shell, &mut cmd, "sigward", &completions)?;
+        written.push(path.display().to_string());
+    }
+    let mut pages: Vec<String> = fs::read_dir(&man)?
+        .filter_map(Result::ok)
+        .map(|e| e.path().display().to_string())
+        .collect();
+    pages.sort();
+    pages.extend(written);
+    Ok(pages)
+}
+
+/// The command line without its hidden subcommands: completion generators
+/// would offer them otherwise.
+fn public_command() -> clap::Command {
+    let full = Cli::command();
+    clap::Command::new("sigward")
+        .version(env!("CARGO_PKG_VERSION"))
+        .propagate_version(full.is_propagate_version_set())
+        .subcommand_required(full.is_subcommand_required_set())
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    #[test]
+    fn writes_pages_and_completions_without_hidden_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = super::generate(dir.path()).unwrap();
+        let names: Vec<String> = files
+            .iter()
+            .filter_map(|f| std::path::Path::new(f).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
+        for want in [
+            "sigward.1",
+            "sigward-run.1",
+            "sigward-reload.1",
+            "sigward-trust-add.1",
+            "sigward.bash",
+            "_sigward",
+            "sigward.fish",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+        }
+        assert!(!names.iter().any(|n| n.contains("generate-docs")));
+        let bash = std::fs::read_to_string(dir.path().join("completions/sigward.bash")).unwrap();
+        assert!(bash.contains("reload"));
+        assert!(!bash.contains("generate-docs"));
+    }
+
+    /// Every MESSAGE_ID in the agent's source (any 32-hex-digit word)
+    /// has an entry in the journald catalog, with the headers journalctl
+    /// shows.
+    #[test]
+    fn catalog_covers_every_message_id() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let catalog = std::fs::read_to_string(root.join("../packaging/sigward.catalog")).unwrap();
+        let mut entries = std::collections::HashMap::new();
+        for block in catalog.split("\n-- ").skip(1) {
+            let (id, rest) = block.split_once('\n').unwrap();
+            assert!(
+                entries
+                    .insert(id.trim().to_string(), rest.to_string())
+                    .is_none(),
+                "{id} twice"
+            );
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        let mut stack = vec![root.join("src")];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+                        if word.len() == 32 && word.bytes().all(|b| b.is_ascii_hexdigit()) {
+                            ids.insert(word.to_ascii_lowercase());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(ids.len() >= 15, "found only {ids:?}");
+        for id in &ids {
+            let entry = entries
+                .get(id)
+                .unwrap_or_else(|| panic!("MESSAGE_ID {id} has no entry in sigward.catalog"));
+            for header in [
+                "Subject: ",
+                "Defined-By: sigward",
+                "Support: ",
+                "Documentation: ",
+            ] {
+                assert!(
+                    entry.lines().any(|l| l.starts_with(header)),
+                    "{id}: no {header:?} line"
+                );
+            }
+            let body = entry
+                .split_once("\n\n")
+                .map(|(_, b)| b.trim())
+                .unwrap_or("");
+            assert!(body.len() > 100, "{id}: the body explains nothing");
+        }
+    }
+}
