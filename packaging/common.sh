@@ -4,7 +4,7 @@
 # metadata in agent/Cargo.toml expects them.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 # The workspace's target directory (honours CARGO_TARGET_DIR and
 # .cargo/config.toml).

@@ -17,7 +17,7 @@
 # It changes the container freely (drop-ins, policies, stops, removal): the
 # container is thrown away afterwards.
 set -u
-export LC_ALL=C.UTF-8 SYSTEMD_PAGER= SYSTEMD_COLORS=0
+export LC_ALL=C.UTF-8 SYSTEMD_PAGER='' SYSTEMD_COLORS=0
 cd /
 
 pass=0
@@ -47,6 +47,25 @@ wait_until() {
 }
 
 prop() { systemctl show -P "$1" sigward.service; }
+
+# signal_agent SIGNAL PID: only a real agent pid (never 0 or empty, which
+# kill would take for this script's own process group).
+signal_agent() {
+    case "$2" in
+    "" | 0 | *[!0-9]*) return 1 ;;
+    esac
+    kill "-$1" "$2"
+}
+
+# need_agent WHAT: the checks that follow need a running agent; without one
+# they would only wait out their timeouts, so stop here (a failure).
+need_agent() {
+    systemctl is-active --quiet sigward.service && return 0
+    bad "sigward.service is not active ($(prop ActiveState)/$(prop Result)): cannot check $1; stopping here"
+    journalctl -u sigward.service -n 15 --no-pager | sed 's/^/      /'
+    echo "(inside the container: $pass passed, $fail failed)"
+    exit 1
+}
 
 # try_open FILE: 0 when the file could be opened, 1 when the open was
 # refused with EPERM, 2 on any other error.
@@ -144,6 +163,7 @@ else
 fi
 
 # ---------------------------------------------------------------- enforcement
+need_agent "enforcement"
 out=$(import_plugin good)
 if [ "$out" = "imported signed" ]; then
     ok "signed plugin imports (python3)"
@@ -301,6 +321,7 @@ else
 fi
 
 # ---------------------------------------------------------------- status and metrics
+need_agent "status and metrics"
 out=$(timeout 30 sigward status 2>&1)
 rc=$?
 json_ok=$(timeout 30 sigward status --json 2>/dev/null | python3 -c '
@@ -344,6 +365,7 @@ fi
 main_pid=$(prop MainPID)
 
 # ---------------------------------------------------------------- watchdog
+need_agent "the watchdog"
 # The agent pets the watchdog (WATCHDOG=1) while its event loop runs: systemd
 # records the time of the last ping (set to the start time before the first).
 wd=$(prop WatchdogUSec)
@@ -363,7 +385,7 @@ systemctl daemon-reload
 timeout 60 systemctl restart sigward.service
 old_pid=$(prop MainPID)
 t0=$(now_ms)
-kill -STOP "$old_pid"
+signal_agent STOP "$old_pid"
 new_pid_up() {
     local p
     p=$(prop MainPID)
@@ -373,17 +395,18 @@ if wait_until 20 new_pid_up && wait_until 10 denied /srv/plugins/bad.py; then
     ok "a frozen agent is killed by the watchdog and restarted: enforcing again after $(($(now_ms) - t0)) ms (WatchdogSec=2s for the test)"
 else
     bad "frozen agent not restarted by the watchdog within 30 s: $(prop ActiveState), pid $(prop MainPID)"
-    kill -CONT "$old_pid" 2>/dev/null
+    signal_agent CONT "$old_pid" 2>/dev/null
 fi
 rm -f /etc/systemd/system/sigward.service.d/40-watchdog-test.conf
 systemctl daemon-reload
 timeout 60 systemctl restart sigward.service
 
 # ---------------------------------------------------------------- kill -9
+need_agent "kill -9"
 restarts_before=$(prop NRestarts)
 old_pid=$(prop MainPID)
 t0=$(now_ms)
-kill -9 "$old_pid"
+signal_agent KILL "$old_pid"
 if wait_until 20 new_pid_up && wait_until 10 denied /srv/plugins/bad.py; then
     t1=$(now_ms)
     elapsed=$((t1 - t0))
@@ -409,6 +432,7 @@ else
 fi
 
 # ---------------------------------------------------------------- stop
+need_agent "stop"
 # Openers of a big signed file that nothing has verified yet wait in open()
 # while the agent hashes it; stopping the agent must leave none blocked.
 stage=/var/tmp/stage
@@ -464,10 +488,12 @@ result=""
 for try in 1 2 3; do
     timeout 60 systemctl start sigward.service
     result=$(stop_check "$try" $((256 * try)))
+    # shellcheck disable=SC2086 # split into its fields
     set -- $result
     # Retry with a bigger file when the agent was faster than the check.
     [ "${1:-0}" -gt 0 ] && break
 done
+# shellcheck disable=SC2086
 set -- $result
 if [ "${2:-0}" -gt 0 ] && [ "${3:-}" = "${2:-}" ] && [ "${6:-}" = "${2:-}" ] && [ "${5:-}" != active ] &&
     [ "${1:-0}" -gt 0 ]; then
@@ -545,5 +571,5 @@ else
     bad "dpkg -P: rc $rc, $(ls -R /etc/sigward 2>&1 | tr '\n' ' '): $out"
 fi
 
-echo "inside: $pass passed, $fail failed"
+echo "(inside the container: $pass passed, $fail failed)"
 [ "$fail" = 0 ]

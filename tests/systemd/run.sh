@@ -47,28 +47,36 @@ die() {
     exit 1
 }
 now_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
+# running PID: the process exists and is not a zombie.
+running() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 secs_since() { awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.1f", (b - a) / 1000 }'; }
 
 [ "$(id -u)" = 0 ] || die "tests/systemd/run.sh must run as root"
 
 WORK=""
 NSPAWN_PID=""
+INSIDE_PID=""
 finish() {
     local rc=$?
     set +e
-    if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+    trap '' INT TERM
+    if [ -n "$INSIDE_PID" ] && running "$INSIDE_PID"; then
+        kill -TERM "$INSIDE_PID" 2>/dev/null
+    fi
+    if running "$NSPAWN_PID"; then
         local init
         init=$(pgrep -P "$NSPAWN_PID" | head -n 1)
         [ -n "$init" ] && timeout 10 nsenter -t "$init" -m -p -- /bin/systemctl poweroff --no-block >/dev/null 2>&1
-        for _ in $(seq 1 300); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$NSPAWN_PID" 2>/dev/null; then
+        for _ in $(seq 1 300); do running "$NSPAWN_PID" || break; sleep 0.1; done
+        if running "$NSPAWN_PID"; then
             echo "container did not power off within 30 s: terminating systemd-nspawn" >&2
             kill -TERM "$NSPAWN_PID"
-            for _ in $(seq 1 100); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
+            for _ in $(seq 1 100); do running "$NSPAWN_PID" || break; sleep 0.1; done
             kill -KILL "$NSPAWN_PID" 2>/dev/null
         fi
-        wait "$NSPAWN_PID" 2>/dev/null
     fi
+    [ -n "$NSPAWN_PID" ] && wait "$NSPAWN_PID" 2>/dev/null
+    [ -n "$INSIDE_PID" ] && wait "$INSIDE_PID" 2>/dev/null
     if [ -n "$WORK" ]; then
         rm -rf --one-file-system "$WORK"
     fi
@@ -202,7 +210,7 @@ nspawn=(systemd-nspawn --quiet --directory="$rootfs" --machine="$MACHINE" --regi
 # ---------------------------------------------------------------- test data
 keys="$WORK/keys"
 mkdir -p "$keys"
-"$SIGWARD" keygen --out "$keys/ci" >/dev/null || die "sigward keygen failed"
+out=$("$SIGWARD" keygen --out "$keys/ci" 2>&1) || die "sigward keygen failed: $out"
 install -d -m 0755 "$rootfs/srv/plugins" "$rootfs/srv/big"
 echo 'VALUE = "signed"' >"$rootfs/srv/plugins/good.py"
 echo 'VALUE = "unsigned"' >"$rootfs/srv/plugins/bad.py"
@@ -256,7 +264,7 @@ NSPAWN_PID=$!
 init=""
 booted=""
 deadline=$(($(now_ms) + 120000))
-while [ "$(now_ms)" -lt "$deadline" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; do
+while [ "$(now_ms)" -lt "$deadline" ] && running "$NSPAWN_PID"; do
     [ -n "$init" ] || init=$(pgrep -P "$NSPAWN_PID" | head -n 1 || true)
     if [ -n "$init" ]; then
         state=$(timeout 5 nsenter -t "$init" -m -p -- /bin/systemctl is-system-running 2>/dev/null || true)
@@ -284,12 +292,18 @@ fi
 # ring buffer, which is only read, never cleared.
 dmesg_before=$(dmesg 2>/dev/null | wc -l)
 t0=$(now_ms)
-set +e
+# In the background, waited for with `wait`, so that a signal to this script
+# is handled at once (the trap powers the container off, which ends it).
 timeout 900 nsenter -t "$init" -m -u -i -n -p -- \
     /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb \
-    /bin/bash /results/inside.sh 2>&1 | tee "$WORK/inside.log"
-inside_rc=${PIPESTATUS[0]}
-set -e
+    /bin/bash /results/inside.sh >"$WORK/inside.log" 2>&1 &
+INSIDE_PID=$!
+tail -n +1 -f --pid="$INSIDE_PID" "$WORK/inside.log" &
+tail_pid=$!
+inside_rc=0
+wait "$INSIDE_PID" || inside_rc=$?
+INSIDE_PID=""
+wait "$tail_pid" || true
 pass=$((pass + $(grep -c '^PASS: ' "$WORK/inside.log" || true)))
 fail=$((fail + $(grep -c '^FAIL: ' "$WORK/inside.log" || true)))
 if [ "$inside_rc" = 124 ]; then
@@ -329,8 +343,8 @@ fi
 # ---------------------------------------------------------------- power off
 t0=$(now_ms)
 timeout 10 nsenter -t "$init" -m -p -- /bin/systemctl poweroff --no-block >/dev/null 2>&1 || true
-for _ in $(seq 1 600); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$NSPAWN_PID" 2>/dev/null; then
+for _ in $(seq 1 600); do running "$NSPAWN_PID" || break; sleep 0.1; done
+if running "$NSPAWN_PID"; then
     bad "the container did not power off within 60 s"
 else
     wait "$NSPAWN_PID" || true
