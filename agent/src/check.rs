@@ -534,15 +534,21 @@ pub fn sig_stamp(path: &Path) -> Option<Stamp> {
     nix::sys::stat::lstat(path).ok().map(|st| Stamp::of(&st))
 }
 
-/// Reads a signature file: `Ok(None)` when there is none. Symlinks, FIFOs,
-/// devices and oversized files are refused without blocking or reading them.
-pub fn read_signature(path: &Path) -> Result<Option<(Vec<u8>, Stamp)>, SigError> {
+/// Opens a file for reading without following a final symlink and without
+/// blocking on a FIFO or acquiring a terminal.
+pub fn open_no_follow(path: &Path) -> nix::Result<OwnedFd> {
     let flags = OFlag::O_RDONLY
         | OFlag::O_NOFOLLOW
         | OFlag::O_NONBLOCK
         | OFlag::O_NOCTTY
         | OFlag::O_CLOEXEC;
-    let fd: OwnedFd = match nix::fcntl::open(path, flags, FileMode::empty()) {
+    nix::fcntl::open(path, flags, FileMode::empty())
+}
+
+/// Reads a signature file: `Ok(None)` when there is none. Symlinks, FIFOs,
+/// devices and oversized files are refused without blocking or reading them.
+pub fn read_signature(path: &Path) -> Result<Option<(Vec<u8>, Stamp)>, SigError> {
+    let fd: OwnedFd = match open_no_follow(path) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(None),
         Err(Errno::ELOOP) => {

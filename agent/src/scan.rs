@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode as FileMode;
 use serde_json::{json, Value};
 use sigward_policy::{Reason, Verdict};
 
@@ -222,12 +220,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn verify(&mut self, path: &Path) -> Entry {
-        let flags = OFlag::O_RDONLY
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_NONBLOCK
-            | OFlag::O_NOCTTY
-            | OFlag::O_CLOEXEC;
-        let fd: OwnedFd = match nix::fcntl::open(path, flags, FileMode::empty()) {
+        let fd: OwnedFd = match check::open_no_follow(path) {
             Ok(fd) => fd,
             Err(Errno::EPERM) => {
                 return Entry::plain(
