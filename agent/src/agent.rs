@@ -26,10 +26,10 @@
 //! exactly once: explicitly, or on drop (also when a worker panics) with the
 //! fail-closed answer of the mode in force.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -38,17 +38,17 @@ use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use nix::sys::fanotify::{FanotifyEvent, FanotifyResponse, MaskFlags, Response};
 use nix::sys::signal::{SigSet, Signal};
 use sigward_policy::config::Mode;
 use sigward_policy::{Reason, Verdict};
 
 use crate::audit::{ids, Auditor, Decision, DecisionRecord};
-use crate::cache::{Key, VerdictCache};
+use crate::cache::{Entry, Fast, Hit, Probe, VerdictCache, NO_EPOCH};
 use crate::check::{self, Outcome, Stamp};
 use crate::config::{Engine, LoadError};
 use crate::control::{self, ReloadOutcome};
-use crate::fan::{self, Groups, Op};
+use crate::fan::{self, Groups, Op, PermEvent};
+use crate::kcache::{self, KernelCache};
 use crate::metrics::{self, Metrics, TreeState, Why};
 use crate::notify;
 use crate::watch;
@@ -81,6 +81,33 @@ struct Shared {
     shutting_down: AtomicBool,
     /// Wakes the metrics thread (after a reload, and to stop it).
     metrics_wake: Sender<()>,
+    /// Ignore marks on verified files.
+    kcache: KernelCache,
+    /// Ignore marks removed by reloads.
+    kmarks_dropped: AtomicU64,
+    /// Bumped by the watcher after each directory rename it reads (see
+    /// [`names_epoch`]).
+    names_epoch: AtomicU64,
+    /// Set by the watcher while it holds notification events it has read
+    /// but not yet applied.
+    watch_busy: AtomicBool,
+    /// Files being verified now, with the events waiting for the same
+    /// verdict.
+    inflight: Mutex<HashMap<InflightKey, Vec<Waiter>>>,
+}
+
+/// One version of one file under one name and policy generation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct InflightKey {
+    stamp: Stamp,
+    generation: u64,
+    path: PathBuf,
+}
+
+/// An event waiting for a verification another worker is running.
+struct Waiter {
+    pending: Pending,
+    exec: bool,
 }
 
 impl Shared {
@@ -132,14 +159,14 @@ fn sys(what: impl Into<String>) -> impl FnOnce(Errno) -> StartError {
 /// A permission event that must be answered exactly once.
 struct Pending {
     shared: Arc<Shared>,
-    event: Option<FanotifyEvent>,
+    event: Option<PermEvent>,
     fail_allow: bool,
     /// When the event was read.
     received: Instant,
 }
 
 impl Pending {
-    fn new(shared: Arc<Shared>, event: FanotifyEvent, mode: Mode) -> Self {
+    fn new(shared: Arc<Shared>, event: PermEvent, mode: Mode) -> Self {
         Pending {
             shared,
             event: Some(event),
@@ -149,7 +176,7 @@ impl Pending {
     }
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {
-        self.event.as_ref().and_then(|e| e.fd())
+        self.event.as_ref().map(PermEvent::fd)
     }
 
     fn pid(&self) -> i32 {
@@ -198,20 +225,11 @@ impl Drop for Pending {
     }
 }
 
-fn respond(shared: &Shared, ev: &FanotifyEvent, allow: bool) {
-    let Some(fd) = ev.fd() else { return };
-    let response = if allow {
-        Response::FAN_ALLOW
-    } else {
-        Response::FAN_DENY
-    };
-    // ENOENT: the kernel already released the event (group shutting down).
-    // Nothing else can be done about a failed write; the event thread must
-    // not log here.
-    let _ = shared
-        .groups
-        .perm
-        .write_response(FanotifyResponse::new(fd, response));
+fn respond(shared: &Shared, ev: &PermEvent, allow: bool) {
+    // A failed write (ENOENT: the kernel already released the event, the
+    // group is shutting down) cannot be helped; the event thread must not
+    // log here.
+    shared.groups.respond(ev.fd(), allow);
 }
 
 /// Work for a verification thread.
@@ -219,6 +237,10 @@ struct Job {
     pending: Pending,
     path: PathBuf,
     stamp: Stamp,
+    /// Link count at the event.
+    nlink: u64,
+    /// Names epoch read before `path` ([`NO_EPOCH`] if names were moving).
+    epoch: u64,
     exec: bool,
     mode: Mode,
     engine: Arc<Engine>,
@@ -275,7 +297,18 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         watchdog,
         shutting_down: AtomicBool::new(false),
         metrics_wake,
+        kcache: KernelCache::new(),
+        kmarks_dropped: AtomicU64::new(0),
+        names_epoch: AtomicU64::new(0),
+        watch_busy: AtomicBool::new(false),
+        inflight: Mutex::new(HashMap::new()),
     });
+    {
+        let engine = shared.engine();
+        shared
+            .kcache
+            .open(engine.generation, engine.kernel_cache.clone());
+    }
 
     let (tx, rx) = unbounded::<Job>();
     let mut workers = Vec::new();
@@ -465,6 +498,9 @@ fn status(shared: &Shared) -> serde_json::Value {
     shared.metrics.status(&metrics::Live {
         cache_entries: shared.cache.len(),
         cache_capacity: shared.cache.capacity(),
+        kernel_marks: shared.kcache.len(),
+        kernel_marks_placed: shared.kcache.placed(),
+        kernel_marks_dropped: shared.kmarks_dropped.load(Ordering::Relaxed),
         audit_dropped: shared.auditor.dropped(),
         metrics_file: engine.policy.agent.metrics_file.clone(),
         metrics_interval: engine.policy.agent.metrics_interval_secs,
@@ -672,12 +708,18 @@ fn announce_modes(engine: &Engine) {
 
 // ---------------------------------------------------------------- events
 
+/// Size of the event thread's read buffer: a few hundred events per read.
+const EVENT_BUFFER: usize = 16 * 1024;
+
 fn event_loop(shared: &Arc<Shared>, tx: Sender<Job>) {
     let mut tx = Some(tx);
+    // Reused for every read: the hit path allocates nothing.
+    let mut buf = vec![0u8; EVENT_BUFFER];
+    let mut batch = Vec::with_capacity(EVENT_BUFFER / 24);
     loop {
         shared.metrics.beat();
         let stopping = shared.stopping.load(Ordering::SeqCst);
-        drain_events(shared, tx.as_ref());
+        drain_events(shared, tx.as_ref(), &mut buf, &mut batch);
         if stopping && tx.is_some() {
             // Everything queued when the stop began has been read and
             // answered or handed to a worker. Dropping the sender lets the
@@ -688,7 +730,7 @@ fn event_loop(shared: &Arc<Shared>, tx: Sender<Job>) {
             continue;
         }
         if tx.is_none() && shared.workers_done.load(Ordering::SeqCst) {
-            drain_events(shared, None);
+            drain_events(shared, None, &mut buf, &mut batch);
             return;
         }
         let mut fds = [
@@ -711,29 +753,58 @@ fn event_loop(shared: &Arc<Shared>, tx: Sender<Job>) {
     }
 }
 
-fn drain_events(shared: &Arc<Shared>, tx: Option<&Sender<Job>>) {
+fn drain_events(
+    shared: &Arc<Shared>,
+    tx: Option<&Sender<Job>>,
+    buf: &mut [u8],
+    batch: &mut Vec<PermEvent>,
+) {
     loop {
-        match shared.groups.perm.read_events() {
-            Ok(events) if events.is_empty() => return,
-            Ok(events) => {
+        match shared.groups.read_perm(buf, batch) {
+            Ok(()) if batch.is_empty() => return,
+            Ok(()) => {
                 // A steady stream of events keeps the loop in here: beat
                 // per batch, so that a busy loop is not taken for a wedged
                 // one.
                 shared.metrics.beat();
-                for ev in events {
-                    handle_event(shared, tx, ev);
+                let mut names = Names::default();
+                for ev in batch.drain(..) {
+                    handle_event(shared, tx, ev, &mut names);
                 }
             }
-            Err(Errno::EINTR) => continue,
             Err(_) => return,
         }
     }
 }
 
-fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEvent) {
-    if ev.fd().is_none() {
-        return; // queue overflow notice; cannot happen with FAN_UNLIMITED_QUEUE
+/// Whether the names of files in protected trees are known to be stable
+/// for the events of one read, and the names epoch if so; found out once
+/// per batch, when the first event needs it.
+#[derive(Default)]
+struct Names(Option<Option<u64>>);
+
+impl Names {
+    fn epoch(&mut self, shared: &Shared) -> Option<u64> {
+        *self.0.get_or_insert_with(|| names_epoch(shared))
     }
+}
+
+/// The current names epoch, or `None` if a directory rename may not be
+/// accounted for yet.
+///
+/// A rename that finished before an open began has its notification queued
+/// before the open's permission event, hence before the read that returned
+/// it: so after that read, the rename is either still queued in the
+/// notification group, or held by the watcher (`watch_busy`, set before its
+/// read and cleared after it bumped the epoch), or counted in the epoch.
+fn names_epoch(shared: &Shared) -> Option<u64> {
+    if shared.groups.notify_pending() || shared.watch_busy.load(Ordering::SeqCst) {
+        return None;
+    }
+    Some(shared.names_epoch.load(Ordering::SeqCst))
+}
+
+fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, names: &mut Names) {
     let m = &shared.metrics;
     m.event();
     if ev.pid() == shared.self_pid {
@@ -743,13 +814,13 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
         return;
     }
     let engine = shared.engine();
-    if !ev.check_version() {
+    if !ev.version_ok() {
         let allow = engine.policy.mode != Mode::Enforce;
         m.verdict(failure_decision(allow), Why::Error);
         respond(shared, &ev, allow);
         return;
     }
-    let exec = ev.mask().contains(MaskFlags::FAN_OPEN_EXEC_PERM);
+    let exec = ev.is_exec();
     let pending = Pending::new(shared.clone(), ev, engine.policy.mode);
     let Some(fd) = pending.fd() else { return };
     let st = match nix::sys::stat::fstat(fd) {
@@ -769,13 +840,40 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
         pending.allow_fast(Why::Empty);
         return;
     }
+    let probe = Probe {
+        stamp,
+        nlink: st.st_nlink,
+        generation: engine.generation,
+    };
+    // The hit path: no path, no /proc, no allocation.
+    if let Some(why) = shared.cache.fast(&probe, exec, names.epoch(shared)) {
+        m.cache_hit();
+        pending.allow_fast(why);
+        return;
+    }
+    // Read before the path, so that an entry made from this path is never
+    // newer than the names it saw.
+    let epoch = names.epoch(shared).unwrap_or(NO_EPOCH);
     let Some(path) = check::fd_path(fd) else {
         return; // fail-closed on drop
     };
     let mode = engine.mode_for(&path);
     let mut pending = pending;
     pending.fail_allow = mode != Mode::Enforce;
+    let remember = |fast: Fast, path: &Path| {
+        shared.cache.insert(Entry {
+            stamp,
+            nlink: st.st_nlink,
+            generation: engine.generation,
+            epoch,
+            path: path.into(),
+            fast,
+            valid_until: None,
+            outcome: None,
+        });
+    };
     if mode == Mode::Off {
+        remember(Fast::both(Why::ModeOff), &path);
         pending.allow_fast(Why::ModeOff);
         return;
     }
@@ -789,6 +887,13 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
     } else if check::is_sig_file(&path) {
         if !exec {
             // Loaders and operators read signature files.
+            remember(
+                Fast {
+                    open: Some(Why::SignatureRead),
+                    exec: None,
+                },
+                &path,
+            );
             pending.allow_fast(Why::SignatureRead);
             return;
         }
@@ -803,38 +908,29 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: FanotifyEven
     let mut cached = false;
     let known = match known {
         Some(k) => Some(k),
-        None => {
-            let key = Key {
-                stamp,
-                generation: engine.generation,
-                path: path.clone(),
-            };
-            match shared.cache.get(&key) {
-                Some(hit)
-                    if hit.verdict.is_verified()
-                        && !hit.verdict.is_self_signed()
-                        && !engine.policy.audit.log_allowed =>
-                {
-                    m.cache_hit();
-                    pending.allow_fast(Why::Cached);
-                    return;
-                }
-                Some(hit) => {
-                    m.cache_hit();
-                    cached = true;
-                    Some(hit)
-                }
-                None => {
-                    m.cache_miss();
-                    None
-                }
+        None => match shared.cache.lookup(&probe, &path, exec, epoch) {
+            Some(Hit::Allow(why)) => {
+                m.cache_hit();
+                pending.allow_fast(why);
+                return;
             }
-        }
+            Some(Hit::Outcome(hit)) => {
+                m.cache_hit();
+                cached = true;
+                Some(hit)
+            }
+            None => {
+                m.cache_miss();
+                None
+            }
+        },
     };
     let job = Job {
         pending,
         path,
         stamp,
+        nlink: st.st_nlink,
+        epoch,
         exec,
         mode,
         engine,
@@ -866,18 +962,73 @@ fn worker_loop(shared: &Arc<Shared>, rx: &Receiver<Job>) {
     }
 }
 
+/// A claim on verifying one [`InflightKey`]: while it lives, events for
+/// the same file wait on it instead of verifying again. Dropped without
+/// [`Claim::finish`] (a panic), it releases the waiters, whose Pending
+/// guards answer fail-closed.
+struct Claim<'a> {
+    shared: &'a Shared,
+    key: Option<InflightKey>,
+}
+
+impl Claim<'_> {
+    fn finish(mut self) -> Vec<Waiter> {
+        self.release()
+    }
+
+    fn release(&mut self) -> Vec<Waiter> {
+        let Some(key) = self.key.take() else {
+            return Vec::new();
+        };
+        let mut inflight = self
+            .shared
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        inflight.remove(&key).unwrap_or_default()
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        drop(self.release());
+    }
+}
+
+/// Claims the verification of `key`, or parks `waiter` behind the worker
+/// already running it (and returns `None`).
+fn claim(shared: &Shared, key: InflightKey, waiter: Waiter) -> Option<(Claim<'_>, Waiter)> {
+    let mut inflight = shared.inflight.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(waiting) = inflight.get_mut(&key) {
+        waiting.push(waiter);
+        return None;
+    }
+    inflight.insert(key.clone(), Vec::new());
+    Some((
+        Claim {
+            shared,
+            key: Some(key),
+        },
+        waiter,
+    ))
+}
+
 fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     let Job {
         pending,
         path,
         stamp,
+        nlink,
+        epoch,
         exec,
         mode,
         engine,
         known,
         cached,
     } = job;
-    let Some(fd) = pending.fd() else { return };
+    if pending.fd().is_none() {
+        return;
+    }
     if check::is_aisoc_manifest(&path) {
         // AiSOC's loader reads the manifest before anything is verified;
         // it is covered by the bundle signature in plugin.sig.
@@ -889,23 +1040,80 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     // A cached rejection stays valid only while the signature files beside
     // it are unchanged: signing a file later must take effect at once.
     let known = known.filter(|k| !cached || k.evidence == check::EvidenceStamps::current(&path));
-    let outcome = match known {
-        Some(k) => k,
-        None => {
-            let o = Arc::new(check::evaluate_in(&engine, fd, &path, buf));
-            if o.cacheable {
-                shared.cache.insert(
-                    Key {
-                        stamp,
-                        generation: engine.generation,
-                        path: path.clone(),
-                    },
-                    o.clone(),
-                );
-            }
-            o
-        }
+    if let Some(outcome) = known {
+        conclude(shared, &engine, pending, &path, exec, mode, &outcome);
+        return;
+    }
+    // Many processes opening one file at once: one verification.
+    let key = InflightKey {
+        stamp,
+        generation: engine.generation,
+        path,
     };
+    let Some((claim, Waiter { pending, exec })) =
+        claim(shared, key.clone(), Waiter { pending, exec })
+    else {
+        return;
+    };
+    let path = key.path;
+    let Some(fd) = pending.fd() else { return };
+    let outcome = Arc::new(check::evaluate_in(&engine, fd, &path, buf));
+    let plain_allow = outcome.verdict.is_verified()
+        && !outcome.verdict.is_self_signed()
+        && !engine.policy.audit.log_allowed;
+    if outcome.cacheable {
+        shared.cache.insert(Entry {
+            stamp,
+            nlink,
+            generation: engine.generation,
+            epoch,
+            path: path.as_path().into(),
+            fast: if plain_allow {
+                Fast::both(Why::Cached)
+            } else {
+                Fast::default()
+            },
+            valid_until: outcome.valid_until,
+            outcome: (!plain_allow).then(|| outcome.clone()),
+        });
+        if plain_allow && outcome.valid_until.is_none() && mode != Mode::Off {
+            kernel_cache(shared, &engine, fd, &path, &stamp);
+        }
+    }
+    let waiters = claim.finish();
+    conclude(shared, &engine, pending, &path, exec, mode, &outcome);
+    for w in waiters {
+        conclude(shared, &engine, w.pending, &path, w.exec, mode, &outcome);
+    }
+}
+
+/// Puts a kernel ignore mark on a file just verified and allowed, where
+/// that is safe (see [`crate::kcache`]).
+fn kernel_cache(shared: &Shared, engine: &Engine, fd: BorrowedFd<'_>, path: &Path, stamp: &Stamp) {
+    let Some(settings) = shared.kcache.settings_for(engine.generation) else {
+        return;
+    };
+    if kcache::examine(fd, path, &settings.owners).is_err() {
+        return;
+    }
+    if let Err(e) = shared
+        .kcache
+        .mark(&shared.groups, engine.generation, fd, stamp)
+    {
+        tracing::debug!("{}: no kernel ignore mark: {e}", path.display());
+    }
+}
+
+/// Answers one event with a verification outcome, and records it.
+fn conclude(
+    shared: &Arc<Shared>,
+    engine: &Engine,
+    pending: Pending,
+    path: &Path,
+    exec: bool,
+    mode: Mode,
+    outcome: &Outcome,
+) {
     let verified = outcome.verdict.is_verified();
     let decision = match (verified, mode) {
         (true, _) => Decision::Allow,
@@ -937,7 +1145,7 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
         shared.metrics.denial(metrics::Denial {
             time: unix_now(),
             decision,
-            path: path.clone(),
+            path: path.to_path_buf(),
             reason: why.as_str(),
             detail: detail.clone(),
             pid,
@@ -945,12 +1153,12 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
         });
     }
     pending.decide(decision, why);
-    let signer = check::signer(&engine, &outcome.verdict);
+    let signer = check::signer(engine, &outcome.verdict);
     shared.auditor.record(DecisionRecord {
         decision,
         reason,
         detail,
-        path,
+        path: path.to_path_buf(),
         access: if exec { "exec" } else { "open" },
         pid,
         exe,
@@ -981,6 +1189,9 @@ fn watch_loop(shared: &Arc<Shared>) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
         }
+        // Set before reading and cleared only after every rename read has
+        // bumped the epoch: see `names_epoch`.
+        shared.watch_busy.store(true, Ordering::SeqCst);
         loop {
             let n = match nix::unistd::read(shared.groups.notify.as_fd(), &mut buf) {
                 Ok(0) | Err(Errno::EAGAIN) => break,
@@ -996,8 +1207,17 @@ fn watch_loop(shared: &Arc<Shared>) {
             };
             let (notices, framed) = watch::parse_events(buf.get(..n).unwrap_or_default());
             let mut rescan = !framed;
+            // Unframed input or an overflow may hide renames too.
+            if rescan
+                || notices
+                    .iter()
+                    .any(|n| matches!(n, watch::Notice::Renamed | watch::Notice::Overflow))
+            {
+                shared.names_epoch.fetch_add(1, Ordering::SeqCst);
+            }
             for notice in notices {
                 match notice {
+                    watch::Notice::Renamed => {}
                     watch::Notice::Overflow => rescan = true,
                     watch::Notice::NewDir {
                         fsid,
@@ -1015,7 +1235,17 @@ fn watch_loop(shared: &Arc<Shared>) {
                                 shared.metrics.count_marked(stats.dirs);
                                 shared.metrics.tree_grew(&path, stats.dirs);
                             }
-                            Some(Ok(None)) => {}
+                            Some(Ok(None)) => {
+                                // A file got a new name: a kernel verdict
+                                // on its inode no longer binds its name.
+                                if shared.kcache.len() > 0 {
+                                    let _ = shared.groups.with_mount(&fsid, |m| {
+                                        watch::open_entry(m, handle_type, &handle, &name).map(
+                                            |fd| shared.kcache.forget(&shared.groups, fd.as_fd()),
+                                        )
+                                    });
+                                }
+                            }
                             Some(Err(e)) => {
                                 tracing::error!(
                                     message_id = ids::MARK_FAILED,
@@ -1033,6 +1263,40 @@ fn watch_loop(shared: &Arc<Shared>) {
                 mark_all(shared, &shared.engine());
             }
         }
+        shared.watch_busy.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Removes every kernel ignore mark (the kernel cache stays closed until the
+/// caller opens it for the next generation). A mark that cannot be found
+/// again by its handle is removed by flushing every mark of the permission
+/// group and marking `next`'s trees again: during that short gap opens in
+/// the trees are not seen, which is logged; keeping a verdict of the old
+/// policy in the kernel would be worse.
+fn drop_kernel_marks(shared: &Shared, next: &Engine) {
+    let dropped = shared.kcache.drop_all(&shared.groups);
+    shared.kmarks_dropped.fetch_add(
+        u64::try_from(dropped.removed).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    if dropped.failed == 0 {
+        return;
+    }
+    tracing::error!(
+        message_id = ids::MARK_FAILED,
+        "{} kernel ignore marks could not be removed one by one; flushing all marks and \
+         marking every tree again (opens during the next moments are not checked)",
+        dropped.failed
+    );
+    if let Err(e) = shared.groups.flush_perm() {
+        tracing::error!(
+            message_id = ids::MARK_FAILED,
+            "cannot flush fanotify marks: {e}; stale kernel verdicts may remain until restart"
+        );
+        return;
+    }
+    for tree in &next.trees {
+        mark_tree(shared, &tree.root);
     }
 }
 
@@ -1119,6 +1383,9 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                     ),
                 })
                 .collect();
+            // Every verdict the kernel caches rests on the old trust: drop
+            // them all before the new generation answers anything.
+            drop_kernel_marks(shared, &new);
             *shared.engine.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
             shared.metrics.set_policy(
                 new.generation,
@@ -1130,6 +1397,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
             // A changed metrics file or interval applies at once.
             let _ = shared.metrics_wake.try_send(());
             shared.cache.reset(new.policy.agent.cache_entries);
+            shared.kcache.open(new.generation, new.kernel_cache.clone());
             shared.auditor.set_settings(new.policy.audit.clone());
             // Trees no longer protected are unmarked, except where they lie
             // inside (or contain) a tree that still is.

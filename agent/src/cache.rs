@@ -1,59 +1,177 @@
-//! The verdict cache.
+//! The userspace verdict cache.
 //!
-//! Keyed by everything that identifies one version of one file under one
-//! name and one policy: device, inode, size, mtime, ctime, the policy
-//! generation and the path. ctime is set by the kernel on every change and
-//! cannot be set by users, so an in-place rewrite with `touch -r` restoring
-//! the mtime still misses; a reload starts a new generation, so no verdict
-//! made under the old trust is served; and the path makes a hard link of a
-//! signed file under another name a miss (signatures bind the name).
+//! One entry per inode (device, inode number), holding the version of the
+//! file it was decided for, the name it was opened under, the policy
+//! generation, and what may be answered from it.
+//!
+//! An entry answers an open when the file is the same version (size, mtime
+//! and ctime: ctime is set by the kernel on every change, including
+//! `chmod`, `link`, `unlink` and `rename` of the file itself, and cannot be
+//! set by users), under the same policy generation, and under the same
+//! name: signatures bind the name, so a hard link of a signed file under
+//! another name must not inherit its verdict.
+//!
+//! Two lookups serve that last condition:
+//!
+//! * [`VerdictCache::fast`], on the event thread before anything else, needs
+//!   no path at all (no `/proc` read, no allocation). It answers only for a
+//!   file with a single link, whose ctime is unchanged (so it was neither
+//!   renamed nor linked), while no directory above it was renamed either:
+//!   the entry's *names epoch* must equal the current one. The watcher bumps
+//!   the epoch on every directory rename in a protected tree, and the event
+//!   thread treats names as unstable while the watcher has such events
+//!   queued or in hand (see `agent::names_epoch`).
+//! * [`VerdictCache::lookup`] compares the path the file was opened under,
+//!   and refreshes the entry's epoch when it matches.
 
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
 
 use crate::check::{Outcome, Stamp};
+use crate::metrics::Why;
 
-/// Cache key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Key {
-    /// File identity and version.
-    pub stamp: Stamp,
-    /// Policy generation.
-    pub generation: u64,
-    /// Path the file was opened under.
-    pub path: PathBuf,
+/// Epoch of entries made while names were not known to be stable: never
+/// current.
+pub const NO_EPOCH: u64 = u64::MAX;
+
+/// What the event thread may answer from an entry without a worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fast {
+    /// Allow opens for reading, counted as this.
+    pub open: Option<Why>,
+    /// Allow executions, counted as this.
+    pub exec: Option<Why>,
 }
 
-/// A bounded LRU map from [`Key`] to verification outcomes.
+impl Fast {
+    /// Both accesses allowed, counted as `why`.
+    pub fn both(why: Why) -> Self {
+        Fast {
+            open: Some(why),
+            exec: Some(why),
+        }
+    }
+
+    fn for_access(self, exec: bool) -> Option<Why> {
+        if exec {
+            self.exec
+        } else {
+            self.open
+        }
+    }
+}
+
+/// One cached decision.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The version of the file it was made for.
+    pub stamp: Stamp,
+    /// The file's link count then.
+    pub nlink: u64,
+    /// Policy generation.
+    pub generation: u64,
+    /// Names epoch when the path was read ([`NO_EPOCH`] if unknown).
+    pub epoch: u64,
+    /// The name it was opened under.
+    pub path: Box<Path>,
+    /// What may be allowed on the event thread.
+    pub fast: Fast,
+    /// Unix time from which the entry no longer holds (a trusted key's
+    /// `not_after`).
+    pub valid_until: Option<u64>,
+    /// The verification outcome, kept where a worker still needs it (a
+    /// rejection to record, a self-signed allow, `log_allowed`); `None` for
+    /// plain allows.
+    pub outcome: Option<Arc<Outcome>>,
+}
+
+impl Entry {
+    fn holds(&self, probe: &Probe) -> bool {
+        self.stamp == probe.stamp
+            && self.nlink == probe.nlink
+            && self.generation == probe.generation
+            && self.valid_until.is_none_or(|until| unix_now() < until)
+    }
+}
+
+/// What identifies the file being opened now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// From `fstat` of the event's descriptor.
+    pub stamp: Stamp,
+    /// Link count, from the same `fstat`.
+    pub nlink: u64,
+    /// Policy generation in force.
+    pub generation: u64,
+}
+
+/// A cache hit found by path.
+#[derive(Debug)]
+pub enum Hit {
+    /// Allow at once.
+    Allow(Why),
+    /// A decision a worker finishes (records, denials).
+    Outcome(Arc<Outcome>),
+}
+
+/// A bounded LRU map from inode to [`Entry`].
 pub struct VerdictCache {
-    inner: Mutex<LruCache<Key, Arc<Outcome>>>,
+    inner: Mutex<LruCache<(u64, u64), Entry>>,
 }
 
 impl VerdictCache {
-    /// A cache holding at most `capacity` verdicts.
+    /// A cache holding at most `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::new(LruCache::new(non_zero(capacity))),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, LruCache<Key, Arc<Outcome>>> {
+    fn lock(&self) -> MutexGuard<'_, LruCache<(u64, u64), Entry>> {
         // A panic while holding the lock cannot leave the LRU inconsistent
         // in a way that matters for a cache; keep serving.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The cached outcome for `key`.
-    pub fn get(&self, key: &Key) -> Option<Arc<Outcome>> {
-        self.lock().get(key).cloned()
+    /// The event thread's lookup without a path: an allow, when the entry
+    /// holds, the file has one name, and no directory was renamed since the
+    /// entry's path was read (`epoch` is the current names epoch, `None`
+    /// when names may be changing right now).
+    pub fn fast(&self, probe: &Probe, exec: bool, epoch: Option<u64>) -> Option<Why> {
+        let epoch = epoch?;
+        if probe.nlink != 1 {
+            return None;
+        }
+        let mut c = self.lock();
+        let e = c.get(&(probe.stamp.dev, probe.stamp.ino))?;
+        if e.epoch != epoch || !e.holds(probe) {
+            return None;
+        }
+        e.fast.for_access(exec)
     }
 
-    /// Stores an outcome.
-    pub fn insert(&self, key: Key, outcome: Arc<Outcome>) {
-        self.lock().put(key, outcome);
+    /// The lookup by path. On a match, the entry's epoch becomes `epoch`
+    /// (the epoch read before `path` was), so later opens take the fast
+    /// lookup again.
+    pub fn lookup(&self, probe: &Probe, path: &Path, exec: bool, epoch: u64) -> Option<Hit> {
+        let mut c = self.lock();
+        let e = c.get_mut(&(probe.stamp.dev, probe.stamp.ino))?;
+        if !e.holds(probe) || *e.path != *path {
+            return None;
+        }
+        e.epoch = epoch;
+        match e.fast.for_access(exec) {
+            Some(why) => Some(Hit::Allow(why)),
+            None => e.outcome.clone().map(Hit::Outcome),
+        }
+    }
+
+    /// Stores an entry (replacing the inode's previous one).
+    pub fn insert(&self, entry: Entry) {
+        self.lock().put((entry.stamp.dev, entry.stamp.ino), entry);
     }
 
     /// Drops everything (on reload) and applies a new capacity.
@@ -63,12 +181,12 @@ impl VerdictCache {
         c.resize(non_zero(capacity));
     }
 
-    /// Number of cached verdicts.
+    /// Number of cached entries.
     pub fn len(&self) -> usize {
         self.lock().len()
     }
 
-    /// How many verdicts the cache holds at most.
+    /// How many entries the cache holds at most.
     pub fn capacity(&self) -> usize {
         self.lock().cap().get()
     }
@@ -78,58 +196,134 @@ fn non_zero(n: usize) -> NonZeroUsize {
     NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
 }
 
+/// Seconds since the epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sigward_policy::Verdict;
+    use sigward_policy::{Reason, Verdict};
+    use std::path::PathBuf;
 
-    fn outcome() -> Arc<Outcome> {
-        Arc::new(Outcome {
-            verdict: Verdict::verified(
-                sigward_policy::Fingerprint::of_raw_key(&[1; 32]),
-                sigward_policy::Format::Native,
-                None,
-            ),
-            sha256: None,
-            sig_path: PathBuf::from("/x.sig"),
-            evidence: Default::default(),
-            cacheable: true,
-        })
+    fn stamp(ino: u64, ctime: i64) -> Stamp {
+        Stamp {
+            dev: 1,
+            ino,
+            size: 10,
+            mtime: (5, 0),
+            ctime: (ctime, 0),
+        }
     }
 
-    fn key(ino: u64, ctime: i64, generation: u64, path: &str) -> Key {
-        Key {
-            stamp: Stamp {
-                dev: 1,
-                ino,
-                size: 10,
-                mtime: (5, 0),
-                ctime: (ctime, 0),
-            },
+    fn probe(ino: u64, ctime: i64, generation: u64) -> Probe {
+        Probe {
+            stamp: stamp(ino, ctime),
+            nlink: 1,
             generation,
-            path: PathBuf::from(path),
+        }
+    }
+
+    fn allow(ino: u64, path: &str) -> Entry {
+        Entry {
+            stamp: stamp(ino, 1),
+            nlink: 1,
+            generation: 1,
+            epoch: 7,
+            path: PathBuf::from(path).into_boxed_path(),
+            fast: Fast::both(Why::Cached),
+            valid_until: None,
+            outcome: None,
         }
     }
 
     #[test]
-    fn every_key_part_matters() {
+    fn fast_lookup_needs_every_part_to_match() {
         let c = VerdictCache::new(8);
-        c.insert(key(1, 1, 1, "/a"), outcome());
-        assert!(c.get(&key(1, 1, 1, "/a")).is_some());
-        assert!(c.get(&key(1, 2, 1, "/a")).is_none(), "ctime");
-        assert!(c.get(&key(1, 1, 2, "/a")).is_none(), "generation");
-        assert!(c.get(&key(1, 1, 1, "/b")).is_none(), "path");
-        assert!(c.get(&key(2, 1, 1, "/a")).is_none(), "inode");
+        c.insert(allow(1, "/t/a"));
+        let p = probe(1, 1, 1);
+        assert_eq!(c.fast(&p, false, Some(7)), Some(Why::Cached));
+        assert_eq!(c.fast(&p, true, Some(7)), Some(Why::Cached));
+        assert_eq!(c.fast(&p, false, None), None, "names changing");
+        assert_eq!(c.fast(&p, false, Some(8)), None, "a directory was renamed");
+        assert_eq!(c.fast(&probe(1, 2, 1), false, Some(7)), None, "ctime");
+        assert_eq!(c.fast(&probe(1, 1, 2), false, Some(7)), None, "generation");
+        assert_eq!(c.fast(&probe(2, 1, 1), false, Some(7)), None, "inode");
+        let linked = Probe { nlink: 2, ..p };
+        assert_eq!(c.fast(&linked, false, Some(7)), None, "second name");
+    }
+
+    #[test]
+    fn lookup_by_path_binds_the_name_and_refreshes_the_epoch() {
+        let c = VerdictCache::new(8);
+        c.insert(allow(1, "/t/a"));
+        let p = probe(1, 1, 1);
+        assert!(c.lookup(&p, Path::new("/t/b"), false, 9).is_none());
+        assert_eq!(c.fast(&p, false, Some(9)), None);
+        assert!(matches!(
+            c.lookup(&p, Path::new("/t/a"), false, 9),
+            Some(Hit::Allow(Why::Cached))
+        ));
+        assert_eq!(c.fast(&p, false, Some(9)), Some(Why::Cached));
+    }
+
+    #[test]
+    fn signature_reads_are_not_executions_and_outcomes_go_to_workers() {
+        let c = VerdictCache::new(8);
+        let mut e = allow(1, "/t/a.sig");
+        e.fast = Fast {
+            open: Some(Why::SignatureRead),
+            exec: None,
+        };
+        c.insert(e);
+        let p = probe(1, 1, 1);
+        assert_eq!(c.fast(&p, false, Some(7)), Some(Why::SignatureRead));
+        assert_eq!(c.fast(&p, true, Some(7)), None);
+        assert!(c.lookup(&p, Path::new("/t/a.sig"), true, 7).is_none());
+
+        let mut denied = allow(2, "/t/b");
+        denied.fast = Fast::default();
+        denied.outcome = Some(Arc::new(Outcome::refused(
+            Reason::Unsigned,
+            "no signature",
+            PathBuf::from("/t/b.sig"),
+        )));
+        c.insert(denied);
+        let p = probe(2, 1, 1);
+        assert_eq!(c.fast(&p, false, Some(7)), None);
+        match c.lookup(&p, Path::new("/t/b"), false, 7) {
+            Some(Hit::Outcome(o)) => assert!(matches!(o.verdict, Verdict::Rejected { .. })),
+            other => unreachable!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn expired_entries_do_not_hold() {
+        let c = VerdictCache::new(8);
+        let mut e = allow(1, "/t/a");
+        e.valid_until = Some(unix_now().saturating_sub(1));
+        c.insert(e);
+        let p = probe(1, 1, 1);
+        assert_eq!(c.fast(&p, false, Some(7)), None);
+        assert!(c.lookup(&p, Path::new("/t/a"), false, 7).is_none());
+        let mut e = allow(2, "/t/b");
+        e.valid_until = Some(unix_now() + 3600);
+        c.insert(e);
+        assert_eq!(c.fast(&probe(2, 1, 1), false, Some(7)), Some(Why::Cached));
     }
 
     #[test]
     fn bounded_and_reset() {
         let c = VerdictCache::new(2);
         for i in 0..5 {
-            c.insert(key(i, 1, 1, "/a"), outcome());
+            c.insert(allow(i, "/a"));
         }
         assert_eq!(c.len(), 2);
         c.reset(4);
         assert_eq!(c.len(), 0);
+        assert_eq!(c.capacity(), 4);
     }
 }

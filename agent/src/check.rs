@@ -51,6 +51,10 @@ pub struct Outcome {
     /// Whether the verdict may be cached: the file was read whole and did
     /// not change meanwhile, and nothing failed for a passing reason.
     pub cacheable: bool,
+    /// Unix time from which a verified verdict no longer holds, because the
+    /// validity window of a key it rests on ends (`None`: no window ends
+    /// it). See [`valid_until`].
+    pub valid_until: Option<u64>,
 }
 
 impl Outcome {
@@ -63,6 +67,7 @@ impl Outcome {
             sig_path,
             evidence: EvidenceStamps::default(),
             cacheable: false,
+            valid_until: None,
         }
     }
 }
@@ -340,13 +345,49 @@ pub fn evaluate(fd: BorrowedFd<'_>, path: &Path, ctx: &Context<'_>, buf: &mut [u
             used_sig = sig;
         }
     }
+    // A key that is not valid yet becomes valid without any file changing.
+    if matches!(
+        verdict,
+        Verdict::Rejected {
+            reason: Reason::Expired,
+            ..
+        }
+    ) {
+        cacheable = false;
+    }
     Outcome {
+        valid_until: valid_until(&verdict, ctx.trust, ctx.options),
         verdict,
         sha256: Some(digests.sha256),
         sig_path: used_sig,
         evidence: stamps,
         cacheable,
     }
+}
+
+/// Until when a verdict holds as time passes (`None`: for ever). A
+/// signature with an authenticated signing time was checked against the
+/// key's window at that time, which does not move; otherwise the window
+/// was checked at `options.now` and the verdict ends with it. With a
+/// threshold above one, the verdict names one of its keys only: the
+/// earliest end among all keys valid now applies.
+pub fn valid_until(verdict: &Verdict, trust: &TrustStore, options: &Options) -> Option<u64> {
+    let Verdict::Verified {
+        key,
+        signed_at: None,
+        ..
+    } = verdict
+    else {
+        return None;
+    };
+    if options.threshold > 1 {
+        return trust
+            .iter()
+            .filter(|k| trust.check_window(&k.fingerprint, options.now).is_ok())
+            .filter_map(|k| trust.valid_until(&k.fingerprint, options.now))
+            .min();
+    }
+    trust.valid_until(key, options.now)
 }
 
 /// The nearest directory above `path` (up to `stop`) that is an AiSOC

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
+use crate::kcache;
 use sigward_policy::config::{self, KeySource, Located, Mode, Policy};
 use sigward_policy::trust::{KeyMaterial, KeyOrigin, TrustedKey};
 use sigward_policy::{Options, TrustStore};
@@ -70,6 +71,8 @@ pub struct Engine {
     pub options: Options,
     /// Non-fatal problems (skipped PEM blocks, empty trust store, ...).
     pub warnings: Vec<String>,
+    /// Kernel ignore marks: `agent.kernel_cache*`, owners resolved.
+    pub kernel_cache: kcache::Settings,
 }
 
 /// How to find a policy's parts (for validating files before they are
@@ -337,6 +340,7 @@ impl Engine {
         if let Some(m) = &policy.agent.metrics_file {
             metrics_file_warnings(m, &trees, &mut warnings);
         }
+        let kernel_cache = kernel_cache_settings(&policy.agent, &file_of, &mut warnings)?;
 
         Ok(Engine {
             generation,
@@ -347,6 +351,7 @@ impl Engine {
             trees,
             options,
             warnings,
+            kernel_cache,
         })
     }
 
@@ -380,6 +385,7 @@ impl Engine {
             trees: Vec::new(),
             options: Options::default(),
             warnings,
+            kernel_cache: kcache::Settings::default(),
         })
     }
 
@@ -399,6 +405,58 @@ impl Engine {
     pub fn mode_for(&self, path: &Path) -> Mode {
         self.tree_for(path).map_or(self.policy.mode, |t| t.mode)
     }
+}
+
+/// `agent.kernel_cache` and `agent.kernel_cache_owners`, with user names
+/// resolved to uids (an unknown name is an error at its line: the operator
+/// meant to trust someone). Kernel caching is off when
+/// `fs.protected_hardlinks` is not 1, with a warning.
+fn kernel_cache_settings(
+    agent: &config::AgentSettings,
+    file_of: &dyn Fn(usize) -> PathBuf,
+    warnings: &mut Vec<String>,
+) -> Result<kcache::Settings, LoadError> {
+    let mut owners = Vec::new();
+    for (i, owner) in agent.kernel_cache_owners.iter().enumerate() {
+        match owner {
+            config::Owner::Uid(u) => owners.push(*u),
+            config::Owner::Name(name) => {
+                let at = agent.kernel_cache_owner_lines.get(i).copied();
+                let err = |message: String| LoadError {
+                    file: at.map_or_else(|| file_of(0), |(f, _)| file_of(f)),
+                    line: at.map(|(_, l)| l),
+                    message,
+                };
+                match nix::unistd::User::from_name(name) {
+                    Ok(Some(user)) => owners.push(user.uid.as_raw()),
+                    Ok(None) => {
+                        return Err(err(format!(
+                            "agent.kernel_cache_owners: no user named {name:?} on this system"
+                        )))
+                    }
+                    Err(e) => {
+                        return Err(err(format!(
+                            "agent.kernel_cache_owners: cannot look up user {name:?}: {e}"
+                        )))
+                    }
+                }
+            }
+        }
+    }
+    let mut enabled = agent.kernel_cache && !owners.is_empty();
+    if enabled && !kcache::hardlinks_protected() {
+        warnings.push(
+            "fs.protected_hardlinks is not 1: verified files are not kernel-cached (anyone could \
+             link them under another name); every open reaches the agent"
+                .into(),
+        );
+        enabled = false;
+    }
+    Ok(kcache::Settings {
+        enabled,
+        owners,
+        limit: agent.cache_entries,
+    })
 }
 
 /// Problems with `[agent] metrics_file` that do not stop the agent (the

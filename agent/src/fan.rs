@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -23,6 +23,7 @@ use std::sync::Mutex;
 use nix::dir::{Dir, Type};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::fanotify::{EventFFlags, Fanotify, InitFlags, MarkFlags, MaskFlags};
 use nix::sys::stat::{Mode as FileMode, SFlag};
 
@@ -31,10 +32,108 @@ pub fn perm_mask() -> MaskFlags {
     MaskFlags::FAN_OPEN_PERM | MaskFlags::FAN_OPEN_EXEC_PERM | MaskFlags::FAN_EVENT_ON_CHILD
 }
 
-/// Events the notification group asks for: new entries that are
-/// directories.
+/// Events the notification group asks for, on directories only
+/// (`FAN_ONDIR`): new entries (to mark them), and every rename that moves a
+/// directory (a marked directory moved itself, or a subdirectory moved in
+/// or out), since a directory rename changes the names of the files below
+/// it without touching them (see [`crate::cache`]).
 pub fn notify_mask() -> MaskFlags {
-    MaskFlags::FAN_CREATE | MaskFlags::FAN_MOVED_TO | MaskFlags::FAN_ONDIR
+    MaskFlags::FAN_CREATE
+        | MaskFlags::FAN_MOVED_TO
+        | MaskFlags::FAN_MOVED_FROM
+        | MaskFlags::FAN_MOVE_SELF
+        | MaskFlags::FAN_ONDIR
+}
+
+/// Events a kernel ignore mark suppresses on a verified file.
+pub fn ignore_mask() -> MaskFlags {
+    MaskFlags::FAN_OPEN_PERM | MaskFlags::FAN_OPEN_EXEC_PERM
+}
+
+/// Size of `struct fanotify_event_metadata`.
+const METADATA_LEN: usize = 24;
+
+/// One permission event: the descriptor the kernel opened on the file for
+/// the agent, and who is asking. Dropping it closes the descriptor; it does
+/// not answer the event (see `agent::Pending`).
+#[derive(Debug)]
+pub struct PermEvent {
+    fd: OwnedFd,
+    pid: i32,
+    mask: u64,
+    version_ok: bool,
+}
+
+impl PermEvent {
+    /// The descriptor on the file being opened.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The opening process.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Whether this is `FAN_OPEN_EXEC_PERM` (an `execve` or `uselib`).
+    pub fn is_exec(&self) -> bool {
+        self.mask & libc::FAN_OPEN_EXEC_PERM != 0
+    }
+
+    /// Whether the kernel's metadata version is the one this build knows.
+    pub fn version_ok(&self) -> bool {
+        self.version_ok
+    }
+}
+
+/// Parses one `read` of the permission group into `out` (not cleared).
+///
+/// Records without a descriptor (`FAN_NOFD`, queue overflow) are skipped;
+/// a buffer that cannot be framed ends the parse. Records whose metadata
+/// version is unknown are still returned (their layout of `fd` and `pid` has
+/// not changed since fanotify began), flagged so that the caller answers
+/// them with the fail-closed answer.
+///
+/// The descriptors in `buf` must be ones the kernel just installed for this
+/// process and that nothing else owns: `buf` must come straight from a
+/// `read` of a fanotify group, parsed once.
+pub fn parse_perm_events(buf: &[u8], out: &mut Vec<PermEvent>) {
+    let mut off = 0usize;
+    while let Some(ev) = buf.get(off..).filter(|e| e.len() >= METADATA_LEN) {
+        let word = |at: usize| -> Option<[u8; 4]> { ev.get(at..at + 4)?.try_into().ok() };
+        let (Some(len), Some(meta), Some(mask), Some(fd), Some(pid)) = (
+            word(0).map(u32::from_ne_bytes),
+            ev.get(6..8)
+                .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                .map(u16::from_ne_bytes),
+            ev.get(8..16)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_ne_bytes),
+            word(16).map(i32::from_ne_bytes),
+            word(20).map(i32::from_ne_bytes),
+        ) else {
+            return;
+        };
+        let len = len as usize;
+        if len < METADATA_LEN || len > ev.len() || usize::from(meta) > len {
+            return;
+        }
+        off += len;
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: the kernel installed `fd` in this process's descriptor
+        // table for this event, and nothing else refers to it: the caller
+        // parses each buffer from `read` exactly once, so exactly one
+        // OwnedFd owns it (and closes it on drop).
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        out.push(PermEvent {
+            fd,
+            pid,
+            mask,
+            version_ok: ev.get(4).copied() == Some(libc::FANOTIFY_METADATA_VERSION),
+        });
+    }
 }
 
 /// Filesystem id as reported in fanotify FID records.
@@ -115,6 +214,101 @@ impl Groups {
                 run(&self.notify, notify_mask())
             }
         }
+    }
+
+    /// Reads the permission events queued now into `out` (cleared first),
+    /// through the caller's buffer: no allocation once `out` has grown to
+    /// the largest batch. An empty `out` means nothing was queued.
+    pub fn read_perm(&self, buf: &mut [u8], out: &mut Vec<PermEvent>) -> nix::Result<()> {
+        out.clear();
+        let n = loop {
+            match nix::unistd::read(self.perm.as_fd(), buf) {
+                Ok(n) => break n,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        };
+        parse_perm_events(buf.get(..n).unwrap_or_default(), out);
+        Ok(())
+    }
+
+    /// Answers a permission event. A failed write cannot be helped: the
+    /// kernel answers the event itself if the group goes away.
+    pub fn respond(&self, fd: BorrowedFd<'_>, allow: bool) {
+        use std::os::fd::AsRawFd;
+        let response = if allow {
+            libc::FAN_ALLOW
+        } else {
+            libc::FAN_DENY
+        };
+        // struct fanotify_response { __s32 fd; __u32 response; }
+        let mut msg = [0u8; 8];
+        msg[..4].copy_from_slice(&fd.as_raw_fd().to_ne_bytes());
+        msg[4..].copy_from_slice(&response.to_ne_bytes());
+        while let Err(Errno::EINTR) = nix::unistd::write(self.perm.as_fd(), &msg) {}
+    }
+
+    /// Puts an evictable ignore mark for [`ignore_mask`] on the inode of
+    /// `file`: later opens of it are allowed by the kernel without an event,
+    /// until the file is modified (the mark does not survive modification),
+    /// the inode is evicted from memory, or [`Groups::unignore`] removes it.
+    pub fn ignore(&self, file: BorrowedFd<'_>) -> nix::Result<()> {
+        let add = MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_EVICTABLE;
+        match self.perm.mark(
+            add | MarkFlags::FAN_MARK_IGNORE,
+            ignore_mask(),
+            file,
+            None::<&Path>,
+        ) {
+            // Kernels before 6.0 know only the older flag.
+            Err(Errno::EINVAL) => self.perm.mark(
+                add | MarkFlags::FAN_MARK_IGNORED_MASK,
+                ignore_mask(),
+                file,
+                None::<&Path>,
+            ),
+            other => other,
+        }
+    }
+
+    /// Removes the ignore mark of the inode of `file` (`ENOENT` when it has
+    /// none, e.g. because it was evicted). `file` may be an `O_PATH`
+    /// descriptor: fanotify refuses those as a mark's object, so the inode
+    /// is named through `/proc/self/fd`, a magic link to the very file.
+    pub fn unignore(&self, file: BorrowedFd<'_>) -> nix::Result<()> {
+        use std::os::fd::AsRawFd;
+        let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+        let remove = |flag: MarkFlags| {
+            self.perm.mark(
+                MarkFlags::FAN_MARK_REMOVE | flag,
+                ignore_mask(),
+                nix::fcntl::AT_FDCWD,
+                Some(link.as_str()),
+            )
+        };
+        match remove(MarkFlags::FAN_MARK_IGNORE) {
+            Err(Errno::EINVAL) => remove(MarkFlags::FAN_MARK_IGNORED_MASK),
+            other => other,
+        }
+    }
+
+    /// Removes every mark of the permission group: directory marks and
+    /// ignore marks alike. The caller marks the trees again.
+    pub fn flush_perm(&self) -> nix::Result<()> {
+        self.perm.mark(
+            MarkFlags::FAN_MARK_FLUSH,
+            MaskFlags::empty(),
+            nix::fcntl::AT_FDCWD,
+            None::<&Path>,
+        )
+    }
+
+    /// Whether the notification group has events queued that the watcher
+    /// has not read yet.
+    pub fn notify_pending(&self) -> bool {
+        let mut fds = [PollFd::new(self.notify.as_fd(), PollFlags::POLLIN)];
+        !matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(0))
     }
 
     /// Remembers a directory on `dir`'s filesystem, for resolving handles.

@@ -14,6 +14,7 @@ mod control;
 mod fan;
 mod gendocs;
 mod hash;
+mod kcache;
 mod logging;
 mod metrics;
 mod notify;

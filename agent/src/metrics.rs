@@ -219,6 +219,12 @@ pub struct Live {
     pub cache_entries: usize,
     /// Cache capacity.
     pub cache_capacity: usize,
+    /// Kernel ignore marks the agent tracks now.
+    pub kernel_marks: usize,
+    /// Kernel ignore marks placed since start.
+    pub kernel_marks_placed: u64,
+    /// Kernel ignore marks removed by reloads since start.
+    pub kernel_marks_dropped: u64,
     /// Audit records dropped because the audit queue was full.
     pub audit_dropped: u64,
     /// The metrics file in force, if any.
@@ -527,6 +533,11 @@ impl Metrics {
                 "hits": load(&self.cache_hits),
                 "misses": load(&self.cache_misses),
             },
+            "kernel_cache": {
+                "marks": live.kernel_marks,
+                "placed": live.kernel_marks_placed,
+                "dropped": live.kernel_marks_dropped,
+            },
             "queue": {
                 "depth": sent.saturating_sub(done),
                 "max_depth": load(&self.queue_max),
@@ -791,6 +802,24 @@ pub fn prometheus(v: &Value) -> String {
         "gauge",
         "Capacity of the verdict cache.",
         u(v, &["cache", "capacity"]),
+    );
+    e.one(
+        "sigward_kernel_cache_marks",
+        "gauge",
+        "Kernel ignore marks on verified files (opens answered by the kernel).",
+        u(v, &["kernel_cache", "marks"]),
+    );
+    e.one(
+        "sigward_kernel_cache_marks_placed_total",
+        "counter",
+        "Kernel ignore marks placed on verified files.",
+        u(v, &["kernel_cache", "placed"]),
+    );
+    e.one(
+        "sigward_kernel_cache_marks_dropped_total",
+        "counter",
+        "Kernel ignore marks removed by policy reloads.",
+        u(v, &["kernel_cache", "dropped"]),
     );
     let hist = "sigward_verification_duration_seconds";
     e.family(
@@ -1194,6 +1223,9 @@ mod tests {
         let live = Live {
             cache_entries: 1,
             cache_capacity: 100,
+            kernel_marks: 3,
+            kernel_marks_placed: 5,
+            kernel_marks_dropped: 2,
             audit_dropped: 7,
             metrics_file: Some(PathBuf::from("/var/lib/x.prom")),
             metrics_interval: 15,

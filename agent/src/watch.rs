@@ -28,6 +28,9 @@ pub enum Notice {
         /// The new entry's name.
         name: Vec<u8>,
     },
+    /// A directory was renamed (moved within, into or out of a tree, or a
+    /// marked directory moved itself): names of files below it changed.
+    Renamed,
     /// The kernel dropped events: everything must be rescanned.
     Overflow,
 }
@@ -75,8 +78,15 @@ pub fn parse_events(buf: &[u8]) -> (Vec<Notice>, bool) {
         }
         if mask & libc::FAN_Q_OVERFLOW != 0 {
             out.push(Notice::Overflow);
-        } else if let Some(n) = parse_info(&ev[meta_len..event_len]) {
-            out.push(n);
+        } else {
+            if mask & (libc::FAN_MOVED_FROM | libc::FAN_MOVED_TO | libc::FAN_MOVE_SELF) != 0 {
+                out.push(Notice::Renamed);
+            }
+            if mask & (libc::FAN_CREATE | libc::FAN_MOVED_TO) != 0 {
+                if let Some(n) = parse_info(&ev[meta_len..event_len]) {
+                    out.push(n);
+                }
+            }
         }
         off += event_len;
     }
@@ -148,6 +158,25 @@ pub fn open_by_handle(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Opens the entry `name` below the directory with this handle with
+/// `O_PATH`, without following a symlink: enough to `fstat` it and to name
+/// its inode, with no permission event and no access to its content.
+pub fn open_entry(
+    mount: BorrowedFd<'_>,
+    handle_type: i32,
+    handle: &[u8],
+    name: &[u8],
+) -> nix::Result<OwnedFd> {
+    let parent = open_by_handle(mount, handle_type, handle)?;
+    let cname = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    nix::fcntl::openat(
+        parent.as_fd(),
+        cname.as_c_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+}
+
 /// Opens the new directory `name` below the directory with this handle.
 /// Returns `Ok(None)` when it is gone or is not a directory.
 pub fn open_new_dir(
@@ -214,6 +243,14 @@ mod tests {
             &dfid_name(&[1, 2, 3, 4, 5, 6, 7, 8], b"sub"),
         );
         buf.extend(event(libc::FAN_Q_OVERFLOW, &[]));
+        buf.extend(event(
+            libc::FAN_MOVED_FROM | libc::FAN_ONDIR,
+            &dfid_name(&[1; 8], b"gone"),
+        ));
+        buf.extend(event(
+            libc::FAN_MOVED_TO | libc::FAN_ONDIR,
+            &dfid_name(&[2; 8], b"new"),
+        ));
         let (events, ok) = parse_events(&buf);
         assert!(ok);
         assert_eq!(
@@ -225,7 +262,15 @@ mod tests {
                     handle: vec![1, 2, 3, 4, 5, 6, 7, 8],
                     name: b"sub".to_vec()
                 },
-                Notice::Overflow
+                Notice::Overflow,
+                Notice::Renamed,
+                Notice::Renamed,
+                Notice::NewDir {
+                    fsid: [7, 9],
+                    handle_type: 1,
+                    handle: vec![2; 8],
+                    name: b"new".to_vec()
+                },
             ]
         );
     }

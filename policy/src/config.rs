@@ -7,7 +7,9 @@
 //!
 //! * scalars (`mode`, `formats`, `trust.keys_dir`,
 //!   `trust.ssh_namespace`, `trust.minisign_legacy`, `[agent]`, `[audit]`):
-//!   the last file that sets one wins;
+//!   the last file that sets one wins. `formats` and
+//!   `agent.kernel_cache_owners` count as scalars: a later file's list
+//!   replaces the earlier list as a whole;
 //! * lists (`trust.keys`, `trust.ed25519`, `trust.allowed_signers`,
 //!   `trust.revoked`, `trust.revoked_dir`, `trust.deny_sha256`,
 //!   `[[trust.key]]`): appended.
@@ -57,6 +59,8 @@
 //! cache_entries = 65536
 //! metrics_file = "/var/lib/prometheus/node-exporter/sigward.prom"
 //! metrics_interval = 15              # seconds
+//! kernel_cache = true                # kernel ignore marks on verified files only listed owners can change
+//! kernel_cache_owners = [0, "deploy"] # uids or user names (default: [0], root only; whole list replaced)
 //!
 //! [audit]
 //! log_allowed = false
@@ -226,6 +230,41 @@ pub struct AgentSettings {
     pub metrics_file: Option<PathBuf>,
     /// Seconds between two writes of the metrics file.
     pub metrics_interval_secs: u64,
+    /// Put a kernel ignore mark on the inode of a verified, allowed file
+    /// that only [`kernel_cache_owners`](Self::kernel_cache_owners) can
+    /// change, so that later opens of it never reach the agent (which
+    /// decides what is eligible).
+    pub kernel_cache: bool,
+    /// The owners whose files (and parent directories) may be
+    /// kernel-cached, as written: names are resolved to uids by the agent.
+    /// Default `[0]` (root). The list is explicit: root-owned files are not
+    /// kernel-cached unless 0 is listed, and an empty list means no file
+    /// is.
+    pub kernel_cache_owners: Vec<Owner>,
+    /// Where each entry of `kernel_cache_owners` was written: (file index,
+    /// line), parallel to it. Empty when the list is the default; the
+    /// list as a whole has the origin `"agent.kernel_cache_owners"`.
+    pub kernel_cache_owner_lines: Vec<(usize, usize)>,
+}
+
+/// An entry of `agent.kernel_cache_owners`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// A uid, 0 to 4294967294 (never `(uid_t)-1`).
+    Uid(u32),
+    /// A user name, to be resolved by the agent: non-empty, at most 32
+    /// bytes, no NUL or `/`, not all digits.
+    Name(String),
+}
+
+impl fmt::Display for Owner {
+    /// As TOML writes it: `0`, `"deploy"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owner::Uid(u) => write!(f, "{u}"),
+            Owner::Name(n) => write!(f, "{}", toml::Value::String(n.clone())),
+        }
+    }
 }
 
 /// Default verdict cache capacity.
@@ -237,6 +276,12 @@ pub const DEFAULT_METRICS_INTERVAL: u64 = 15;
 /// Largest `threshold` accepted.
 pub const MAX_THRESHOLD: i64 = 64;
 
+/// Largest uid accepted in `kernel_cache_owners` (`(uid_t)-1` is no user).
+pub const MAX_UID: i64 = 4_294_967_294;
+
+/// Longest user name accepted in `kernel_cache_owners`, in bytes.
+pub const MAX_USER_NAME: usize = 32;
+
 impl Default for AgentSettings {
     fn default() -> Self {
         Self {
@@ -244,6 +289,9 @@ impl Default for AgentSettings {
             cache_entries: DEFAULT_CACHE_ENTRIES,
             metrics_file: None,
             metrics_interval_secs: DEFAULT_METRICS_INTERVAL,
+            kernel_cache: true,
+            kernel_cache_owners: vec![Owner::Uid(0)],
+            kernel_cache_owner_lines: Vec::new(),
         }
     }
 }
@@ -317,6 +365,8 @@ pub struct Fragment {
     cache_entries: Option<Located<usize>>,
     metrics_file: Option<Located<PathBuf>>,
     metrics_interval: Option<Located<u64>>,
+    kernel_cache: Option<Located<bool>>,
+    kernel_cache_owners: Option<Located<Vec<Located<Owner>>>>,
     log_allowed: Option<Located<bool>>,
     rate_limit_burst: Option<Located<u32>>,
     rate_limit_interval: Option<Located<u64>>,
@@ -409,6 +459,10 @@ struct RawAgent {
     cache_entries: Option<Spanned<i64>>,
     metrics_file: Option<Spanned<String>>,
     metrics_interval: Option<Spanned<i64>>,
+    kernel_cache: Option<Spanned<bool>>,
+    /// Elements are checked by hand, so that a wrong type names its own
+    /// line rather than the list's.
+    kernel_cache_owners: Option<Spanned<Vec<Spanned<toml::Value>>>>,
 }
 
 #[derive(Deserialize)]
@@ -594,6 +648,16 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
         if let Some(i) = &a.metrics_interval {
             f.metrics_interval =
                 Some(cx.located(i, bounded(&cx, i, "agent.metrics_interval", 1, 3600)?));
+        }
+        if let Some(k) = &a.kernel_cache {
+            f.kernel_cache = Some(cx.located(k, *k.get_ref()));
+        }
+        if let Some(list) = &a.kernel_cache_owners {
+            let mut owners = Vec::new();
+            for o in list.get_ref() {
+                owners.push(cx.located(o, owner(&cx, o)?));
+            }
+            f.kernel_cache_owners = Some(cx.located(list, owners));
         }
     }
     if let Some(a) = raw.audit {
@@ -857,6 +921,17 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
             agent.metrics_interval_secs = i.value;
             set("agent.metrics_interval", (i.file, i.line));
         }
+        if let Some(k) = &f.kernel_cache {
+            agent.kernel_cache = k.value;
+            set("agent.kernel_cache", (k.file, k.line));
+        }
+        if let Some(l) = &f.kernel_cache_owners {
+            // Like every [agent] setting: the last file's list replaces
+            // the earlier one as a whole.
+            agent.kernel_cache_owners = l.value.iter().map(|o| o.value.clone()).collect();
+            agent.kernel_cache_owner_lines = l.value.iter().map(|o| (o.file, o.line)).collect();
+            set("agent.kernel_cache_owners", (l.file, l.line));
+        }
         if let Some(l) = &f.log_allowed {
             audit.log_allowed = l.value;
             set("audit.log_allowed", (l.file, l.line));
@@ -955,6 +1030,60 @@ fn format_list(
         ));
     }
     Ok(out)
+}
+
+fn owner(cx: &Cx<'_>, o: &Spanned<toml::Value>) -> Result<Owner, PolicyError> {
+    match o.get_ref() {
+        toml::Value::Integer(n) => {
+            if *n == MAX_UID + 1 {
+                return Err(cx.err(
+                    o.span(),
+                    format!("agent.kernel_cache_owners uid = {n} is (uid_t)-1, which is no user (0 to {MAX_UID})"),
+                ));
+            }
+            let uid = Spanned::new(o.span(), *n);
+            Ok(Owner::Uid(bounded(
+                cx,
+                &uid,
+                "agent.kernel_cache_owners uid",
+                0,
+                MAX_UID,
+            )?))
+        }
+        toml::Value::String(name) => {
+            let bad = |why: &str| {
+                cx.err(
+                    o.span(),
+                    format!("agent.kernel_cache_owners: user name {name:?} {why}"),
+                )
+            };
+            if name.is_empty() {
+                return Err(bad("is empty"));
+            }
+            if name.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad(&format!(
+                    "is all digits: write a uid as a number, without quotes ({name})"
+                )));
+            }
+            if name.contains('\0') {
+                return Err(bad("contains a NUL byte"));
+            }
+            if name.contains('/') {
+                return Err(bad("contains '/'"));
+            }
+            if name.len() > MAX_USER_NAME {
+                return Err(bad(&format!("is longer than {MAX_USER_NAME} bytes")));
+            }
+            Ok(Owner::Name(name.clone()))
+        }
+        other => Err(cx.err(
+            o.span(),
+            format!(
+                "agent.kernel_cache_owners entries must be uids (integers) or user names (strings), not {} {other}",
+                other.type_str()
+            ),
+        )),
+    }
 }
 
 fn bounded<T: TryFrom<i64>>(
@@ -1199,6 +1328,22 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
         "metrics_interval = {}{}\n",
         p.agent.metrics_interval_secs,
         origin("agent.metrics_interval")
+    ));
+    o.push_str(&format!(
+        "kernel_cache = {}{}\n",
+        p.agent.kernel_cache,
+        origin("agent.kernel_cache")
+    ));
+    let owners: Vec<String> = p
+        .agent
+        .kernel_cache_owners
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    o.push_str(&format!(
+        "kernel_cache_owners = [{}]{}\n",
+        owners.join(", "),
+        origin("agent.kernel_cache_owners")
     ));
     o.push_str("\n[audit]\n");
     o.push_str(&format!(
@@ -1670,6 +1815,183 @@ path = "/b"
         let text = to_toml(&p("").unwrap_or_else(|e| unreachable!("{e}")), &[]);
         assert!(!text.contains("metrics_file"), "{text}");
         assert!(text.contains("metrics_interval = 15  # default"), "{text}");
+    }
+
+    #[test]
+    fn kernel_cache_defaults_and_parse() {
+        let defaults = p("").unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(defaults.agent.kernel_cache);
+        assert_eq!(defaults.agent.kernel_cache_owners, vec![Owner::Uid(0)]);
+        assert!(defaults.agent.kernel_cache_owner_lines.is_empty());
+        assert_eq!(defaults.origins.get("agent.kernel_cache"), None);
+        assert_eq!(defaults.origins.get("agent.kernel_cache_owners"), None);
+        assert_eq!(AgentSettings::default(), defaults.agent);
+
+        let pol = p(
+            "[agent]\nkernel_cache = false\nkernel_cache_owners = [\n  0,\n  \"deploy\",\n  4294967294, \"svc-app.1\",\n]\n",
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(!pol.agent.kernel_cache);
+        assert_eq!(
+            pol.agent.kernel_cache_owners,
+            vec![
+                Owner::Uid(0),
+                Owner::Name("deploy".into()),
+                Owner::Uid(4_294_967_294),
+                Owner::Name("svc-app.1".into()),
+            ]
+        );
+        assert_eq!(
+            pol.agent.kernel_cache_owner_lines,
+            vec![(0, 4), (0, 5), (0, 6), (0, 6)]
+        );
+        assert_eq!(pol.origins.get("agent.kernel_cache"), Some(&(0, 2)));
+        assert_eq!(pol.origins.get("agent.kernel_cache_owners"), Some(&(0, 3)));
+
+        // An empty list is allowed: nothing is kernel-cached.
+        let none = p("[agent]\nkernel_cache_owners = []\n").unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(none.agent.kernel_cache_owners.is_empty());
+        assert!(none.agent.kernel_cache_owner_lines.is_empty());
+        assert_eq!(none.origins.get("agent.kernel_cache_owners"), Some(&(0, 2)));
+        // Root is not implied: a list without 0 replaces the default.
+        let deploy = p("[agent]\nkernel_cache_owners = [\"deploy\"]\n")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            deploy.agent.kernel_cache_owners,
+            vec![Owner::Name("deploy".into())]
+        );
+    }
+
+    #[test]
+    fn kernel_cache_errors_have_lines() {
+        let (line, msg) = err_line("[agent]\n\nkernel_cache = \"yes\"\n");
+        assert_eq!(line, Some(3), "{msg}");
+        let (line, msg) = err_line("[agent]\nkernel_cache_owners = [\n  0,\n  -1,\n]\n");
+        assert_eq!(line, Some(4), "{msg}");
+        assert!(msg.contains("-1") && msg.contains("4294967294"), "{msg}");
+        let (line, msg) = err_line("[agent]\nkernel_cache_owners = [\n  4294967295,\n]\n");
+        assert_eq!(line, Some(3), "{msg}");
+        assert!(
+            msg.contains("4294967295") && msg.contains("(uid_t)-1"),
+            "{msg}"
+        );
+        let (line, msg) = err_line("[agent]\nkernel_cache_owners = [0,\n  \"1000\"]\n");
+        assert_eq!(line, Some(3), "{msg}");
+        assert!(
+            msg.contains("all digits") && msg.contains("without quotes"),
+            "{msg}"
+        );
+        let (line, msg) = err_line("[agent]\nkernel_cache_owners = [\"\"]\n");
+        assert_eq!(line, Some(2));
+        assert!(msg.contains("empty"), "{msg}");
+        let (line, msg) = err_line("[agent]\nkernel_cache_owners = [\n\"a/b\"]\n");
+        assert_eq!(line, Some(3));
+        assert!(msg.contains('/'), "{msg}");
+        let (line, msg) = err_line("[agent]\nkernel_cache_owners = [\"a\\u0000b\"]\n");
+        assert_eq!(line, Some(2));
+        assert!(msg.contains("NUL"), "{msg}");
+        let long = "x".repeat(MAX_USER_NAME + 1);
+        let (line, msg) = err_line(&format!("[agent]\n\nkernel_cache_owners = [\"{long}\"]\n"));
+        assert_eq!(line, Some(3));
+        assert!(msg.contains("32 bytes"), "{msg}");
+        assert!(p(&format!(
+            "[agent]\nkernel_cache_owners = [\"{}\"]\n",
+            "x".repeat(MAX_USER_NAME)
+        ))
+        .is_ok());
+        // Neither a uid nor a name.
+        let (line, msg) = err_line("[agent]\nkernel_cache_owners = [\n  0,\n  true,\n]\n");
+        assert_eq!(line, Some(4), "{msg}");
+        assert!(msg.contains("uid") && msg.contains("user name"), "{msg}");
+        assert_eq!(err_line("[agent]\nkernel_cache_owners = 0\n").0, Some(2));
+        assert_eq!(err_line("[agent]\nkernel_cache_owner = [0]\n").0, Some(2));
+    }
+
+    #[test]
+    fn kernel_cache_drop_ins_replace_and_print() {
+        let main = frag(
+            "[agent]\nkernel_cache = false\nkernel_cache_owners = [0, \"deploy\"]\n",
+            0,
+        );
+        let d1 = frag("\n[agent]\nkernel_cache_owners = [\n  \"app\",\n]\n", 1);
+        let pol = merge(&[main.clone(), d1]).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(!pol.agent.kernel_cache, "kept from the main file");
+        assert_eq!(pol.origins.get("agent.kernel_cache"), Some(&(0, 2)));
+        assert_eq!(
+            pol.agent.kernel_cache_owners,
+            vec![Owner::Name("app".into())],
+            "the later list replaces the earlier one as a whole"
+        );
+        assert_eq!(pol.agent.kernel_cache_owner_lines, vec![(1, 4)]);
+        assert_eq!(pol.origins.get("agent.kernel_cache_owners"), Some(&(1, 3)));
+
+        let d2 = frag(
+            "[agent]\nkernel_cache = true\nkernel_cache_owners = []\n",
+            2,
+        );
+        let pol = merge(&[main, d2]).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(pol.agent.kernel_cache);
+        assert!(pol.agent.kernel_cache_owners.is_empty());
+        assert!(pol.agent.kernel_cache_owner_lines.is_empty());
+
+        let files = [
+            PathBuf::from("/etc/sigward/policy.toml"),
+            PathBuf::from("/etc/sigward/policy.d/10.toml"),
+            PathBuf::from("/etc/sigward/policy.d/20.toml"),
+        ];
+        let text = to_toml(&pol, &files);
+        assert!(
+            text.contains("kernel_cache = true  # from /etc/sigward/policy.d/20.toml:2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kernel_cache_owners = []  # from /etc/sigward/policy.d/20.toml:3"),
+            "{text}"
+        );
+
+        let main = frag(
+            "[agent]\nkernel_cache = false\nkernel_cache_owners = [0, \"deploy\", 1000]\n",
+            0,
+        );
+        let pol = merge(&[main]).unwrap_or_else(|e| unreachable!("{e}"));
+        let text = to_toml(&pol, &files);
+        assert!(
+            text.contains("kernel_cache = false  # from /etc/sigward/policy.toml:2"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "kernel_cache_owners = [0, \"deploy\", 1000]  # from /etc/sigward/policy.toml:3"
+            ),
+            "{text}"
+        );
+        let back = parse(&text, Path::new("/")).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(back.agent, {
+            let mut a = pol.agent.clone();
+            a.kernel_cache_owner_lines = back.agent.kernel_cache_owner_lines.clone();
+            a
+        });
+
+        let text = to_toml(&p("").unwrap_or_else(|e| unreachable!("{e}")), &[]);
+        assert!(text.contains("kernel_cache = true  # default"), "{text}");
+        assert!(
+            text.contains("kernel_cache_owners = [0]  # default"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn owner_display_is_toml() {
+        assert_eq!(Owner::Uid(0).to_string(), "0");
+        assert_eq!(Owner::Uid(4_294_967_294).to_string(), "4294967294");
+        assert_eq!(Owner::Name("deploy".into()).to_string(), "\"deploy\"");
+        // Whatever quoting TOML picks, it reads back as the same name.
+        let weird = Owner::Name("we\"ird\\".into());
+        let back: Result<toml::Table, _> = format!("x = {weird}").parse();
+        assert_eq!(
+            back.ok().and_then(|t| t.get("x").cloned()),
+            Some(toml::Value::String("we\"ird\\".into()))
+        );
     }
 
     #[test]

@@ -307,6 +307,38 @@ impl TrustStore {
             .join("; "))
     }
 
+    /// How long a verdict by `fingerprint` whose window check passed at
+    /// `t` (see [`check_window`](Self::check_window): the authenticated
+    /// signing time, or the verification time for formats without one)
+    /// stays valid: the first second at which the key's windows no longer
+    /// allow it, so that `now < valid_until` is the validity test for
+    /// `now >= t`. Since `not_after` is inclusive ([`TrustedKey::valid_at`]),
+    /// this is one past the largest `not_after` among the windowed entries
+    /// valid at `t` (entries valid at `t` overlap, so their union holds
+    /// every second from `t` up to that `not_after`).
+    ///
+    /// `None` means no window ends the verdict: the key has no windowed
+    /// entry, or a windowed entry valid at `t` has no `not_after` (or has
+    /// `u64::MAX`). When no windowed entry is valid at `t` (the check
+    /// failed), the verdict was never valid and this is `Some(t)`.
+    ///
+    /// Entries whose window starts after `t` are not counted: a verdict
+    /// may expire although one of them would allow a new check later, which
+    /// errs towards checking again.
+    pub fn valid_until(&self, fingerprint: &Fingerprint, t: u64) -> Option<u64> {
+        let mut windowed = self
+            .lookup(fingerprint)
+            .filter(|k| k.window != (None, None))
+            .peekable();
+        windowed.peek()?;
+        let mut until = None;
+        for k in windowed.filter(|k| k.valid_at(t)) {
+            let end = k.window.1.and_then(|a| a.checked_add(1))?;
+            until = Some(until.map_or(end, |u: u64| u.max(end)));
+        }
+        Some(until.unwrap_or(t))
+    }
+
     /// The subset a tree trusts: keys whose policy name or one of whose
     /// groups is in `names`. Revocations and denied contents are kept.
     pub fn restricted_to(&self, names: &HashSet<String>) -> TrustStore {
@@ -614,6 +646,71 @@ mod tests {
         assert!(by_group.is_revoked(&Fingerprint::of_raw_key(&[2; 32])));
         assert_eq!(ts.restricted_to(&only("vendor")).len(), 1);
         assert_eq!(ts.restricted_to(&only("partner")).len(), 0);
+    }
+
+    #[test]
+    fn valid_until_follows_the_windows() {
+        let vk = SigningKey::from_bytes(&[8; 32]).verifying_key();
+        let fp = Fingerprint::of_ed25519(&vk);
+        let key = |name: &str, window| {
+            TrustedKey::new(KeyMaterial::Ed25519(vk), "p", 1, KeyOrigin::Hex).named(
+                name,
+                &[],
+                window,
+            )
+        };
+        let mut ts = TrustStore::new();
+        // Unknown key, or a key without a window: nothing ends the verdict.
+        assert_eq!(ts.valid_until(&fp, 150), None);
+        ts.insert(TrustedKey::new(
+            KeyMaterial::Ed25519(vk),
+            "p",
+            1,
+            KeyOrigin::Hex,
+        ));
+        assert_eq!(ts.valid_until(&fp, 150), None);
+
+        // One window [100, 200]: not_after is inclusive, so the verdict is
+        // valid while now < 201, exactly as check_window says.
+        ts.insert(key("a", (Some(100), Some(200))));
+        assert_eq!(ts.valid_until(&fp, 150), Some(201));
+        assert_eq!(ts.valid_until(&fp, 200), Some(201));
+        for now in [150, 199, 200, 201, 202] {
+            assert_eq!(
+                ts.valid_until(&fp, 150).is_some_and(|u| now < u),
+                ts.check_window(&fp, now).is_ok(),
+                "now = {now}"
+            );
+        }
+        // Outside every window: the check fails and the verdict never held.
+        assert!(ts.check_window(&fp, 99).is_err());
+        assert_eq!(ts.valid_until(&fp, 99), Some(99));
+        assert_eq!(ts.valid_until(&fp, 201), Some(201));
+
+        // Overlapping windows: the latest end among those valid at t.
+        ts.insert(key("b", (Some(150), Some(300))));
+        assert_eq!(ts.valid_until(&fp, 160), Some(301));
+        assert_eq!(
+            ts.valid_until(&fp, 120),
+            Some(201),
+            "b not yet valid at 120"
+        );
+        // A later window not valid at t does not extend the verdict.
+        ts.insert(key("c", (Some(1000), Some(2000))));
+        assert_eq!(ts.valid_until(&fp, 160), Some(301));
+        assert_eq!(ts.valid_until(&fp, 1500), Some(2001));
+        // An open-ended window valid at t: valid indefinitely.
+        ts.insert(key("d", (Some(140), None)));
+        assert_eq!(ts.valid_until(&fp, 120), Some(201));
+        assert_eq!(ts.valid_until(&fp, 160), None);
+
+        let mut edge = TrustStore::new();
+        edge.insert(key("e", (None, Some(u64::MAX))));
+        assert_eq!(edge.valid_until(&fp, 5), None);
+        let mut only_start = TrustStore::new();
+        only_start.insert(key("f", (Some(10), None)));
+        assert_eq!(only_start.valid_until(&fp, 10), None);
+        assert_eq!(only_start.valid_until(&fp, 9), Some(9));
     }
 
     #[test]

@@ -332,6 +332,17 @@ impl FanMark {
     pub fn is_permission_mark(&self) -> bool {
         self.mask & (FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_OPEN_EXEC_PERM) != 0
     }
+
+    /// A kernel verdict: an ignore mark on a verified file, with no events
+    /// of its own.
+    pub fn is_ignore_mark(&self) -> bool {
+        self.mask == 0 && self.ignored_mask & (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM) != 0
+    }
+
+    /// A mark of the notification group on a directory.
+    pub fn is_notification_mark(&self) -> bool {
+        !self.is_permission_mark() && !self.is_ignore_mark()
+    }
 }
 
 /// A flattened audit record (journal entry or stderr JSON line).

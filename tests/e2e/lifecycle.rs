@@ -1539,7 +1539,7 @@ fn expect_marks_exactly(agent: &Agent, dirs: &[PathBuf], context: &str) {
         .collect();
     let notif: Vec<u64> = marks
         .iter()
-        .filter(|m| !m.is_permission_mark())
+        .filter(|m| m.is_notification_mark())
         .map(|m| m.ino)
         .collect();
     let describe = || {

@@ -214,7 +214,12 @@ fn status_shows_counts_reasons_denials_and_marks() {
     let audit_dir = fx.root.join("audited");
     mkdirs(&audit_dir.join("sub"));
     mkdirs(&fx.plugins.join("sub"));
+    // Root's and read-only for others: kernel-cached after one verdict.
     let good = fx.write_signed("good.py", b"X = 'signed'\n");
+    // Group-writable: every open reaches the agent, the second one hits
+    // the userspace cache.
+    let shared = fx.write_signed("shared.py", b"X = 'signed, group-writable'\n");
+    crate::harness::chmod(&shared, 0o664);
     let bad = fx.write_unsigned("sub/bad.py", b"X = 'unsigned'\n");
     let tampered = fx.write_signed("tampered.py", b"X = 'original'\n");
     write_file(&tampered, b"X = 'changed after signing'\n");
@@ -228,7 +233,12 @@ fn status_shows_counts_reasons_denials_and_marks() {
     let (agent, socket) = start(&fx, &[("SIGWARD_LOG_TARGET", "stderr")]);
 
     expect_allowed(python_open(&good), "signed file");
-    expect_allowed(python_open(&good), "signed file again (cached)");
+    expect_allowed(python_open(&good), "signed file again (kernel-cached)");
+    expect_allowed(python_open(&shared), "group-writable signed file");
+    expect_allowed(
+        python_open(&shared),
+        "group-writable signed file again (cached)",
+    );
     expect_eperm(python_open(&bad), "unsigned file");
     expect_eperm(python_open(&tampered), "tampered file");
     expect_allowed(cat(&empty), "empty file");
@@ -247,11 +257,14 @@ fn status_shows_counts_reasons_denials_and_marks() {
     assert_eq!(n(&v, &["reasons", "deny", "tampered"]), 1, "{v:#}");
     assert_eq!(n(&v, &["reasons", "deny", "untrusted"]), 0, "{v:#}");
     assert_eq!(n(&v, &["reasons", "would-deny", "unsigned"]), 1, "{v:#}");
-    assert_eq!(n(&v, &["reasons", "allow", "verified"]), 1, "{v:#}");
+    assert_eq!(n(&v, &["reasons", "allow", "verified"]), 2, "{v:#}");
     assert_eq!(n(&v, &["reasons", "allow", "cached"]), 1, "{v:#}");
     assert!(n(&v, &["reasons", "allow", "empty"]) >= 1, "{v:#}");
     assert!(n(&v, &["allows", "event_thread"]) >= 2, "{v:#}");
-    assert_eq!(n(&v, &["allows", "worker"]), 1, "{v:#}");
+    assert_eq!(n(&v, &["allows", "worker"]), 2, "{v:#}");
+    assert_eq!(n(&v, &["kernel_cache", "marks"]), 1, "{v:#}");
+    assert_eq!(n(&v, &["kernel_cache", "placed"]), 1, "{v:#}");
+    assert_eq!(n(&v, &["kernel_cache", "dropped"]), 0, "{v:#}");
     assert!(n(&v, &["events"]) >= 6, "{v:#}");
     assert!(n(&v, &["cache", "hits"]) >= 1, "{v:#}");
     assert!(n(&v, &["cache", "misses"]) >= 4, "{v:#}");
@@ -259,7 +272,7 @@ fn status_shows_counts_reasons_denials_and_marks() {
     assert_eq!(n(&v, &["cache", "capacity"]), 65_536, "{v:#}");
     assert_eq!(n(&v, &["queue", "depth"]), 0, "{v:#}");
     assert!(n(&v, &["queue", "max_depth"]) >= 1, "{v:#}");
-    assert_eq!(n(&v, &["latency", "count"]), 4, "{v:#}");
+    assert_eq!(n(&v, &["latency", "count"]), 5, "{v:#}");
     assert_eq!(n(&v, &["reloads", "ok"]), 0, "{v:#}");
 
     // Trees, with the directories marked in each.
@@ -357,7 +370,8 @@ fn status_shows_counts_reasons_denials_and_marks() {
     );
     assert_eq!(get("sigward_policy_generation"), 1.0);
     assert_eq!(get("sigward_mode{mode=\"enforce\"}"), 1.0);
-    assert_eq!(get("sigward_verification_duration_seconds_count"), 4.0);
+    assert_eq!(get("sigward_verification_duration_seconds_count"), 5.0);
+    assert_eq!(get("sigward_kernel_cache_marks"), 1.0);
     assert_eq!(get("sigward_queue_depth"), 0.0);
     assert_eq!(
         get(&format!(

@@ -1,0 +1,554 @@
+//! The kernel-side verdict cache: ignore marks on verified files.
+//!
+//! Once a file is verified and allowed, an evictable ignore mark for
+//! `FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM` on its inode lets the kernel allow
+//! later opens and executions without an event, at the cost of a plain
+//! `open`. The kernel clears the mark when the file is modified (it is set
+//! without `FAN_MARK_IGNORED_SURV_MODIFY`: any write, truncate, or write
+//! through a mapping's `write` path raises `FS_MODIFY`), drops it when the
+//! inode leaves memory (`FAN_MARK_EVICTABLE`, so marks never pin inodes),
+//! and the agent removes every mark on reload ([`KernelCache::drop_all`])
+//! before the new policy answers.
+//!
+//! A mark is only set where nothing but a trusted owner can change what it
+//! vouches for ([`eligibility`]):
+//!
+//! * the file: a regular file with one link, owned by a trusted owner
+//!   (`agent.kernel_cache_owners`, root by default), with no group or other
+//!   write permission and no ACL entry granting write to anyone else: a
+//!   user who could open it for writing could change it through a shared
+//!   writable mapping, whose stores raise no modify event;
+//! * its directory: owned by a trusted owner and not writable by others (or
+//!   sticky), so no one else can rename it away, rename another file over
+//!   its name, or add a second name (the mark binds an inode, while
+//!   signatures bind a name); and `fs.protected_hardlinks = 1`, so no one
+//!   can link a file they cannot write into a directory of theirs;
+//! * a local filesystem (ext2/3/4, xfs, btrfs, tmpfs, f2fs), where content
+//!   only changes through this kernel;
+//! * the verdict: verified by a trusted key without a validity window, in a
+//!   policy that does not record allowed opens.
+//!
+//! The marks are tracked by file handle (never by an open descriptor, which
+//! would pin the inode), so that a reload can find each inode again with
+//! `open_by_handle_at(O_PATH)` and remove its mark.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use nix::errno::Errno;
+use nix::sys::stat::FileStat;
+
+use crate::check::Stamp;
+use crate::fan::{FsId, Groups};
+
+/// Filesystems whose content changes only through the local kernel.
+#[allow(clippy::unnecessary_cast)] // the constants' type differs by target
+const LOCAL_FILESYSTEMS: [i64; 5] = [
+    libc::EXT4_SUPER_MAGIC as i64, // also ext2 and ext3
+    libc::XFS_SUPER_MAGIC as i64,
+    libc::BTRFS_SUPER_MAGIC as i64,
+    libc::TMPFS_MAGIC as i64,
+    libc::F2FS_SUPER_MAGIC as i64,
+];
+
+/// Name of the access ACL extended attribute.
+const ACL_XATTR: &str = "system.posix_acl_access";
+
+/// Largest file handle the kernel hands out (`MAX_HANDLE_SZ`).
+const MAX_HANDLE_SZ: usize = 128;
+
+/// Why a verified file is not kernel-cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Ineligible {
+    /// Not a regular file.
+    #[error("not a regular file")]
+    NotRegular,
+    /// More than one name.
+    #[error("file has more than one link")]
+    Links,
+    /// Owned by an untrusted user.
+    #[error("file owner is not in agent.kernel_cache_owners")]
+    Owner,
+    /// Writable by group or others.
+    #[error("file is writable by group or others")]
+    Writable,
+    /// An ACL grants write.
+    #[error("file has an ACL entry granting write")]
+    Acl,
+    /// The directory's owner is untrusted.
+    #[error("directory owner is not in agent.kernel_cache_owners")]
+    DirOwner,
+    /// Others may rename entries of the directory.
+    #[error("directory is writable by group or others and not sticky")]
+    DirWritable,
+    /// An ACL on the directory grants write.
+    #[error("directory has an ACL entry granting write")]
+    DirAcl,
+    /// Not a local filesystem.
+    #[error("not on a local filesystem")]
+    Filesystem,
+    /// The file or its directory could not be examined.
+    #[error("cannot examine the file or its directory")]
+    Unknown,
+}
+
+/// Facts about a file and its directory, gathered by [`examine`].
+#[derive(Debug)]
+pub struct Facts<'a> {
+    /// `fstat` of the file.
+    pub file: &'a FileStat,
+    /// `lstat` of its directory.
+    pub dir: &'a FileStat,
+    /// Whether an ACL on the file grants write to anyone but the owner.
+    pub file_acl_writes: bool,
+    /// The same for the directory.
+    pub dir_acl_writes: bool,
+    /// `statfs` `f_type` of the file's filesystem.
+    pub fs_magic: i64,
+}
+
+/// Whether a verified file may get an ignore mark (see the module docs).
+pub fn eligibility(facts: &Facts<'_>, owners: &[u32]) -> Result<(), Ineligible> {
+    let f = facts.file;
+    if f.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Ineligible::NotRegular);
+    }
+    if f.st_nlink != 1 {
+        return Err(Ineligible::Links);
+    }
+    if !owners.contains(&f.st_uid) {
+        return Err(Ineligible::Owner);
+    }
+    if f.st_mode & 0o022 != 0 {
+        return Err(Ineligible::Writable);
+    }
+    if facts.file_acl_writes {
+        return Err(Ineligible::Acl);
+    }
+    let d = facts.dir;
+    if d.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(Ineligible::Unknown);
+    }
+    if !owners.contains(&d.st_uid) {
+        return Err(Ineligible::DirOwner);
+    }
+    if d.st_mode & 0o022 != 0 && d.st_mode & libc::S_ISVTX == 0 {
+        return Err(Ineligible::DirWritable);
+    }
+    if facts.dir_acl_writes && d.st_mode & libc::S_ISVTX == 0 {
+        return Err(Ineligible::DirAcl);
+    }
+    if !LOCAL_FILESYSTEMS.contains(&facts.fs_magic) {
+        return Err(Ineligible::Filesystem);
+    }
+    Ok(())
+}
+
+/// Whether an access ACL (the `system.posix_acl_access` value) grants
+/// write to anyone but the owning user. Conservative: the mask is not
+/// applied, and an ACL that cannot be parsed grants write.
+pub fn acl_grants_write(value: &[u8]) -> bool {
+    const VERSION: u32 = 2;
+    const USER_OBJ: u16 = 0x01;
+    const MASK: u16 = 0x10;
+    const WRITE: u16 = 0x02;
+    let Some((head, entries)) = value.split_first_chunk::<4>() else {
+        return true;
+    };
+    if u32::from_le_bytes(*head) != VERSION || entries.len() % 8 != 0 {
+        return true;
+    }
+    entries.chunks_exact(8).any(|e| {
+        let tag = u16::from_le_bytes([e[0], e[1]]);
+        let perm = u16::from_le_bytes([e[2], e[3]]);
+        tag != USER_OBJ && tag != MASK && perm & WRITE != 0
+    })
+}
+
+/// Gathers [`Facts`] for the file open as `fd` under `path`, and runs
+/// [`eligibility`].
+pub fn examine(fd: BorrowedFd<'_>, path: &Path, owners: &[u32]) -> Result<(), Ineligible> {
+    let file = nix::sys::stat::fstat(fd).map_err(|_| Ineligible::Unknown)?;
+    let dir_path = path.parent().ok_or(Ineligible::Unknown)?;
+    let dir = nix::sys::stat::lstat(dir_path).map_err(|_| Ineligible::Unknown)?;
+    let fs = nix::sys::statfs::fstatfs(fd).map_err(|_| Ineligible::Unknown)?;
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs by target
+    let fs_magic = fs.filesystem_type().0 as i64;
+    let facts = Facts {
+        file: &file,
+        dir: &dir,
+        file_acl_writes: acl_writes(|buf| rustix::fs::fgetxattr(fd, ACL_XATTR, buf))?,
+        dir_acl_writes: acl_writes(|buf| rustix::fs::lgetxattr(dir_path, ACL_XATTR, buf))?,
+        fs_magic,
+    };
+    eligibility(&facts, owners)
+}
+
+/// Reads an access ACL with `read` and tells whether it grants write (no
+/// ACL: no).
+fn acl_writes(
+    read: impl FnOnce(&mut [u8]) -> rustix::io::Result<usize>,
+) -> Result<bool, Ineligible> {
+    let mut buf = [0u8; 1024];
+    match read(&mut buf[..]) {
+        Ok(n) => Ok(acl_grants_write(buf.get(..n).unwrap_or_default())),
+        Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => Ok(false),
+        // Larger than any ACL worth kernel-caching.
+        Err(rustix::io::Errno::RANGE) => Ok(true),
+        Err(_) => Err(Ineligible::Unknown),
+    }
+}
+
+/// A file handle, enough to find an inode again without a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Handle {
+    fsid: FsId,
+    handle_type: i32,
+    bytes: Box<[u8]>,
+}
+
+/// The handle of the file open as `fd`.
+fn handle_of(fd: BorrowedFd<'_>) -> nix::Result<(i32, Box<[u8]>)> {
+    // struct file_handle { u32 handle_bytes; i32 handle_type; u8 f_handle[]; }
+    // in a u32 buffer so that it is suitably aligned.
+    let mut buf = [0u32; 2 + MAX_HANDLE_SZ / 4];
+    buf[0] = MAX_HANDLE_SZ as u32;
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: `buf` is a live, 4-byte aligned buffer large enough for a
+    // `struct file_handle` with MAX_HANDLE_SZ bytes of handle, and its
+    // `handle_bytes` says so; `c""` with AT_EMPTY_PATH names `fd` itself,
+    // which is valid for the call; `mount_id` is a live c_int.
+    let rc = unsafe {
+        libc::name_to_handle_at(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            buf.as_mut_ptr().cast::<libc::file_handle>(),
+            &mut mount_id,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    if rc != 0 {
+        return Err(Errno::last());
+    }
+    let len = (buf[0] as usize).min(MAX_HANDLE_SZ);
+    let handle_type = i32::from_ne_bytes(buf[1].to_ne_bytes());
+    let bytes: Vec<u8> = buf[2..]
+        .iter()
+        .flat_map(|w| w.to_ne_bytes())
+        .take(len)
+        .collect();
+    Ok((handle_type, bytes.into_boxed_slice()))
+}
+
+/// Opens the inode behind a handle with `O_PATH` (which raises no fanotify
+/// event and needs no permission on the file).
+fn open_path_by_handle(mount: BorrowedFd<'_>, h: &Handle) -> nix::Result<OwnedFd> {
+    let len = u32::try_from(h.bytes.len()).map_err(|_| Errno::EINVAL)?;
+    let mut buf = [0u32; 2 + MAX_HANDLE_SZ / 4];
+    buf[0] = len;
+    buf[1] = u32::from_ne_bytes(h.handle_type.to_ne_bytes());
+    for (i, chunk) in h.bytes.chunks(4).enumerate() {
+        let mut w = [0u8; 4];
+        w[..chunk.len()].copy_from_slice(chunk);
+        if let Some(slot) = buf.get_mut(2 + i) {
+            *slot = u32::from_ne_bytes(w);
+        }
+    }
+    // SAFETY: `buf` is a live, 4-byte aligned buffer holding a complete
+    // `struct file_handle` whose `handle_bytes` matches the bytes that
+    // follow (at most MAX_HANDLE_SZ); the kernel only reads it. `mount` is a
+    // valid descriptor for the call's duration.
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            mount.as_raw_fd(),
+            buf.as_mut_ptr().cast::<libc::file_handle>(),
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: open_by_handle_at returned a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Settings, from the policy in force.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `agent.kernel_cache`.
+    pub enabled: bool,
+    /// `agent.kernel_cache_owners`, resolved to uids.
+    pub owners: Vec<u32>,
+    /// Most marks tracked at once.
+    pub limit: usize,
+}
+
+struct State {
+    /// The generation whose verdicts may be marked; `None` while marks are
+    /// being dropped and until the next generation is in force.
+    open_for: Option<u64>,
+    settings: Settings,
+    marks: HashMap<(u64, u64), Handle>,
+}
+
+/// What [`KernelCache::drop_all`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Marks removed.
+    pub removed: usize,
+    /// Marks already gone (inode evicted or file deleted).
+    pub gone: usize,
+    /// Marks that could not be removed one by one.
+    pub failed: usize,
+}
+
+/// The set of ignore marks the agent has placed.
+pub struct KernelCache {
+    state: Mutex<State>,
+    placed: AtomicU64,
+}
+
+impl KernelCache {
+    /// A cache that places no marks until [`KernelCache::open`].
+    pub fn new() -> Self {
+        KernelCache {
+            state: Mutex::new(State {
+                open_for: None,
+                settings: Settings::default(),
+                marks: HashMap::new(),
+            }),
+            placed: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Allows marks for verdicts of `generation`, under `settings`.
+    pub fn open(&self, generation: u64, settings: Settings) {
+        let mut s = self.lock();
+        s.open_for = Some(generation);
+        s.settings = settings;
+    }
+
+    /// The settings in force, if marks may be placed for `generation`.
+    pub fn settings_for(&self, generation: u64) -> Option<Settings> {
+        let s = self.lock();
+        (s.open_for == Some(generation) && s.settings.enabled).then(|| s.settings.clone())
+    }
+
+    /// Marks in place (as far as the agent knows: the kernel may have
+    /// dropped some since).
+    pub fn len(&self) -> usize {
+        self.lock().marks.len()
+    }
+
+    /// Marks placed since start.
+    pub fn placed(&self) -> u64 {
+        self.placed.load(Ordering::Relaxed)
+    }
+
+    /// Puts an ignore mark on the file open as `fd` (verified as `stamp`
+    /// under `generation`, with `settings` from [`KernelCache::settings_for`]).
+    /// The caller has checked the verdict and [`examine`]d the file.
+    ///
+    /// After the mark is in place the file is `fstat`ed again: if it
+    /// changed since `stamp` (a write that finished before the mark existed
+    /// raises no event that could clear it), the mark is removed.
+    pub fn mark(
+        &self,
+        groups: &Groups,
+        generation: u64,
+        fd: BorrowedFd<'_>,
+        stamp: &Stamp,
+    ) -> Result<(), Errno> {
+        let (handle_type, bytes) = handle_of(fd)?;
+        let fsid = crate::fan::fsid_of(fd).ok_or(Errno::EIO)?;
+        let handle = Handle {
+            fsid,
+            handle_type,
+            bytes,
+        };
+        // Without a directory of this filesystem the handle could not be
+        // opened again to remove the mark.
+        if groups.with_mount(&fsid, |_| ()).is_none() {
+            return Err(Errno::EXDEV);
+        }
+        let mut s = self.lock();
+        if s.open_for != Some(generation) || !s.settings.enabled {
+            return Err(Errno::ESTALE);
+        }
+        let key = (stamp.dev, stamp.ino);
+        if s.marks.len() >= s.settings.limit && !s.marks.contains_key(&key) {
+            return Err(Errno::ENOSPC);
+        }
+        groups.ignore(fd)?;
+        let now = nix::sys::stat::fstat(fd).map(|st| Stamp::of(&st));
+        if now.as_ref() != Ok(stamp) {
+            let _ = groups.unignore(fd);
+            return Err(Errno::EAGAIN);
+        }
+        s.marks.insert(key, handle);
+        self.placed.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Removes the mark of a file that just got a new name (`FAN_CREATE`
+    /// from `link`, or `FAN_MOVED_TO` from `rename`; only a trusted owner can
+    /// do either to a marked file): the mark binds an inode, the signature
+    /// a name. `file` may be an `O_PATH` descriptor.
+    pub fn forget(&self, groups: &Groups, file: BorrowedFd<'_>) {
+        let Ok(st) = nix::sys::stat::fstat(file) else {
+            return;
+        };
+        let mut s = self.lock();
+        if s.marks.remove(&(st.st_dev, st.st_ino)).is_some() {
+            let _ = groups.unignore(file);
+        }
+    }
+
+    /// Removes every mark the agent placed and stops placing marks until the
+    /// next [`KernelCache::open`]. A mark that cannot be found again one by
+    /// one is counted in `failed`; the caller then flushes the group.
+    pub fn drop_all(&self, groups: &Groups) -> Dropped {
+        let mut s = self.lock();
+        s.open_for = None;
+        let mut out = Dropped::default();
+        for (_, h) in s.marks.drain() {
+            let removed = groups.with_mount(&h.fsid, |mount| {
+                let fd = open_path_by_handle(mount, &h)?;
+                groups.unignore(fd.as_fd())
+            });
+            match removed {
+                Some(Ok(())) => out.removed += 1,
+                Some(Err(Errno::ENOENT | Errno::ESTALE)) => out.gone += 1,
+                Some(Err(_)) | None => out.failed += 1,
+            }
+        }
+        s.marks.shrink_to(0);
+        out
+    }
+}
+
+impl Default for KernelCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether `fs.protected_hardlinks` is 1.
+pub fn hardlinks_protected() -> bool {
+    std::fs::read_to_string("/proc/sys/fs/protected_hardlinks").is_ok_and(|s| s.trim() == "1")
+}
+
+#[cfg(test)]
+#[allow(clippy::unnecessary_cast)] // the constants' type differs by target
+mod tests {
+    use super::*;
+
+    fn st(mode: u32, uid: u32, nlink: u64) -> FileStat {
+        // SAFETY: FileStat (libc::stat) is plain old data; all-zero bytes
+        // are a valid value.
+        let mut s: FileStat = unsafe { std::mem::zeroed() };
+        s.st_mode = mode;
+        s.st_uid = uid;
+        s.st_nlink = nlink;
+        s
+    }
+
+    fn facts<'a>(file: &'a FileStat, dir: &'a FileStat) -> Facts<'a> {
+        Facts {
+            file,
+            dir,
+            file_acl_writes: false,
+            dir_acl_writes: false,
+            fs_magic: libc::EXT4_SUPER_MAGIC as i64,
+        }
+    }
+
+    #[test]
+    fn root_owned_read_only_file_in_root_directory_is_eligible() {
+        let f = st(libc::S_IFREG | 0o644, 0, 1);
+        let d = st(libc::S_IFDIR | 0o755, 0, 2);
+        assert_eq!(eligibility(&facts(&f, &d), &[0]), Ok(()));
+        let sticky = st(libc::S_IFDIR | 0o1777, 0, 2);
+        assert_eq!(eligibility(&facts(&f, &sticky), &[0]), Ok(()));
+    }
+
+    #[test]
+    fn anything_another_user_could_change_is_not() {
+        let d = st(libc::S_IFDIR | 0o755, 0, 2);
+        let cases = [
+            (st(libc::S_IFREG | 0o664, 0, 1), Ineligible::Writable),
+            (st(libc::S_IFREG | 0o646, 0, 1), Ineligible::Writable),
+            (st(libc::S_IFREG | 0o644, 1000, 1), Ineligible::Owner),
+            (st(libc::S_IFREG | 0o644, 0, 2), Ineligible::Links),
+            (st(libc::S_IFIFO | 0o644, 0, 1), Ineligible::NotRegular),
+        ];
+        for (f, why) in cases {
+            assert_eq!(eligibility(&facts(&f, &d), &[0]), Err(why));
+        }
+        let f = st(libc::S_IFREG | 0o644, 0, 1);
+        let writable = st(libc::S_IFDIR | 0o775, 0, 2);
+        assert_eq!(
+            eligibility(&facts(&f, &writable), &[0]),
+            Err(Ineligible::DirWritable)
+        );
+        let theirs = st(libc::S_IFDIR | 0o755, 1000, 2);
+        assert_eq!(
+            eligibility(&facts(&f, &theirs), &[0]),
+            Err(Ineligible::DirOwner)
+        );
+        assert_eq!(eligibility(&facts(&f, &theirs), &[0, 1000]), Ok(()));
+        let mut acl = facts(&f, &d);
+        acl.file_acl_writes = true;
+        assert_eq!(eligibility(&acl, &[0]), Err(Ineligible::Acl));
+        let mut acl = facts(&f, &d);
+        acl.dir_acl_writes = true;
+        assert_eq!(eligibility(&acl, &[0]), Err(Ineligible::DirAcl));
+        let mut nfs = facts(&f, &d);
+        nfs.fs_magic = libc::NFS_SUPER_MAGIC as i64;
+        assert_eq!(eligibility(&nfs, &[0]), Err(Ineligible::Filesystem));
+        assert_eq!(eligibility(&facts(&f, &d), &[]), Err(Ineligible::Owner));
+    }
+
+    fn acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+        let mut v = 2u32.to_le_bytes().to_vec();
+        for (tag, perm, id) in entries {
+            v.extend_from_slice(&tag.to_le_bytes());
+            v.extend_from_slice(&perm.to_le_bytes());
+            v.extend_from_slice(&id.to_le_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn acl_entries_granting_write_are_found() {
+        let minimal = acl(&[
+            (0x01, 6, u32::MAX),
+            (0x04, 4, u32::MAX),
+            (0x20, 4, u32::MAX),
+        ]);
+        assert!(!acl_grants_write(&minimal));
+        let named = acl(&[
+            (0x01, 6, u32::MAX),
+            (0x02, 6, 1000),
+            (0x04, 4, u32::MAX),
+            (0x10, 4, u32::MAX),
+            (0x20, 4, u32::MAX),
+        ]);
+        assert!(acl_grants_write(&named), "named user with write");
+        let group = acl(&[(0x01, 6, u32::MAX), (0x08, 2, 50), (0x20, 4, u32::MAX)]);
+        assert!(acl_grants_write(&group), "named group with write");
+        assert!(acl_grants_write(&[]), "unparseable");
+        assert!(acl_grants_write(&[2, 0, 0, 0, 1]), "ragged");
+        assert!(acl_grants_write(&acl(&[])[..3]), "short header");
+        let mut v3 = minimal.clone();
+        v3[0] = 3;
+        assert!(acl_grants_write(&v3), "unknown version");
+    }
+}
