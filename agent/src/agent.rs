@@ -49,7 +49,7 @@ use crate::config::{Engine, LoadError};
 use crate::control::{self, ReloadOutcome};
 use crate::fan::{self, Groups, Op, PermEvent};
 use crate::kcache::{self, KernelCache};
-use crate::metrics::{self, Metrics, TreeState, Why};
+use crate::metrics::{self, unix_now, Metrics, TreeState, Why};
 use crate::notify;
 use crate::watch;
 
@@ -648,13 +648,6 @@ fn stop_threads(
     let _ = watcher.join();
 }
 
-/// Seconds since the epoch (0 if the clock is before it).
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -1001,6 +994,7 @@ fn claim(shared: &Shared, key: InflightKey, waiter: Waiter) -> Option<(Claim<'_>
     let mut inflight = shared.inflight.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(waiting) = inflight.get_mut(&key) {
         waiting.push(waiter);
+        shared.metrics.coalesced();
         return None;
     }
     inflight.insert(key.clone(), Vec::new());
@@ -1057,6 +1051,7 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     };
     let path = key.path;
     let Some(fd) = pending.fd() else { return };
+    shared.metrics.verification();
     let outcome = Arc::new(check::evaluate_in(&engine, fd, &path, buf));
     let plain_allow = outcome.verdict.is_verified()
         && !outcome.verdict.is_self_signed()
@@ -1093,7 +1088,10 @@ fn kernel_cache(shared: &Shared, engine: &Engine, fd: BorrowedFd<'_>, path: &Pat
     let Some(settings) = shared.kcache.settings_for(engine.generation) else {
         return;
     };
-    if kcache::examine(fd, path, &settings.owners).is_err() {
+    let Some(tree) = engine.tree_for(path) else {
+        return;
+    };
+    if kcache::examine(fd, path, &tree.root, &settings.owners).is_err() {
         return;
     }
     if let Err(e) = shared

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use lru::LruCache;
 
 use crate::check::{Outcome, Stamp};
-use crate::metrics::Why;
+use crate::metrics::{unix_now, Why};
 
 /// Epoch of entries made while names were not known to be stable: never
 /// current.
@@ -194,13 +194,6 @@ impl VerdictCache {
 
 fn non_zero(n: usize) -> NonZeroUsize {
     NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
-}
-
-/// Seconds since the epoch (0 if the clock is before it).
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -23,6 +23,10 @@
 //!   its name, or add a second name (the mark binds an inode, while
 //!   signatures bind a name); and `fs.protected_hardlinks = 1`, so no one
 //!   can link a file they cannot write into a directory of theirs;
+//! * every directory above, up to the tree's root: owned by a trusted owner
+//!   and not writable by others, so no one else can move a directory
+//!   holding the file into another tree with another policy (moving a
+//!   directory to a new parent needs write permission on it);
 //! * a local filesystem (ext2/3/4, xfs, btrfs, tmpfs, f2fs), where content
 //!   only changes through this kernel;
 //! * the verdict: verified by a trusted key without a validity window, in a
@@ -78,15 +82,18 @@ pub enum Ineligible {
     /// An ACL grants write.
     #[error("file has an ACL entry granting write")]
     Acl,
-    /// The directory's owner is untrusted.
-    #[error("directory owner is not in agent.kernel_cache_owners")]
+    /// A directory's owner is untrusted.
+    #[error("a directory above the file is owned by someone not in agent.kernel_cache_owners")]
     DirOwner,
     /// Others may rename entries of the directory.
     #[error("directory is writable by group or others and not sticky")]
     DirWritable,
-    /// An ACL on the directory grants write.
-    #[error("directory has an ACL entry granting write")]
+    /// An ACL on a directory grants write.
+    #[error("a directory above the file has an ACL entry granting write")]
     DirAcl,
+    /// A directory above the file's own is writable by others.
+    #[error("a directory above the file's own is writable by group or others")]
+    AncestorWritable,
     /// Not a local filesystem.
     #[error("not on a local filesystem")]
     Filesystem,
@@ -100,14 +107,21 @@ pub enum Ineligible {
 pub struct Facts<'a> {
     /// `fstat` of the file.
     pub file: &'a FileStat,
-    /// `lstat` of its directory.
-    pub dir: &'a FileStat,
+    /// Its directory, then each directory above it up to the tree's root.
+    pub dirs: &'a [DirFacts],
     /// Whether an ACL on the file grants write to anyone but the owner.
     pub file_acl_writes: bool,
-    /// The same for the directory.
-    pub dir_acl_writes: bool,
     /// `statfs` `f_type` of the file's filesystem.
     pub fs_magic: i64,
+}
+
+/// Facts about one directory above a file.
+#[derive(Debug)]
+pub struct DirFacts {
+    /// `lstat` of the directory.
+    pub st: FileStat,
+    /// Whether an ACL on it grants write to anyone but the owner.
+    pub acl_writes: bool,
 }
 
 /// Whether a verified file may get an ignore mark (see the module docs).
@@ -128,18 +142,31 @@ pub fn eligibility(facts: &Facts<'_>, owners: &[u32]) -> Result<(), Ineligible> 
     if facts.file_acl_writes {
         return Err(Ineligible::Acl);
     }
-    let d = facts.dir;
-    if d.st_mode & libc::S_IFMT != libc::S_IFDIR {
+    if facts.dirs.is_empty() {
         return Err(Ineligible::Unknown);
     }
-    if !owners.contains(&d.st_uid) {
-        return Err(Ineligible::DirOwner);
-    }
-    if d.st_mode & 0o022 != 0 && d.st_mode & libc::S_ISVTX == 0 {
-        return Err(Ineligible::DirWritable);
-    }
-    if facts.dir_acl_writes && d.st_mode & libc::S_ISVTX == 0 {
-        return Err(Ineligible::DirAcl);
+    for (i, d) in facts.dirs.iter().enumerate() {
+        let st = &d.st;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return Err(Ineligible::Unknown);
+        }
+        if !owners.contains(&st.st_uid) {
+            return Err(Ineligible::DirOwner);
+        }
+        // In the file's own directory a sticky bit keeps others from
+        // renaming the file; above it, anyone who can write a directory
+        // can move it (and the file with it) elsewhere.
+        let sticky = i == 0 && st.st_mode & libc::S_ISVTX != 0;
+        if st.st_mode & 0o022 != 0 && !sticky {
+            return Err(if i == 0 {
+                Ineligible::DirWritable
+            } else {
+                Ineligible::AncestorWritable
+            });
+        }
+        if d.acl_writes && !sticky {
+            return Err(Ineligible::DirAcl);
+        }
     }
     if !LOCAL_FILESYSTEMS.contains(&facts.fs_magic) {
         return Err(Ineligible::Filesystem);
@@ -168,20 +195,36 @@ pub fn acl_grants_write(value: &[u8]) -> bool {
     })
 }
 
-/// Gathers [`Facts`] for the file open as `fd` under `path`, and runs
-/// [`eligibility`].
-pub fn examine(fd: BorrowedFd<'_>, path: &Path, owners: &[u32]) -> Result<(), Ineligible> {
+/// Gathers [`Facts`] for the file open as `fd` under `path`, in the tree
+/// rooted at `root`, and runs [`eligibility`].
+pub fn examine(
+    fd: BorrowedFd<'_>,
+    path: &Path,
+    root: &Path,
+    owners: &[u32],
+) -> Result<(), Ineligible> {
     let file = nix::sys::stat::fstat(fd).map_err(|_| Ineligible::Unknown)?;
-    let dir_path = path.parent().ok_or(Ineligible::Unknown)?;
-    let dir = nix::sys::stat::lstat(dir_path).map_err(|_| Ineligible::Unknown)?;
+    let mut dirs = Vec::new();
+    let mut dir = path.parent().ok_or(Ineligible::Unknown)?;
+    loop {
+        let st = nix::sys::stat::lstat(dir).map_err(|_| Ineligible::Unknown)?;
+        let acl_writes = acl_writes(|buf| rustix::fs::lgetxattr(dir, ACL_XATTR, buf))?;
+        dirs.push(DirFacts { st, acl_writes });
+        if dir == root {
+            break;
+        }
+        dir = match dir.parent() {
+            Some(d) if d.starts_with(root) => d,
+            _ => return Err(Ineligible::Unknown),
+        };
+    }
     let fs = nix::sys::statfs::fstatfs(fd).map_err(|_| Ineligible::Unknown)?;
     #[allow(clippy::unnecessary_cast)] // f_type's width differs by target
     let fs_magic = fs.filesystem_type().0 as i64;
     let facts = Facts {
         file: &file,
-        dir: &dir,
+        dirs: &dirs,
         file_acl_writes: acl_writes(|buf| rustix::fs::fgetxattr(fd, ACL_XATTR, buf))?,
-        dir_acl_writes: acl_writes(|buf| rustix::fs::lgetxattr(dir_path, ACL_XATTR, buf))?,
         fs_magic,
     };
     eligibility(&facts, owners)
@@ -208,6 +251,8 @@ struct Handle {
     fsid: FsId,
     handle_type: i32,
     bytes: Box<[u8]>,
+    /// The file's ctime when it was verified: a rename or link changes it.
+    ctime: (i64, i64),
 }
 
 /// The handle of the file open as `fd`.
@@ -372,6 +417,7 @@ impl KernelCache {
             fsid,
             handle_type,
             bytes,
+            ctime: stamp.ctime,
         };
         // Without a directory of this filesystem the handle could not be
         // opened again to remove the mark.
@@ -401,12 +447,22 @@ impl KernelCache {
     /// from `link`, or `FAN_MOVED_TO` from `rename`; only a trusted owner can
     /// do either to a marked file): the mark binds an inode, the signature
     /// a name. `file` may be an `O_PATH` descriptor.
+    ///
+    /// A mark placed after the new name appeared (the file was verified
+    /// under it: its ctime, which `rename` and `link` update, is the one
+    /// verified) stays.
     pub fn forget(&self, groups: &Groups, file: BorrowedFd<'_>) {
         let Ok(st) = nix::sys::stat::fstat(file) else {
             return;
         };
+        let key = (st.st_dev, st.st_ino);
         let mut s = self.lock();
-        if s.marks.remove(&(st.st_dev, st.st_ino)).is_some() {
+        let renamed = s
+            .marks
+            .get(&key)
+            .is_some_and(|h| h.ctime != (st.st_ctime, st.st_ctime_nsec));
+        if renamed {
+            s.marks.remove(&key);
             let _ = groups.unignore(file);
         }
     }
@@ -460,28 +516,34 @@ mod tests {
         s
     }
 
-    fn facts<'a>(file: &'a FileStat, dir: &'a FileStat) -> Facts<'a> {
+    fn dir(mode: u32, uid: u32) -> DirFacts {
+        DirFacts {
+            st: st(libc::S_IFDIR | mode, uid, 2),
+            acl_writes: false,
+        }
+    }
+
+    fn facts<'a>(file: &'a FileStat, dirs: &'a [DirFacts]) -> Facts<'a> {
         Facts {
             file,
-            dir,
+            dirs,
             file_acl_writes: false,
-            dir_acl_writes: false,
             fs_magic: libc::EXT4_SUPER_MAGIC as i64,
         }
     }
 
     #[test]
-    fn root_owned_read_only_file_in_root_directory_is_eligible() {
+    fn root_owned_read_only_file_in_root_directories_is_eligible() {
         let f = st(libc::S_IFREG | 0o644, 0, 1);
-        let d = st(libc::S_IFDIR | 0o755, 0, 2);
-        assert_eq!(eligibility(&facts(&f, &d), &[0]), Ok(()));
-        let sticky = st(libc::S_IFDIR | 0o1777, 0, 2);
+        let safe = [dir(0o755, 0), dir(0o755, 0)];
+        assert_eq!(eligibility(&facts(&f, &safe), &[0]), Ok(()));
+        let sticky = [dir(0o1777, 0), dir(0o755, 0)];
         assert_eq!(eligibility(&facts(&f, &sticky), &[0]), Ok(()));
     }
 
     #[test]
-    fn anything_another_user_could_change_is_not() {
-        let d = st(libc::S_IFDIR | 0o755, 0, 2);
+    fn anything_another_user_could_change_or_move_is_not() {
+        let safe = [dir(0o755, 0), dir(0o755, 0)];
         let cases = [
             (st(libc::S_IFREG | 0o664, 0, 1), Ineligible::Writable),
             (st(libc::S_IFREG | 0o646, 0, 1), Ineligible::Writable),
@@ -490,30 +552,47 @@ mod tests {
             (st(libc::S_IFIFO | 0o644, 0, 1), Ineligible::NotRegular),
         ];
         for (f, why) in cases {
-            assert_eq!(eligibility(&facts(&f, &d), &[0]), Err(why));
+            assert_eq!(eligibility(&facts(&f, &safe), &[0]), Err(why));
         }
         let f = st(libc::S_IFREG | 0o644, 0, 1);
-        let writable = st(libc::S_IFDIR | 0o775, 0, 2);
+        let check = |dirs: &[DirFacts], owners: &[u32]| eligibility(&facts(&f, dirs), owners);
         assert_eq!(
-            eligibility(&facts(&f, &writable), &[0]),
+            check(&[dir(0o775, 0), dir(0o755, 0)], &[0]),
             Err(Ineligible::DirWritable)
         );
-        let theirs = st(libc::S_IFDIR | 0o755, 1000, 2);
         assert_eq!(
-            eligibility(&facts(&f, &theirs), &[0]),
+            check(&[dir(0o755, 0), dir(0o777, 0)], &[0]),
+            Err(Ineligible::AncestorWritable),
+            "a writable directory above could be moved to another tree"
+        );
+        assert_eq!(
+            check(&[dir(0o755, 0), dir(0o1777, 0)], &[0]),
+            Err(Ineligible::AncestorWritable),
+            "sticky protects entries, not the directory itself"
+        );
+        assert_eq!(
+            check(&[dir(0o755, 1000), dir(0o755, 0)], &[0]),
             Err(Ineligible::DirOwner)
         );
-        assert_eq!(eligibility(&facts(&f, &theirs), &[0, 1000]), Ok(()));
-        let mut acl = facts(&f, &d);
+        assert_eq!(
+            check(&[dir(0o755, 0), dir(0o755, 1000)], &[0]),
+            Err(Ineligible::DirOwner)
+        );
+        assert_eq!(
+            check(&[dir(0o755, 1000), dir(0o755, 0)], &[0, 1000]),
+            Ok(())
+        );
+        assert_eq!(check(&[], &[0]), Err(Ineligible::Unknown));
+        let mut acl = facts(&f, &safe);
         acl.file_acl_writes = true;
         assert_eq!(eligibility(&acl, &[0]), Err(Ineligible::Acl));
-        let mut acl = facts(&f, &d);
-        acl.dir_acl_writes = true;
-        assert_eq!(eligibility(&acl, &[0]), Err(Ineligible::DirAcl));
-        let mut nfs = facts(&f, &d);
+        let mut acl_dir = [dir(0o755, 0), dir(0o755, 0)];
+        acl_dir[1].acl_writes = true;
+        assert_eq!(check(&acl_dir, &[0]), Err(Ineligible::DirAcl));
+        let mut nfs = facts(&f, &safe);
         nfs.fs_magic = libc::NFS_SUPER_MAGIC as i64;
         assert_eq!(eligibility(&nfs, &[0]), Err(Ineligible::Filesystem));
-        assert_eq!(eligibility(&facts(&f, &d), &[]), Err(Ineligible::Owner));
+        assert_eq!(eligibility(&facts(&f, &safe), &[]), Err(Ineligible::Owner));
     }
 
     fn acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {

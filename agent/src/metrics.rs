@@ -247,6 +247,8 @@ pub struct Metrics {
     verdicts: [[AtomicU64; NWHY]; 3],
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    verifications: AtomicU64,
+    coalesced: AtomicU64,
     /// Per bucket (not cumulative); the last one is `+Inf`.
     latency: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     latency_sum_us: AtomicU64,
@@ -290,6 +292,8 @@ impl Metrics {
             verdicts: std::array::from_fn(|_| zeros()),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
+            verifications: AtomicU64::new(0),
+            coalesced: AtomicU64::new(0),
             latency: zeros(),
             latency_sum_us: AtomicU64::new(0),
             jobs_sent: AtomicU64::new(0),
@@ -331,6 +335,16 @@ impl Metrics {
     /// A cache lookup found nothing.
     pub fn cache_miss(&self) {
         self.cache_misses.fetch_add(1, Relaxed);
+    }
+
+    /// A worker verified a file (read and hashed it).
+    pub fn verification(&self) {
+        self.verifications.fetch_add(1, Relaxed);
+    }
+
+    /// An event waited for a verification of the same file already running.
+    pub fn coalesced(&self) {
+        self.coalesced.fetch_add(1, Relaxed);
     }
 
     /// A job is about to be handed to the workers.
@@ -532,6 +546,10 @@ impl Metrics {
                 "capacity": live.cache_capacity,
                 "hits": load(&self.cache_hits),
                 "misses": load(&self.cache_misses),
+            },
+            "verifications": {
+                "run": load(&self.verifications),
+                "coalesced": load(&self.coalesced),
             },
             "kernel_cache": {
                 "marks": live.kernel_marks,
@@ -802,6 +820,18 @@ pub fn prometheus(v: &Value) -> String {
         "gauge",
         "Capacity of the verdict cache.",
         u(v, &["cache", "capacity"]),
+    );
+    e.one(
+        "sigward_verifications_total",
+        "counter",
+        "Files read, hashed and verified by a worker.",
+        u(v, &["verifications", "run"]),
+    );
+    e.one(
+        "sigward_verifications_coalesced_total",
+        "counter",
+        "Events that waited for a verification of the same file already running.",
+        u(v, &["verifications", "coalesced"]),
     );
     e.one(
         "sigward_kernel_cache_marks",

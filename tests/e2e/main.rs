@@ -23,6 +23,7 @@ mod control;
 mod dirs;
 mod example;
 mod formats;
+mod kernel_cache;
 mod lifecycle;
 mod loaders;
 mod modes;

@@ -22,7 +22,7 @@ use crate::harness::{
 use crate::openers::{cat, expect_allowed, expect_eperm, python_open};
 
 /// An agent with its control socket in the fixture's directory.
-fn start(fx: &Fixture, env: &[(&str, &str)]) -> (Agent, PathBuf) {
+pub(crate) fn start(fx: &Fixture, env: &[(&str, &str)]) -> (Agent, PathBuf) {
     let socket = fx.root.join("ctl.sock");
     let agent = Agent::start_with_env_args(
         &fx.policy,
@@ -49,7 +49,7 @@ fn status(socket: &Path, format: Option<&str>) -> Finished {
     sigward(args)
 }
 
-fn status_json(socket: &Path) -> Value {
+pub(crate) fn status_json(socket: &Path) -> Value {
     let fin = status(socket, Some("--json"));
     assert_eq!(fin.code(), Some(0), "{fin}");
     assert_eq!(fin.stdout.lines().count(), 1, "one JSON line: {fin}");
@@ -59,7 +59,7 @@ fn status_json(socket: &Path) -> Value {
     v
 }
 
-fn n(v: &Value, path: &[&str]) -> u64 {
+pub(crate) fn n(v: &Value, path: &[&str]) -> u64 {
     path.iter()
         .try_fold(v, |v, k| v.get(k))
         .and_then(Value::as_u64)
