@@ -4,8 +4,9 @@
 //! `FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM` on its inode lets the kernel allow
 //! later opens and executions without an event, at the cost of a plain
 //! `open`. The kernel clears the mark when the file is modified (it is set
-//! without `FAN_MARK_IGNORED_SURV_MODIFY`: any write, truncate, or write
-//! through a mapping's `write` path raises `FS_MODIFY`), drops it when the
+//! without `FAN_MARK_IGNORED_SURV_MODIFY`: `write` and `truncate` raise
+//! `FS_MODIFY`; stores through a shared writable mapping do not, which is
+//! why only files no untrusted user can open for writing qualify), drops it when the
 //! inode leaves memory (`FAN_MARK_EVICTABLE`, so marks never pin inodes),
 //! and the agent removes every mark on reload ([`KernelCache::drop_all`])
 //! before the new policy answers.
@@ -430,7 +431,21 @@ impl KernelCache {
         }
         let key = (stamp.dev, stamp.ino);
         if s.marks.len() >= s.settings.limit && !s.marks.contains_key(&key) {
-            return Err(Errno::ENOSPC);
+            // Full (the count includes marks the kernel has dropped since):
+            // make room by removing one mark for good, so that every mark in
+            // the kernel stays one the agent can find again.
+            let victim = s.marks.keys().next().copied();
+            if let Some((v, h)) = victim.and_then(|v| s.marks.remove(&v).map(|h| (v, h))) {
+                let removed = groups.with_mount(&h.fsid, |mount| {
+                    let fd = open_path_by_handle(mount, &h)?;
+                    groups.unignore(fd.as_fd())
+                });
+                if !matches!(removed, Some(Ok(()) | Err(Errno::ENOENT | Errno::ESTALE))) {
+                    // Cannot remove it: keep tracking it, place no more.
+                    s.marks.insert(v, h);
+                    return Err(Errno::ENOSPC);
+                }
+            }
         }
         groups.ignore(fd)?;
         let now = nix::sys::stat::fstat(fd).map(|st| Stamp::of(&st));

@@ -383,3 +383,34 @@ fn cached_verdicts_are_answered_while_a_large_file_is_being_verified() {
     );
     drop(agent);
 }
+
+#[test]
+fn kernel_verdicts_are_bounded_and_each_one_is_dropped_on_reload() {
+    let fx = Fixture::new();
+    let files: Vec<PathBuf> = (0..6)
+        .map(|i| fx.write_signed(&format!("f{i}.py"), format!("F = {i}\n").as_bytes()))
+        .collect();
+    let text = format!(
+        "{}\n[agent]\ncache_entries = 2\n",
+        fx.policy_text("enforce", &[(&fx.plugins, None)])
+    );
+    fx.write_policy(&text);
+    let (agent, socket) = start(&fx, &[]);
+    for p in &files {
+        expect_allowed(cat(p), &format!("{}", p.display()));
+        let held = kernel_cached(&agent);
+        assert!(held.len() <= 2, "at most cache_entries marks: {held:x?}");
+        assert!(
+            held.contains(&inode(p)),
+            "the newest verdict is kernel-cached"
+        );
+    }
+    let v = status_json(&socket);
+    assert_eq!(n(&v, &["kernel_cache", "placed"]), 6, "{v:#}");
+    assert_eq!(n(&v, &["kernel_cache", "marks"]), 2, "{v:#}");
+    reload(&fx, &socket);
+    assert_eq!(kernel_cached(&agent), Vec::<u64>::new(), "after reload");
+    for p in &files {
+        expect_allowed(cat(p), &format!("{} after reload", p.display()));
+    }
+}
