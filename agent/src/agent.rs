@@ -746,15 +746,36 @@ fn event_loop(shared: &Arc<Shared>, tx: Sender<Job>) {
     }
 }
 
+/// How long the event thread keeps reading after the queue ran empty,
+/// before it sleeps in `poll`.
+///
+/// A process that opens one plugin usually opens the next one (or its
+/// signature, or execs it) a few microseconds after its answer. Finding
+/// that event by reading again spares the wake-up from `poll`, which on a
+/// virtual machine costs tens of microseconds, and the opener waits for it.
+/// The price is at most this much CPU time each time a burst of events
+/// ends; an idle agent does not spin.
+const SPIN: Duration = Duration::from_micros(50);
+
 fn drain_events(
     shared: &Arc<Shared>,
     tx: Option<&Sender<Job>>,
     buf: &mut [u8],
     batch: &mut Vec<PermEvent>,
 ) {
+    let mut idle_since: Option<Instant> = None;
     loop {
         match shared.groups.read_perm(buf, batch) {
-            Ok(()) if batch.is_empty() => return,
+            Ok(()) if batch.is_empty() => {
+                // Only after events were handled, and not while stopping.
+                let Some(since) = idle_since.filter(|_| tx.is_some()) else {
+                    return;
+                };
+                if since.elapsed() >= SPIN {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
             Ok(()) => {
                 // A steady stream of events keeps the loop in here: beat
                 // per batch, so that a busy loop is not taken for a wedged
@@ -764,6 +785,7 @@ fn drain_events(
                 for ev in batch.drain(..) {
                     handle_event(shared, tx, ev, &mut names);
                 }
+                idle_since = Some(Instant::now());
             }
             Err(_) => return,
         }
