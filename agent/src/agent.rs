@@ -94,6 +94,8 @@ struct Shared {
     /// Files being verified now, with the events waiting for the same
     /// verdict.
     inflight: Mutex<HashMap<InflightKey, Vec<Waiter>>>,
+    /// Symbolic links out of the trees already handled (link, target).
+    symlinks: Mutex<HashSet<(PathBuf, PathBuf)>>,
 }
 
 /// One version of one file under one name and policy generation.
@@ -302,6 +304,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         names_epoch: AtomicU64::new(0),
         watch_busy: AtomicBool::new(false),
         inflight: Mutex::new(HashMap::new()),
+        symlinks: Mutex::new(HashSet::new()),
     });
     {
         let engine = shared.engine();
@@ -355,6 +358,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
             });
         }
         report_walk_errors(&stats);
+        guard_symlinks(&shared, &engine, &stats.symlinks);
         dirs += stats.dirs;
         tree_states.push(TreeState {
             root: tree.root.clone(),
@@ -1252,20 +1256,11 @@ fn watch_loop(shared: &Arc<Shared>) {
                             Some(Ok(Some((fd, path)))) => {
                                 let stats = shared.groups.walk(Op::Add, fd, &path, &HashSet::new());
                                 report_walk_errors(&stats);
+                                guard_symlinks(shared, &shared.engine(), &stats.symlinks);
                                 shared.metrics.count_marked(stats.dirs);
                                 shared.metrics.tree_grew(&path, stats.dirs);
                             }
-                            Some(Ok(None)) => {
-                                // A file got a new name: a kernel verdict
-                                // on its inode no longer binds its name.
-                                if shared.kcache.len() > 0 {
-                                    let _ = shared.groups.with_mount(&fsid, |m| {
-                                        watch::open_entry(m, handle_type, &handle, &name).map(
-                                            |fd| shared.kcache.forget(&shared.groups, fd.as_fd()),
-                                        )
-                                    });
-                                }
-                            }
+                            Some(Ok(None)) => new_name(shared, &fsid, handle_type, &handle, &name),
                             Some(Err(e)) => {
                                 tracing::error!(
                                     message_id = ids::MARK_FAILED,
@@ -1320,6 +1315,122 @@ fn drop_kernel_marks(shared: &Shared, next: &Engine) {
     }
 }
 
+/// A new name that is not a directory appeared in a protected tree
+/// (`FAN_CREATE`, `FAN_MOVED_TO`): a symbolic link is guarded, and a
+/// kernel-cached file under a new name loses its kernel verdict.
+fn new_name(shared: &Shared, fsid: &fan::FsId, handle_type: i32, handle: &[u8], name: &[u8]) {
+    let opened = shared
+        .groups
+        .with_mount(fsid, |m| watch::open_entry(m, handle_type, handle, name));
+    let Some(Ok(fd)) = opened else { return };
+    let Ok(st) = nix::sys::stat::fstat(fd.as_fd()) else {
+        return;
+    };
+    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        if let Some(link) = check::fd_path(fd.as_fd()) {
+            guard_symlink(shared, &shared.engine(), &link, 0);
+        }
+    } else if shared.kcache.len() > 0 {
+        shared.kcache.forget(&shared.groups, fd.as_fd());
+    }
+}
+
+// -------------------------------------------------------------- symlinks
+
+/// How deep symbolic links into directories of their owner are followed.
+const MAX_SYMLINK_DEPTH: usize = 8;
+
+fn guard_symlinks(shared: &Shared, engine: &Engine, links: &[PathBuf]) {
+    for link in links {
+        guard_symlink(shared, engine, link, 0);
+    }
+}
+
+/// Guards a symbolic link found in a protected tree (see "Symbolic links"
+/// in docs/threat-model.md).
+///
+/// Opening a file through a link raises events only where its target is.
+/// A target inside a protected tree is checked there. A target outside
+/// every tree that belongs to the link's owner, who is not a trusted owner
+/// (root or `agent.kernel_cache_owners`), is marked: a regular file with a
+/// permission mark of its own, a directory like a tree. Every open of it,
+/// by any name, is then checked like a file outside the trees (the
+/// policy's global mode and trust). Other targets (root's, another
+/// user's) are not marked, since that would let anyone make the agent check
+/// (and in enforce mode deny) someone else's files; the link is reported.
+fn guard_symlink(shared: &Shared, engine: &Engine, link: &Path, depth: usize) {
+    let Ok(lst) = nix::sys::stat::lstat(link) else {
+        return;
+    };
+    if lst.st_mode & libc::S_IFMT != libc::S_IFLNK {
+        return;
+    }
+    let Ok(target) = std::fs::canonicalize(link) else {
+        tracing::warn!(
+            message_id = ids::SYMLINK,
+            sigward_path = %link.display(),
+            "symbolic link {} in a protected tree points at nothing: a file created at its \
+             target later is not checked through it",
+            link.display()
+        );
+        return;
+    };
+    if engine.tree_for(&target).is_some() {
+        return;
+    }
+    {
+        let mut seen = shared.symlinks.lock().unwrap_or_else(|p| p.into_inner());
+        if !seen.insert((link.to_path_buf(), target.clone())) {
+            return;
+        }
+    }
+    let Ok(st) = nix::sys::stat::stat(&target) else {
+        return;
+    };
+    let owner = lst.st_uid;
+    let trusted = owner == 0 || engine.kernel_cache.owners.contains(&owner);
+    let kind = st.st_mode & libc::S_IFMT;
+    let not_marked = "it cannot be marked: it is not checked through the link";
+    let guarded = if trusted || st.st_uid != owner {
+        Err("it belongs to root, a trusted owner or another user: it is not checked through the link")
+    } else if kind == libc::S_IFREG {
+        fan::mark_file(&shared.groups, &target).map_err(|_| not_marked)
+    } else if kind == libc::S_IFDIR && depth < MAX_SYMLINK_DEPTH {
+        match fan::open_dir(&target) {
+            Ok(fd) => {
+                let stats = shared.groups.walk(Op::Add, fd, &target, &HashSet::new());
+                report_walk_errors(&stats);
+                for l in &stats.symlinks {
+                    guard_symlink(shared, engine, l, depth + 1);
+                }
+                Ok(())
+            }
+            Err(_) => Err(not_marked),
+        }
+    } else {
+        Err("it is not checked through the link")
+    };
+    match guarded {
+        Ok(()) => tracing::warn!(
+            message_id = ids::SYMLINK,
+            sigward_path = %link.display(),
+            sigward_target = %target.display(),
+            "symbolic link {} in a protected tree points outside every tree, at {} of its owner \
+             (uid {owner}): every open of it is now checked",
+            link.display(),
+            target.display()
+        ),
+        Err(why) => tracing::warn!(
+            message_id = ids::SYMLINK,
+            sigward_path = %link.display(),
+            sigward_target = %target.display(),
+            "symbolic link {} in a protected tree points outside every tree, at {}: {why}",
+            link.display(),
+            target.display()
+        ),
+    }
+}
+
 /// Marks every tree of `engine` again (marks are idempotent).
 fn mark_all(shared: &Shared, engine: &Engine) {
     for tree in &engine.trees {
@@ -1335,6 +1446,7 @@ fn mark_tree(shared: &Shared, root: &Path) -> usize {
         Ok(fd) => {
             let stats = shared.groups.walk(Op::Add, fd, root, &HashSet::new());
             report_walk_errors(&stats);
+            guard_symlinks(shared, &shared.engine(), &stats.symlinks);
             shared.metrics.count_marked(stats.dirs);
             stats.dirs
         }

@@ -49,6 +49,8 @@ pub mod ids {
     pub const START_FAILED: &str = "c8957f7c666b4f1f9f346850dcbafe9f";
     /// The metrics file could not be written (verdicts are not affected).
     pub const METRICS_FAILED: &str = "6ecdfe4f17cd43c4bd5b0f5b30be4d9c";
+    /// A symbolic link in a protected tree points outside every tree.
+    pub const SYMLINK: &str = "7a0c2f5e9b1d4c3a8e6f2b9d0c4a1e57";
 }
 
 /// What was decided.

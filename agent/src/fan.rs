@@ -163,6 +163,8 @@ pub enum Op {
 pub struct WalkStats {
     /// Directories marked or unmarked.
     pub dirs: usize,
+    /// Symbolic links found in the walked directories (when marking).
+    pub symlinks: Vec<PathBuf>,
     /// Problems, one readable line each.
     pub errors: Vec<String>,
 }
@@ -384,8 +386,17 @@ impl Groups {
                     if op == Op::Add { "add" } else { "remove" }
                 )),
             }
-            let children = match list_subdirs(fd.as_fd()) {
-                Ok(c) => c,
+            let children = match list_entries(fd.as_fd()) {
+                Ok((c, links)) => {
+                    if op == Op::Add {
+                        stats.symlinks.extend(
+                            links
+                                .iter()
+                                .map(|l| path.join(std::ffi::OsStr::from_bytes(l.as_bytes()))),
+                        );
+                    }
+                    c
+                }
                 Err(e) => {
                     stats
                         .errors
@@ -423,32 +434,53 @@ pub fn open_dir(path: &Path) -> nix::Result<OwnedFd> {
     )
 }
 
-fn list_subdirs(dir: BorrowedFd<'_>) -> nix::Result<Vec<CString>> {
+/// The subdirectories and the symbolic links of a directory.
+type Entries = (Vec<CString>, Vec<CString>);
+
+fn list_entries(dir: BorrowedFd<'_>) -> nix::Result<Entries> {
     let mut d = Dir::from_fd(
         dir.try_clone_to_owned()
             .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?,
     )?;
-    let mut out = Vec::new();
+    let mut dirs = Vec::new();
+    let mut links = Vec::new();
     for entry in d.iter() {
         let entry = entry?;
         let name = entry.file_name();
         if name.to_bytes() == b"." || name.to_bytes() == b".." {
             continue;
         }
-        let is_dir = match entry.file_type() {
-            Some(Type::Directory) => true,
-            Some(_) => false,
+        let kind = match entry.file_type() {
+            Some(t) => Some(t),
             None => nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
-                .map(|st| {
-                    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR
-                })
-                .unwrap_or(false),
+                .ok()
+                .map(
+                    |st| match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+                        SFlag::S_IFDIR => Type::Directory,
+                        SFlag::S_IFLNK => Type::Symlink,
+                        _ => Type::File,
+                    },
+                ),
         };
-        if is_dir {
-            out.push(name.to_owned());
+        match kind {
+            Some(Type::Directory) => dirs.push(name.to_owned()),
+            Some(Type::Symlink) => links.push(name.to_owned()),
+            _ => {}
         }
     }
-    Ok(out)
+    Ok((dirs, links))
+}
+
+/// Puts a permission mark on one file (not a directory): every open and
+/// execution of it, by any name, raises an event. Used for files that a
+/// symbolic link in a protected tree points at.
+pub fn mark_file(groups: &Groups, path: &Path) -> nix::Result<()> {
+    groups.perm.mark(
+        MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_DONT_FOLLOW,
+        MaskFlags::FAN_OPEN_PERM | MaskFlags::FAN_OPEN_EXEC_PERM,
+        nix::fcntl::AT_FDCWD,
+        Some(path),
+    )
 }
 
 /// The filesystem id of the filesystem holding `fd`, in the form fanotify

@@ -32,4 +32,5 @@ mod robustness;
 mod signals;
 mod signing;
 mod status;
+mod symlinks;
 mod tamper;

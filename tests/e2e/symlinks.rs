@@ -1,0 +1,118 @@
+//! Symbolic links in protected trees that point outside them (see
+//! "Symbolic links" in docs/threat-model.md). The attack itself, in both
+//! modes, is in the attack suite; these tests pin down the design: what
+//! gets marked, what is only reported, and that nobody can use a link to
+//! make the agent check someone else's files.
+
+use std::os::unix::fs::{chown, symlink};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::{chmod, mkdirs, path_str, run, write_file, Fixture, Record};
+use crate::openers::{cat, expect_allowed, expect_eperm};
+use crate::status::start;
+
+const NOBODY: u32 = 65534;
+const SYMLINK_ID: &str = "7a0c2f5e9b1d4c3a8e6f2b9d0c4a1e57";
+
+/// `ln -s TARGET LINK` as the unprivileged user.
+fn link_as_nobody(target: &Path, link: &Path) {
+    let fin = run(
+        Command::new("ln")
+            .arg("-s")
+            .arg(target)
+            .arg(link)
+            .uid(NOBODY)
+            .gid(NOBODY),
+        Duration::from_secs(10),
+    );
+    assert!(fin.success(), "ln -s as nobody: {fin}");
+}
+
+fn is_link_record(link: &Path) -> impl Fn(&Record) -> bool + '_ {
+    move |r: &Record| {
+        r.get("MESSAGE_ID").map(String::as_str) == Some(SYMLINK_ID)
+            && r.get("SIGWARD_PATH").map(String::as_str) == Some(path_str(link).as_str())
+    }
+}
+
+/// A fixture whose plugins/drop/ the unprivileged user may write, and a
+/// directory of that user's outside every tree.
+fn setup() -> (Fixture, std::path::PathBuf, std::path::PathBuf) {
+    let fx = Fixture::new();
+    chmod(&fx.root, 0o755);
+    let drop = fx.path("drop");
+    mkdirs(&drop);
+    chmod(&drop, 0o777);
+    let outside = fx.root.join("outside");
+    mkdirs(&outside);
+    chown(&outside, Some(NOBODY), Some(NOBODY)).unwrap();
+    (fx, drop, outside)
+}
+
+#[test]
+fn a_link_to_the_link_owners_own_file_makes_that_file_checked_by_any_name() {
+    let (fx, drop, outside) = setup();
+    let early = outside.join("early.py");
+    write_file(&early, b"print('unsigned, linked before start')\n");
+    chown(&early, Some(NOBODY), Some(NOBODY)).unwrap();
+    link_as_nobody(&early, &drop.join("early.py"));
+    let (agent, _socket) = start(&fx, &[("SIGWARD_LOG_TARGET", "stderr")]);
+    expect_eperm(
+        cat(&drop.join("early.py")),
+        "through a link made before start",
+    );
+    expect_eperm(cat(&early), "the target itself, by its own name");
+    let r = agent.wait_record("link reported", is_link_record(&drop.join("early.py")));
+    assert_eq!(
+        r.get("SIGWARD_TARGET").map(String::as_str),
+        Some(path_str(&early).as_str()),
+        "{r:?}"
+    );
+
+    let late = outside.join("late.py");
+    write_file(&late, b"print('unsigned, linked while running')\n");
+    chown(&late, Some(NOBODY), Some(NOBODY)).unwrap();
+    let link = drop.join("late.py");
+    link_as_nobody(&late, &link);
+    agent.wait_record("new link reported", is_link_record(&link));
+    expect_eperm(cat(&link), "through a link made while the agent runs");
+
+    // A directory of the user's, linked into the tree, is marked like one.
+    let dir = outside.join("pkg");
+    mkdirs(&dir);
+    chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    let inner = dir.join("mod.py");
+    write_file(&inner, b"print('unsigned, in a linked directory')\n");
+    chown(&inner, Some(NOBODY), Some(NOBODY)).unwrap();
+    let dlink = drop.join("pkg");
+    link_as_nobody(&dir, &dlink);
+    agent.wait_record("directory link reported", is_link_record(&dlink));
+    expect_eperm(cat(&dlink.join("mod.py")), "a file in a linked directory");
+}
+
+#[test]
+fn links_to_files_of_root_or_of_other_users_are_reported_and_not_marked() {
+    let (fx, drop, _outside) = setup();
+    // Root's file outside the trees: a link to it must not make the agent
+    // check (and deny) it for everyone.
+    let roots = fx.root.join("staging/roots.txt");
+    write_file(&roots, b"root's unsigned file\n");
+    let link = drop.join("roots.txt");
+    let (agent, _socket) = start(&fx, &[("SIGWARD_LOG_TARGET", "stderr")]);
+    link_as_nobody(&roots, &link);
+    let r = agent.wait_record("link to root's file reported", is_link_record(&link));
+    assert!(
+        r.get("MESSAGE")
+            .is_some_and(|m| m.contains("not checked through the link")),
+        "{r:?}"
+    );
+    expect_allowed(cat(&roots), "root's file by its own name: not checked");
+    // A link made by root is root's business, whatever it points at.
+    let by_root = fx.path("by-root.txt");
+    symlink(&roots, &by_root).unwrap();
+    agent.wait_record("root's link reported", is_link_record(&by_root));
+    expect_allowed(cat(&roots), "still not checked");
+}
