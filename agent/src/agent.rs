@@ -96,6 +96,10 @@ struct Shared {
     inflight: Mutex<HashMap<InflightKey, Vec<Waiter>>>,
     /// Symbolic links out of the trees already handled (link, target).
     symlinks: Mutex<HashSet<(PathBuf, PathBuf)>>,
+    /// Files in the trees that an untrusted user's link gives another name:
+    /// (device, inode) → the link. Refused under every name while the link
+    /// resolves to them (checked again on every reload).
+    aliases: Mutex<HashMap<(u64, u64), PathBuf>>,
 }
 
 /// One version of one file under one name and policy generation.
@@ -305,6 +309,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         watch_busy: AtomicBool::new(false),
         inflight: Mutex::new(HashMap::new()),
         symlinks: Mutex::new(HashSet::new()),
+        aliases: Mutex::new(HashMap::new()),
     });
     {
         let engine = shared.engine();
@@ -874,7 +879,32 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, n
     // newer than the names it saw.
     let epoch = names.epoch(shared).unwrap_or(NO_EPOCH);
     let Some(path) = check::fd_path(fd) else {
-        return; // fail-closed on drop
+        // Longer than PATH_MAX (or /proc unreadable): without its name the
+        // file's signature cannot even be found. Refused in the global mode,
+        // and recorded by device and inode.
+        m.cache_miss();
+        let job = Job {
+            path: PathBuf::from(format!(
+                "(path not readable, longer than PATH_MAX?: device {:#x}, inode {})",
+                stamp.dev, stamp.ino
+            )),
+            stamp,
+            nlink: st.st_nlink,
+            epoch: NO_EPOCH,
+            exec,
+            mode: engine.policy.mode,
+            known: Some(Arc::new(Outcome::refused(
+                Reason::Unsigned,
+                "the path the file was opened under cannot be read (longer than PATH_MAX?), \
+                 so no signature can be found for it",
+                PathBuf::new(),
+            ))),
+            cached: false,
+            engine,
+            pending,
+        };
+        send(m, tx, job);
+        return;
     };
     let mode = engine.mode_for(&path);
     let mut pending = pending;
@@ -956,9 +986,13 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, n
         known,
         cached,
     };
-    // An unbounded channel: sending never blocks. Without a sender (the
-    // agent is stopping) or without workers, the job is dropped and its
-    // Pending answers with the fail-closed answer of its mode.
+    send(m, tx, job);
+}
+
+/// Hands a job to the workers. An unbounded channel: sending never blocks.
+/// Without a sender (the agent is stopping) or without workers, the job is
+/// dropped and its Pending answers with the fail-closed answer of its mode.
+fn send(m: &Metrics, tx: Option<&Sender<Job>>, job: Job) {
     if let Some(tx) = tx {
         m.job_sent();
         if tx.send(job).is_err() {
@@ -1078,11 +1112,22 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     let path = key.path;
     let Some(fd) = pending.fd() else { return };
     shared.metrics.verification();
-    let outcome = Arc::new(check::evaluate_in(&engine, fd, &path, buf));
+    let outcome = Arc::new(match alias_of(shared, &stamp) {
+        Some(link) => Outcome::refused(
+            Reason::Tampered,
+            format!(
+                "reachable under another name through the symbolic link {}: a signature binds \
+                 one name, and the agent cannot tell which name was opened",
+                link.display()
+            ),
+            check::sig_path_for(&path),
+        ),
+        None => check::evaluate_in(&engine, fd, &path, buf),
+    });
     let plain_allow = outcome.verdict.is_verified()
         && !outcome.verdict.is_self_signed()
         && !engine.policy.audit.log_allowed;
-    if outcome.cacheable {
+    if outcome.cacheable && alias_of(shared, &stamp).is_none() {
         shared.cache.insert(Entry {
             stamp,
             nlink,
@@ -1114,6 +1159,9 @@ fn kernel_cache(shared: &Shared, engine: &Engine, fd: BorrowedFd<'_>, path: &Pat
     let Some(settings) = shared.kcache.settings_for(engine.generation) else {
         return;
     };
+    if alias_of(shared, stamp).is_some() {
+        return;
+    }
     let Some(tree) = engine.tree_for(path) else {
         return;
     };
@@ -1125,6 +1173,11 @@ fn kernel_cache(shared: &Shared, engine: &Engine, fd: BorrowedFd<'_>, path: &Pat
         .mark(&shared.groups, engine.generation, fd, stamp)
     {
         tracing::debug!("{}: no kernel ignore mark: {e}", path.display());
+    }
+    // A link made meanwhile: `alias` may have looked for a mark before
+    // this one existed.
+    if alias_of(shared, stamp).is_some() {
+        shared.kcache.drop_inode(&shared.groups, fd);
     }
 }
 
@@ -1337,6 +1390,106 @@ fn new_name(shared: &Shared, fsid: &fan::FsId, handle_type: i32, handle: &[u8], 
 
 // -------------------------------------------------------------- symlinks
 
+/// The canonical directories holding each hop of the chain of links that
+/// starts at `link` (the link's own directory excluded), the last one being
+/// the final target's. At most 40 hops, as the kernel.
+fn link_chain_dirs(link: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    let mut p = link.to_path_buf();
+    for _ in 0..40 {
+        let Ok(t) = std::fs::read_link(&p) else { break };
+        let next = match p.parent() {
+            Some(parent) if t.is_relative() => parent.join(t),
+            _ => t,
+        };
+        let (Some(dir), Some(name)) = (next.parent(), next.file_name()) else {
+            break;
+        };
+        let Ok(dir) = std::fs::canonicalize(dir) else {
+            break;
+        };
+        p = dir.join(name);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+        let is_link =
+            nix::sys::stat::lstat(&p).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+        if !is_link {
+            break;
+        }
+    }
+    dirs
+}
+
+/// The link that gives this file another name, if any.
+fn alias_of(shared: &Shared, stamp: &Stamp) -> Option<PathBuf> {
+    let aliases = shared.aliases.lock().unwrap_or_else(|p| p.into_inner());
+    aliases.get(&(stamp.dev, stamp.ino)).cloned()
+}
+
+/// A link in a tree to a file in a tree. Under the same base name it adds
+/// nothing. Under another one, made by an untrusted owner, it would lend
+/// the file's verdict to a name its signature was not made for, and the
+/// kernel raises the same event for both names: the file is refused under
+/// every name while the link points at it (fail-closed; see "Symbolic links"
+/// in docs/threat-model.md).
+fn alias(
+    shared: &Shared,
+    link: &Path,
+    lst: &nix::sys::stat::FileStat,
+    target: &Path,
+    engine: &Engine,
+) {
+    let owner = lst.st_uid;
+    if owner == 0
+        || engine.kernel_cache.owners.contains(&owner)
+        || link.file_name() == target.file_name()
+    {
+        return;
+    }
+    let Ok(st) = nix::sys::stat::stat(target) else {
+        return;
+    };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return;
+    }
+    let key = (st.st_dev, st.st_ino);
+    {
+        let mut aliases = shared.aliases.lock().unwrap_or_else(|p| p.into_inner());
+        if aliases.insert(key, link.to_path_buf()).is_some() {
+            return;
+        }
+    }
+    shared.cache.remove(key);
+    if let Ok(fd) = nix::fcntl::open(
+        target,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        shared.kcache.drop_inode(&shared.groups, fd.as_fd());
+    }
+    tracing::warn!(
+        message_id = ids::SYMLINK,
+        sigward_path = %link.display(),
+        sigward_target = %target.display(),
+        "symbolic link {} (uid {owner}) gives {} another name: it is refused under every name \
+         while the link points at it",
+        link.display(),
+        target.display()
+    );
+}
+
+/// Drops the aliases whose link is gone or points elsewhere now (on reload).
+fn recheck_aliases(shared: &Shared) {
+    let mut aliases = shared.aliases.lock().unwrap_or_else(|p| p.into_inner());
+    aliases.retain(|key, link| {
+        std::fs::metadata(&*link).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino()) == *key
+        })
+    });
+}
+
 /// How deep symbolic links into directories of their owner are followed.
 const MAX_SYMLINK_DEPTH: usize = 8;
 
@@ -1376,6 +1529,7 @@ fn guard_symlink(shared: &Shared, engine: &Engine, link: &Path, depth: usize) {
         return;
     };
     if engine.tree_for(&target).is_some() {
+        alias(shared, link, &lst, &target, engine);
         return;
     }
     {
@@ -1391,8 +1545,31 @@ fn guard_symlink(shared: &Shared, engine: &Engine, link: &Path, depth: usize) {
     let trusted = owner == 0 || engine.kernel_cache.owners.contains(&owner);
     let kind = st.st_mode & libc::S_IFMT;
     let not_marked = "it cannot be marked: it is not checked through the link";
-    let guarded = if trusted || st.st_uid != owner {
+    // The owner's directories along the chain (each hop's, and the
+    // target's) are marked like trees: a hop re-pointed or a target
+    // replaced there is then seen (and guarded again), and every file in
+    // them is checked.
+    let mut target_dir_marked = false;
+    if !trusted {
+        for dir in link_chain_dirs(link) {
+            let theirs = nix::sys::stat::stat(&dir).is_ok_and(|d| d.st_uid == owner);
+            if !theirs || engine.tree_for(&dir).is_some() || depth >= MAX_SYMLINK_DEPTH {
+                continue;
+            }
+            if let Ok(fd) = fan::open_dir(&dir) {
+                let stats = shared.groups.walk(Op::Add, fd, &dir, &HashSet::new());
+                report_walk_errors(&stats);
+                target_dir_marked |= target.parent() == Some(dir.as_path()) && stats.dirs > 0;
+                for l in &stats.symlinks {
+                    guard_symlink(shared, engine, l, depth + 1);
+                }
+            }
+        }
+    }
+    let guarded = if trusted || (st.st_uid != owner && !target_dir_marked) {
         Err("it belongs to root, a trusted owner or another user: it is not checked through the link")
+    } else if target_dir_marked {
+        Ok(())
     } else if kind == libc::S_IFREG {
         fan::mark_file(&shared.groups, &target).map_err(|_| not_marked)
     } else if kind == libc::S_IFDIR && depth < MAX_SYMLINK_DEPTH {
@@ -1518,6 +1695,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
             // Every verdict the kernel caches rests on the old trust: drop
             // them all before the new generation answers anything.
             drop_kernel_marks(shared, &new);
+            recheck_aliases(shared);
             *shared.engine.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
             shared.metrics.set_policy(
                 new.generation,

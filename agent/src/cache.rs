@@ -174,6 +174,11 @@ impl VerdictCache {
         self.lock().put((entry.stamp.dev, entry.stamp.ino), entry);
     }
 
+    /// Drops the entry of one inode.
+    pub fn remove(&self, inode: (u64, u64)) {
+        self.lock().pop(&inode);
+    }
+
     /// Drops everything (on reload) and applies a new capacity.
     pub fn reset(&self, capacity: usize) {
         let mut c = self.lock();

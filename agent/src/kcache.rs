@@ -482,6 +482,18 @@ impl KernelCache {
         }
     }
 
+    /// Removes the mark of one inode, if the agent placed one. `file` may be
+    /// an `O_PATH` descriptor.
+    pub fn drop_inode(&self, groups: &Groups, file: BorrowedFd<'_>) {
+        let Ok(st) = nix::sys::stat::fstat(file) else {
+            return;
+        };
+        let mut s = self.lock();
+        if s.marks.remove(&(st.st_dev, st.st_ino)).is_some() {
+            let _ = groups.unignore(file);
+        }
+    }
+
     /// Removes every mark the agent placed and stops placing marks until the
     /// next [`KernelCache::open`]. A mark that cannot be found again one by
     /// one is counted in `failed`; the caller then flushes the group.
