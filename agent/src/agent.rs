@@ -272,6 +272,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
     signals.add(Signal::SIGINT);
     signals.add(Signal::SIGHUP);
     signals.thread_block().map_err(sys("blocking signals"))?;
+    crate::writers::ignore_lease_signals().map_err(sys("ignoring SIGIO"))?;
 
     let groups = Groups::init().map_err(sys("fanotify_init"))?;
     let (auditor, audit_thread) = Auditor::start(engine.policy.audit.clone())?;
@@ -364,6 +365,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         }
         report_walk_errors(&stats);
         guard_symlinks(&shared, &engine, &stats.symlinks);
+        guard_special(&shared, &engine, &stats.special);
         dirs += stats.dirs;
         tree_states.push(TreeState {
             root: tree.root.clone(),
@@ -1112,7 +1114,7 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     let path = key.path;
     let Some(fd) = pending.fd() else { return };
     shared.metrics.verification();
-    let outcome = Arc::new(match alias_of(shared, &stamp) {
+    let mut outcome = match alias_of(shared, &stamp) {
         Some(link) => Outcome::refused(
             Reason::Tampered,
             format!(
@@ -1123,7 +1125,9 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
             check::sig_path_for(&path),
         ),
         None => check::evaluate_in(&engine, fd, &path, buf),
-    });
+    };
+    check_writers(&mut outcome, fd, &stamp);
+    let outcome = Arc::new(outcome);
     let plain_allow = outcome.verdict.is_verified()
         && !outcome.verdict.is_self_signed()
         && !engine.policy.audit.log_allowed;
@@ -1151,6 +1155,42 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     for w in waiters {
         conclude(shared, &engine, w.pending, &path, w.exec, mode, &outcome);
     }
+}
+
+/// A verified file that another process has open for writing (or mapped
+/// shared and writable) can change after the check without any event: it
+/// is refused, naming the writers. A file whose only writer is the opener
+/// itself (its descriptor is not installed while its open is checked) is
+/// allowed, but its verdict is not cached. See [`crate::writers`].
+fn check_writers(outcome: &mut Outcome, fd: BorrowedFd<'_>, stamp: &Stamp) {
+    if !outcome.verdict.is_verified() || crate::writers::open_for_writing(fd) != Some(true) {
+        return;
+    }
+    outcome.cacheable = false;
+    let found = crate::writers::writers(stamp.dev, stamp.ino, 4);
+    if found.is_empty() {
+        return;
+    }
+    let who: Vec<String> = found
+        .iter()
+        .map(|w| {
+            let exe = crate::opener::describe(w.pid).0;
+            format!(
+                "pid {} ({}{})",
+                w.pid,
+                w.how,
+                exe.map(|e| format!(", {e}")).unwrap_or_default()
+            )
+        })
+        .collect();
+    outcome.verdict = Verdict::reject(
+        Reason::Tampered,
+        format!(
+            "the file is open for writing by {}: its content can change after this check",
+            who.join(", ")
+        ),
+        outcome.verdict.key(),
+    );
 }
 
 /// Puts a kernel ignore mark on a file just verified and allowed, where
@@ -1310,6 +1350,7 @@ fn watch_loop(shared: &Arc<Shared>) {
                                 let stats = shared.groups.walk(Op::Add, fd, &path, &HashSet::new());
                                 report_walk_errors(&stats);
                                 guard_symlinks(shared, &shared.engine(), &stats.symlinks);
+                                guard_special(shared, &shared.engine(), &stats.special);
                                 shared.metrics.count_marked(stats.dirs);
                                 shared.metrics.tree_grew(&path, stats.dirs);
                             }
@@ -1379,12 +1420,109 @@ fn new_name(shared: &Shared, fsid: &fan::FsId, handle_type: i32, handle: &[u8], 
     let Ok(st) = nix::sys::stat::fstat(fd.as_fd()) else {
         return;
     };
-    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+    let kind = st.st_mode & libc::S_IFMT;
+    if kind == libc::S_IFLNK {
         if let Some(link) = check::fd_path(fd.as_fd()) {
             guard_symlink(shared, &shared.engine(), &link, 0);
         }
+    } else if matches!(
+        kind,
+        libc::S_IFIFO | libc::S_IFSOCK | libc::S_IFCHR | libc::S_IFBLK
+    ) {
+        if let Some(path) = check::fd_path(fd.as_fd()) {
+            guard_special(shared, &shared.engine(), &[path]);
+        }
     } else if shared.kcache.len() > 0 {
         shared.kcache.forget(&shared.groups, fd.as_fd());
+    }
+}
+
+// --------------------------------------------------------- special files
+
+/// FIFOs, sockets and device nodes in protected trees.
+///
+/// None of them can carry a signature, and the kernel raises no permission
+/// event when one is opened, so a loader would read whatever the process at
+/// the other end writes (a FIFO named `evil.py`). The agent acts when it
+/// finds one, by the walk or the notification group: made by an untrusted
+/// owner in a tree in enforce mode, it is removed (a deny record says so; a
+/// loader then gets `ENOENT`); in audit mode a would-deny record is
+/// written. Root's and trusted owners' are only reported. The removal
+/// follows the creation asynchronously: an open in between reaches the
+/// special file (see docs/threat-model.md).
+fn guard_special(shared: &Shared, engine: &Engine, paths: &[PathBuf]) {
+    for path in paths {
+        let Ok(st) = nix::sys::stat::lstat(path) else {
+            continue;
+        };
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFIFO => "a FIFO",
+            libc::S_IFSOCK => "a socket",
+            libc::S_IFCHR => "a character device",
+            libc::S_IFBLK => "a block device",
+            _ => continue,
+        };
+        let Some(tree) = engine.tree_for(path) else {
+            continue;
+        };
+        // A special signature file is refused as `malformed` when the file
+        // it belongs to is verified (it is opened non-blocking, never read
+        // as code by the agent).
+        if tree.mode == Mode::Off || check::is_sig_file(path) {
+            continue;
+        }
+        let owner = st.st_uid;
+        if owner == 0 || engine.kernel_cache.owners.contains(&owner) {
+            tracing::warn!(
+                message_id = ids::POLICY_WARNING,
+                sigward_path = %path.display(),
+                "{} is {kind} in a protected tree, made by uid {owner}: it cannot be checked \
+                 when opened",
+                path.display()
+            );
+            continue;
+        }
+        let what = format!(
+            "{kind} made by uid {owner} cannot carry a signature and is not checked when opened"
+        );
+        let (decision, detail) = if tree.mode == Mode::Enforce {
+            // Only the very inode found: a file put in its place meanwhile
+            // stays (and is checked when opened).
+            let same = nix::sys::stat::lstat(path)
+                .is_ok_and(|now| (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino));
+            if !same {
+                continue;
+            }
+            match std::fs::remove_file(path) {
+                Ok(()) => (Decision::Deny, format!("{what}: removed")),
+                Err(e) => (Decision::Deny, format!("{what}; removing it failed: {e}")),
+            }
+        } else {
+            (
+                Decision::WouldDeny,
+                format!("{what}; enforce mode would remove it"),
+            )
+        };
+        shared
+            .metrics
+            .verdict(decision, Why::Rejected(Reason::Unsigned));
+        shared.auditor.record(DecisionRecord {
+            decision,
+            reason: Some(Reason::Unsigned.as_str()),
+            detail,
+            path: path.clone(),
+            access: "create",
+            pid: 0,
+            exe: None,
+            uid: Some(owner),
+            sha256: None,
+            sig_path: None,
+            key: None,
+            format: None,
+            signer: None,
+            mode: tree.mode,
+            generation: engine.generation,
+        });
     }
 }
 
@@ -1624,6 +1762,7 @@ fn mark_tree(shared: &Shared, root: &Path) -> usize {
             let stats = shared.groups.walk(Op::Add, fd, root, &HashSet::new());
             report_walk_errors(&stats);
             guard_symlinks(shared, &shared.engine(), &stats.symlinks);
+            guard_special(shared, &shared.engine(), &stats.special);
             shared.metrics.count_marked(stats.dirs);
             stats.dirs
         }

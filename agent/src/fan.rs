@@ -165,6 +165,8 @@ pub struct WalkStats {
     pub dirs: usize,
     /// Symbolic links found in the walked directories (when marking).
     pub symlinks: Vec<PathBuf>,
+    /// FIFOs, sockets and device nodes found there (when marking).
+    pub special: Vec<PathBuf>,
     /// Problems, one readable line each.
     pub errors: Vec<String>,
 }
@@ -387,13 +389,16 @@ impl Groups {
                 )),
             }
             let children = match list_entries(fd.as_fd()) {
-                Ok((c, links)) => {
+                Ok(Entries {
+                    dirs: c,
+                    links,
+                    special,
+                }) => {
                     if op == Op::Add {
-                        stats.symlinks.extend(
-                            links
-                                .iter()
-                                .map(|l| path.join(std::ffi::OsStr::from_bytes(l.as_bytes()))),
-                        );
+                        let full =
+                            |n: &CString| path.join(std::ffi::OsStr::from_bytes(n.as_bytes()));
+                        stats.symlinks.extend(links.iter().map(full));
+                        stats.special.extend(special.iter().map(full));
                     }
                     c
                 }
@@ -434,8 +439,13 @@ pub fn open_dir(path: &Path) -> nix::Result<OwnedFd> {
     )
 }
 
-/// The subdirectories and the symbolic links of a directory.
-type Entries = (Vec<CString>, Vec<CString>);
+/// The entries of a directory that the walk looks at.
+struct Entries {
+    dirs: Vec<CString>,
+    links: Vec<CString>,
+    /// FIFOs, sockets and device nodes.
+    special: Vec<CString>,
+}
 
 fn list_entries(dir: BorrowedFd<'_>) -> nix::Result<Entries> {
     let mut d = Dir::from_fd(
@@ -444,6 +454,7 @@ fn list_entries(dir: BorrowedFd<'_>) -> nix::Result<Entries> {
     )?;
     let mut dirs = Vec::new();
     let mut links = Vec::new();
+    let mut special = Vec::new();
     for entry in d.iter() {
         let entry = entry?;
         let name = entry.file_name();
@@ -458,6 +469,10 @@ fn list_entries(dir: BorrowedFd<'_>) -> nix::Result<Entries> {
                     |st| match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
                         SFlag::S_IFDIR => Type::Directory,
                         SFlag::S_IFLNK => Type::Symlink,
+                        SFlag::S_IFIFO => Type::Fifo,
+                        SFlag::S_IFSOCK => Type::Socket,
+                        SFlag::S_IFCHR => Type::CharacterDevice,
+                        SFlag::S_IFBLK => Type::BlockDevice,
                         _ => Type::File,
                     },
                 ),
@@ -465,10 +480,17 @@ fn list_entries(dir: BorrowedFd<'_>) -> nix::Result<Entries> {
         match kind {
             Some(Type::Directory) => dirs.push(name.to_owned()),
             Some(Type::Symlink) => links.push(name.to_owned()),
+            Some(Type::Fifo | Type::Socket | Type::CharacterDevice | Type::BlockDevice) => {
+                special.push(name.to_owned())
+            }
             _ => {}
         }
     }
-    Ok((dirs, links))
+    Ok(Entries {
+        dirs,
+        links,
+        special,
+    })
 }
 
 /// Puts a permission mark on one file (not a directory): every open and

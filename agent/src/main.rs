@@ -22,6 +22,7 @@ mod opener;
 mod scan;
 mod tools;
 mod watch;
+mod writers;
 
 use std::process::ExitCode;
 

@@ -55,7 +55,12 @@ fn appending_after_signing_is_denied() {
     );
     expect_eperm(cat(&live), "cat live.py after append");
 
-    expect_allowed(python_open(&via_old_fd), "signed oldfd.py before tampering");
+    // Intact, but open for writing by this process since before the agent
+    // started: it could change after any check, so it is refused.
+    expect_eperm(
+        python_open(&via_old_fd),
+        "signed oldfd.py while another process holds it open for writing",
+    );
     old_writer.write_all(b"X = 'evil'\n").unwrap();
     old_writer.flush().unwrap();
     expect_eperm(

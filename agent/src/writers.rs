@@ -1,0 +1,181 @@
+//! Who can still change a file the agent has just verified.
+//!
+//! A verdict holds for the content that was hashed. A process that already
+//! has the file open for writing, or holds a shared writable mapping of it,
+//! can change it after the check without opening it again. Stores through a
+//! page that is already dirty and writable in its mapping do not even update
+//! the file's times, so no cache key would notice. The agent therefore asks,
+//! after hashing, whether the file is open for writing anywhere:
+//!
+//! * [`open_for_writing`] asks the kernel with a read lease, which cannot be
+//!   taken while any writer exists (`F_SETLEASE` `F_RDLCK` fails with
+//!   `EAGAIN`), and releases it at once. It needs `CAP_LEASE` for files of
+//!   other owners. A lease break that arrives in between sends `SIGIO`,
+//!   which the agent ignores ([`ignore_lease_signals`]).
+//! * When there are writers, [`writers`] names them from `/proc/PID/fd`,
+//!   `/proc/PID/fdinfo` and `/proc/PID/maps`. The opener's own descriptor is
+//!   not installed yet while its open is being checked, so a process opening
+//!   the file for writing itself is not found: that open is a writer the
+//!   lease sees, but it changes nothing before it is allowed.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+
+/// Whether any process has the file behind `fd` (opened read-only) open for
+/// writing. `None` when the kernel does not say (no `CAP_LEASE`, or a
+/// filesystem without leases).
+pub fn open_for_writing(fd: BorrowedFd<'_>) -> Option<bool> {
+    // SAFETY: F_SETLEASE takes an int argument and only acts on the
+    // descriptor, which is valid for the call.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) };
+    if rc == 0 {
+        // SAFETY: as above; releases the lease just taken.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
+        return Some(false);
+    }
+    match Errno::last() {
+        Errno::EAGAIN => Some(true),
+        _ => None,
+    }
+}
+
+/// Ignores `SIGIO`, the signal a lease break sends to the lease holder
+/// (whose default action would end the agent).
+pub fn ignore_lease_signals() -> nix::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installing SIG_IGN runs no handler code, so nothing about the
+    // program's state can be violated by it.
+    unsafe { sigaction(Signal::SIGIO, &ignore) }.map(|_| ())
+}
+
+/// A process that has a file open for writing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Writer {
+    /// Its pid.
+    pub pid: i32,
+    /// How: `fd N` or `shared writable mapping`.
+    pub how: String,
+}
+
+/// Processes other than the agent that hold the file (device, inode) open
+/// for writing or mapped shared and writable. Reads `/proc`; for use only
+/// when [`open_for_writing`] said there are writers.
+pub fn writers(dev: u64, ino: u64, limit: usize) -> Vec<Writer> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let base = Path::new("/proc").join(pid.to_string());
+        if let Some(how) = writer_fd(&base, dev, ino).or_else(|| writer_map(&base, dev, ino)) {
+            out.push(Writer {
+                pid: i32::try_from(pid).unwrap_or(i32::MAX),
+                how,
+            });
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A descriptor of the process open for writing on (dev, ino).
+fn writer_fd(base: &Path, dev: u64, ino: u64) -> Option<String> {
+    for fd in std::fs::read_dir(base.join("fd")).ok()?.flatten() {
+        let Ok(st) = nix::sys::stat::stat(&fd.path()) else {
+            continue;
+        };
+        if st.st_dev != dev || st.st_ino != ino {
+            continue;
+        }
+        let info = std::fs::read_to_string(base.join("fdinfo").join(fd.file_name())).ok()?;
+        if fdinfo_writable(&info) {
+            return Some(format!("fd {}", fd.file_name().to_string_lossy()));
+        }
+    }
+    None
+}
+
+/// Whether an fdinfo text says the descriptor was opened for writing.
+pub fn fdinfo_writable(info: &str) -> bool {
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|flags| flags & 0o3 != 0)
+}
+
+/// A shared writable mapping of (dev, ino) in the process.
+fn writer_map(base: &Path, dev: u64, ino: u64) -> Option<String> {
+    let maps = std::fs::read_to_string(base.join("maps")).ok()?;
+    maps.lines()
+        .any(|l| maps_line_writes(l, dev, ino))
+        .then(|| "shared writable mapping".to_string())
+}
+
+/// Whether a `/proc/PID/maps` line is a shared writable mapping of
+/// (dev, ino).
+pub fn maps_line_writes(line: &str, dev: u64, ino: u64) -> bool {
+    let mut f = line.split_whitespace();
+    let (Some(_range), Some(perms), Some(_off), Some(mdev), Some(mino)) =
+        (f.next(), f.next(), f.next(), f.next(), f.next())
+    else {
+        return false;
+    };
+    let perms = perms.as_bytes();
+    if perms.get(1) != Some(&b'w') || perms.get(3) != Some(&b's') {
+        return false;
+    }
+    let Some((maj, min)) = mdev.split_once(':') else {
+        return false;
+    };
+    let (Ok(maj), Ok(min), Ok(mino)) = (
+        u64::from_str_radix(maj, 16),
+        u64::from_str_radix(min, 16),
+        mino.parse::<u64>(),
+    ) else {
+        return false;
+    };
+    mino == ino && libc::makedev(maj as u32, min as u32) == dev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fdinfo_flags_tell_writers() {
+        assert!(fdinfo_writable("pos:\t0\nflags:\t0100001\nmnt_id:\t1\n"));
+        assert!(fdinfo_writable("pos:\t0\nflags:\t02100002\n"));
+        assert!(!fdinfo_writable("pos:\t0\nflags:\t0100000\n"));
+        assert!(!fdinfo_writable("pos:\t0\n"));
+    }
+
+    #[test]
+    fn maps_lines_tell_shared_writable_mappings() {
+        let dev = libc::makedev(0xfe, 0x01);
+        let line = "7f00-7f01 rw-s 00000000 fe:01 1234   /srv/plugins/x.py";
+        assert!(maps_line_writes(line, dev, 1234));
+        assert!(!maps_line_writes(line, dev, 1235));
+        assert!(!maps_line_writes(line, libc::makedev(0xfe, 0), 1234));
+        let private = "7f00-7f01 rw-p 00000000 fe:01 1234   /srv/plugins/x.py";
+        assert!(!maps_line_writes(private, dev, 1234));
+        let ro = "7f00-7f01 r--s 00000000 fe:01 1234   /srv/plugins/x.py";
+        assert!(!maps_line_writes(ro, dev, 1234));
+        assert!(!maps_line_writes("garbage", dev, 1234));
+    }
+}

@@ -1,0 +1,134 @@
+//! Files brought into the tree by a hard link or a rename, and signed files
+//! put under another name (signatures bind the base name).
+
+use crate::common::{assert_not_kernel_cached, attack, both_modes, victim_open, Mode, Scene};
+use crate::harness::sig_path;
+use crate::openers::{expect_allowed, python_import, python_open};
+
+both_modes!(
+    hard_link_of_an_unsigned_file,
+    unsigned_file_moved_in_by_rename,
+    signed_file_replaced_by_rename_of_another_signed_file,
+    signed_file_hard_linked_under_another_name,
+);
+
+/// `ln outside/evil.py plugins/att/plugin.py`: the file is the attacker's,
+/// so `fs.protected_hardlinks` does not stop it.
+fn hard_link_of_an_unsigned_file(mode: Mode) {
+    let s = Scene::new(mode);
+    let evil = s.outside_file("evil.py", b"EVIL = True\n");
+    let agent = s.start();
+
+    let linked = s.att("plugin.py");
+    attack(r#"ln "$1" "$2""#, &[evil.as_os_str(), linked.as_os_str()]);
+
+    s.expect_refused(
+        &agent,
+        python_open(&linked),
+        &[&linked],
+        "unsigned",
+        "an unsigned file hard-linked into the tree",
+    );
+    s.expect_refused(
+        &agent,
+        python_import(&s.dir, "plugin"),
+        &[&linked],
+        "unsigned",
+        "import of an unsigned file hard-linked into the tree",
+    );
+}
+
+/// Written outside the tree while the agent runs, then `mv`ed in: a rename
+/// opens nothing, so the file is first seen when the victim opens it.
+fn unsigned_file_moved_in_by_rename(mode: Mode) {
+    let s = Scene::new(mode);
+    let agent = s.start();
+
+    let staged = s.outside.join("evil.py");
+    let moved = s.att("plugin.py");
+    attack(
+        r#"printf 'EVIL = True\n' > "$1" && mv "$1" "$2""#,
+        &[staged.as_os_str(), moved.as_os_str()],
+    );
+
+    s.expect_refused(
+        &agent,
+        python_open(&moved),
+        &[&moved],
+        "unsigned",
+        "an unsigned file moved into the tree",
+    );
+    s.expect_refused(
+        &agent,
+        python_import(&s.dir, "plugin"),
+        &[&moved],
+        "unsigned",
+        "import of an unsigned file moved into the tree",
+    );
+}
+
+/// `mv debug.py auth.py; mv debug.py.sig auth.py.sig`: content and
+/// signature match, only the name binding refuses it. Both files were
+/// allowed first, so verdicts for them are cached.
+fn signed_file_replaced_by_rename_of_another_signed_file(mode: Mode) {
+    let s = Scene::new(mode);
+    let auth = s.signed("auth.py", b"ROLE = 'auth'\n");
+    let debug = s.signed("debug.py", b"ROLE = 'debug'\n");
+    let agent = s.start();
+
+    expect_allowed(victim_open(&agent, &auth), "signed auth.py");
+    expect_allowed(victim_open(&agent, &debug), "signed debug.py");
+    assert_not_kernel_cached(&agent, &auth);
+    assert_not_kernel_cached(&agent, &debug);
+
+    attack(
+        r#"mv "$1" "$2" && mv "$1.sig" "$2.sig""#,
+        &[debug.as_os_str(), auth.as_os_str()],
+    );
+
+    s.expect_refused(
+        &agent,
+        python_open(&auth),
+        &[&auth],
+        "tampered",
+        "debug.py and its .sig renamed over auth.py(.sig)",
+    );
+    s.expect_refused(
+        &agent,
+        python_import(&s.dir, "auth"),
+        &[&auth],
+        "tampered",
+        "import auth after debug.py(.sig) was renamed over it",
+    );
+}
+
+/// `ln tool.py auth.py; cp tool.py.sig auth.py.sig`: a second name for a
+/// signed (and already allowed) file, with a copy of its signature.
+fn signed_file_hard_linked_under_another_name(mode: Mode) {
+    let s = Scene::new(mode);
+    let tool = s.signed("tool.py", b"ROLE = 'tool'\n");
+    let agent = s.start();
+
+    expect_allowed(victim_open(&agent, &tool), "signed tool.py");
+    assert_not_kernel_cached(&agent, &tool);
+
+    let auth = s.att("auth.py");
+    attack(
+        r#"ln "$1" "$2" && cp "$1.sig" "$2.sig""#,
+        &[tool.as_os_str(), auth.as_os_str()],
+    );
+    assert!(sig_path(&auth).exists());
+
+    s.expect_refused(
+        &agent,
+        python_open(&auth),
+        &[&auth],
+        "tampered",
+        "a hard link of signed tool.py named auth.py, with a copy of tool.py.sig",
+    );
+    // The original name keeps working.
+    expect_allowed(
+        victim_open(&agent, &tool),
+        "tool.py itself, now with two links",
+    );
+}
