@@ -497,7 +497,14 @@ fn metrics_file_warnings(path: &Path, trees: &[Tree], warnings: &mut Vec<String>
 }
 
 fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = fs::File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: a FIFO (or a device) in place of a policy or key file
+    // must be refused below, not wait for a writer and hold up the start or
+    // a reload.
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));

@@ -1506,7 +1506,7 @@ fn inode(p: &Path) -> u64 {
         .ino()
 }
 
-fn fd_count(pid: i32) -> usize {
+pub(crate) fn fd_count(pid: i32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
         .unwrap_or(0)
@@ -1570,7 +1570,7 @@ fn expect_marks_exactly(agent: &Agent, dirs: &[PathBuf], context: &str) {
 
 /// Waits (a little) for the agent's fd count to come back to `baseline`
 /// plus a small constant, and returns it.
-fn settled_fd_count(pid: i32, baseline: usize) -> usize {
+pub(crate) fn settled_fd_count(pid: i32, baseline: usize) -> usize {
     const SLACK: usize = 4;
     let start = Instant::now();
     loop {
