@@ -9,7 +9,7 @@
 #   sudo tests/load.sh                     # 60 s
 #   sudo SIGWARD_LOAD_SECS=300 tests/load.sh
 #
-# The same test runs in the end-to-end suite (cargo test, .ci/run) for 15 s.
+# The same test runs in the fault and load suite (cargo test, .ci/run) for 15 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +19,4 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 export SIGWARD_LOAD_SECS="${SIGWARD_LOAD_SECS:-60}"
-exec cargo test -p sigward --test e2e load:: -- --nocapture
+exec cargo test -p sigward --test faults load:: -- --nocapture

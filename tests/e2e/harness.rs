@@ -1353,3 +1353,71 @@ pub fn sign_with(key: &Path, path: &Path) {
         );
     }
 }
+
+// ------------------------------------------------- control socket and /proc
+
+/// An agent with its control socket in the fixture's directory.
+pub fn start(fx: &Fixture, env: &[(&str, &str)]) -> (Agent, PathBuf) {
+    let socket = fx.root.join("ctl.sock");
+    let agent = Agent::start_with_env_args(
+        &fx.policy,
+        env,
+        &[
+            std::ffi::OsStr::new("--control-socket"),
+            socket.as_os_str(),
+            std::ffi::OsStr::new("--pid-file"),
+            fx.root.join("agent.pid").as_os_str(),
+        ],
+    );
+    (agent, socket)
+}
+
+pub fn status(socket: &Path, format: Option<&str>) -> Finished {
+    let mut args = vec![
+        std::ffi::OsStr::new("status"),
+        std::ffi::OsStr::new("--control-socket"),
+        socket.as_os_str(),
+    ];
+    if let Some(f) = format {
+        args.push(std::ffi::OsStr::new(f));
+    }
+    sigward(args)
+}
+
+pub fn status_json(socket: &Path) -> serde_json::Value {
+    let fin = status(socket, Some("--json"));
+    assert_eq!(fin.code(), Some(0), "{fin}");
+    assert_eq!(fin.stdout.lines().count(), 1, "one JSON line: {fin}");
+    let v: serde_json::Value = serde_json::from_str(fin.stdout.trim())
+        .unwrap_or_else(|e| panic!("sigward status --json is not JSON: {e}\n{fin}"));
+    assert_eq!(v["ok"], true, "{v}");
+    v
+}
+
+pub fn n(v: &serde_json::Value, path: &[&str]) -> u64 {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or_else(|| panic!("no number at {path:?} in {v:#}"))
+}
+
+/// Number of open descriptors of a process.
+pub fn fd_count(pid: i32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Waits (a little) for the agent's fd count to come back to `baseline`
+/// plus a small constant, and returns it.
+pub fn settled_fd_count(pid: i32, baseline: usize) -> usize {
+    const SLACK: usize = 4;
+    let start = Instant::now();
+    loop {
+        let n = fd_count(pid);
+        if n <= baseline + SLACK || start.elapsed() > Duration::from_secs(5) {
+            return n;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}

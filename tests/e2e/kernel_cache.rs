@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use crate::harness::{
     chmod, keygen, mkdirs, path_str, rename, sigward, toml_str, write_file, Agent, Fixture, Proc,
 };
+use crate::harness::{n, start, status_json};
 use crate::openers::{cat, expect_allowed, expect_eperm, python_import, python_open};
-use crate::status::{n, start, status_json};
 
 fn inode(p: &Path) -> u64 {
     fs::metadata(p)

@@ -23,9 +23,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    expect_field, find_fingerprint, keygen, mkdirs, path_str, rename, run, sha256_hex, sig_path,
-    sign_with, sigward, toml_str, with_suffix, write_file, Agent, Finished, Fixture, Record,
-    MSG_DENY, MSG_READY, MSG_RELOAD_FAILED, MSG_RELOAD_OK, PROC_TIMEOUT, RECORD_TIMEOUT,
+    expect_field, fd_count, find_fingerprint, keygen, mkdirs, path_str, rename, run,
+    settled_fd_count, sha256_hex, sig_path, sign_with, sigward, toml_str, with_suffix, write_file,
+    Agent, Finished, Fixture, Record, MSG_DENY, MSG_READY, MSG_RELOAD_FAILED, MSG_RELOAD_OK,
+    PROC_TIMEOUT, RECORD_TIMEOUT,
 };
 use crate::openers::{cat, expect_allowed, expect_eperm, python_cmd, python_import};
 
@@ -1506,12 +1507,6 @@ fn inode(p: &Path) -> u64 {
         .ino()
 }
 
-pub(crate) fn fd_count(pid: i32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 fn fanotify_fd_count(pid: i32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| {
@@ -1566,20 +1561,6 @@ fn expect_marks_exactly(agent: &Agent, dirs: &[PathBuf], context: &str) {
         "{}",
         describe()
     );
-}
-
-/// Waits (a little) for the agent's fd count to come back to `baseline`
-/// plus a small constant, and returns it.
-pub(crate) fn settled_fd_count(pid: i32, baseline: usize) -> usize {
-    const SLACK: usize = 4;
-    let start = Instant::now();
-    loop {
-        let n = fd_count(pid);
-        if n <= baseline + SLACK || start.elapsed() > Duration::from_secs(5) {
-            return n;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// What the opener threads saw.

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -16,55 +16,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    keygen, mkdirs, path_str, sha256_hex, sign_with, sigward, toml_str, write_file, Agent,
-    Finished, Fixture,
+    keygen, mkdirs, n, path_str, sha256_hex, sign_with, sigward, start, status, status_json,
+    toml_str, write_file, Fixture,
 };
 use crate::openers::{cat, expect_allowed, expect_eperm, python_open};
-
-/// An agent with its control socket in the fixture's directory.
-pub(crate) fn start(fx: &Fixture, env: &[(&str, &str)]) -> (Agent, PathBuf) {
-    let socket = fx.root.join("ctl.sock");
-    let agent = Agent::start_with_env_args(
-        &fx.policy,
-        env,
-        &[
-            OsStr::new("--control-socket"),
-            socket.as_os_str(),
-            OsStr::new("--pid-file"),
-            fx.root.join("agent.pid").as_os_str(),
-        ],
-    );
-    (agent, socket)
-}
-
-fn status(socket: &Path, format: Option<&str>) -> Finished {
-    let mut args = vec![
-        OsStr::new("status"),
-        OsStr::new("--control-socket"),
-        socket.as_os_str(),
-    ];
-    if let Some(f) = format {
-        args.push(OsStr::new(f));
-    }
-    sigward(args)
-}
-
-pub(crate) fn status_json(socket: &Path) -> Value {
-    let fin = status(socket, Some("--json"));
-    assert_eq!(fin.code(), Some(0), "{fin}");
-    assert_eq!(fin.stdout.lines().count(), 1, "one JSON line: {fin}");
-    let v: Value = serde_json::from_str(fin.stdout.trim())
-        .unwrap_or_else(|e| panic!("sigward status --json is not JSON: {e}\n{fin}"));
-    assert_eq!(v["ok"], true, "{v}");
-    v
-}
-
-pub(crate) fn n(v: &Value, path: &[&str]) -> u64 {
-    path.iter()
-        .try_fold(v, |v, k| v.get(k))
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("no number at {path:?} in {v:#}"))
-}
 
 /// Checks the Prometheus text exposition format: `# HELP` and `# TYPE`
 /// before a family's samples, sample lines `name{labels} value` with

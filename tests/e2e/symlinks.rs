@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::harness::start;
 use crate::harness::{chmod, mkdirs, path_str, run, write_file, Fixture, Record};
 use crate::openers::{cat, expect_allowed, expect_eperm};
-use crate::status::start;
 
 const NOBODY: u32 = 65534;
 const SYMLINK_ID: &str = "7a0c2f5e9b1d4c3a8e6f2b9d0c4a1e57";

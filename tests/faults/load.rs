@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{chmod, mkdirs, path_str, sig_path, sigward, write_file, Fixture, Proc, MIB};
-use crate::lifecycle::{fd_count, settled_fd_count};
+use crate::harness::{fd_count, settled_fd_count};
+use crate::harness::{n, start, status_json};
 use crate::openers::python_cmd;
-use crate::status::{n, start, status_json};
 
 /// An open blocked this long means an event the agent did not answer.
 pub(crate) const HANG: Duration = Duration::from_secs(20);

@@ -40,16 +40,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::harness::fd_count;
 use crate::harness::{
     ensure_journald, journal_query, mkdirs, path_str, run, sigward_cmd, toml_str, write_file,
     Agent, Finished, Fixture, Proc, Record, JOURNAL_SOCKET, MIB, MSG_DENY, PROC_TIMEOUT,
 };
-use crate::lifecycle::fd_count;
+use crate::harness::{n, start, status_json};
 use crate::load::{wait_all_answered, write_manifest, Openers, HANG};
 use crate::openers::{
     expect_allowed, expect_eperm, python_cmd, python_open, python_open_cmd, Outcome,
 };
-use crate::status::{n, start, status_json};
 
 /// `MESSAGE_ID` of the record that reports dropped audit records.
 const MSG_DROPPED: &str = "a82c92e85d4b41b68481e50382e4ce05";
