@@ -512,6 +512,7 @@ fn status(shared: &Shared) -> serde_json::Value {
         kernel_marks: shared.kcache.len(),
         kernel_marks_placed: shared.kcache.placed(),
         kernel_marks_dropped: shared.kmarks_dropped.load(Ordering::Relaxed),
+        events_lost: shared.auditor.lost(),
         audit_dropped: shared.auditor.dropped(),
         metrics_file: engine.policy.agent.metrics_file.clone(),
         metrics_interval: engine.policy.agent.metrics_interval_secs,
@@ -797,6 +798,13 @@ fn drain_events(
                     handle_event(shared, tx, ev, &mut names);
                 }
                 idle_since = Some(Instant::now());
+            }
+            Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM) => {
+                // The kernel could not give the agent a descriptor for an
+                // event, and denied it itself. Counted here (an atomic, never
+                // blocking); the audit thread reports it.
+                shared.auditor.event_lost();
+                return;
             }
             Err(_) => return,
         }

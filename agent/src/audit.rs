@@ -49,6 +49,9 @@ pub mod ids {
     pub const START_FAILED: &str = "c8957f7c666b4f1f9f346850dcbafe9f";
     /// The metrics file could not be written (verdicts are not affected).
     pub const METRICS_FAILED: &str = "6ecdfe4f17cd43c4bd5b0f5b30be4d9c";
+    /// Permission events could not be read (the agent ran out of
+    /// descriptors): the kernel denied them without a verdict.
+    pub const EVENTS_LOST: &str = "5d3e8a41c2b94f6f9a0e7c12b84d6f30";
     /// A symbolic link in a protected tree points outside every tree.
     pub const SYMLINK: &str = "7a0c2f5e9b1d4c3a8e6f2b9d0c4a1e57";
 }
@@ -122,6 +125,7 @@ enum Msg {
 pub struct Auditor {
     tx: Sender<Msg>,
     dropped: Arc<AtomicU64>,
+    lost: Arc<AtomicU64>,
 }
 
 /// Records waiting to be written before new ones are dropped.
@@ -133,10 +137,12 @@ impl Auditor {
         let (tx, rx) = bounded::<Msg>(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let counter = dropped.clone();
+        let lost = Arc::new(AtomicU64::new(0));
+        let lost_counter = lost.clone();
         let handle = std::thread::Builder::new()
             .name("sigward-audit".into())
             .spawn(move || {
-                let mut w = Writer::new(settings, counter);
+                let mut w = Writer::new(settings, counter, lost_counter);
                 loop {
                     match rx.recv_timeout(Duration::from_secs(1)) {
                         Ok(Msg::Record(r)) => w.record(*r),
@@ -150,12 +156,24 @@ impl Auditor {
                     w.flush(false);
                 }
             })?;
-        Ok((Auditor { tx, dropped }, handle))
+        Ok((Auditor { tx, dropped, lost }, handle))
     }
 
     /// Queues a record; never blocks.
     pub fn record(&self, r: DecisionRecord) {
         self.send(Msg::Record(Box::new(r)));
+    }
+
+    /// Counts permission events the event thread could not read (the
+    /// kernel denied them itself); reported by the audit thread. Never
+    /// blocks.
+    pub fn event_lost(&self) {
+        self.lost.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Permission events lost so far.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
     }
 
     /// Records dropped so far because the queue was full.
@@ -190,6 +208,8 @@ struct Writer {
     paths: HashMap<PathBuf, PathState>,
     dropped: Arc<AtomicU64>,
     dropped_reported: u64,
+    lost: Arc<AtomicU64>,
+    lost_reported: u64,
     last_flush: Instant,
 }
 
@@ -197,12 +217,14 @@ struct Writer {
 const MAX_TRACKED_PATHS: usize = 65_536;
 
 impl Writer {
-    fn new(settings: AuditSettings, dropped: Arc<AtomicU64>) -> Self {
+    fn new(settings: AuditSettings, dropped: Arc<AtomicU64>, lost: Arc<AtomicU64>) -> Self {
         Self {
             settings,
             paths: HashMap::new(),
             dropped,
             dropped_reported: 0,
+            lost,
+            lost_reported: 0,
             last_flush: Instant::now(),
         }
     }
@@ -264,6 +286,19 @@ impl Writer {
                 sigward_dropped = n,
                 sigward_dropped_total = dropped,
                 "{n} audit records were dropped because the audit queue was full ({dropped} in total)"
+            );
+        }
+        let lost = self.lost.load(Ordering::Relaxed);
+        if lost > self.lost_reported {
+            let n = lost - self.lost_reported;
+            self.lost_reported = lost;
+            tracing::error!(
+                message_id = ids::EVENTS_LOST,
+                sigward_lost = n,
+                sigward_lost_total = lost,
+                "{n} permission events could not be read because the agent ran out of file \
+                 descriptors ({lost} in total): the kernel denied those opens without a verdict \
+                 or a record"
             );
         }
     }
@@ -363,7 +398,11 @@ mod tests {
             rate_limit_burst: 2,
             rate_limit_interval_secs: 3600,
         };
-        let mut w = Writer::new(settings, Arc::new(AtomicU64::new(0)));
+        let mut w = Writer::new(
+            settings,
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicU64::new(0)),
+        );
         for _ in 0..5 {
             w.record(rec("/a"));
         }

@@ -225,6 +225,8 @@ pub struct Live {
     pub kernel_marks_placed: u64,
     /// Kernel ignore marks removed by reloads since start.
     pub kernel_marks_dropped: u64,
+    /// Permission events the agent could not read (out of descriptors).
+    pub events_lost: u64,
     /// Audit records dropped because the audit queue was full.
     pub audit_dropped: u64,
     /// The metrics file in force, if any.
@@ -578,6 +580,7 @@ impl Metrics {
             })),
             "event_loop": {
                 "heartbeat_age_seconds": self.heartbeat_age().as_secs_f64(),
+                "events_lost": live.events_lost,
             },
             "watchdog_seconds": live.watchdog.map(|d| d.as_secs_f64()),
             "last_denials": denials.iter().map(|d| json!({
@@ -921,6 +924,12 @@ pub fn prometheus(v: &Value) -> String {
         "Seconds since the event loop last made progress (it beats at least once a second).",
         number(f(v, &["event_loop", "heartbeat_age_seconds"])),
     );
+    e.one(
+        "sigward_events_lost_total",
+        "counter",
+        "Permission events the agent could not read (out of descriptors); the kernel denied them.",
+        u(v, &["event_loop", "events_lost"]),
+    );
     e.0
 }
 
@@ -1256,6 +1265,7 @@ mod tests {
             kernel_marks: 3,
             kernel_marks_placed: 5,
             kernel_marks_dropped: 2,
+            events_lost: 0,
             audit_dropped: 7,
             metrics_file: Some(PathBuf::from("/var/lib/x.prom")),
             metrics_interval: 15,

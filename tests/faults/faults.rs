@@ -872,6 +872,15 @@ fn nofile_exhausted_every_open_is_answered_and_unexaminable_files_are_denied() {
 
     nofile(pid, Some(old));
     let v = wait_all_answered(&socket, "after the descriptor shortage");
+    // The events the kernel could not hand over are counted and reported.
+    let lost = n(&v, &["event_loop", "events_lost"]);
+    assert!(
+        lost > 0,
+        "events lost for want of descriptors are counted: {v:#}"
+    );
+    agent.wait_record("the lost events reported", |r| {
+        r.get("MESSAGE_ID").map(String::as_str) == Some("5d3e8a41c2b94f6f9a0e7c12b84d6f30")
+    });
     eprintln!(
         "agent: {} events, verdicts {}, reasons {}",
         n(&v, &["events"]),
