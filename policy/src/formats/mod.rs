@@ -360,14 +360,17 @@ pub fn verify_with(
                     Format::Ssh => sshsig::verify(subject, sig, evidence, trust, opts),
                     Format::Minisign | Format::Aisoc => continue,
                 };
+                let verified = v.is_verified();
+                done |= consider(v.in_format(f));
                 // Every co-signature counts: towards a threshold, and when
-                // one co-signer's key is outside its validity window.
-                if f == Format::Native && v.is_verified() {
+                // one co-signer's key is outside its validity window. When
+                // the first one already satisfies the policy, checking the
+                // others again would only cost time.
+                if f == Format::Native && verified && !done {
                     for co in native::verify_all(subject, sig, trust) {
                         done |= consider(co);
                     }
                 }
-                done |= consider(v.in_format(f));
                 if done {
                     break;
                 }
