@@ -397,6 +397,9 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         sigward_keys = engine.trust.len(),
         "ready: {status}"
     );
+    // The ready record is in the journal before systemd hears READY=1,
+    // unless journald is not reading.
+    crate::logging::flush(Duration::from_millis(500));
     notify::notify(notify::State::Ready(status.clone()));
     drop(engine);
 

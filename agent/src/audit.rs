@@ -1,9 +1,11 @@
 //! Audit records.
 //!
 //! Verdicts never wait for logging: the event and worker threads hand
-//! records to a bounded queue with `try_send`, and one audit thread writes
-//! them (to journald, or as JSON lines on stderr). A full queue drops the
-//! record and counts it; the count is itself reported. The audit thread also
+//! records to a bounded queue with `try_send`, and one audit thread turns
+//! them into `tracing` events, which [`crate::logging`] queues again for
+//! its writer (journald, or JSON lines on stderr). A full queue drops the
+//! record and counts it ([`crate::logging::dropped`]); the count is itself
+//! reported. The audit thread also
 //! rate-limits per path: after `rate_limit_burst` records for one path in an
 //! interval, further ones are counted and summarised in one record when the
 //! interval ends.
@@ -39,7 +41,7 @@ pub mod ids {
     pub const STOPPING: &str = "496a2a8351e446e4bf0c64cb6695d85b";
     /// An open was allowed (only with `log_allowed`).
     pub const ALLOW: &str = "2941d8ad044840f39f6047be7e7ccd2f";
-    /// Audit records were dropped because the queue was full.
+    /// Records were dropped because the log queue was full.
     pub const DROPPED: &str = "a82c92e85d4b41b68481e50382e4ce05";
     /// A directory could not be marked: files in it are not checked.
     pub const MARK_FAILED: &str = "a4248a8d2c6e4970bc843e6ed4ff1022";
@@ -124,7 +126,6 @@ enum Msg {
 #[derive(Clone)]
 pub struct Auditor {
     tx: Sender<Msg>,
-    dropped: Arc<AtomicU64>,
     lost: Arc<AtomicU64>,
 }
 
@@ -135,14 +136,12 @@ impl Auditor {
     /// Starts the audit thread.
     pub fn start(settings: AuditSettings) -> std::io::Result<(Auditor, JoinHandle<()>)> {
         let (tx, rx) = bounded::<Msg>(QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let counter = dropped.clone();
         let lost = Arc::new(AtomicU64::new(0));
         let lost_counter = lost.clone();
         let handle = std::thread::Builder::new()
             .name("sigward-audit".into())
             .spawn(move || {
-                let mut w = Writer::new(settings, counter, lost_counter);
+                let mut w = Writer::new(settings, lost_counter);
                 loop {
                     match rx.recv_timeout(Duration::from_secs(1)) {
                         Ok(Msg::Record(r)) => w.record(*r),
@@ -156,7 +155,7 @@ impl Auditor {
                     w.flush(false);
                 }
             })?;
-        Ok((Auditor { tx, dropped, lost }, handle))
+        Ok((Auditor { tx, lost }, handle))
     }
 
     /// Queues a record; never blocks.
@@ -176,9 +175,10 @@ impl Auditor {
         self.lost.load(Ordering::Relaxed)
     }
 
-    /// Records dropped so far because the queue was full.
+    /// Records dropped so far because the audit queue or the log queue was
+    /// full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        crate::logging::dropped()
     }
 
     /// Applies new rate-limit settings (after a reload).
@@ -190,7 +190,7 @@ impl Auditor {
         match self.tx.try_send(m) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                crate::logging::count_dropped();
             }
         }
     }
@@ -206,8 +206,6 @@ struct PathState {
 struct Writer {
     settings: AuditSettings,
     paths: HashMap<PathBuf, PathState>,
-    dropped: Arc<AtomicU64>,
-    dropped_reported: u64,
     lost: Arc<AtomicU64>,
     lost_reported: u64,
     last_flush: Instant,
@@ -217,12 +215,10 @@ struct Writer {
 const MAX_TRACKED_PATHS: usize = 65_536;
 
 impl Writer {
-    fn new(settings: AuditSettings, dropped: Arc<AtomicU64>, lost: Arc<AtomicU64>) -> Self {
+    fn new(settings: AuditSettings, lost: Arc<AtomicU64>) -> Self {
         Self {
             settings,
             paths: HashMap::new(),
-            dropped,
-            dropped_reported: 0,
             lost,
             lost_reported: 0,
             last_flush: Instant::now(),
@@ -259,7 +255,7 @@ impl Writer {
     }
 
     /// Emits summaries for windows that ended (all of them when `all`), and
-    /// reports dropped records.
+    /// reports lost events (dropped records are reported by the log writer).
     fn flush(&mut self, all: bool) {
         let now = Instant::now();
         if !all && now.duration_since(self.last_flush) < Duration::from_millis(500) {
@@ -277,17 +273,6 @@ impl Writer {
             }
             false
         });
-        let dropped = self.dropped.load(Ordering::Relaxed);
-        if dropped > self.dropped_reported {
-            let n = dropped - self.dropped_reported;
-            self.dropped_reported = dropped;
-            tracing::error!(
-                message_id = ids::DROPPED,
-                sigward_dropped = n,
-                sigward_dropped_total = dropped,
-                "{n} audit records were dropped because the audit queue was full ({dropped} in total)"
-            );
-        }
         let lost = self.lost.load(Ordering::Relaxed);
         if lost > self.lost_reported {
             let n = lost - self.lost_reported;
@@ -324,6 +309,7 @@ fn emit(r: &DecisionRecord) {
     macro_rules! record {
         ($level:expr) => {
             tracing::event!(
+                target: crate::logging::DECISION_TARGET,
                 $level,
                 message_id = id,
                 sigward_decision = r.decision.as_str(),
@@ -356,6 +342,7 @@ fn emit_summary(path: &std::path::Path, n: u64, interval: Duration, last: Option
     let decision = last.map(|r| r.decision.as_str());
     let reason = last.and_then(|r| r.reason);
     tracing::warn!(
+        target: crate::logging::DECISION_TARGET,
         message_id = ids::SUPPRESSED,
         sigward_path = shown.as_str(),
         sigward_suppressed = n,
@@ -398,11 +385,7 @@ mod tests {
             rate_limit_burst: 2,
             rate_limit_interval_secs: 3600,
         };
-        let mut w = Writer::new(
-            settings,
-            Arc::new(AtomicU64::new(0)),
-            Arc::new(AtomicU64::new(0)),
-        );
+        let mut w = Writer::new(settings, Arc::new(AtomicU64::new(0)));
         for _ in 0..5 {
             w.record(rec("/a"));
         }

@@ -52,7 +52,7 @@ fn run(args: &cli::RunArgs) -> ExitCode {
         socket: args.control_socket.0.clone(),
         pid_file: args.pid_file.0.clone(),
     };
-    match agent::run(&args.policy.policy, &control) {
+    let code = match agent::run(&args.policy.policy, &control) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(message_id = audit::ids::START_FAILED, "cannot start: {e}");
@@ -61,5 +61,9 @@ fn run(args: &cli::RunArgs) -> ExitCode {
             }
             ExitCode::FAILURE
         }
-    }
+    };
+    // Records are written by a thread of their own: let it finish, unless
+    // journald is not reading.
+    logging::flush(std::time::Duration::from_secs(2));
+    code
 }

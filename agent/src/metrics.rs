@@ -227,7 +227,8 @@ pub struct Live {
     pub kernel_marks_dropped: u64,
     /// Permission events the agent could not read (out of descriptors).
     pub events_lost: u64,
-    /// Audit records dropped because the audit queue was full.
+    /// Records (audit records and others) dropped because a log queue was
+    /// full: journald, or the reader of stderr, did not keep up.
     pub audit_dropped: u64,
     /// The metrics file in force, if any.
     pub metrics_file: Option<PathBuf>,
@@ -909,7 +910,7 @@ pub fn prometheus(v: &Value) -> String {
     e.one(
         "sigward_audit_dropped_total",
         "counter",
-        "Audit records dropped because the audit queue was full.",
+        "Records (audit records and others) dropped because a log queue was full.",
         u(v, &["audit", "dropped"]),
     );
     e.one(

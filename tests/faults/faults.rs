@@ -1,9 +1,11 @@
 //! Faults: every event is answered whatever goes wrong around the agent.
 //!
 //! * journald stopped (SIGSTOP: its socket fills up) or killed and
-//!   restarted: verdicts keep flowing; audit records wait in the bounded
-//!   queue, what does not fit is counted (`sigward status`: `audit.dropped`)
-//!   and the count is itself reported once journald is back.
+//!   restarted: verdicts keep flowing, and so do reloads and status
+//!   requests; records wait in the bounded log queue, what does not fit is
+//!   counted (`sigward status`: `audit.dropped`) and the count is itself
+//!   reported once journald is back. Reload records are not crowded out by
+//!   a flood of denials.
 //! * RLIMIT_NOFILE exhausted in the agent, a disk error reading a signature:
 //!   every open is answered, with the fail-closed answer (EPERM) in enforce
 //!   mode where the agent could not examine the file.
@@ -43,7 +45,8 @@ use serde_json::Value;
 use crate::harness::fd_count;
 use crate::harness::{
     ensure_journald, journal_query, mkdirs, path_str, run, sigward_cmd, toml_str, write_file,
-    Agent, Finished, Fixture, Proc, Record, JOURNAL_SOCKET, MIB, MSG_DENY, PROC_TIMEOUT,
+    Agent, Finished, Fixture, Proc, Record, JOURNAL_SOCKET, MIB, MSG_DENY, MSG_RELOAD_OK,
+    PROC_TIMEOUT,
 };
 use crate::harness::{n, start, status_json};
 use crate::load::{wait_all_answered, write_manifest, Openers, HANG};
@@ -602,9 +605,13 @@ fn burst(manifest: &Path, count: usize, timeout: Duration, what: &str) {
 
 /// A fixture with `n` unsigned files and one group-writable signed file
 /// (never cached by the kernel), and a manifest opening the signed file once
-/// for every 7 unsigned ones.
+/// for every 7 unsigned ones. The per-path rate limit is lifted, so that
+/// every denial makes a record and a burst can fill the log queue.
 fn journald_fixture(n: usize) -> (Fixture, Vec<PathBuf>, PathBuf, PathBuf) {
     let fx = Fixture::new();
+    let mut policy = fx.policy_text("enforce", &[(&fx.plugins, None)]);
+    policy.push_str("\n[audit]\nrate_limit_burst = 1000000\n");
+    fx.write_policy(&policy);
     let unsigned: Vec<PathBuf> = (0..n)
         .map(|i| fx.write_unsigned(&format!("u/u{i:03}.py"), format!("U = {i}\n").as_bytes()))
         .collect();
@@ -621,7 +628,7 @@ fn journald_fixture(n: usize) -> (Fixture, Vec<PathBuf>, PathBuf, PathBuf) {
     (fx, unsigned, good, manifest)
 }
 
-/// More denials than the audit queue holds (8192), so that records must be
+/// More denials than the log queue holds (8192), so that records must be
 /// dropped while journald does not read.
 const OVERFLOW: usize = 12_000;
 
@@ -652,11 +659,45 @@ fn journald_stopped_verdicts_keep_flowing_and_dropped_records_are_counted_and_re
     );
     assert!(
         dropped > 0,
-        "more denials ({OVERFLOW}) than the audit queue holds were made while journald was \
+        "more denials ({OVERFLOW}) than the log queue holds were made while journald was \
          stopped, but sigward status reports no dropped record: {v:#}"
     );
     expect_allowed(python_open(&good), "signed file, journald still stopped");
+
+    // A reload completes too, and so does a status request after it: no
+    // thread of the agent writes to journald itself. The reload's record
+    // waits in the log queue, in the room decision records may not take.
+    let generation = n(&v, &["policy", "generation"]);
+    let fin = Proc::spawn(&mut sigward_cmd([
+        OsStr::new("reload"),
+        OsStr::new("--control-socket"),
+        socket.as_os_str(),
+        OsStr::new("--pid-file"),
+        fx.root.join("agent.pid").as_os_str(),
+        OsStr::new("--timeout"),
+        OsStr::new("10"),
+    ]))
+    .finish(Duration::from_secs(20))
+    .unwrap_or_else(|e| panic!("sigward reload hung while journald was stopped: {e}"));
+    assert!(
+        fin.success(),
+        "sigward reload failed while journald was stopped:\n{fin}"
+    );
+    let reloaded = generation + 1;
+    assert_eq!(
+        n(&status_json(&socket), &["policy", "generation"]),
+        reloaded,
+        "sigward status after the reload, journald stopped"
+    );
     stopped.resume();
+    wait_in_journal(
+        &agent,
+        "the reload record made while journald was stopped",
+        |r| {
+            field(r, "MESSAGE_ID") == MSG_RELOAD_OK
+                && field(r, "SIGWARD_GENERATION") == reloaded.to_string()
+        },
+    );
 
     // The count is reported, and catches up with the counter.
     let (sum, total) = poll(
