@@ -11,7 +11,9 @@
 //! interval ends.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -289,9 +291,39 @@ impl Writer {
     }
 }
 
+/// A path as text for records: UTF-8 as it is, every byte that is not
+/// valid UTF-8 as `\xNN` (as `ls -b` and systemd show them), so that names
+/// differing only in such bytes stay distinct. The exact bytes are in
+/// [`path_hex`].
+pub fn path_text(p: &Path) -> String {
+    let mut out = String::new();
+    for chunk in p.as_os_str().as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// The path's bytes in hex when it is not valid UTF-8 (the record field
+/// `SIGWARD_PATH_HEX`), else `None`.
+pub fn path_hex(p: &Path) -> Option<String> {
+    let bytes = p.as_os_str().as_bytes();
+    if std::str::from_utf8(bytes).is_ok() {
+        return None;
+    }
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    Some(out)
+}
+
 fn emit(r: &DecisionRecord) {
-    let path = r.path.display().to_string();
-    let sig = r.sig_path.as_ref().map(|p| p.display().to_string());
+    let path = path_text(&r.path);
+    let path_hex = path_hex(&r.path);
+    let sig = r.sig_path.as_deref().map(path_text);
     let reason = r.reason;
     let (id, verb) = match r.decision {
         Decision::Deny => (ids::DENY, "denied"),
@@ -316,6 +348,7 @@ fn emit(r: &DecisionRecord) {
                 sigward_reason = reason,
                 sigward_detail = r.detail.as_str(),
                 sigward_path = path.as_str(),
+                sigward_path_hex = path_hex.as_deref(),
                 sigward_access = r.access,
                 sigward_pid = r.pid,
                 sigward_exe = r.exe.as_deref(),
@@ -338,13 +371,15 @@ fn emit(r: &DecisionRecord) {
 }
 
 fn emit_summary(path: &std::path::Path, n: u64, interval: Duration, last: Option<&DecisionRecord>) {
-    let shown = path.display().to_string();
+    let shown = path_text(path);
+    let shown_hex = path_hex(path);
     let decision = last.map(|r| r.decision.as_str());
     let reason = last.and_then(|r| r.reason);
     tracing::warn!(
         target: crate::logging::DECISION_TARGET,
         message_id = ids::SUPPRESSED,
         sigward_path = shown.as_str(),
+        sigward_path_hex = shown_hex.as_deref(),
         sigward_suppressed = n,
         sigward_decision = decision,
         sigward_reason = reason,
@@ -376,6 +411,24 @@ mod tests {
             mode: Mode::Enforce,
             generation: 1,
         }
+    }
+
+    #[test]
+    fn paths_that_are_not_utf8_stay_distinct_in_records() {
+        use std::ffi::OsStr;
+        let utf8 = Path::new("/p/mod\u{fffd}.py\n");
+        assert_eq!(path_text(utf8), "/p/mod\u{fffd}.py\n");
+        assert_eq!(path_hex(utf8), None);
+        let bad = Path::new(OsStr::from_bytes(b"/p/mod\xff.py"));
+        let worse = Path::new(OsStr::from_bytes(b"/p/mod\xfe.py"));
+        assert_eq!(path_text(bad), "/p/mod\\xff.py");
+        assert_ne!(path_text(bad), path_text(worse));
+        assert_eq!(path_hex(bad).as_deref(), Some("2f702f6d6f64ff2e7079"));
+        // A name that literally reads `\xff` has no hex field: the two are
+        // told apart by it.
+        let literal = Path::new("/p/mod\\xff.py");
+        assert_eq!(path_text(literal), path_text(bad));
+        assert_eq!(path_hex(literal), None);
     }
 
     #[test]

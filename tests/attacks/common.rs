@@ -3,6 +3,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -273,14 +274,26 @@ impl Scene {
         reason: &str,
         what: &str,
     ) -> Record {
-        let want: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        self.expect_record_where(
+        let want: Vec<(String, Option<String>)> = paths
+            .iter()
+            .map(|p| (record_path(p), record_path_hex(p)))
+            .collect();
+        let rec = self.expect_record_where(
             agent,
             &format!("path one of {want:?}"),
-            |p| want.iter().any(|w| w == p),
+            |p| want.iter().any(|(w, _)| w == p),
             reason,
             what,
-        )
+        );
+        // A name that is not UTF-8 also comes as exact bytes, in hex.
+        let shown = rec.get("SIGWARD_PATH").cloned().unwrap_or_default();
+        let hex = rec.get("SIGWARD_PATH_HEX").cloned();
+        assert!(
+            want.iter().any(|(w, h)| *w == shown && *h == hex),
+            "{what}: SIGWARD_PATH_HEX {hex:?} does not match SIGWARD_PATH {shown:?} \
+             (expected one of {want:?}): {rec:?}"
+        );
+        rec
     }
 
     /// Waits for the deny (enforce) or would-deny (audit) record with
@@ -406,4 +419,25 @@ pub fn assert_not_kernel_cached(agent: &Agent, path: &Path) {
         path.display(),
         agent.fanotify_marks()
     );
+}
+
+/// How records show a path: UTF-8 as it is, other bytes as `\xNN`.
+pub fn record_path(p: &Path) -> String {
+    let mut out = String::new();
+    for chunk in p.as_os_str().as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// The `SIGWARD_PATH_HEX` a record carries for `p`: its bytes in hex when
+/// they are not UTF-8.
+pub fn record_path_hex(p: &Path) -> Option<String> {
+    let bytes = p.as_os_str().as_bytes();
+    std::str::from_utf8(bytes)
+        .is_err()
+        .then(|| bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
