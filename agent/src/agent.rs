@@ -1486,7 +1486,7 @@ fn guard_special(shared: &Shared, engine: &Engine, paths: &[PathBuf]) {
         if owner == 0 || engine.kernel_cache.owners.contains(&owner) {
             tracing::warn!(
                 message_id = ids::POLICY_WARNING,
-                sigward_path = %path.display(),
+                sigward_path = %crate::audit::path_text(path),
                 "{} is {kind} in a protected tree, made by uid {owner}: it cannot be checked \
                  when opened",
                 path.display()
@@ -1619,8 +1619,8 @@ fn alias(
     }
     tracing::warn!(
         message_id = ids::SYMLINK,
-        sigward_path = %link.display(),
-        sigward_target = %target.display(),
+        sigward_path = %crate::audit::path_text(link),
+        sigward_target = %crate::audit::path_text(target),
         "symbolic link {} (uid {owner}) gives {} another name: it is refused under every name \
          while the link points at it",
         link.display(),
@@ -1670,7 +1670,7 @@ fn guard_symlink(shared: &Shared, engine: &Engine, link: &Path, depth: usize) {
     let Ok(target) = std::fs::canonicalize(link) else {
         tracing::warn!(
             message_id = ids::SYMLINK,
-            sigward_path = %link.display(),
+            sigward_path = %crate::audit::path_text(link),
             "symbolic link {} in a protected tree points at nothing: a file created at its \
              target later is not checked through it",
             link.display()
@@ -1739,8 +1739,8 @@ fn guard_symlink(shared: &Shared, engine: &Engine, link: &Path, depth: usize) {
     match guarded {
         Ok(()) => tracing::warn!(
             message_id = ids::SYMLINK,
-            sigward_path = %link.display(),
-            sigward_target = %target.display(),
+            sigward_path = %crate::audit::path_text(link),
+            sigward_target = %crate::audit::path_text(&target),
             "symbolic link {} in a protected tree points outside every tree, at {} of its owner \
              (uid {owner}): every open of it is now checked",
             link.display(),
@@ -1748,8 +1748,8 @@ fn guard_symlink(shared: &Shared, engine: &Engine, link: &Path, depth: usize) {
         ),
         Err(why) => tracing::warn!(
             message_id = ids::SYMLINK,
-            sigward_path = %link.display(),
-            sigward_target = %target.display(),
+            sigward_path = %crate::audit::path_text(link),
+            sigward_target = %crate::audit::path_text(&target),
             "symbolic link {} in a protected tree points outside every tree, at {}: {why}",
             link.display(),
             target.display()

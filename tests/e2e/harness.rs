@@ -393,6 +393,10 @@ pub struct Agent {
     stderr_path: PathBuf,
     stdout_path: PathBuf,
     policy: PathBuf,
+    /// When the agent was started, in seconds since the epoch (rounded
+    /// down): journal queries by `_PID` start here, so that records of an
+    /// earlier process that had the same pid are never taken for its own.
+    started: u64,
     // Kept open for the agent's lifetime so that later notifications
     // (STOPPING=1, RELOADING=1, ...) have a receiver.
     notify: UnixDatagram,
@@ -472,6 +476,9 @@ impl Agent {
                 Ok(())
             });
         }
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {} run: {e}", sigward_bin()));
@@ -479,6 +486,7 @@ impl Agent {
         let mut agent = Agent {
             child,
             pid,
+            started,
             status: None,
             stderr_path,
             stdout_path,
@@ -841,12 +849,14 @@ impl Agent {
         parse_json_lines(&self.stderr_text())
     }
 
-    /// Journal records sent by this agent process (empty without journald).
+    /// Journal records sent by this agent process (empty without journald):
+    /// its pid, since it started (pids are reused).
     pub fn journal_records(&self) -> Vec<Record> {
         if !journald_live() {
             return Vec::new();
         }
         journal_query(&[
+            format!("--since=@{}", self.started),
             "SYSLOG_IDENTIFIER=sigward".to_string(),
             format!("_PID={}", self.pid),
         ])
