@@ -265,7 +265,20 @@ init=""
 booted=""
 deadline=$(($(now_ms) + 120000))
 while [ "$(now_ms)" -lt "$deadline" ] && running "$NSPAWN_PID"; do
-    [ -n "$init" ] || init=$(pgrep -P "$NSPAWN_PID" | head -n 1 || true)
+    # The container's init is the child of systemd-nspawn running systemd.
+    # Look again until it is found: a child seen early can be a helper
+    # that execs or exits, and keeping its pid would wait for nothing.
+    if [ -n "$init" ] && [ "$(cat "/proc/$init/comm" 2>/dev/null)" != systemd ]; then
+        init=""
+    fi
+    if [ -z "$init" ]; then
+        for child in $(pgrep -P "$NSPAWN_PID" || true); do
+            if [ "$(cat "/proc/$child/comm" 2>/dev/null)" = systemd ]; then
+                init=$child
+                break
+            fi
+        done
+    fi
     if [ -n "$init" ]; then
         state=$(timeout 5 nsenter -t "$init" -m -p -- /bin/systemctl is-system-running 2>/dev/null || true)
         case "$state" in
@@ -279,6 +292,8 @@ while [ "$(now_ms)" -lt "$deadline" ] && running "$NSPAWN_PID"; do
 done
 if [ -z "$booted" ]; then
     tail -n 40 "$WORK/boot.log"
+    echo "container init: ${init:-not found}; last state: ${state:-none}; children of nspawn:"
+    pgrep -a -P "$NSPAWN_PID" || true
     die "the container did not finish booting within 120 s"
 fi
 ok "container booted with systemd in $(secs_since "$t0") s (system $booted)"
