@@ -1298,6 +1298,7 @@ fn conclude(
         signer,
         mode,
         generation: engine.generation,
+        time: std::time::SystemTime::now(),
     });
 }
 
@@ -1533,6 +1534,7 @@ fn guard_special(shared: &Shared, engine: &Engine, paths: &[PathBuf]) {
             signer: None,
             mode: tree.mode,
             generation: engine.generation,
+            time: std::time::SystemTime::now(),
         });
     }
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
 use sigward_policy::config::{AuditSettings, Mode};
@@ -117,6 +117,9 @@ pub struct DecisionRecord {
     pub mode: Mode,
     /// Policy generation.
     pub generation: u64,
+    /// When the decision was made (records can be written later, when
+    /// journald was slow).
+    pub time: SystemTime,
 }
 
 enum Msg {
@@ -324,6 +327,7 @@ fn emit(r: &DecisionRecord) {
     let path = path_text(&r.path);
     let path_hex = path_hex(&r.path);
     let sig = r.sig_path.as_deref().map(path_text);
+    let time = humantime::format_rfc3339_micros(r.time).to_string();
     let reason = r.reason;
     let (id, verb) = match r.decision {
         Decision::Deny => (ids::DENY, "denied"),
@@ -360,6 +364,7 @@ fn emit(r: &DecisionRecord) {
                 sigward_signer = r.signer.as_deref(),
                 sigward_mode = r.mode.as_str(),
                 sigward_generation = r.generation,
+                sigward_time = time.as_str(),
                 "{message}"
             )
         };
@@ -410,6 +415,7 @@ mod tests {
             signer: None,
             mode: Mode::Enforce,
             generation: 1,
+            time: SystemTime::UNIX_EPOCH,
         }
     }
 

@@ -15,11 +15,12 @@
 //! queue up to [`RESERVE`] records short of its capacity, so that a flood
 //! of denials cannot crowd out reload, start and stop records.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use tracing::field::{Field, Value, Visit};
@@ -153,6 +154,12 @@ impl Owned {
 struct Captured {
     meta: &'static Metadata<'static>,
     values: Vec<Option<Owned>>,
+    time: SystemTime,
+}
+
+thread_local! {
+    /// On the writer thread, while an event is replayed: when it was made.
+    static EVENT_TIME: Cell<Option<SystemTime>> = const { Cell::new(None) };
 }
 
 impl Captured {
@@ -163,6 +170,7 @@ impl Captured {
         Captured {
             meta,
             values: values.0,
+            time: SystemTime::now(),
         }
     }
 
@@ -176,7 +184,9 @@ impl Captured {
         // `value_set_all` wants exactly one entry per field of the callsite,
         // which `Captured::of` guarantees.
         let set = self.meta.fields().value_set_all(&values);
+        EVENT_TIME.with(|t| t.set(Some(self.time)));
         Event::dispatch(self.meta, &set);
+        EVENT_TIME.with(|t| t.set(None));
     }
 }
 
@@ -339,11 +349,11 @@ impl<S: Subscriber> Layer<S> for JsonLines {
         fields
             .0
             .insert("SYSLOG_IDENTIFIER".into(), "sigward".into());
+        // When the event was made, not when the writer got to it.
+        let time = EVENT_TIME.with(Cell::get).unwrap_or_else(SystemTime::now);
         fields.0.insert(
             "TIMESTAMP".into(),
-            humantime::format_rfc3339_micros(std::time::SystemTime::now())
-                .to_string()
-                .into(),
+            humantime::format_rfc3339_micros(time).to_string().into(),
         );
         fields.0.insert("TARGET".into(), meta.target().into());
         event.record(&mut fields);

@@ -57,6 +57,14 @@ fn check_decision_record(
     expect_field(rec, "SIGWARD_MODE", mode);
     expect_field(rec, "SIGWARD_SIG_PATH", &path_str(&sig_path(path)));
     expect_field_present(rec, "MESSAGE");
+    // When the decision was made: RFC 3339, within the last minute.
+    let time = rec.get("SIGWARD_TIME").map(String::as_str).unwrap_or("");
+    let made = humantime::parse_rfc3339(time)
+        .unwrap_or_else(|e| panic!("SIGWARD_TIME {time:?} is not RFC 3339 ({e}): {rec:?}"));
+    let age = std::time::SystemTime::now()
+        .duration_since(made)
+        .unwrap_or_else(|e| panic!("SIGWARD_TIME {time:?} is in the future ({e})"));
+    assert!(age.as_secs() < 60, "SIGWARD_TIME {time:?} is {age:?} old");
 }
 
 #[test]

@@ -689,7 +689,30 @@ fn journald_stopped_verdicts_keep_flowing_and_dropped_records_are_counted_and_re
         reloaded,
         "sigward status after the reload, journald stopped"
     );
+    let resumed_at = std::time::SystemTime::now();
     stopped.resume();
+    // Decisions made while journald was stopped are written after it
+    // resumed, and say when they were made.
+    let micros = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros())
+    };
+    let late = wait_in_journal(
+        &agent,
+        "a deny record made while journald was stopped, written after it resumed",
+        |r| {
+            let made = humantime::parse_rfc3339(field(r, "SIGWARD_TIME")).map(micros);
+            let written = field(r, "__REALTIME_TIMESTAMP").parse::<u128>();
+            field(r, "MESSAGE_ID") == MSG_DENY
+                && matches!((made, written), (Ok(m), Ok(w))
+                    if m < micros(resumed_at) && w >= micros(resumed_at))
+        },
+    );
+    eprintln!(
+        "made {} while journald was stopped, written at {} µs",
+        field(&late, "SIGWARD_TIME"),
+        field(&late, "__REALTIME_TIMESTAMP")
+    );
     wait_in_journal(
         &agent,
         "the reload record made while journald was stopped",
