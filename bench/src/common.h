@@ -65,4 +65,45 @@ static inline uint64_t pct_sorted(const uint64_t *v, size_t n, double p)
 		rank = n;
 	return v[rank - 1];
 }
+
+/*
+ * The main of a driver "NAME PATH OPS BATCH WARMUP": runs op(PATH) WARMUP
+ * times untimed, then OPS times in batches of BATCH, and prints the
+ * per-operation median (and min, max, mean) over the OPS/BATCH batches, in
+ * nanoseconds, as key=value pairs. op exits the process on failure.
+ */
+static inline int batched_main(int argc, char **argv, const char *name,
+			       void (*op)(const char *path))
+{
+	if (argc != 5) {
+		fprintf(stderr, "usage: %s PATH OPS BATCH WARMUP\n", name);
+		return 2;
+	}
+	const char *path = argv[1];
+	long ops = parse_long(argv[2], "OPS"), batch = parse_long(argv[3], "BATCH");
+	long warm = parse_long(argv[4], "WARMUP");
+	if (batch < 1 || ops < batch) {
+		fprintf(stderr, "need OPS >= BATCH >= 1\n");
+		return 2;
+	}
+	for (long i = 0; i < warm; i++)
+		op(path);
+	long nb = ops / batch;
+	double *per = calloc((size_t)nb, sizeof *per);
+	if (!per)
+		return 1;
+	uint64_t start = now_ns();
+	for (long b = 0; b < nb; b++) {
+		uint64_t t0 = now_ns();
+		for (long i = 0; i < batch; i++)
+			op(path);
+		per[b] = (double)(now_ns() - t0) / (double)batch;
+	}
+	uint64_t total = now_ns() - start;
+	qsort(per, (size_t)nb, sizeof *per, cmp_double);
+	printf("median_ns=%.1f min_ns=%.1f max_ns=%.1f mean_ns=%.1f batches=%ld batch=%ld\n",
+	       median_sorted(per, (size_t)nb), per[0], per[nb - 1],
+	       (double)total / (double)(nb * batch), nb, batch);
+	return 0;
+}
 #endif
