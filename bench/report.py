@@ -263,16 +263,8 @@ if states:
 
 p12_table("exec", "us", "Part 2: execve of a signed static ELF")
 
-ro_open = p12_med("sigward", "open", "ro")
-rw_open = p12_med("sigward", "open", "rw")
-targets.append(
-    (
-        "root-owned read-only plugin, warm open",
-        f"{fmt_ratio(ratio(ro_open, p12_med('none', 'open', 'ro')))} no agent",
-        "≤ 1.5× no agent",
-        None if ratio(ro_open, p12_med("none", "open", "ro")) is None else ratio(ro_open, p12_med("none", "open", "ro")) <= 1.5,
-    )
-)
+ro_open = ratio(p12_med("sigward", "open", "ro"), p12_med("none", "open", "ro"))
+targets.append(("root-owned read-only plugin, warm open", f"{fmt_ratio(ro_open)} no agent", "≤ 1.5× no agent", None if ro_open is None else ro_open <= 1.5))
 for op, lab in (("open", "warm open"), ("exec", "exec")):
     rw = p12_med("sigward", op, "rw")
     rf = ratio(rw, p12_med("fapolicyd", op, "rw"))
