@@ -313,14 +313,9 @@ pub fn path_text(p: &Path) -> String {
 /// `SIGWARD_PATH_HEX`), else `None`.
 pub fn path_hex(p: &Path) -> Option<String> {
     let bytes = p.as_os_str().as_bytes();
-    if std::str::from_utf8(bytes).is_ok() {
-        return None;
-    }
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    Some(out)
+    std::str::from_utf8(bytes)
+        .is_err()
+        .then(|| hex::encode(bytes))
 }
 
 fn emit(r: &DecisionRecord) {

@@ -38,7 +38,7 @@
 //! `open_by_handle_at(O_PATH)` and remove its mark.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -289,36 +289,20 @@ fn handle_of(fd: BorrowedFd<'_>) -> nix::Result<(i32, Box<[u8]>)> {
     Ok((handle_type, bytes.into_boxed_slice()))
 }
 
-/// Opens the inode behind a handle with `O_PATH` (which raises no fanotify
-/// event and needs no permission on the file).
-fn open_path_by_handle(mount: BorrowedFd<'_>, h: &Handle) -> nix::Result<OwnedFd> {
-    let len = u32::try_from(h.bytes.len()).map_err(|_| Errno::EINVAL)?;
-    let mut buf = [0u32; 2 + MAX_HANDLE_SZ / 4];
-    buf[0] = len;
-    buf[1] = u32::from_ne_bytes(h.handle_type.to_ne_bytes());
-    for (i, chunk) in h.bytes.chunks(4).enumerate() {
-        let mut w = [0u8; 4];
-        w[..chunk.len()].copy_from_slice(chunk);
-        if let Some(slot) = buf.get_mut(2 + i) {
-            *slot = u32::from_ne_bytes(w);
-        }
-    }
-    // SAFETY: `buf` is a live, 4-byte aligned buffer holding a complete
-    // `struct file_handle` whose `handle_bytes` matches the bytes that
-    // follow (at most MAX_HANDLE_SZ); the kernel only reads it. `mount` is a
-    // valid descriptor for the call's duration.
-    let fd = unsafe {
-        libc::open_by_handle_at(
-            mount.as_raw_fd(),
-            buf.as_mut_ptr().cast::<libc::file_handle>(),
+/// Removes the ignore mark of the inode behind a handle, found again with
+/// `open_by_handle_at(O_PATH)` (which raises no fanotify event and needs no
+/// permission on the file). `None` when the handle's filesystem is not
+/// marked; `ENOENT`/`ESTALE` when the inode is gone (and its mark with it).
+fn unmark(groups: &Groups, h: &Handle) -> Option<nix::Result<()>> {
+    groups.with_mount(&h.fsid, |mount| {
+        let fd = crate::watch::open_handle(
+            mount,
+            h.handle_type,
+            &h.bytes,
             libc::O_PATH | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: open_by_handle_at returned a new descriptor nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        )?;
+        groups.unignore(fd.as_fd())
+    })
 }
 
 /// Settings, from the policy in force.
@@ -345,8 +329,6 @@ struct State {
 pub struct Dropped {
     /// Marks removed.
     pub removed: usize,
-    /// Marks already gone (inode evicted or file deleted).
-    pub gone: usize,
     /// Marks that could not be removed one by one.
     pub failed: usize,
 }
@@ -436,11 +418,10 @@ impl KernelCache {
             // the kernel stays one the agent can find again.
             let victim = s.marks.keys().next().copied();
             if let Some((v, h)) = victim.and_then(|v| s.marks.remove(&v).map(|h| (v, h))) {
-                let removed = groups.with_mount(&h.fsid, |mount| {
-                    let fd = open_path_by_handle(mount, &h)?;
-                    groups.unignore(fd.as_fd())
-                });
-                if !matches!(removed, Some(Ok(()) | Err(Errno::ENOENT | Errno::ESTALE))) {
+                if !matches!(
+                    unmark(groups, &h),
+                    Some(Ok(()) | Err(Errno::ENOENT | Errno::ESTALE))
+                ) {
                     // Cannot remove it: keep tracking it, place no more.
                     s.marks.insert(v, h);
                     return Err(Errno::ENOSPC);
@@ -502,13 +483,10 @@ impl KernelCache {
         s.open_for = None;
         let mut out = Dropped::default();
         for (_, h) in s.marks.drain() {
-            let removed = groups.with_mount(&h.fsid, |mount| {
-                let fd = open_path_by_handle(mount, &h)?;
-                groups.unignore(fd.as_fd())
-            });
-            match removed {
+            match unmark(groups, &h) {
                 Some(Ok(())) => out.removed += 1,
-                Some(Err(Errno::ENOENT | Errno::ESTALE)) => out.gone += 1,
+                // The inode is gone, and its mark with it.
+                Some(Err(Errno::ENOENT | Errno::ESTALE)) => {}
                 Some(Err(_)) | None => out.failed += 1,
             }
         }

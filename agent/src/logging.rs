@@ -241,13 +241,13 @@ struct Deferred {
 
 impl<S: Subscriber> Layer<S> for Deferred {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let captured = Captured::of(event);
-        let limit = if captured.meta.target() == DECISION_TARGET {
+        let limit = if event.metadata().target() == DECISION_TARGET {
             QUEUE - RESERVE
         } else {
             QUEUE
         };
-        if self.tx.len() >= limit || self.tx.try_send(Msg::Record(captured)).is_err() {
+        // A full queue drops the record before anything is copied.
+        if self.tx.len() >= limit || self.tx.try_send(Msg::Record(Captured::of(event))).is_err() {
             count_dropped();
         }
     }

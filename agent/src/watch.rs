@@ -127,6 +127,21 @@ pub fn open_by_handle(
     handle_type: i32,
     handle: &[u8],
 ) -> nix::Result<OwnedFd> {
+    open_handle(
+        mount,
+        handle_type,
+        handle,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    )
+}
+
+/// `open_by_handle_at(mount, handle, flags)`.
+pub fn open_handle(
+    mount: BorrowedFd<'_>,
+    handle_type: i32,
+    handle: &[u8],
+    flags: libc::c_int,
+) -> nix::Result<OwnedFd> {
     let len = u32::try_from(handle.len()).map_err(|_| Errno::EINVAL)?;
     // struct file_handle { u32 handle_bytes; i32 handle_type; u8 f_handle[]; }
     // built in a u32 buffer so that it is suitably aligned.
@@ -138,7 +153,6 @@ pub fn open_by_handle(
         w[..chunk.len()].copy_from_slice(chunk);
         buf[2 + i] = u32::from_ne_bytes(w);
     }
-    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
     // SAFETY: `buf` is a live, 4-byte aligned buffer holding a complete
     // `struct file_handle` whose `handle_bytes` matches the bytes that follow;
     // the kernel only reads it. `mount` is a valid descriptor for the call's
