@@ -363,9 +363,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
                 errno: Errno::EIO,
             });
         }
-        report_walk_errors(&stats);
-        guard_symlinks(&shared, &engine, &stats.symlinks);
-        guard_special(&shared, &engine, &stats.special);
+        guard_walked(&shared, &engine, &stats);
         dirs += stats.dirs;
         tree_states.push(TreeState {
             root: tree.root.clone(),
@@ -1360,9 +1358,7 @@ fn watch_loop(shared: &Arc<Shared>) {
                         match opened {
                             Some(Ok(Some((fd, path)))) => {
                                 let stats = shared.groups.walk(Op::Add, fd, &path, &HashSet::new());
-                                report_walk_errors(&stats);
-                                guard_symlinks(shared, &shared.engine(), &stats.symlinks);
-                                guard_special(shared, &shared.engine(), &stats.special);
+                                guard_walked(shared, &shared.engine(), &stats);
                                 shared.metrics.count_marked(stats.dirs);
                                 shared.metrics.tree_grew(&path, stats.dirs);
                             }
@@ -1416,8 +1412,15 @@ fn drop_kernel_marks(shared: &Shared, next: &Engine) {
         );
         return;
     }
+    // The flush removed the marks placed for symbolic links too: guard
+    // every link again.
+    shared
+        .symlinks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
     for tree in &next.trees {
-        mark_tree(shared, &tree.root);
+        mark_tree(shared, next, &tree.root);
     }
 }
 
@@ -1484,7 +1487,7 @@ fn guard_special(shared: &Shared, engine: &Engine, paths: &[PathBuf]) {
             continue;
         }
         let owner = st.st_uid;
-        if owner == 0 || engine.kernel_cache.owners.contains(&owner) {
+        if engine.trusted_owner(owner) {
             tracing::warn!(
                 message_id = ids::POLICY_WARNING,
                 sigward_path = %crate::audit::path_text(path),
@@ -1592,10 +1595,7 @@ fn alias(
     engine: &Engine,
 ) {
     let owner = lst.st_uid;
-    if owner == 0
-        || engine.kernel_cache.owners.contains(&owner)
-        || link.file_name() == target.file_name()
-    {
+    if engine.trusted_owner(owner) || link.file_name() == target.file_name() {
         return;
     }
     let Ok(st) = nix::sys::stat::stat(target) else {
@@ -1693,7 +1693,7 @@ fn guard_symlink(shared: &Shared, engine: &Engine, link: &Path, depth: usize) {
         return;
     };
     let owner = lst.st_uid;
-    let trusted = owner == 0 || engine.kernel_cache.owners.contains(&owner);
+    let trusted = engine.trusted_owner(owner);
     let kind = st.st_mode & libc::S_IFMT;
     let not_marked = "it cannot be marked: it is not checked through the link";
     // The owner's directories along the chain (each hop's, and the
@@ -1762,20 +1762,28 @@ fn guard_symlink(shared: &Shared, engine: &Engine, link: &Path, depth: usize) {
 /// Marks every tree of `engine` again (marks are idempotent).
 fn mark_all(shared: &Shared, engine: &Engine) {
     for tree in &engine.trees {
-        let dirs = mark_tree(shared, &tree.root);
+        let dirs = mark_tree(shared, engine, &tree.root);
         shared.metrics.set_tree_directories(&tree.root, dirs);
     }
 }
 
-/// Marks one protected tree, reporting what could not be marked. Returns
-/// the number of directories marked.
-fn mark_tree(shared: &Shared, root: &Path) -> usize {
+/// After a walk of a protected tree (or part of one): reports what could
+/// not be marked, and guards the symbolic links and special files found,
+/// under `engine` (the policy the tree belongs to, which during a reload is
+/// not yet the one in force).
+fn guard_walked(shared: &Shared, engine: &Engine, stats: &fan::WalkStats) {
+    report_walk_errors(stats);
+    guard_symlinks(shared, engine, &stats.symlinks);
+    guard_special(shared, engine, &stats.special);
+}
+
+/// Marks one protected tree of `engine`, reporting what could not be
+/// marked. Returns the number of directories marked.
+fn mark_tree(shared: &Shared, engine: &Engine, root: &Path) -> usize {
     match fan::open_dir(root) {
         Ok(fd) => {
             let stats = shared.groups.walk(Op::Add, fd, root, &HashSet::new());
-            report_walk_errors(&stats);
-            guard_symlinks(shared, &shared.engine(), &stats.symlinks);
-            guard_special(shared, &shared.engine(), &stats.special);
+            guard_walked(shared, engine, &stats);
             shared.metrics.count_marked(stats.dirs);
             stats.dirs
         }
@@ -1830,7 +1838,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                 .iter()
                 .filter(|t| !old_roots.contains(t.root.as_path()))
             {
-                marked.insert(t.root.as_path(), mark_tree(shared, &t.root));
+                marked.insert(t.root.as_path(), mark_tree(shared, &new, &t.root));
             }
             let tree_states = new
                 .trees

@@ -98,6 +98,12 @@ pub const KEY_EXTENSIONS: [&str; 3] = ["pub", "pem", "public"];
 pub const DROP_IN_DIR: &str = "policy.d";
 
 impl Engine {
+    /// Whether files and links owned by `uid` are trusted not to be turned
+    /// against the agent: root and `agent.kernel_cache_owners`.
+    pub fn trusted_owner(&self, uid: u32) -> bool {
+        uid == 0 || self.kernel_cache.owners.contains(&uid)
+    }
+
     /// Loads and validates a policy file, its drop-ins and everything they
     /// name.
     pub fn load(path: &Path, generation: u64) -> Result<Engine, LoadError> {
