@@ -1140,7 +1140,7 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     let plain_allow = outcome.verdict.is_verified()
         && !outcome.verdict.is_self_signed()
         && !engine.policy.audit.log_allowed;
-    if outcome.cacheable && alias_of(shared, &stamp).is_none() {
+    if outcome.cacheable {
         shared.cache.insert(Entry {
             stamp,
             nlink,
@@ -1155,7 +1155,12 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
             valid_until: outcome.valid_until,
             outcome: (!plain_allow).then(|| outcome.clone()),
         });
-        if plain_allow && outcome.valid_until.is_none() && mode != Mode::Off {
+        // `alias` records an alias before it removes the file's cached
+        // verdicts, so looking for one after the insert leaves no window
+        // in which a verdict made under the other name survives it.
+        if alias_of(shared, &stamp).is_some() {
+            shared.cache.remove((stamp.dev, stamp.ino));
+        } else if plain_allow && outcome.valid_until.is_none() && mode != Mode::Off {
             kernel_cache(shared, &engine, fd, &path, &stamp);
         }
     }
@@ -1208,9 +1213,6 @@ fn kernel_cache(shared: &Shared, engine: &Engine, fd: BorrowedFd<'_>, path: &Pat
     let Some(settings) = shared.kcache.settings_for(engine.generation) else {
         return;
     };
-    if alias_of(shared, stamp).is_some() {
-        return;
-    }
     let Some(tree) = engine.tree_for(path) else {
         return;
     };
