@@ -24,7 +24,9 @@ use nix::dir::{Dir, Type};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::fanotify::{EventFFlags, Fanotify, InitFlags, MarkFlags, MaskFlags};
+use nix::sys::fanotify::{
+    EventFFlags, Fanotify, FanotifyResponse, InitFlags, MarkFlags, MaskFlags, Response,
+};
 use nix::sys::stat::{Mode as FileMode, SFlag};
 
 /// Events the permission group asks for on every protected directory.
@@ -240,17 +242,15 @@ impl Groups {
     /// Answers a permission event. A failed write cannot be helped: the
     /// kernel answers the event itself if the group goes away.
     pub fn respond(&self, fd: BorrowedFd<'_>, allow: bool) {
-        use std::os::fd::AsRawFd;
         let response = if allow {
-            libc::FAN_ALLOW
+            Response::FAN_ALLOW
         } else {
-            libc::FAN_DENY
+            Response::FAN_DENY
         };
-        // struct fanotify_response { __s32 fd; __u32 response; }
-        let mut msg = [0u8; 8];
-        msg[..4].copy_from_slice(&fd.as_raw_fd().to_ne_bytes());
-        msg[4..].copy_from_slice(&response.to_ne_bytes());
-        while let Err(Errno::EINTR) = nix::unistd::write(self.perm.as_fd(), &msg) {}
+        while let Err(Errno::EINTR) = self
+            .perm
+            .write_response(FanotifyResponse::new(fd, response))
+        {}
     }
 
     /// Puts an evictable ignore mark for [`ignore_mask`] on the inode of
