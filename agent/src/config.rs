@@ -346,7 +346,7 @@ impl Engine {
         if let Some(m) = &policy.agent.metrics_file {
             metrics_file_warnings(m, &trees, &mut warnings);
         }
-        let kernel_cache = kernel_cache_settings(&policy.agent, &file_of, &mut warnings)?;
+        let kernel_cache = kernel_cache_settings(&policy.agent, &at, &mut warnings)?;
 
         Ok(Engine {
             generation,
@@ -419,20 +419,15 @@ impl Engine {
 /// `fs.protected_hardlinks` is not 1, with a warning.
 fn kernel_cache_settings(
     agent: &config::AgentSettings,
-    file_of: &dyn Fn(usize) -> PathBuf,
+    at: &dyn Fn(usize, usize, String) -> LoadError,
     warnings: &mut Vec<String>,
 ) -> Result<kcache::Settings, LoadError> {
     let mut owners = Vec::new();
-    for (i, owner) in agent.kernel_cache_owners.iter().enumerate() {
-        match owner {
+    for owner in &agent.kernel_cache_owners {
+        match &owner.value {
             config::Owner::Uid(u) => owners.push(*u),
             config::Owner::Name(name) => {
-                let at = agent.kernel_cache_owner_lines.get(i).copied();
-                let err = |message: String| LoadError {
-                    file: at.map_or_else(|| file_of(0), |(f, _)| file_of(f)),
-                    line: at.map(|(_, l)| l),
-                    message,
-                };
+                let err = |message: String| at(owner.file, owner.line, message);
                 match nix::unistd::User::from_name(name) {
                     Ok(Some(user)) => owners.push(user.uid.as_raw()),
                     Ok(None) => {

@@ -239,12 +239,9 @@ pub struct AgentSettings {
     /// kernel-cached, as written: names are resolved to uids by the agent.
     /// Default `[0]` (root). The list is explicit: root-owned files are not
     /// kernel-cached unless 0 is listed, and an empty list means no file
-    /// is.
-    pub kernel_cache_owners: Vec<Owner>,
-    /// Where each entry of `kernel_cache_owners` was written: (file index,
-    /// line), parallel to it. Empty when the list is the default; the
-    /// list as a whole has the origin `"agent.kernel_cache_owners"`.
-    pub kernel_cache_owner_lines: Vec<(usize, usize)>,
+    /// is. Each entry says where it was written (the default's is line 0);
+    /// the list as a whole has the origin `"agent.kernel_cache_owners"`.
+    pub kernel_cache_owners: Vec<Located<Owner>>,
 }
 
 /// An entry of `agent.kernel_cache_owners`.
@@ -290,8 +287,11 @@ impl Default for AgentSettings {
             metrics_file: None,
             metrics_interval_secs: DEFAULT_METRICS_INTERVAL,
             kernel_cache: true,
-            kernel_cache_owners: vec![Owner::Uid(0)],
-            kernel_cache_owner_lines: Vec::new(),
+            kernel_cache_owners: vec![Located {
+                value: Owner::Uid(0),
+                line: 0,
+                file: 0,
+            }],
         }
     }
 }
@@ -928,8 +928,7 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
         if let Some(l) = &f.kernel_cache_owners {
             // Like every [agent] setting: the last file's list replaces
             // the earlier one as a whole.
-            agent.kernel_cache_owners = l.value.iter().map(|o| o.value.clone()).collect();
-            agent.kernel_cache_owner_lines = l.value.iter().map(|o| (o.file, o.line)).collect();
+            agent.kernel_cache_owners = l.value.clone();
             set("agent.kernel_cache_owners", (l.file, l.line));
         }
         if let Some(l) = &f.log_allowed {
@@ -1338,7 +1337,7 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
         .agent
         .kernel_cache_owners
         .iter()
-        .map(ToString::to_string)
+        .map(|o| o.value.to_string())
         .collect();
     o.push_str(&format!(
         "kernel_cache_owners = [{}]{}\n",
@@ -1817,12 +1816,23 @@ path = "/b"
         assert!(text.contains("metrics_interval = 15  # default"), "{text}");
     }
 
+    /// The owners' values, and where each was written.
+    fn owners(a: &AgentSettings) -> (Vec<Owner>, Vec<(usize, usize)>) {
+        a.kernel_cache_owners
+            .iter()
+            .map(|o| (o.value.clone(), (o.file, o.line)))
+            .unzip()
+    }
+
     #[test]
     fn kernel_cache_defaults_and_parse() {
         let defaults = p("").unwrap_or_else(|e| unreachable!("{e}"));
         assert!(defaults.agent.kernel_cache);
-        assert_eq!(defaults.agent.kernel_cache_owners, vec![Owner::Uid(0)]);
-        assert!(defaults.agent.kernel_cache_owner_lines.is_empty());
+        assert_eq!(
+            owners(&defaults.agent),
+            (vec![Owner::Uid(0)], vec![(0, 0)]),
+            "the default is root, written nowhere"
+        );
         assert_eq!(defaults.origins.get("agent.kernel_cache"), None);
         assert_eq!(defaults.origins.get("agent.kernel_cache_owners"), None);
         assert_eq!(AgentSettings::default(), defaults.agent);
@@ -1833,17 +1843,16 @@ path = "/b"
         .unwrap_or_else(|e| unreachable!("{e}"));
         assert!(!pol.agent.kernel_cache);
         assert_eq!(
-            pol.agent.kernel_cache_owners,
-            vec![
-                Owner::Uid(0),
-                Owner::Name("deploy".into()),
-                Owner::Uid(4_294_967_294),
-                Owner::Name("svc-app.1".into()),
-            ]
-        );
-        assert_eq!(
-            pol.agent.kernel_cache_owner_lines,
-            vec![(0, 4), (0, 5), (0, 6), (0, 6)]
+            owners(&pol.agent),
+            (
+                vec![
+                    Owner::Uid(0),
+                    Owner::Name("deploy".into()),
+                    Owner::Uid(4_294_967_294),
+                    Owner::Name("svc-app.1".into()),
+                ],
+                vec![(0, 4), (0, 5), (0, 6), (0, 6)]
+            )
         );
         assert_eq!(pol.origins.get("agent.kernel_cache"), Some(&(0, 2)));
         assert_eq!(pol.origins.get("agent.kernel_cache_owners"), Some(&(0, 3)));
@@ -1851,15 +1860,11 @@ path = "/b"
         // An empty list is allowed: nothing is kernel-cached.
         let none = p("[agent]\nkernel_cache_owners = []\n").unwrap_or_else(|e| unreachable!("{e}"));
         assert!(none.agent.kernel_cache_owners.is_empty());
-        assert!(none.agent.kernel_cache_owner_lines.is_empty());
         assert_eq!(none.origins.get("agent.kernel_cache_owners"), Some(&(0, 2)));
         // Root is not implied: a list without 0 replaces the default.
         let deploy = p("[agent]\nkernel_cache_owners = [\"deploy\"]\n")
             .unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(
-            deploy.agent.kernel_cache_owners,
-            vec![Owner::Name("deploy".into())]
-        );
+        assert_eq!(owners(&deploy.agent).0, vec![Owner::Name("deploy".into())]);
     }
 
     #[test]
@@ -1918,11 +1923,10 @@ path = "/b"
         assert!(!pol.agent.kernel_cache, "kept from the main file");
         assert_eq!(pol.origins.get("agent.kernel_cache"), Some(&(0, 2)));
         assert_eq!(
-            pol.agent.kernel_cache_owners,
-            vec![Owner::Name("app".into())],
+            owners(&pol.agent),
+            (vec![Owner::Name("app".into())], vec![(1, 4)]),
             "the later list replaces the earlier one as a whole"
         );
-        assert_eq!(pol.agent.kernel_cache_owner_lines, vec![(1, 4)]);
         assert_eq!(pol.origins.get("agent.kernel_cache_owners"), Some(&(1, 3)));
 
         let d2 = frag(
@@ -1932,7 +1936,6 @@ path = "/b"
         let pol = merge(&[main, d2]).unwrap_or_else(|e| unreachable!("{e}"));
         assert!(pol.agent.kernel_cache);
         assert!(pol.agent.kernel_cache_owners.is_empty());
-        assert!(pol.agent.kernel_cache_owner_lines.is_empty());
 
         let files = [
             PathBuf::from("/etc/sigward/policy.toml"),
@@ -1966,9 +1969,11 @@ path = "/b"
             "{text}"
         );
         let back = parse(&text, Path::new("/")).unwrap_or_else(|e| unreachable!("{e}"));
+        // The same owners; only where they were written differs.
+        assert_eq!(owners(&back.agent).0, owners(&pol.agent).0);
         assert_eq!(back.agent, {
             let mut a = pol.agent.clone();
-            a.kernel_cache_owner_lines = back.agent.kernel_cache_owner_lines.clone();
+            a.kernel_cache_owners = back.agent.kernel_cache_owners.clone();
             a
         });
 

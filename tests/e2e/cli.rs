@@ -380,3 +380,37 @@ fn keygen_writes_private_key_0600_and_refuses_to_overwrite() {
         "keygen refused but left a new .key behind"
     );
 }
+
+#[test]
+fn kernel_cache_owner_names_resolve_and_an_unknown_one_is_an_error_at_its_line() {
+    let fx = Fixture::new();
+    let key = toml_str(&path_str(&fx.pubkey));
+    let dir = toml_str(&path_str(&fx.plugins));
+    let with_owners = |name: &str, owners: &[&str]| {
+        let mut lines = vec![
+            "[trust]".to_string(),
+            format!("keys = [{key}]"),
+            "[[protect]]".into(),
+            format!("path = {dir}"),
+            "[agent]".into(),
+            "kernel_cache_owners = [".into(),
+        ];
+        lines.extend(owners.iter().map(|o| format!("  {o},")));
+        lines.push("]".into());
+        policy_in(&fx.root, name, &lines)
+    };
+
+    let fin = check(&with_owners("known", &["0", "\"root\"", "\"nobody\""]));
+    assert_eq!(fin.code(), Some(0), "existing user names resolve\n{fin}");
+
+    // Line 9: the third entry.
+    let fin = check(&with_owners(
+        "unknown",
+        &["0", "\"root\"", "\"sigward-no-such-user\""],
+    ));
+    expect_check_error_at(&fin, 9, "an unknown user name in kernel_cache_owners");
+    assert!(
+        fin.stderr.contains("sigward-no-such-user") && fin.stderr.contains("no user named"),
+        "the error names the user\n{fin}"
+    );
+}
