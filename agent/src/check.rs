@@ -381,10 +381,12 @@ pub fn valid_until(verdict: &Verdict, trust: &TrustStore, options: &Options) -> 
         return None;
     };
     if options.threshold > 1 {
+        // A key not valid now gives `Some(now)` (see
+        // `TrustStore::valid_until`): only later ends count.
         return trust
             .iter()
-            .filter(|k| trust.check_window(&k.fingerprint, options.now).is_ok())
             .filter_map(|k| trust.valid_until(&k.fingerprint, options.now))
+            .filter(|&until| until > options.now)
             .min();
     }
     trust.valid_until(key, options.now)
