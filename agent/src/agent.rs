@@ -83,8 +83,6 @@ struct Shared {
     metrics_wake: Sender<()>,
     /// Ignore marks on verified files.
     kcache: KernelCache,
-    /// Ignore marks removed by reloads.
-    kmarks_dropped: AtomicU64,
     /// Bumped by the watcher after each directory rename it reads (see
     /// [`names_epoch`]).
     names_epoch: AtomicU64,
@@ -305,7 +303,6 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         shutting_down: AtomicBool::new(false),
         metrics_wake,
         kcache: KernelCache::new(),
-        kmarks_dropped: AtomicU64::new(0),
         names_epoch: AtomicU64::new(0),
         watch_busy: AtomicBool::new(false),
         inflight: Mutex::new(HashMap::new()),
@@ -512,7 +509,7 @@ fn status(shared: &Shared) -> serde_json::Value {
         cache_capacity: shared.cache.capacity(),
         kernel_marks: shared.kcache.len(),
         kernel_marks_placed: shared.kcache.placed(),
-        kernel_marks_dropped: shared.kmarks_dropped.load(Ordering::Relaxed),
+        kernel_marks_dropped: shared.kcache.removed(),
         events_lost: shared.auditor.lost(),
         audit_dropped: shared.auditor.dropped(),
         metrics_file: engine.policy.agent.metrics_file.clone(),
@@ -1210,13 +1207,14 @@ fn check_writers(outcome: &mut Outcome, fd: BorrowedFd<'_>, stamp: &Stamp) {
 /// Puts a kernel ignore mark on a file just verified and allowed, where
 /// that is safe (see [`crate::kcache`]).
 fn kernel_cache(shared: &Shared, engine: &Engine, fd: BorrowedFd<'_>, path: &Path, stamp: &Stamp) {
-    let Some(settings) = shared.kcache.settings_for(engine.generation) else {
+    if !shared.kcache.accepts(engine.generation) {
         return;
-    };
+    }
     let Some(tree) = engine.tree_for(path) else {
         return;
     };
-    if kcache::examine(fd, path, &tree.root, &settings.owners).is_err() {
+    if let Err(e) = kcache::examine(fd, path, &tree.root, &engine.kernel_cache.owners) {
+        tracing::debug!("{}: no kernel ignore mark: {e}", path.display());
         return;
     }
     if let Err(e) = shared
@@ -1394,10 +1392,6 @@ fn watch_loop(shared: &Arc<Shared>) {
 /// policy in the kernel would be worse.
 fn drop_kernel_marks(shared: &Shared, next: &Engine) {
     let dropped = shared.kcache.drop_all(&shared.groups);
-    shared.kmarks_dropped.fetch_add(
-        u64::try_from(dropped.removed).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
     if dropped.failed == 0 {
         return;
     }

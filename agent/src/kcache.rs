@@ -337,6 +337,7 @@ pub struct Dropped {
 pub struct KernelCache {
     state: Mutex<State>,
     placed: AtomicU64,
+    removed: AtomicU64,
 }
 
 impl KernelCache {
@@ -349,6 +350,7 @@ impl KernelCache {
                 marks: HashMap::new(),
             }),
             placed: AtomicU64::new(0),
+            removed: AtomicU64::new(0),
         }
     }
 
@@ -363,10 +365,12 @@ impl KernelCache {
         s.settings = settings;
     }
 
-    /// The settings in force, if marks may be placed for `generation`.
-    pub fn settings_for(&self, generation: u64) -> Option<Settings> {
+    /// Whether marks may be placed for verdicts of `generation` (under the
+    /// settings it was [`open`](KernelCache::open)ed with: that
+    /// generation's).
+    pub fn accepts(&self, generation: u64) -> bool {
         let s = self.lock();
-        (s.open_for == Some(generation) && s.settings.enabled).then(|| s.settings.clone())
+        s.open_for == Some(generation) && s.settings.enabled
     }
 
     /// Marks in place (as far as the agent knows: the kernel may have
@@ -380,8 +384,13 @@ impl KernelCache {
         self.placed.load(Ordering::Relaxed)
     }
 
+    /// Marks removed by [`KernelCache::drop_all`] since start.
+    pub fn removed(&self) -> u64 {
+        self.removed.load(Ordering::Relaxed)
+    }
+
     /// Puts an ignore mark on the file open as `fd` (verified as `stamp`
-    /// under `generation`, with `settings` from [`KernelCache::settings_for`]).
+    /// under `generation`, which [`KernelCache::accepts`]).
     /// The caller has checked the verdict and [`examine`]d the file.
     ///
     /// After the mark is in place the file is `fstat`ed again: if it
@@ -491,6 +500,10 @@ impl KernelCache {
             }
         }
         s.marks.shrink_to(0);
+        self.removed.fetch_add(
+            u64::try_from(out.removed).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         out
     }
 }
