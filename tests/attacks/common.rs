@@ -4,14 +4,15 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::harness::{
-    chmod, expect_field, mkdirs, run, sig_path, sigward, write_file, Agent, Finished, Fixture,
+    chmod, expect_field, mkdirs, run, sig_path, status, write_file, Agent, Finished, Fixture, Proc,
     Record, MSG_DENY, MSG_WOULD_DENY, PROC_TIMEOUT,
 };
 use crate::openers::{expect_allowed, expect_eperm, expect_exec_denied, Outcome};
@@ -155,13 +156,7 @@ impl Scene {
 
     /// The agent's counters (`sigward status --json`), for failure reports.
     pub fn status(&self) -> String {
-        let socket = self.control_socket();
-        let fin = sigward([
-            OsStr::new("status"),
-            OsStr::new("--control-socket"),
-            socket.as_os_str(),
-            OsStr::new("--json"),
-        ]);
+        let fin = status(&self.control_socket(), Some("--json"));
         let Ok(v) = serde_json::from_str::<serde_json::Value>(fin.stdout.trim()) else {
             return fin.to_string();
         };
@@ -360,6 +355,32 @@ fn errno_outcome(e: &io::Error) -> Outcome {
     )
 }
 
+/// Waits (up to 20 s) until the attacker's process `p` has printed `line`
+/// (a whole line) on stdout; fails at once if it exits without printing it.
+#[track_caller]
+pub fn wait_for_line(p: &mut Proc, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let printed = |p: &Proc| p.stdout_so_far().lines().any(|l| l.trim() == line);
+    while !printed(p) {
+        let exited = p.has_exited();
+        if exited {
+            // What it printed last may still be on its way from the pipe.
+            thread::sleep(Duration::from_millis(100));
+            if printed(p) {
+                return;
+            }
+        }
+        assert!(
+            !exited && Instant::now() < deadline,
+            "the attacker did not print {line} ({}): stdout {:?}, stderr {:?}",
+            if exited { "it exited" } else { "within 20 s" },
+            p.stdout_so_far(),
+            p.stderr_so_far()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Opens `path` for reading from this process (root, the victim) and reads
 /// it whole: the content, or the errno of the open.
 pub fn victim_read(agent: &Agent, path: &Path) -> Result<Vec<u8>, Outcome> {
@@ -396,24 +417,12 @@ pub fn victim_open_nonblock(agent: &Agent, path: &Path) -> Outcome {
     )
 }
 
-/// Whether `path`'s inode carries a kernel verdict (an ignore mark) of the
-/// agent.
-pub fn kernel_cached(agent: &Agent, path: &Path) -> bool {
-    let ino = fs::metadata(path)
-        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
-        .ino();
-    agent
-        .fanotify_marks()
-        .iter()
-        .any(|m| m.is_ignore_mark() && m.ino == ino)
-}
-
 /// The attack's premise: the attacker can change this file (or its name),
 /// so its verdict must never be left to the kernel.
 #[track_caller]
 pub fn assert_not_kernel_cached(agent: &Agent, path: &Path) {
     assert!(
-        !kernel_cached(agent, path),
+        !agent.has_kernel_verdict(path),
         "{} is writable by the attacker (or in a directory the attacker can write) but got a \
          kernel verdict: {:x?}",
         path.display(),

@@ -7,11 +7,9 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use crate::common::{attack, attacker_py, both_modes, victim_open, Mode, Scene};
-use crate::harness::{run, Agent, MARK_TIMEOUT, PROC_TIMEOUT};
+use crate::harness::{run, Agent, PROC_TIMEOUT};
 use crate::openers::{cat, expect_allowed, python_open, Outcome};
 
 both_modes!(
@@ -209,7 +207,7 @@ fn open_steps(base: &Path, names: &[OsString]) -> OwnedFd {
 /// mark of the agent (they cannot be named by path, so
 /// [`Agent::wait_marked`] cannot be used).
 fn wait_marked_steps(agent: &Agent, base: &Path, names: &[OsString]) {
-    let inodes: Vec<u64> = (1..=names.len())
+    let wanted: Vec<(String, u64)> = (1..=names.len())
         .map(|i| {
             let fd = open_steps(base, &names[..i]);
             // SAFETY: an all-zero stat is a valid value to overwrite.
@@ -217,23 +215,13 @@ fn wait_marked_steps(agent: &Agent, base: &Path, names: &[OsString]) {
             // SAFETY: `fd` is open and `st` is writable.
             let rc = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) };
             assert_eq!(rc, 0, "fstat");
-            st.st_ino
+            (
+                format!("level {i} of {} under {}", names.len(), base.display()),
+                st.st_ino,
+            )
         })
         .collect();
-    let start = Instant::now();
-    loop {
-        let marked = agent.fanotify_perm_marked_inodes();
-        let missing = inodes.iter().filter(|i| !marked.contains(i)).count();
-        if missing == 0 {
-            return;
-        }
-        assert!(
-            start.elapsed() < MARK_TIMEOUT,
-            "{missing} of the {} deep directories carry no permission mark after {MARK_TIMEOUT:?}",
-            inodes.len()
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
+    agent.wait_marked_inodes(&wanted);
 }
 
 /// A path of about 5,000 bytes: no path syscall can name it, so both the

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::common::{attacker_py, both_modes, victim_read, Mode, Scene};
+use crate::common::{attacker_py, both_modes, victim_read, wait_for_line, Mode, Scene};
 use crate::harness::{sig_path, Agent, Proc, PROC_TIMEOUT};
 use crate::openers::{cat_outcome, expect_allowed, Outcome};
 
@@ -48,16 +48,7 @@ struct Tally {
 /// Opens `p` and reads it whole, over and over, while `attacker` runs
 /// (after it printed READY) and at most [`RACE`] plus a margin.
 fn victim_loop(agent: &Agent, attacker: &mut Proc, p: &Path) -> Tally {
-    let ready = Instant::now();
-    while !attacker.stdout_so_far().contains("READY") {
-        assert!(
-            !attacker.has_exited() && ready.elapsed() < Duration::from_secs(20),
-            "the attacker did not start: stdout {:?}, stderr {:?}",
-            attacker.stdout_so_far(),
-            attacker.stderr_so_far()
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_line(attacker, "READY");
     let mut t = Tally::default();
     let start = Instant::now();
     while !attacker.has_exited() && start.elapsed() < RACE + Duration::from_secs(5) {
@@ -72,6 +63,26 @@ fn victim_loop(agent: &Agent, attacker: &mut Proc, p: &Path) -> Tally {
         }
     }
     t
+}
+
+/// Runs the attacker's python `script` (arguments: the plugin `p`,
+/// [`SIGNED`] and [`FORGED`] in hex, and [`RACE`] in seconds) against
+/// [`victim_loop`]; the attacker must succeed. Returns what the victim saw
+/// and what the attacker reported (its stdout on one line).
+fn race(agent: &Agent, p: &Path, script: &str) -> (Tally, String) {
+    let mut attacker = Proc::spawn(&mut attacker_py(
+        script,
+        &[
+            p.as_os_str(),
+            hex(SIGNED).as_ref(),
+            hex(FORGED).as_ref(),
+            RACE.as_secs_f64().to_string().as_ref(),
+        ],
+    ));
+    let t = victim_loop(agent, &mut attacker, p);
+    let fin = attacker.wait(PROC_TIMEOUT);
+    assert!(fin.success(), "the attacker failed:\n{fin}");
+    (t, fin.stdout.trim().replace('\n', ", "))
 }
 
 fn judge(s: &Scene, agent: &Agent, p: &Path, t: &Tally, what: &str) {
@@ -109,7 +120,9 @@ fn open_while_rewritten_in_place(mode: Mode) {
     let s = Scene::new(mode);
     let p = s.signed("mod.py", SIGNED);
     let agent = s.start();
-    let mut attacker = Proc::spawn(&mut attacker_py(
+    let (t, report) = race(
+        &agent,
+        &p,
         "import os, sys, time\n\
          path, good, bad = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])\n\
          fd = os.open(path, os.O_WRONLY)\n\
@@ -121,25 +134,13 @@ fn open_while_rewritten_in_place(mode: Mode) {
          \x20   os.pwrite(fd, good, 0)\n\
          \x20   n += 1\n\
          print('REWRITES', n, flush=True)\n",
-        &[
-            p.as_os_str(),
-            hex(SIGNED).as_ref(),
-            hex(FORGED).as_ref(),
-            RACE.as_secs_f64().to_string().as_ref(),
-        ],
-    ));
-    let t = victim_loop(&agent, &mut attacker, &p);
-    let fin = attacker.wait(PROC_TIMEOUT);
-    assert!(fin.success(), "the attacker failed:\n{fin}");
+    );
     judge(
         &s,
         &agent,
         &p,
         &t,
-        &format!(
-            "opening a plugin rewritten in place ({})",
-            fin.stdout.trim().replace('\n', ", ")
-        ),
+        &format!("opening a plugin rewritten in place ({report})"),
     );
 }
 
@@ -152,7 +153,9 @@ fn open_while_replaced_by_rename(mode: Mode) {
     let s = Scene::new(mode);
     let p = s.signed("mod.py", SIGNED);
     let agent = s.start();
-    let mut attacker = Proc::spawn(&mut attacker_py(
+    let (t, report) = race(
+        &agent,
+        &p,
         "import os, sys, time\n\
          path, good, bad = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])\n\
          tmp = os.path.join(os.path.dirname(path), '.swap')\n\
@@ -167,26 +170,14 @@ fn open_while_replaced_by_rename(mode: Mode) {
          \x20       os.rename(tmp, path)\n\
          \x20   n += 1\n\
          print('SWAPS', n, flush=True)\n",
-        &[
-            p.as_os_str(),
-            hex(SIGNED).as_ref(),
-            hex(FORGED).as_ref(),
-            RACE.as_secs_f64().to_string().as_ref(),
-        ],
-    ));
-    let t = victim_loop(&agent, &mut attacker, &p);
-    let fin = attacker.wait(PROC_TIMEOUT);
-    assert!(fin.success(), "the attacker failed:\n{fin}");
+    );
     assert!(sig_path(&p).exists());
     judge(
         &s,
         &agent,
         &p,
         &t,
-        &format!(
-            "opening a plugin replaced by rename ({})",
-            fin.stdout.trim().replace('\n', ", ")
-        ),
+        &format!("opening a plugin replaced by rename ({report})"),
     );
 }
 

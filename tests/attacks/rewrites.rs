@@ -7,17 +7,15 @@
 //! (checked), and only the agent's own checks stand between the rewrite and
 //! the victim.
 
-use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
-
 use crate::common::{
-    assert_not_kernel_cached, attack, attacker_py, both_modes, victim_read, Mode, Scene,
+    assert_not_kernel_cached, attack, attacker_py, both_modes, victim_read, wait_for_line, Mode,
+    Scene,
 };
 use crate::harness::{run, write_file, Agent, Proc, PROC_TIMEOUT};
 use crate::openers::{expect_allowed, python_import, python_open, Outcome};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 const SIGNED: &[u8] = b"VALUE = 'signed'\n";
 /// Same size as [`SIGNED`].
@@ -134,7 +132,7 @@ fn write_through_shared_writable_mmap_after_verification(mode: Mode) {
     let (s, agent, p) = prepared(mode);
     let go = s.outside.join("go");
     let unmap = s.outside.join("unmap");
-    let attacker = Proc::spawn(&mut attacker_py(
+    let mut attacker = Proc::spawn(&mut attacker_py(
         "import mmap, os, sys, time\n\
          def wait(p):\n\
          \x20   while not os.path.exists(p):\n\
@@ -158,7 +156,7 @@ fn write_through_shared_writable_mmap_after_verification(mode: Mode) {
             unmap.as_os_str(),
         ],
     ));
-    wait_for_line(&attacker, "MAPPED");
+    wait_for_line(&mut attacker, "MAPPED");
     // Intact, but mapped writable by another process: it could change
     // after any check without an event, so it is refused, naming the writer.
     let o = match victim_read(&agent, &p) {
@@ -182,11 +180,11 @@ fn write_through_shared_writable_mmap_after_verification(mode: Mode) {
     );
 
     write_file(&go, b"");
-    wait_for_line(&attacker, "WRITTEN");
+    wait_for_line(&mut attacker, "WRITTEN");
     expect_store_refused(&s, &agent, &p, "while the mapping is still there");
 
     write_file(&unmap, b"");
-    wait_for_line(&attacker, "CLOSED");
+    wait_for_line(&mut attacker, "CLOSED");
     expect_store_refused(&s, &agent, &p, "after the attacker unmapped and closed it");
     drop(attacker);
 }
@@ -211,17 +209,4 @@ fn expect_store_refused(s: &Scene, agent: &Agent, p: &Path, when: &str) {
              (the victim read {read:?})"
         ),
     );
-}
-
-fn wait_for_line(p: &Proc, line: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !p.stdout_so_far().lines().any(|l| l.trim() == line) {
-        assert!(
-            Instant::now() < deadline,
-            "the attacker did not print {line}: stdout {:?}, stderr {:?}",
-            p.stdout_so_far(),
-            p.stderr_so_far()
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
 }

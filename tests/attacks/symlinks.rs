@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::thread;
 
-use crate::common::{attack, both_modes, kernel_cached, Mode, Scene, SETTLE};
+use crate::common::{attack, both_modes, Mode, Scene, SETTLE};
 use crate::harness::Agent;
 use crate::openers::{cat, expect_allowed, python_import, python_open};
 
@@ -165,7 +165,7 @@ fn symlink_gives_a_signed_file_another_name(mode: Mode) {
     let agent = s.start();
     expect_allowed(cat(&debug), "root's signed sys/debug.py");
     assert!(
-        kernel_cached(&agent, &debug),
+        agent.has_kernel_verdict(&debug),
         "premise: root's read-only signed file in a root directory is kernel-cached: {:x?}",
         agent.fanotify_marks()
     );

@@ -15,16 +15,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::{
-    chmod, mkdirs, path_str, rename, run, sig_path, sign_with, sigward, sigward_bin, sigward_cmd,
-    toml_str, write_file, Agent, Finished, Fixture, Proc, Record, MSG_RELOAD_OK, PROC_TIMEOUT,
+    chmod, is_msg, mkdirs, path_str, rename, run, sig_path, sign_with, sigward, sigward_bin,
+    sigward_cmd, toml_str, write_file, Agent, Finished, Fixture, Proc, MSG_RELOAD_OK, PROC_TIMEOUT,
 };
 use crate::openers::{expect_allowed, expect_eperm, python_open};
 
 const NOBODY: u32 = 65534;
-
-fn is_msg(r: &Record, id: &str) -> bool {
-    r.get("MESSAGE_ID").map(String::as_str) == Some(id)
-}
 
 /// Paths of one agent's control socket and pid file.
 struct Ctl {

@@ -35,7 +35,7 @@ pub const MSG_RELOAD_OK: &str = "3b4b92d03b894cf8852c64445ee57123";
 pub const MSG_RELOAD_FAILED: &str = "31c2ee4ec9b647f58cfdc7f7c14ee649";
 
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
-const JOURNALD_BIN: &str = "/usr/lib/systemd/systemd-journald";
+pub const JOURNALD_BIN: &str = "/usr/lib/systemd/systemd-journald";
 
 // fanotify event bits (linux/fanotify.h).
 const FAN_OPEN_PERM: u64 = 0x0001_0000;
@@ -313,6 +313,34 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Finished {
 }
 
 // ---------------------------------------------------------------------------
+// Waiting
+// ---------------------------------------------------------------------------
+
+/// Calls `f` until it returns `Some` and returns that value; fails the test
+/// if it has not after `timeout`. It polls every 10 ms at first, then at a
+/// tenth of the time waited so far, but at least every 100 ms, so that
+/// costly checks (journalctl, `sigward status`) are not run back to back
+/// during long waits.
+pub fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        let waited = start.elapsed();
+        if waited > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        thread::sleep((waited / 10).clamp(Duration::from_millis(10), Duration::from_millis(100)));
+    }
+}
+
+/// [`poll`] for a condition: waits until `cond` holds.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    poll(what, timeout, || cond().then_some(()));
+}
+
+// ---------------------------------------------------------------------------
 // The agent
 // ---------------------------------------------------------------------------
 
@@ -366,6 +394,16 @@ fn json_value_text(v: &serde_json::Value) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// `r[name]`, or `""` if the record lacks it.
+pub fn field<'a>(r: &'a Record, name: &str) -> &'a str {
+    r.get(name).map(String::as_str).unwrap_or("")
+}
+
+/// Does the record have `MESSAGE_ID` `id`?
+pub fn is_msg(r: &Record, id: &str) -> bool {
+    r.get("MESSAGE_ID").map(String::as_str) == Some(id)
 }
 
 /// Parses JSON-object lines; other lines are ignored.
@@ -798,21 +836,46 @@ impl Agent {
             .collect()
     }
 
+    /// Inodes with a kernel verdict (an ignore mark) of the agent, sorted.
+    pub fn kernel_verdicts(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .fanotify_marks()
+            .into_iter()
+            .filter(|m| m.is_ignore_mark())
+            .map(|m| m.ino)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Whether `p`'s inode (following symlinks) carries a kernel verdict
+    /// (an ignore mark) of the agent.
+    pub fn has_kernel_verdict(&self, p: &Path) -> bool {
+        self.kernel_verdicts().contains(&inode(p))
+    }
+
     /// Waits (up to [`MARK_TIMEOUT`]) until every directory in `dirs` has a
     /// permission mark of the agent; fails the test otherwise.
     pub fn wait_marked(&self, dirs: &[&Path]) {
-        let wanted: Vec<(PathBuf, u64)> = dirs
+        let wanted: Vec<(String, u64)> = dirs
             .iter()
             .map(|d| {
                 let md =
                     fs::symlink_metadata(d).unwrap_or_else(|e| panic!("stat {}: {e}", d.display()));
-                (d.to_path_buf(), md.ino())
+                (d.display().to_string(), md.ino())
             })
             .collect();
+        self.wait_marked_inodes(&wanted);
+    }
+
+    /// Like [`Agent::wait_marked`] for directories given by inode (for
+    /// those that cannot be named by a path), each with a description for
+    /// the failure message.
+    pub fn wait_marked_inodes(&self, wanted: &[(String, u64)]) {
         let start = Instant::now();
         loop {
             let marked = self.fanotify_perm_marked_inodes();
-            let missing: Vec<&(PathBuf, u64)> =
+            let missing: Vec<&(String, u64)> =
                 wanted.iter().filter(|(_, i)| !marked.contains(i)).collect();
             if missing.is_empty() {
                 return;
@@ -834,7 +897,7 @@ impl Agent {
                     self.pid,
                     missing
                         .iter()
-                        .map(|(p, i)| format!("{} (ino {i:x})", p.display()))
+                        .map(|(p, i)| format!("{p} (ino {i:x})"))
                         .collect::<Vec<_>>(),
                     marks.join("\n"),
                     self.stderr_text()
@@ -1104,6 +1167,13 @@ pub fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
 
 pub fn sig_path(p: &Path) -> PathBuf {
     with_suffix(p, ".sig")
+}
+
+/// The inode number of `p` (following symlinks).
+pub fn inode(p: &Path) -> u64 {
+    fs::metadata(p)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", p.display()))
+        .ino()
 }
 
 /// Extracts the first 64-hex-digit token of `text`.

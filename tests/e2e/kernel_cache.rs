@@ -10,44 +10,18 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::harness::{
-    chmod, keygen, mkdirs, path_str, rename, sigward, toml_str, write_file, Agent, Fixture, Proc,
+    chmod, inode, keygen, mkdirs, path_str, rename, sigward, toml_str, wait_until, write_file,
+    Fixture, Proc,
 };
 use crate::harness::{n, start, status_json};
 use crate::openers::{cat, expect_allowed, expect_eperm, python_import, python_open};
 
-fn inode(p: &Path) -> u64 {
-    fs::metadata(p)
-        .unwrap_or_else(|e| panic!("stat {}: {e}", p.display()))
-        .ino()
-}
-
-/// Inodes with a kernel verdict (an ignore mark) of `agent`.
-fn kernel_cached(agent: &Agent) -> Vec<u64> {
-    let mut v: Vec<u64> = agent
-        .fanotify_marks()
-        .into_iter()
-        .filter(|m| m.is_ignore_mark())
-        .map(|m| m.ino)
-        .collect();
-    v.sort_unstable();
-    v
-}
-
-fn has_kernel_verdict(agent: &Agent, p: &Path) -> bool {
-    kernel_cached(agent).contains(&inode(p))
-}
-
-/// Waits up to 5 s for `cond` (the agent's watcher works asynchronously).
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+/// How long to wait for what the agent does asynchronously (its watcher
+/// reacting to a rename or link, a verification starting).
+const ASYNC: Duration = Duration::from_secs(5);
 
 fn reload(fx: &Fixture, socket: &Path) {
     let fin = sigward([
@@ -76,10 +50,10 @@ fn a_verified_read_only_root_file_is_answered_by_the_kernel_until_it_is_modified
     let good = fx.write_signed("mod.py", b"X = 'signed'\n");
     let (agent, socket) = start(&fx, &[]);
 
-    assert!(!has_kernel_verdict(&agent, &good));
+    assert!(!agent.has_kernel_verdict(&good));
     expect_allowed(python_open(&good), "first open: verified by the agent");
     assert!(
-        has_kernel_verdict(&agent, &good),
+        agent.has_kernel_verdict(&good),
         "a verified root-owned read-only file gets an ignore mark: {:x?}",
         agent.fanotify_marks()
     );
@@ -97,7 +71,7 @@ fn a_verified_read_only_root_file_is_answered_by_the_kernel_until_it_is_modified
     // Any write clears the mark in the kernel: the next open is checked.
     append(&good, b"EVIL = True\n");
     assert!(
-        !has_kernel_verdict(&agent, &good),
+        !agent.has_kernel_verdict(&good),
         "a write must clear the kernel verdict"
     );
     expect_eperm(cat(&good), "open after an append to a kernel-cached file");
@@ -110,7 +84,7 @@ fn a_verified_read_only_root_file_is_answered_by_the_kernel_until_it_is_modified
     // The same for a rewrite that keeps the size and the mtime.
     let other = fx.write_signed("other.py", b"Y = 'signed'\n");
     expect_allowed(cat(&other), "other.py verified");
-    assert!(has_kernel_verdict(&agent, &other));
+    assert!(agent.has_kernel_verdict(&other));
     // (touch -r reads and sets times by name: it opens nothing.)
     let reference = fx.root.join("staging/reference");
     let touch = |args: &[&Path]| {
@@ -139,7 +113,7 @@ fn reloads_drop_every_kernel_verdict_before_the_new_policy_answers() {
     expect_allowed(cat(&a), "a.py");
     expect_allowed(cat(&b), "sub/b.py");
     assert_eq!(
-        kernel_cached(&agent),
+        agent.kernel_verdicts(),
         {
             let mut v = vec![inode(&a), inode(&b)];
             v.sort_unstable();
@@ -151,12 +125,12 @@ fn reloads_drop_every_kernel_verdict_before_the_new_policy_answers() {
     // The same policy again: the marks go anyway (the trust store was
     // read again).
     reload(&fx, &socket);
-    assert_eq!(kernel_cached(&agent), Vec::<u64>::new(), "after reload");
+    assert_eq!(agent.kernel_verdicts(), Vec::<u64>::new(), "after reload");
     let v = status_json(&socket);
     assert_eq!(n(&v, &["kernel_cache", "dropped"]), 2, "{v:#}");
     assert_eq!(n(&v, &["kernel_cache", "marks"]), 0, "{v:#}");
     expect_allowed(cat(&a), "a.py under generation 2");
-    assert_eq!(kernel_cached(&agent), vec![inode(&a)]);
+    assert_eq!(agent.kernel_verdicts(), vec![inode(&a)]);
 
     // Revoke the key: nothing it signed may pass, kernel-cached or not.
     // `revoked` belongs in [trust]: put it right after the keys line.
@@ -168,7 +142,7 @@ fn reloads_drop_every_kernel_verdict_before_the_new_policy_answers() {
     assert!(text.contains("revoked = "), "{text}");
     fx.write_policy(&text);
     reload(&fx, &socket);
-    assert_eq!(kernel_cached(&agent), Vec::<u64>::new());
+    assert_eq!(agent.kernel_verdicts(), Vec::<u64>::new());
     expect_eperm(cat(&a), "a.py after its key was revoked");
     expect_eperm(cat(&b), "sub/b.py after its key was revoked");
 }
@@ -202,13 +176,13 @@ fn files_others_could_change_get_no_kernel_verdict() {
     }
     for p in [&rw, &in_open, &deep, &theirs, &linked] {
         assert!(
-            !has_kernel_verdict(&agent, p),
+            !agent.has_kernel_verdict(p),
             "{} must not be kernel-cached: {:x?}",
             p.display(),
             agent.fanotify_marks()
         );
     }
-    assert!(has_kernel_verdict(&agent, &safe));
+    assert!(agent.has_kernel_verdict(&safe));
     drop(agent);
 
     // kernel_cache = false: nothing is kernel-cached.
@@ -219,7 +193,7 @@ fn files_others_could_change_get_no_kernel_verdict() {
     fx.write_policy(&text);
     let (agent, _socket) = start(&fx, &[]);
     expect_allowed(cat(&safe), "safe.py with kernel_cache = false");
-    assert_eq!(kernel_cached(&agent), Vec::<u64>::new());
+    assert_eq!(agent.kernel_verdicts(), Vec::<u64>::new());
 }
 
 #[test]
@@ -231,16 +205,18 @@ fn a_kernel_cached_file_under_a_new_name_is_checked_again() {
     let (agent, _socket) = start(&fx, &[]);
     for p in [&tool, &auth, &debug] {
         expect_allowed(cat(p), &format!("{}", p.display()));
-        assert!(has_kernel_verdict(&agent, p));
+        assert!(agent.has_kernel_verdict(p));
     }
 
     // Renamed to a name with no signature.
     let renamed = fx.path("renamed.py");
     let ino = inode(&tool);
     rename(&tool, &renamed);
-    eventually("the renamed file's kernel verdict is dropped", || {
-        !kernel_cached(&agent).contains(&ino)
-    });
+    wait_until(
+        "the renamed file's kernel verdict is dropped",
+        ASYNC,
+        || !agent.kernel_verdicts().contains(&ino),
+    );
     expect_eperm(
         cat(&renamed),
         "kernel-cached file renamed to an unsigned name",
@@ -250,8 +226,8 @@ fn a_kernel_cached_file_under_a_new_name_is_checked_again() {
     // signature match, only the name binding refuses it.
     let ino = inode(&debug);
     rename(&debug, &auth);
-    eventually("the moved file's kernel verdict is dropped", || {
-        !kernel_cached(&agent).contains(&ino)
+    wait_until("the moved file's kernel verdict is dropped", ASYNC, || {
+        !agent.kernel_verdicts().contains(&ino)
     });
     expect_eperm(cat(&auth), "debug.py renamed over auth.py");
 
@@ -259,11 +235,11 @@ fn a_kernel_cached_file_under_a_new_name_is_checked_again() {
     let other = fx.write_signed("other.py", b"ROLE = 'other'\n");
     expect_allowed(cat(&other), "other.py");
     let ino = inode(&other);
-    assert!(kernel_cached(&agent).contains(&ino));
+    assert!(agent.kernel_verdicts().contains(&ino));
     let link = fx.path("link.py");
     fs::hard_link(&other, &link).unwrap();
-    eventually("the linked file's kernel verdict is dropped", || {
-        !kernel_cached(&agent).contains(&ino)
+    wait_until("the linked file's kernel verdict is dropped", ASYNC, || {
+        !agent.kernel_verdicts().contains(&ino)
     });
     expect_eperm(cat(&link), "hard link of a kernel-cached file");
 }
@@ -307,7 +283,7 @@ fn a_directory_moved_to_a_tree_with_other_trust_is_checked_under_it() {
     for p in &files {
         expect_allowed(cat(p), &format!("{} in a/", p.display()));
         expect_allowed(cat(p), &format!("{} in a/ again (cached)", p.display()));
-        assert!(!has_kernel_verdict(&agent, p));
+        assert!(!agent.has_kernel_verdict(p));
     }
     let hits = n(&status_json(&socket), &["cache", "hits"]);
     assert!(hits >= 3, "the second opens were cache hits");
@@ -365,7 +341,7 @@ fn cached_verdicts_are_answered_while_a_large_file_is_being_verified() {
     let mut big_open =
         Proc::spawn_quiet(std::process::Command::new("cat").arg(&big).arg("/dev/null"));
     // Wait until the big file's verification has started.
-    eventually("the big file is being verified", || {
+    wait_until("the big file is being verified", ASYNC, || {
         n(&status_json(&socket), &["verifications", "run"]) >= 2
     });
     let mut answered_while_pending = 0;
@@ -398,7 +374,7 @@ fn kernel_verdicts_are_bounded_and_each_one_is_dropped_on_reload() {
     let (agent, socket) = start(&fx, &[]);
     for p in &files {
         expect_allowed(cat(p), &format!("{}", p.display()));
-        let held = kernel_cached(&agent);
+        let held = agent.kernel_verdicts();
         assert!(held.len() <= 2, "at most cache_entries marks: {held:x?}");
         assert!(
             held.contains(&inode(p)),
@@ -409,7 +385,7 @@ fn kernel_verdicts_are_bounded_and_each_one_is_dropped_on_reload() {
     assert_eq!(n(&v, &["kernel_cache", "placed"]), 6, "{v:#}");
     assert_eq!(n(&v, &["kernel_cache", "marks"]), 2, "{v:#}");
     reload(&fx, &socket);
-    assert_eq!(kernel_cached(&agent), Vec::<u64>::new(), "after reload");
+    assert_eq!(agent.kernel_verdicts(), Vec::<u64>::new(), "after reload");
     for p in &files {
         expect_allowed(cat(p), &format!("{} after reload", p.display()));
     }

@@ -15,7 +15,6 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -23,10 +22,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    expect_field, fd_count, find_fingerprint, keygen, mkdirs, path_str, rename, run,
-    settled_fd_count, sha256_hex, sig_path, sign_with, sigward, toml_str, with_suffix, write_file,
-    Agent, Finished, Fixture, Record, MSG_DENY, MSG_READY, MSG_RELOAD_FAILED, MSG_RELOAD_OK,
-    PROC_TIMEOUT, RECORD_TIMEOUT,
+    expect_field, fd_count, field, find_fingerprint, inode, is_msg, keygen, mkdirs, path_str,
+    rename, run, settled_fd_count, sha256_hex, sig_path, sign_with, sigward, toml_str, with_suffix,
+    write_file, Agent, Finished, Fixture, Record, MSG_DENY, MSG_READY, MSG_RELOAD_FAILED,
+    MSG_RELOAD_OK, PROC_TIMEOUT, RECORD_TIMEOUT,
 };
 use crate::openers::{cat, expect_allowed, expect_eperm, python_cmd, python_import};
 
@@ -310,14 +309,6 @@ fn expect_verify_reason(policy: &Path, file: &Path, reason: &str) -> String {
 // ---------------------------------------------------------------------------
 // A running agent and its reloads
 // ---------------------------------------------------------------------------
-
-fn is_msg(r: &Record, id: &str) -> bool {
-    r.get("MESSAGE_ID").map(String::as_str) == Some(id)
-}
-
-fn field<'a>(r: &'a Record, name: &str) -> &'a str {
-    r.get(name).map(String::as_str).unwrap_or("")
-}
 
 /// An agent and the policy generation it enforces.
 struct Live {
@@ -1499,12 +1490,6 @@ fn tree_dirs(root: &Path) -> Vec<PathBuf> {
         i += 1;
     }
     out
-}
-
-fn inode(p: &Path) -> u64 {
-    fs::metadata(p)
-        .unwrap_or_else(|e| panic!("stat {}: {e}", p.display()))
-        .ino()
 }
 
 fn fanotify_fd_count(pid: i32) -> usize {

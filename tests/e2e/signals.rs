@@ -4,16 +4,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    mkdirs, path_str, toml_str, write_file, Fixture, Proc, Record, MIB, MSG_RELOAD_FAILED,
+    is_msg, mkdirs, path_str, toml_str, write_file, Fixture, Proc, MIB, MSG_RELOAD_FAILED,
     MSG_RELOAD_OK, PROC_TIMEOUT,
 };
 use crate::openers::{
     expect_allowed, expect_eperm, python_import, python_open, python_open_cmd, Outcome, EPERM,
 };
-
-fn is_msg(r: &Record, id: &str) -> bool {
-    r.get("MESSAGE_ID").map(String::as_str) == Some(id)
-}
 
 #[test]
 fn sighup_with_invalid_policy_keeps_the_old_one() {

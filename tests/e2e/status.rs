@@ -11,13 +11,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::harness::{
     keygen, mkdirs, n, path_str, sha256_hex, sign_with, sigward, start, status, status_json,
-    toml_str, write_file, Fixture,
+    toml_str, wait_until, write_file, Fixture,
 };
 use crate::openers::{cat, expect_allowed, expect_eperm, python_open};
 
@@ -277,7 +277,7 @@ fn status_shows_counts_reasons_denials_and_marks() {
             .find(|t| t["path"] == path_str(&fx.plugins))
             .map(|t| n(t, &["directories"]))
     };
-    wait_for("the new directory counted", Duration::from_secs(10), || {
+    wait_until("the new directory counted", Duration::from_secs(10), || {
         plugins_dirs() == Some(3)
     });
 
@@ -381,16 +381,6 @@ fn metrics_policy(fx: &Fixture, metrics_file: &Path, interval: u64) -> String {
     )
 }
 
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        if start.elapsed() > timeout {
-            panic!("{what}: not within {timeout:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn metrics_file_is_replaced_atomically_and_follows_reloads() {
     let fx = Fixture::new();
@@ -400,7 +390,7 @@ fn metrics_file_is_replaced_atomically_and_follows_reloads() {
     let prom = dir.join("sigward.prom");
     fx.write_policy(&metrics_policy(&fx, &prom, 1));
     let (mut agent, socket) = start(&fx, &[("SIGWARD_LOG_TARGET", "stderr")]);
-    wait_for("metrics file written", Duration::from_secs(10), || {
+    wait_until("metrics file written", Duration::from_secs(10), || {
         prom.exists()
     });
     let samples = check_exposition(&fs::read_to_string(&prom).unwrap());
@@ -408,7 +398,7 @@ fn metrics_file_is_replaced_atomically_and_follows_reloads() {
 
     // New counts show up within an interval or two.
     expect_eperm(python_open(&bad), "unsigned file");
-    wait_for("deny counted in the file", Duration::from_secs(10), || {
+    wait_until("deny counted in the file", Duration::from_secs(10), || {
         check_exposition(&fs::read_to_string(&prom).unwrap())
             .get("sigward_verdicts_total{decision=\"deny\"}")
             == Some(&1.0)
@@ -491,7 +481,7 @@ fn metrics_file_is_replaced_atomically_and_follows_reloads() {
         OsStr::new("none"),
     ]);
     assert_eq!(fin.code(), Some(0), "{fin}");
-    wait_for(
+    wait_until(
         "metrics file at its new path",
         Duration::from_secs(5),
         || prom2.exists() && !prom.exists(),
@@ -510,7 +500,7 @@ fn metrics_file_is_replaced_atomically_and_follows_reloads() {
         OsStr::new("none"),
     ]);
     assert_eq!(fin.code(), Some(0), "{fin}");
-    wait_for("write error counted", Duration::from_secs(10), || {
+    wait_until("write error counted", Duration::from_secs(10), || {
         n(&status_json(&socket), &["metrics_file", "write_errors"]) >= 2
     });
     expect_eperm(python_open(&bad), "unsigned file while metrics fail");
@@ -530,7 +520,7 @@ fn metrics_file_is_replaced_atomically_and_follows_reloads() {
         OsStr::new("none"),
     ]);
     assert_eq!(fin.code(), Some(0), "{fin}");
-    wait_for("metrics file back", Duration::from_secs(5), || {
+    wait_until("metrics file back", Duration::from_secs(5), || {
         prom.exists()
     });
     expect_eperm(python_open(&bad), "unsigned file again");

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::start;
-use crate::harness::{chmod, mkdirs, path_str, run, write_file, Fixture, Record};
+use crate::harness::{chmod, field, is_msg, mkdirs, path_str, run, write_file, Fixture, Record};
 use crate::openers::{cat, expect_allowed, expect_eperm};
 
 const NOBODY: u32 = 65534;
@@ -32,10 +32,7 @@ fn link_as_nobody(target: &Path, link: &Path) {
 }
 
 fn is_link_record(link: &Path) -> impl Fn(&Record) -> bool + '_ {
-    move |r: &Record| {
-        r.get("MESSAGE_ID").map(String::as_str) == Some(SYMLINK_ID)
-            && r.get("SIGWARD_PATH").map(String::as_str) == Some(path_str(link).as_str())
-    }
+    move |r: &Record| is_msg(r, SYMLINK_ID) && field(r, "SIGWARD_PATH") == path_str(link)
 }
 
 /// A fixture whose plugins/drop/ the unprivileged user may write, and a

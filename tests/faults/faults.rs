@@ -44,9 +44,9 @@ use serde_json::Value;
 
 use crate::harness::fd_count;
 use crate::harness::{
-    ensure_journald, journal_query, mkdirs, path_str, run, sigward_cmd, toml_str, write_file,
-    Agent, Finished, Fixture, Proc, Record, JOURNAL_SOCKET, MIB, MSG_DENY, MSG_RELOAD_OK,
-    PROC_TIMEOUT,
+    ensure_journald, field, is_msg, journal_query, mkdirs, path_str, poll, run, sigward_cmd,
+    toml_str, write_file, Agent, Finished, Fixture, Proc, Record, JOURNALD_BIN, JOURNAL_SOCKET,
+    MIB, MSG_DENY, MSG_RELOAD_OK, PROC_TIMEOUT,
 };
 use crate::harness::{n, start, status_json};
 use crate::load::{wait_all_answered, write_manifest, Openers, HANG};
@@ -56,30 +56,11 @@ use crate::openers::{
 
 /// `MESSAGE_ID` of the record that reports dropped audit records.
 const MSG_DROPPED: &str = "a82c92e85d4b41b68481e50382e4ce05";
-const JOURNALD_BIN: &str = "/usr/lib/systemd/systemd-journald";
 /// How long journald may take to come back, and records to reach it.
 const JOURNAL_BACK: Duration = Duration::from_secs(60);
 
-fn field<'a>(r: &'a Record, name: &str) -> &'a str {
-    r.get(name).map(String::as_str).unwrap_or("")
-}
-
 fn is_deny_of(r: &Record, path: &Path) -> bool {
-    field(r, "MESSAGE_ID") == MSG_DENY && field(r, "SIGWARD_PATH") == path_str(path)
-}
-
-/// Polls `f` every 100 ms until it returns `Some`, failing after `timeout`.
-fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
+    is_msg(r, MSG_DENY) && field(r, "SIGWARD_PATH") == path_str(path)
 }
 
 /// A system tool by name, also where root's PATH may not look.
@@ -551,7 +532,7 @@ fn dropped_reported(agent: &Agent) -> (u64, u64) {
     let recs: Vec<Record> = agent
         .journal_records()
         .into_iter()
-        .filter(|r| field(r, "MESSAGE_ID") == MSG_DROPPED)
+        .filter(|r| is_msg(r, MSG_DROPPED))
         .collect();
     let num = |r: &Record, f: &str| field(r, f).parse::<u64>().unwrap_or(0);
     (
@@ -703,7 +684,7 @@ fn journald_stopped_verdicts_keep_flowing_and_dropped_records_are_counted_and_re
         |r| {
             let made = humantime::parse_rfc3339(field(r, "SIGWARD_TIME")).map(micros);
             let written = field(r, "__REALTIME_TIMESTAMP").parse::<u128>();
-            field(r, "MESSAGE_ID") == MSG_DENY
+            is_msg(r, MSG_DENY)
                 && matches!((made, written), (Ok(m), Ok(w))
                     if m < micros(resumed_at) && w >= micros(resumed_at))
         },
@@ -716,10 +697,7 @@ fn journald_stopped_verdicts_keep_flowing_and_dropped_records_are_counted_and_re
     wait_in_journal(
         &agent,
         "the reload record made while journald was stopped",
-        |r| {
-            field(r, "MESSAGE_ID") == MSG_RELOAD_OK
-                && field(r, "SIGWARD_GENERATION") == reloaded.to_string()
-        },
+        |r| is_msg(r, MSG_RELOAD_OK) && field(r, "SIGWARD_GENERATION") == reloaded.to_string(),
     );
 
     // The count is reported, and catches up with the counter.
@@ -943,7 +921,7 @@ fn nofile_exhausted_every_open_is_answered_and_unexaminable_files_are_denied() {
         "events lost for want of descriptors are counted: {v:#}"
     );
     agent.wait_record("the lost events reported", |r| {
-        r.get("MESSAGE_ID").map(String::as_str) == Some("5d3e8a41c2b94f6f9a0e7c12b84d6f30")
+        is_msg(r, "5d3e8a41c2b94f6f9a0e7c12b84d6f30")
     });
     eprintln!(
         "agent: {} events, verdicts {}, reasons {}",
