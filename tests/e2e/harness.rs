@@ -1436,6 +1436,20 @@ pub fn sign_with(key: &Path, path: &Path) {
 
 // ------------------------------------------------- control socket and /proc
 
+/// `sigward reload` of an agent from [`start`]; it must succeed.
+pub fn reload(fx: &Fixture, socket: &Path) {
+    let fin = sigward([
+        "reload".as_ref(),
+        "--control-socket".as_ref(),
+        socket.as_os_str(),
+        "--pid-file".as_ref(),
+        fx.root.join("agent.pid").as_os_str(),
+        "--timeout".as_ref(),
+        "30".as_ref(),
+    ]);
+    assert!(fin.success(), "sigward reload failed:\n{fin}");
+}
+
 /// An agent with its control socket in the fixture's directory.
 pub fn start(fx: &Fixture, env: &[(&str, &str)]) -> (Agent, PathBuf) {
     let socket = fx.root.join("ctl.sock");

@@ -13,28 +13,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::harness::{
-    chmod, inode, keygen, mkdirs, path_str, rename, sigward, toml_str, wait_until, write_file,
-    Fixture, Proc,
+    chmod, inode, keygen, mkdirs, path_str, rename, toml_str, wait_until, write_file, Fixture, Proc,
 };
-use crate::harness::{n, start, status_json};
+use crate::harness::{n, reload, start, status_json};
 use crate::openers::{cat, expect_allowed, expect_eperm, python_import, python_open};
 
 /// How long to wait for what the agent does asynchronously (its watcher
 /// reacting to a rename or link, a verification starting).
 const ASYNC: Duration = Duration::from_secs(5);
-
-fn reload(fx: &Fixture, socket: &Path) {
-    let fin = sigward([
-        "reload".as_ref(),
-        "--control-socket".as_ref(),
-        socket.as_os_str(),
-        "--pid-file".as_ref(),
-        fx.root.join("agent.pid").as_os_str(),
-        "--timeout".as_ref(),
-        "30".as_ref(),
-    ]);
-    assert!(fin.success(), "sigward reload failed:\n{fin}");
-}
 
 fn append(p: &Path, bytes: &[u8]) {
     fs::OpenOptions::new()

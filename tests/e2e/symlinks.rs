@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::start;
 use crate::harness::{chmod, field, is_msg, mkdirs, path_str, run, write_file, Fixture, Record};
+use crate::harness::{reload, start};
 use crate::openers::{cat, expect_allowed, expect_eperm};
 
 const NOBODY: u32 = 65534;
@@ -112,4 +112,36 @@ fn links_to_files_of_root_or_of_other_users_are_reported_and_not_marked() {
     symlink(&roots, &by_root).unwrap();
     agent.wait_record("root's link reported", is_link_record(&by_root));
     expect_allowed(cat(&roots), "still not checked");
+}
+
+/// A tree added by a reload is walked before the new policy is in force;
+/// what the walk finds must be judged by the new policy, under which the
+/// tree is protected: a FIFO planted there by an untrusted user is removed
+/// in enforce mode, as in a tree protected from the start.
+#[test]
+fn a_fifo_in_a_tree_added_by_reload_is_removed() {
+    let fx = Fixture::new();
+    let extra = fx.root.join("extra");
+    mkdirs(&extra);
+    let fifo = extra.join("pipe.py");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644))
+        .unwrap_or_else(|e| panic!("mkfifo {}: {e}", fifo.display()));
+    std::os::unix::fs::lchown(&fifo, Some(NOBODY), Some(NOBODY)).unwrap();
+    let (agent, socket) = start(&fx, &[("SIGWARD_LOG_TARGET", "stderr")]);
+    assert!(
+        fifo.symlink_metadata().is_ok(),
+        "outside every tree, the FIFO is left alone"
+    );
+
+    fx.write_policy(&fx.policy_text("enforce", &[(&fx.plugins, None), (&extra, None)]));
+    reload(&fx, &socket);
+    assert!(
+        fifo.symlink_metadata().is_err(),
+        "a FIFO of uid {NOBODY} in the tree the reload added is still there\n{}",
+        agent.stderr_text()
+    );
+    let rec = agent.wait_record("the deny record for the FIFO", |r| {
+        field(r, "SIGWARD_PATH") == path_str(&fifo) && field(r, "SIGWARD_DECISION") == "deny"
+    });
+    assert_eq!(field(&rec, "SIGWARD_ACCESS"), "create", "{rec:?}");
 }
