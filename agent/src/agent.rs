@@ -1352,17 +1352,20 @@ fn watch_loop(shared: &Arc<Shared>) {
                         handle,
                         name,
                     } => {
-                        let opened = shared.groups.with_mount(&fsid, |m| {
-                            watch::open_new_dir(m, handle_type, &handle, &name)
-                        });
+                        let opened = shared
+                            .groups
+                            .with_mount(&fsid, |m| watch::open_new(m, handle_type, &handle, &name));
                         match opened {
-                            Some(Ok(Some((fd, path)))) => {
+                            Some(Ok(Some(watch::NewEntry::Dir(fd, path)))) => {
                                 let stats = shared.groups.walk(Op::Add, fd, &path, &HashSet::new());
                                 guard_walked(shared, &shared.engine(), &stats);
                                 shared.metrics.count_marked(stats.dirs);
                                 shared.metrics.tree_grew(&path, stats.dirs);
                             }
-                            Some(Ok(None)) => new_name(shared, &fsid, handle_type, &handle, &name),
+                            Some(Ok(Some(watch::NewEntry::Other(fd)))) => {
+                                new_name(shared, fd.as_fd())
+                            }
+                            Some(Ok(None)) => {}
                             Some(Err(e)) => {
                                 tracing::error!(
                                     message_id = ids::MARK_FAILED,
@@ -1423,11 +1426,7 @@ fn drop_kernel_marks(shared: &Shared, next: &Engine) {
 /// A new name that is not a directory appeared in a protected tree
 /// (`FAN_CREATE`, `FAN_MOVED_TO`): a symbolic link is guarded, and a
 /// kernel-cached file under a new name loses its kernel verdict.
-fn new_name(shared: &Shared, fsid: &fan::FsId, handle_type: i32, handle: &[u8], name: &[u8]) {
-    let opened = shared
-        .groups
-        .with_mount(fsid, |m| watch::open_entry(m, handle_type, handle, name));
-    let Some(Ok(fd)) = opened else { return };
+fn new_name(shared: &Shared, fd: BorrowedFd<'_>) {
     let Ok(st) = nix::sys::stat::fstat(fd.as_fd()) else {
         return;
     };
@@ -1444,7 +1443,7 @@ fn new_name(shared: &Shared, fsid: &fan::FsId, handle_type: i32, handle: &[u8], 
             guard_special(shared, &shared.engine(), &[path]);
         }
     } else if shared.kcache.len() > 0 {
-        shared.kcache.forget(&shared.groups, fd.as_fd());
+        shared.kcache.forget(&shared.groups, fd.as_fd(), &st);
     }
 }
 

@@ -53,7 +53,21 @@ pub fn ignore_mask() -> MaskFlags {
 }
 
 /// Size of `struct fanotify_event_metadata`.
-const METADATA_LEN: usize = 24;
+pub(crate) const METADATA_LEN: usize = 24;
+
+// Native-endian fields of event records; `None` past the end.
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+pub(crate) fn i32_at(b: &[u8], at: usize) -> Option<i32> {
+    Some(i32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_ne_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
 
 /// One permission event: the descriptor the kernel opened on the file for
 /// the agent, and who is asking. Dropping it closes the descriptor; it does
@@ -102,17 +116,12 @@ impl PermEvent {
 pub fn parse_perm_events(buf: &[u8], out: &mut Vec<PermEvent>) {
     let mut off = 0usize;
     while let Some(ev) = buf.get(off..).filter(|e| e.len() >= METADATA_LEN) {
-        let word = |at: usize| -> Option<[u8; 4]> { ev.get(at..at + 4)?.try_into().ok() };
         let (Some(len), Some(meta), Some(mask), Some(fd), Some(pid)) = (
-            word(0).map(u32::from_ne_bytes),
-            ev.get(6..8)
-                .and_then(|b| <[u8; 2]>::try_from(b).ok())
-                .map(u16::from_ne_bytes),
-            ev.get(8..16)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_ne_bytes),
-            word(16).map(i32::from_ne_bytes),
-            word(20).map(i32::from_ne_bytes),
+            u32_at(ev, 0),
+            u16_at(ev, 6),
+            u64_at(ev, 8),
+            i32_at(ev, 16),
+            i32_at(ev, 20),
         ) else {
             return;
         };
@@ -515,4 +524,44 @@ pub fn fsid_of(fd: BorrowedFd<'_>) -> Option<FsId> {
     // `[i32; 2]`, and every bit pattern is a valid `[i32; 2]`.
     let raw: [i32; 2] = unsafe { std::mem::transmute::<libc::fsid_t, [i32; 2]>(fsid) };
     Some(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn record(len: u32, mask: u64, fd: i32, pid: i32) -> Vec<u8> {
+        let mut e = Vec::new();
+        e.extend_from_slice(&len.to_ne_bytes());
+        e.push(libc::FANOTIFY_METADATA_VERSION);
+        e.push(0);
+        e.extend_from_slice(&(METADATA_LEN as u16).to_ne_bytes());
+        e.extend_from_slice(&mask.to_ne_bytes());
+        e.extend_from_slice(&fd.to_ne_bytes());
+        e.extend_from_slice(&pid.to_ne_bytes());
+        e.resize(len as usize, 0);
+        e
+    }
+
+    #[test]
+    fn perm_events_are_framed_by_their_length() {
+        // A descriptor this test owns, handed over as the kernel would.
+        let fd = nix::unistd::dup(std::io::stdin()).unwrap();
+        let raw = fd.as_raw_fd();
+        std::mem::forget(fd);
+        let mut buf = record(32, libc::FAN_OPEN_PERM, -1, 7);
+        buf.extend(record(24, libc::FAN_OPEN_EXEC_PERM, raw, 42));
+        // A truncated record ends the parse.
+        buf.extend(record(24, 0, -1, 1).get(..10).unwrap());
+        let mut out = Vec::new();
+        parse_perm_events(&buf, &mut out);
+        assert_eq!(out.len(), 1, "fd -1 is skipped, the truncated tail ignored");
+        let e = &out[0];
+        assert_eq!(
+            (e.fd.as_raw_fd(), e.pid, e.mask, e.version_ok),
+            (raw, 42, libc::FAN_OPEN_EXEC_PERM, true)
+        );
+    }
 }

@@ -456,10 +456,7 @@ impl KernelCache {
     /// A mark placed after the new name appeared (the file was verified
     /// under it: its ctime, which `rename` and `link` update, is the one
     /// verified) stays.
-    pub fn forget(&self, groups: &Groups, file: BorrowedFd<'_>) {
-        let Ok(st) = nix::sys::stat::fstat(file) else {
-            return;
-        };
+    pub fn forget(&self, groups: &Groups, file: BorrowedFd<'_>, st: &nix::sys::stat::FileStat) {
         let key = (st.st_dev, st.st_ino);
         let mut s = self.lock();
         let renamed = s

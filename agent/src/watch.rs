@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
-use crate::fan::{open_dir_at, FsId};
+use crate::fan::{i32_at, open_dir_at, u16_at, u32_at, u64_at, FsId, METADATA_LEN};
 
 /// One parsed notification event.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,21 +33,6 @@ pub enum Notice {
     Renamed,
     /// The kernel dropped events: everything must be rescanned.
     Overflow,
-}
-
-const METADATA_LEN: usize = 24;
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-fn i32_at(b: &[u8], at: usize) -> Option<i32> {
-    Some(i32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_ne_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
 /// Parses a buffer read from a `FAN_REPORT_DFID_NAME` group. Malformed
@@ -172,33 +157,24 @@ pub fn open_handle(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Opens the entry `name` below the directory with this handle with
-/// `O_PATH`, without following a symlink: enough to `fstat` it and to name
-/// its inode, with no permission event and no access to its content.
-pub fn open_entry(
-    mount: BorrowedFd<'_>,
-    handle_type: i32,
-    handle: &[u8],
-    name: &[u8],
-) -> nix::Result<OwnedFd> {
-    let parent = open_by_handle(mount, handle_type, handle)?;
-    let cname = CString::new(name).map_err(|_| Errno::EINVAL)?;
-    nix::fcntl::openat(
-        parent.as_fd(),
-        cname.as_c_str(),
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
+/// A new name below a directory of a tree, opened.
+pub enum NewEntry {
+    /// A directory, and its path.
+    Dir(OwnedFd, PathBuf),
+    /// Anything else, opened with `O_PATH` without following a symlink:
+    /// enough to `fstat` it and to name its inode, with no permission event
+    /// and no access to its content.
+    Other(OwnedFd),
 }
 
-/// Opens the new directory `name` below the directory with this handle.
-/// Returns `Ok(None)` when it is gone or is not a directory.
-pub fn open_new_dir(
+/// Opens the new entry `name` below the directory with this handle (opened
+/// once for both tries). `Ok(None)` when it is gone.
+pub fn open_new(
     mount: BorrowedFd<'_>,
     handle_type: i32,
     handle: &[u8],
     name: &[u8],
-) -> nix::Result<Option<(OwnedFd, PathBuf)>> {
+) -> nix::Result<Option<NewEntry>> {
     let parent = open_by_handle(mount, handle_type, handle)?;
     let Ok(cname) = CString::new(name) else {
         return Ok(None);
@@ -207,9 +183,19 @@ pub fn open_new_dir(
         Ok(fd) => {
             let path = crate::check::fd_path(fd.as_fd())
                 .unwrap_or_else(|| Path::new("?").join(String::from_utf8_lossy(name).as_ref()));
-            Ok(Some((fd, path)))
+            Ok(Some(NewEntry::Dir(fd, path)))
         }
-        Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => Ok(None),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(Errno::ENOTDIR | Errno::ELOOP) => Ok(nix::fcntl::openat(
+            parent.as_fd(),
+            cname.as_c_str(),
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
+        .map(NewEntry::Other)),
         Err(e) => Err(e),
     }
 }
