@@ -263,13 +263,11 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
     let mut endpoint = control::Endpoint::open(control_options).map_err(StartError::Control)?;
     raise_fd_limit();
 
-    // Signals are handled by the main thread with sigwait; block them before
-    // any thread starts so that every thread inherits the mask.
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGTERM);
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGHUP);
-    signals.thread_block().map_err(sys("blocking signals"))?;
+    // Signals are handled by the main thread with sigwait. `main` blocked
+    // them before the first thread (the log thread) started, so that every
+    // thread inherits the mask; blocking again is harmless and keeps `run`
+    // correct when called on its own (tests).
+    let signals = block_signals().map_err(sys("blocking signals"))?;
     crate::writers::ignore_lease_signals().map_err(sys("ignoring SIGIO"))?;
 
     let groups = Groups::init().map_err(sys("fanotify_init"))?;
@@ -444,7 +442,9 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
                 let _ = reload(&shared);
             }
             Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => break,
-            Ok(_) | Err(_) => {}
+            Ok(Signal::SIGUSR1) => log_status(&shared),
+            Ok(other) => tracing::debug!("{other} ignored"),
+            Err(_) => {}
         }
     }
 
@@ -499,6 +499,46 @@ impl control::Handler for ControlHandler {
     fn status(&self) -> serde_json::Value {
         status(&self.0)
     }
+}
+
+/// The signals the agent handles itself, on the main thread, with
+/// `sigwait`: SIGHUP reloads, SIGTERM and SIGINT stop, SIGUSR1 writes the
+/// status to the log, and SIGUSR2, SIGALRM and SIGPIPE are ignored. A
+/// burst of any of them (several configuration-management handlers at
+/// once) coalesces into one pending signal and never kills the agent.
+const HANDLED_SIGNALS: [Signal; 7] = [
+    Signal::SIGHUP,
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGPIPE,
+];
+
+/// Blocks [`HANDLED_SIGNALS`] in the calling thread, and so in every thread
+/// it starts afterwards, and returns the set for `sigwait`. `main` calls it
+/// before anything else starts a thread: a thread started earlier would
+/// take such a signal with its default action, which ends the process.
+pub fn block_signals() -> nix::Result<SigSet> {
+    let mut set = SigSet::empty();
+    for s in HANDLED_SIGNALS {
+        set.add(s);
+    }
+    set.thread_block()?;
+    Ok(set)
+}
+
+/// SIGUSR1: one record with the status, as `sigward status` shows it (the
+/// record's `SIGWARD_STATUS` carries the JSON form).
+fn log_status(shared: &Shared) {
+    let v = status(shared);
+    tracing::info!(
+        message_id = ids::STATUS,
+        sigward_status = %v,
+        "status on SIGUSR1:\n{}",
+        metrics::human(&v)
+    );
 }
 
 /// The agent's status (see [`Metrics::status`]).

@@ -58,6 +58,8 @@ pub mod ids {
     pub const EVENTS_LOST: &str = "5d3e8a41c2b94f6f9a0e7c12b84d6f30";
     /// A symbolic link in a protected tree points outside every tree.
     pub const SYMLINK: &str = "7a0c2f5e9b1d4c3a8e6f2b9d0c4a1e57";
+    /// The status, written on SIGUSR1.
+    pub const STATUS: &str = "b6e1f0c3d8a24e7f9c5b2a1d4e3f6a09";
 }
 
 /// What was decided.

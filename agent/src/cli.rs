@@ -172,6 +172,9 @@ Signals:
   SIGHUP          reload the policy and key files; an invalid policy is \
 refused with an error record and the previous one stays in force
   SIGTERM/SIGINT  answer every pending event, then exit 0
+  SIGUSR1         write the status (as `sigward status` shows it) to the log
+  SIGUSR2, SIGALRM, SIGPIPE  ignored; no burst of these signals stops the \
+agent
 
 Control socket (--control-socket, default /run/sigward/control.sock): once \
 the agent is ready it serves one request per connection, one line each way, \

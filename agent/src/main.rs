@@ -47,6 +47,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &cli::RunArgs) -> ExitCode {
+    // Before the log thread starts: a thread that does not block the
+    // agent's signals would die of them (see agent::block_signals).
+    if let Err(e) = agent::block_signals() {
+        eprintln!("sigward: cannot block signals: {e}");
+        return ExitCode::FAILURE;
+    }
     let target = logging::init();
     let control = control::Options {
         socket: args.control_socket.0.clone(),

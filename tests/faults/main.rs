@@ -23,3 +23,4 @@ mod openers;
 
 mod faults;
 mod load;
+mod signals;
