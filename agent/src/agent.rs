@@ -50,6 +50,7 @@ use crate::control::{self, ReloadOutcome};
 use crate::fan::{self, Groups, Op, PermEvent};
 use crate::kcache::{self, KernelCache};
 use crate::metrics::{self, unix_now, Metrics, TreeState, Why};
+use crate::names;
 use crate::notify;
 use crate::watch;
 
@@ -94,6 +95,8 @@ struct Shared {
     inflight: Mutex<HashMap<InflightKey, Vec<Waiter>>>,
     /// Symbolic links out of the trees already handled (link, target).
     symlinks: Mutex<HashSet<(PathBuf, PathBuf)>>,
+    /// The agent's own mount namespace, in which files are named.
+    own_ns: names::OwnNamespace,
     /// Files in the trees that an untrusted user's link gives another name:
     /// (device, inode) → the link. Refused under every name while the link
     /// resolves to them (checked again on every reload).
@@ -306,6 +309,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         inflight: Mutex::new(HashMap::new()),
         symlinks: Mutex::new(HashSet::new()),
         aliases: Mutex::new(HashMap::new()),
+        own_ns: names::OwnNamespace::current(),
     });
     {
         let engine = shared.engine();
@@ -926,33 +930,41 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, n
     // Read before the path, so that an entry made from this path is never
     // newer than the names it saw.
     let epoch = names.epoch(shared).unwrap_or(NO_EPOCH);
-    let Some(path) = check::fd_path(fd) else {
-        // Longer than PATH_MAX (or /proc unreadable): without its name the
-        // file's signature cannot even be found. Refused in the global mode,
-        // and recorded by device and inode.
-        m.cache_miss();
-        let job = Job {
-            path: PathBuf::from(format!(
-                "(path not readable, longer than PATH_MAX?: device {:#x}, inode {})",
-                stamp.dev, stamp.ino
-            )),
-            stamp,
-            nlink: st.st_nlink,
-            epoch: NO_EPOCH,
-            exec,
-            mode: engine.policy.mode,
-            known: Some(Arc::new(Outcome::refused(
-                Reason::Unsigned,
-                "the path the file was opened under cannot be read (longer than PATH_MAX?), \
-                 so no signature can be found for it",
-                PathBuf::new(),
-            ))),
-            cached: false,
-            engine,
-            pending,
-        };
-        send(m, tx, job);
-        return;
+    // The file's name in the agent's own mount namespace: never the name
+    // the opener's mounts show, which the opener may have chosen.
+    let path = match names::resolve(&shared.groups, &shared.own_ns, fd, &st, pending.pid()) {
+        Ok(path) => path,
+        Err(why) => {
+            // Without a name its tree, mode and signature cannot be found:
+            // refused in the strictest mode of the policy, recorded by
+            // device and inode, and never cached.
+            m.cache_miss();
+            let mode = engine.strictest_mode();
+            let mut pending = pending;
+            pending.fail_allow = mode != Mode::Enforce;
+            if mode == Mode::Off {
+                pending.allow_fast(Why::ModeOff);
+                return;
+            }
+            let job = Job {
+                path: why.shown(stamp.dev, stamp.ino),
+                stamp,
+                nlink: st.st_nlink,
+                epoch: NO_EPOCH,
+                exec,
+                mode,
+                known: Some(Arc::new(Outcome::refused(
+                    Reason::Unsigned,
+                    format!("the file's name cannot be resolved: {why}"),
+                    PathBuf::new(),
+                ))),
+                cached: false,
+                engine,
+                pending,
+            };
+            send(m, tx, job);
+            return;
+        }
     };
     let mode = engine.mode_for(&path);
     let mut pending = pending;
@@ -983,14 +995,8 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, n
         )))
     } else if check::is_sig_file(&path) {
         if !exec {
-            // Loaders and operators read signature files.
-            remember(
-                Fast {
-                    open: Some(Why::SignatureRead),
-                    exec: None,
-                },
-                &path,
-            );
+            // Loaders and operators read signature files. An exemption,
+            // not a verdict: never cached, decided again on every open.
             pending.allow_fast(Why::SignatureRead);
             return;
         }

@@ -411,6 +411,20 @@ impl Engine {
     pub fn mode_for(&self, path: &Path) -> Mode {
         self.tree_for(path).map_or(self.policy.mode, |t| t.mode)
     }
+
+    /// The strictest mode of the policy (the global mode and every tree's):
+    /// what applies to a file whose name, and so whose tree, cannot be told
+    /// (see [`crate::names`]).
+    pub fn strictest_mode(&self) -> Mode {
+        let modes = || std::iter::once(self.policy.mode).chain(self.trees.iter().map(|t| t.mode));
+        if modes().any(|m| m == Mode::Enforce) {
+            Mode::Enforce
+        } else if modes().any(|m| m == Mode::Audit) {
+            Mode::Audit
+        } else {
+            Mode::Off
+        }
+    }
 }
 
 /// `agent.kernel_cache` and `agent.kernel_cache_owners`, with user names

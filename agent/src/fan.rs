@@ -157,7 +157,8 @@ pub struct Groups {
     pub perm: Fanotify,
     /// The notification group.
     pub notify: Fanotify,
-    mounts: Mutex<HashMap<FsId, OwnedFd>>,
+    /// Per filesystem, one directory per mount of it: (mount id, directory).
+    mounts: Mutex<HashMap<FsId, Vec<(i32, OwnedFd)>>>,
 }
 
 /// Whether to add or remove marks.
@@ -324,21 +325,44 @@ impl Groups {
         !matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(0))
     }
 
-    /// Remembers a directory on `dir`'s filesystem, for resolving handles.
-    fn remember_filesystem(&self, dir: BorrowedFd<'_>) {
+    /// Remembers a directory on `dir`'s filesystem, for resolving handles:
+    /// one per mount of each filesystem the agent marks something on, so
+    /// that a file can be named through whichever of the agent's mounts
+    /// shows it (see [`crate::names`]).
+    pub fn remember_filesystem(&self, dir: BorrowedFd<'_>) {
         let Some(fsid) = fsid_of(dir) else { return };
+        let Ok((_, _, mount_id)) = crate::handle::handle_of(dir) else {
+            return;
+        };
         let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-        if let std::collections::hash_map::Entry::Vacant(slot) = mounts.entry(fsid) {
-            if let Ok(dup) = dir.try_clone_to_owned() {
-                slot.insert(dup);
-            }
+        let seen = mounts.entry(fsid).or_default();
+        if seen.iter().any(|(id, _)| *id == mount_id) {
+            return;
+        }
+        if let Ok(dup) = dir.try_clone_to_owned() {
+            seen.push((mount_id, dup));
         }
     }
 
     /// A directory on the filesystem `fsid`, if one was seen.
     pub fn with_mount<T>(&self, fsid: &FsId, f: impl FnOnce(BorrowedFd<'_>) -> T) -> Option<T> {
         let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-        mounts.get(fsid).map(|fd| f(fd.as_fd()))
+        mounts
+            .get(fsid)
+            .and_then(|seen| seen.first())
+            .map(|(_, fd)| f(fd.as_fd()))
+    }
+
+    /// The first `Some` that `f` returns for a directory of each of the
+    /// agent's mounts of the filesystem `fsid` (in the order they were
+    /// seen); `None` if none gives one, or no mount of it was seen.
+    pub fn find_mount<T>(
+        &self,
+        fsid: &FsId,
+        mut f: impl FnMut(BorrowedFd<'_>) -> Option<T>,
+    ) -> Option<T> {
+        let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        mounts.get(fsid)?.iter().find_map(|(_, fd)| f(fd.as_fd()))
     }
 
     /// Marks (or unmarks) `root` and every directory below it, without
@@ -506,6 +530,11 @@ fn list_entries(dir: BorrowedFd<'_>) -> nix::Result<Entries> {
 /// execution of it, by any name, raises an event. Used for files that a
 /// symbolic link in a protected tree points at.
 pub fn mark_file(groups: &Groups, path: &Path) -> nix::Result<()> {
+    // Its events are named through one of the agent's mounts of its
+    // filesystem, found from its directory.
+    if let Some(dir) = path.parent().and_then(|d| open_dir(d).ok()) {
+        groups.remember_filesystem(dir.as_fd());
+    }
     groups.perm.mark(
         MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_DONT_FOLLOW,
         MaskFlags::FAN_OPEN_PERM | MaskFlags::FAN_OPEN_EXEC_PERM,

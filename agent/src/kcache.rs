@@ -38,7 +38,7 @@
 //! `open_by_handle_at(O_PATH)` and remove its mark.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -61,9 +61,6 @@ const LOCAL_FILESYSTEMS: [i64; 5] = [
 
 /// Name of the access ACL extended attribute.
 const ACL_XATTR: &str = "system.posix_acl_access";
-
-/// Largest file handle the kernel hands out (`MAX_HANDLE_SZ`).
-const MAX_HANDLE_SZ: usize = 128;
 
 /// Why a verified file is not kernel-cached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -256,46 +253,13 @@ struct Handle {
     ctime: (i64, i64),
 }
 
-/// The handle of the file open as `fd`.
-fn handle_of(fd: BorrowedFd<'_>) -> nix::Result<(i32, Box<[u8]>)> {
-    // struct file_handle { u32 handle_bytes; i32 handle_type; u8 f_handle[]; }
-    // in a u32 buffer so that it is suitably aligned.
-    let mut buf = [0u32; 2 + MAX_HANDLE_SZ / 4];
-    buf[0] = MAX_HANDLE_SZ as u32;
-    let mut mount_id: libc::c_int = 0;
-    // SAFETY: `buf` is a live, 4-byte aligned buffer large enough for a
-    // `struct file_handle` with MAX_HANDLE_SZ bytes of handle, and its
-    // `handle_bytes` says so; `c""` with AT_EMPTY_PATH names `fd` itself,
-    // which is valid for the call; `mount_id` is a live c_int.
-    let rc = unsafe {
-        libc::name_to_handle_at(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            buf.as_mut_ptr().cast::<libc::file_handle>(),
-            &mut mount_id,
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    if rc != 0 {
-        return Err(Errno::last());
-    }
-    let len = (buf[0] as usize).min(MAX_HANDLE_SZ);
-    let handle_type = i32::from_ne_bytes(buf[1].to_ne_bytes());
-    let bytes: Vec<u8> = buf[2..]
-        .iter()
-        .flat_map(|w| w.to_ne_bytes())
-        .take(len)
-        .collect();
-    Ok((handle_type, bytes.into_boxed_slice()))
-}
-
 /// Removes the ignore mark of the inode behind a handle, found again with
 /// `open_by_handle_at(O_PATH)` (which raises no fanotify event and needs no
 /// permission on the file). `None` when the handle's filesystem is not
 /// marked; `ENOENT`/`ESTALE` when the inode is gone (and its mark with it).
 fn unmark(groups: &Groups, h: &Handle) -> Option<nix::Result<()>> {
     groups.with_mount(&h.fsid, |mount| {
-        let fd = crate::watch::open_handle(
+        let fd = crate::handle::open_handle(
             mount,
             h.handle_type,
             &h.bytes,
@@ -403,7 +367,7 @@ impl KernelCache {
         fd: BorrowedFd<'_>,
         stamp: &Stamp,
     ) -> Result<(), Errno> {
-        let (handle_type, bytes) = handle_of(fd)?;
+        let (handle_type, bytes, _) = crate::handle::handle_of(fd)?;
         let fsid = crate::fan::fsid_of(fd).ok_or(Errno::EIO)?;
         let handle = Handle {
             fsid,

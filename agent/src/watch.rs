@@ -7,7 +7,7 @@
 //! following symlinks, and it is marked with everything below it.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -112,49 +112,12 @@ pub fn open_by_handle(
     handle_type: i32,
     handle: &[u8],
 ) -> nix::Result<OwnedFd> {
-    open_handle(
+    crate::handle::open_handle(
         mount,
         handle_type,
         handle,
         libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
     )
-}
-
-/// `open_by_handle_at(mount, handle, flags)`.
-pub fn open_handle(
-    mount: BorrowedFd<'_>,
-    handle_type: i32,
-    handle: &[u8],
-    flags: libc::c_int,
-) -> nix::Result<OwnedFd> {
-    let len = u32::try_from(handle.len()).map_err(|_| Errno::EINVAL)?;
-    // struct file_handle { u32 handle_bytes; i32 handle_type; u8 f_handle[]; }
-    // built in a u32 buffer so that it is suitably aligned.
-    let mut buf = vec![0u32; 2 + handle.len().div_ceil(4)];
-    buf[0] = len;
-    buf[1] = u32::from_ne_bytes(handle_type.to_ne_bytes());
-    for (i, chunk) in handle.chunks(4).enumerate() {
-        let mut w = [0u8; 4];
-        w[..chunk.len()].copy_from_slice(chunk);
-        buf[2 + i] = u32::from_ne_bytes(w);
-    }
-    // SAFETY: `buf` is a live, 4-byte aligned buffer holding a complete
-    // `struct file_handle` whose `handle_bytes` matches the bytes that follow;
-    // the kernel only reads it. `mount` is a valid descriptor for the call's
-    // duration.
-    let fd = unsafe {
-        libc::open_by_handle_at(
-            mount.as_raw_fd(),
-            buf.as_mut_ptr().cast::<libc::file_handle>(),
-            flags,
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: open_by_handle_at returned a new descriptor that nothing else
-    // owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// A new name below a directory of a tree, opened.

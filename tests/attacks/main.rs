@@ -27,6 +27,7 @@ mod common;
 
 mod links;
 mod names;
+mod namespaces;
 mod pycache;
 mod races;
 mod rewrites;
