@@ -39,7 +39,8 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::signal::{SigSet, Signal};
-use sigward_policy::config::Mode;
+use nix::sys::stat::FileStat;
+use sigward_policy::config::{Mode, UntrustedWriters};
 use sigward_policy::{Reason, Verdict};
 
 use crate::audit::{ids, Auditor, Decision, DecisionRecord};
@@ -910,9 +911,11 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, n
         return;
     }
     let regular = check::is_regular(&st);
-    if regular && stamp.size == 0 {
-        // Nothing to run in an empty file; deployment tools create files
-        // empty before writing them. Checked again on every later open.
+    if regular && stamp.size == 0 && only_trusted_can_write(&engine, fd, &st) {
+        // Nothing to run in an empty file that only trusted owners can
+        // fill; deployment tools create files empty before writing them.
+        // Never cached: checked again on every later open. An empty file
+        // others can write goes to a worker (see `empty_file`).
         pending.allow_fast(Why::Empty);
         return;
     }
@@ -922,7 +925,11 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, n
         generation: engine.generation,
     };
     // The hit path: no path, no /proc, no allocation.
-    if let Some(why) = shared.cache.fast(&probe, exec, names.epoch(shared)) {
+    // Entries of files others may write answer only while nobody writes.
+    if let Some(why) = shared
+        .cache
+        .fast(&probe, exec, names.epoch(shared), || unwritten(fd))
+    {
         m.cache_hit();
         pending.allow_fast(why);
         return;
@@ -953,11 +960,15 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, n
                 epoch: NO_EPOCH,
                 exec,
                 mode,
-                known: Some(Arc::new(Outcome::refused(
-                    Reason::Unsigned,
-                    format!("the file's name cannot be resolved: {why}"),
-                    PathBuf::new(),
-                ))),
+                // An empty file needs no name: it is allowed while nobody
+                // else writes or reads it (see `empty_file`).
+                known: (!(regular && stamp.size == 0)).then(|| {
+                    Arc::new(Outcome::refused(
+                        Reason::Unsigned,
+                        format!("the file's name cannot be resolved: {why}"),
+                        PathBuf::new(),
+                    ))
+                }),
                 cached: false,
                 engine,
                 pending,
@@ -979,6 +990,8 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, n
             fast,
             valid_until: None,
             outcome: None,
+            // Mode off: nothing is checked, so nothing to watch.
+            watch_writers: false,
         });
     };
     if mode == Mode::Off {
@@ -1011,7 +1024,9 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, n
     let mut cached = false;
     let known = match known {
         Some(k) => Some(k),
-        None => match shared.cache.lookup(&probe, &path, exec, epoch) {
+        None => match shared.cache.lookup(&probe, &path, exec, epoch, || {
+            pending.fd().is_some_and(unwritten)
+        }) {
             Some(Hit::Allow(why)) => {
                 m.cache_hit();
                 pending.allow_fast(why);
@@ -1165,6 +1180,30 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     };
     let path = key.path;
     let Some(fd) = pending.fd() else { return };
+    let watch_writers = !refuses_untrusted_writers(&engine, &path);
+    if stamp.size == 0 && watch_writers {
+        // In a tree that refuses untrusted writers, `evaluate_in` refuses
+        // an empty file of theirs like any other.
+        shared.cache.remove((stamp.dev, stamp.ino));
+        let waiters = claim.finish();
+        match empty_file(fd, &stamp) {
+            Ok(()) => {
+                pending.decide(Decision::Allow, Why::Empty);
+                for w in waiters {
+                    w.pending.decide(Decision::Allow, Why::Empty);
+                }
+            }
+            Err(detail) => {
+                let outcome =
+                    Outcome::refused(Reason::Tampered, detail, check::sig_path_for(&path));
+                conclude(shared, &engine, pending, &path, exec, mode, &outcome);
+                for w in waiters {
+                    conclude(shared, &engine, w.pending, &path, w.exec, mode, &outcome);
+                }
+            }
+        }
+        return;
+    }
     shared.metrics.verification();
     let mut outcome = match alias_of(shared, &stamp) {
         Some(link) => Outcome::refused(
@@ -1178,7 +1217,12 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
         ),
         None => check::evaluate_in(&engine, fd, &path, buf),
     };
-    check_writers(&mut outcome, fd, &stamp);
+    check_writers(&mut outcome, fd, &stamp, watch_writers);
+    if !outcome.cacheable {
+        // Whatever an earlier verdict said no longer holds (a writer
+        // appeared, or the file changed).
+        shared.cache.remove((stamp.dev, stamp.ino));
+    }
     let outcome = Arc::new(outcome);
     let plain_allow = outcome.verdict.is_verified()
         && !outcome.verdict.is_self_signed()
@@ -1197,6 +1241,7 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
             },
             valid_until: outcome.valid_until,
             outcome: (!plain_allow).then(|| outcome.clone()),
+            watch_writers,
         });
         // `alias` records an alias before it removes the file's cached
         // verdicts, so looking for one after the insert leaves no window
@@ -1219,15 +1264,40 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
 /// is refused, naming the writers. A file whose only writer is the opener
 /// itself (its descriptor is not installed while its open is checked) is
 /// allowed, but its verdict is not cached. See [`crate::writers`].
-fn check_writers(outcome: &mut Outcome, fd: BorrowedFd<'_>, stamp: &Stamp) {
+///
+/// With `late_writers` (a tree that allows untrusted writers, or a file
+/// outside every tree), an open for writing is refused while another
+/// process has the file open or mapped: whatever that process already
+/// loaded or will read next would change under it, unchecked.
+fn check_writers(outcome: &mut Outcome, fd: BorrowedFd<'_>, stamp: &Stamp, late_writers: bool) {
     if !outcome.verdict.is_verified() || crate::writers::open_for_writing(fd) != Some(true) {
         return;
     }
     outcome.cacheable = false;
     let found = crate::writers::writers(stamp.dev, stamp.ino, 4);
-    if found.is_empty() {
+    let (found, what) = if !found.is_empty() {
+        (found, "the file is open for writing by")
+    } else if late_writers {
+        let held = crate::writers::holders(stamp.dev, stamp.ino, 4);
+        if held.is_empty() {
+            return;
+        }
+        (held, "this open is for writing while the file is in use by")
+    } else {
         return;
-    }
+    };
+    outcome.verdict = Verdict::reject(
+        Reason::Tampered,
+        format!(
+            "{what} {}: its content can change after this check",
+            describe_writers(&found)
+        ),
+        outcome.verdict.key(),
+    );
+}
+
+/// `pid N (fd 3, /usr/bin/python3.11), ...`
+fn describe_writers(found: &[crate::writers::Writer]) -> String {
     let who: Vec<String> = found
         .iter()
         .map(|w| {
@@ -1240,14 +1310,61 @@ fn check_writers(outcome: &mut Outcome, fd: BorrowedFd<'_>, stamp: &Stamp) {
             )
         })
         .collect();
-    outcome.verdict = Verdict::reject(
-        Reason::Tampered,
-        format!(
-            "the file is open for writing by {}: its content can change after this check",
-            who.join(", ")
+    who.join(", ")
+}
+
+/// An empty file that users other than the trusted owners can write (in a
+/// tree that allows them, or outside every tree): nothing to run now, but
+/// it could be filled after the check. Allowed only when no other process
+/// has it open for writing, and, when this open is itself for writing
+/// (creating or filling it), while no other process has it open at all.
+fn empty_file(fd: BorrowedFd<'_>, stamp: &Stamp) -> Result<(), String> {
+    match crate::writers::open_for_writing(fd) {
+        Some(false) => Ok(()),
+        None => Err(
+            "an empty file that others can write, and whether it is open for writing cannot be \
+             told (no lease on this filesystem)"
+                .into(),
         ),
-        outcome.verdict.key(),
-    );
+        Some(true) => {
+            let found = crate::writers::writers(stamp.dev, stamp.ino, 4);
+            if !found.is_empty() {
+                return Err(format!(
+                    "an empty file open for writing by {}: it can be filled after this check",
+                    describe_writers(&found)
+                ));
+            }
+            let held = crate::writers::holders(stamp.dev, stamp.ino, 4);
+            if !held.is_empty() {
+                return Err(format!(
+                    "this open is for writing while the file is in use by {}: it would fill a \
+                     file they read, unchecked",
+                    describe_writers(&held)
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether the file at `path` is in a tree that refuses untrusted writers
+/// (`protect.untrusted_writers`, "refuse" by default).
+fn refuses_untrusted_writers(engine: &Engine, path: &Path) -> bool {
+    engine
+        .tree_for(path)
+        .is_some_and(|t| t.untrusted_writers == UntrustedWriters::Refuse)
+}
+
+/// Whether no process has the file open for writing (a lease probe: one
+/// `fcntl` pair, no `/proc`).
+fn unwritten(fd: BorrowedFd<'_>) -> bool {
+    crate::writers::open_for_writing(fd) == Some(false)
+}
+
+/// Whether only trusted owners can write the file: theirs, no group or
+/// other write bit, no ACL entry granting write.
+fn only_trusted_can_write(engine: &Engine, fd: BorrowedFd<'_>, st: &FileStat) -> bool {
+    engine.trusted_owner(st.st_uid) && st.st_mode & 0o022 == 0 && !kcache::file_acl_writes(fd)
 }
 
 /// Puts a kernel ignore mark on a file just verified and allowed, where
@@ -1259,7 +1376,13 @@ fn kernel_cache(shared: &Shared, engine: &Engine, fd: BorrowedFd<'_>, path: &Pat
     let Some(tree) = engine.tree_for(path) else {
         return;
     };
-    if let Err(e) = kcache::examine(fd, path, &tree.root, &engine.kernel_cache.owners) {
+    if let Err(e) = kcache::examine(
+        fd,
+        path,
+        &tree.root,
+        &engine.kernel_cache.owners,
+        kcache::eligibility,
+    ) {
         tracing::debug!("{}: no kernel ignore mark: {e}", path.display());
         return;
     }

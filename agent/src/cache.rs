@@ -86,6 +86,13 @@ pub struct Entry {
     /// rejection to record, a self-signed allow, `log_allowed`); `None` for
     /// plain allows.
     pub outcome: Option<Arc<Outcome>>,
+    /// Users other than the trusted owners may be able to write the file
+    /// (a tree that allows them, or outside every tree): the entry answers
+    /// only while nobody has the file open for writing. An open for writing
+    /// goes to a worker, which drops the entry: a store through a shared
+    /// mapping changes no time on some filesystems (tmpfs), so nothing else
+    /// would show that the content changed.
+    pub watch_writers: bool,
 }
 
 impl Entry {
@@ -140,7 +147,17 @@ impl VerdictCache {
     /// holds, the file has one name, and no directory was renamed since the
     /// entry's path was read (`epoch` is the current names epoch, `None`
     /// when names may be changing right now).
-    pub fn fast(&self, probe: &Probe, exec: bool, epoch: Option<u64>) -> Option<Why> {
+    ///
+    /// `unwritten` is asked, for entries that [watch
+    /// writers](Entry::watch_writers) only, whether the file is open for
+    /// writing nowhere.
+    pub fn fast(
+        &self,
+        probe: &Probe,
+        exec: bool,
+        epoch: Option<u64>,
+        unwritten: impl FnOnce() -> bool,
+    ) -> Option<Why> {
         let epoch = epoch?;
         if probe.nlink != 1 {
             return None;
@@ -150,16 +167,24 @@ impl VerdictCache {
         if e.epoch != epoch || !e.holds(probe) {
             return None;
         }
-        e.fast.for_access(exec)
+        let why = e.fast.for_access(exec)?;
+        (!e.watch_writers || unwritten()).then_some(why)
     }
 
     /// The lookup by path. On a match, the entry's epoch becomes `epoch`
     /// (the epoch read before `path` was), so later opens take the fast
     /// lookup again.
-    pub fn lookup(&self, probe: &Probe, path: &Path, exec: bool, epoch: u64) -> Option<Hit> {
+    pub fn lookup(
+        &self,
+        probe: &Probe,
+        path: &Path,
+        exec: bool,
+        epoch: u64,
+        unwritten: impl FnOnce() -> bool,
+    ) -> Option<Hit> {
         let mut c = self.lock();
         let e = c.get_mut(&(probe.stamp.dev, probe.stamp.ino))?;
-        if !e.holds(probe) || *e.path != *path {
+        if !e.holds(probe) || *e.path != *path || (e.watch_writers && !unwritten()) {
             return None;
         }
         e.epoch = epoch;
@@ -235,6 +260,7 @@ mod tests {
             fast: Fast::both(Why::Cached),
             valid_until: None,
             outcome: None,
+            watch_writers: false,
         }
     }
 
@@ -243,15 +269,35 @@ mod tests {
         let c = VerdictCache::new(8);
         c.insert(allow(1, "/t/a"));
         let p = probe(1, 1, 1);
-        assert_eq!(c.fast(&p, false, Some(7)), Some(Why::Cached));
-        assert_eq!(c.fast(&p, true, Some(7)), Some(Why::Cached));
-        assert_eq!(c.fast(&p, false, None), None, "names changing");
-        assert_eq!(c.fast(&p, false, Some(8)), None, "a directory was renamed");
-        assert_eq!(c.fast(&probe(1, 2, 1), false, Some(7)), None, "ctime");
-        assert_eq!(c.fast(&probe(1, 1, 2), false, Some(7)), None, "generation");
-        assert_eq!(c.fast(&probe(2, 1, 1), false, Some(7)), None, "inode");
+        assert_eq!(c.fast(&p, false, Some(7), || true), Some(Why::Cached));
+        assert_eq!(c.fast(&p, true, Some(7), || true), Some(Why::Cached));
+        assert_eq!(c.fast(&p, false, None, || true), None, "names changing");
+        assert_eq!(
+            c.fast(&p, false, Some(8), || true),
+            None,
+            "a directory was renamed"
+        );
+        assert_eq!(
+            c.fast(&probe(1, 2, 1), false, Some(7), || true),
+            None,
+            "ctime"
+        );
+        assert_eq!(
+            c.fast(&probe(1, 1, 2), false, Some(7), || true),
+            None,
+            "generation"
+        );
+        assert_eq!(
+            c.fast(&probe(2, 1, 1), false, Some(7), || true),
+            None,
+            "inode"
+        );
         let linked = Probe { nlink: 2, ..p };
-        assert_eq!(c.fast(&linked, false, Some(7)), None, "second name");
+        assert_eq!(
+            c.fast(&linked, false, Some(7), || true),
+            None,
+            "second name"
+        );
     }
 
     #[test]
@@ -259,13 +305,13 @@ mod tests {
         let c = VerdictCache::new(8);
         c.insert(allow(1, "/t/a"));
         let p = probe(1, 1, 1);
-        assert!(c.lookup(&p, Path::new("/t/b"), false, 9).is_none());
-        assert_eq!(c.fast(&p, false, Some(9)), None);
+        assert!(c.lookup(&p, Path::new("/t/b"), false, 9, || true).is_none());
+        assert_eq!(c.fast(&p, false, Some(9), || true), None);
         assert!(matches!(
-            c.lookup(&p, Path::new("/t/a"), false, 9),
+            c.lookup(&p, Path::new("/t/a"), false, 9, || true),
             Some(Hit::Allow(Why::Cached))
         ));
-        assert_eq!(c.fast(&p, false, Some(9)), Some(Why::Cached));
+        assert_eq!(c.fast(&p, false, Some(9), || true), Some(Why::Cached));
     }
 
     #[test]
@@ -278,9 +324,14 @@ mod tests {
         };
         c.insert(e);
         let p = probe(1, 1, 1);
-        assert_eq!(c.fast(&p, false, Some(7)), Some(Why::SignatureRead));
-        assert_eq!(c.fast(&p, true, Some(7)), None);
-        assert!(c.lookup(&p, Path::new("/t/a.sig"), true, 7).is_none());
+        assert_eq!(
+            c.fast(&p, false, Some(7), || true),
+            Some(Why::SignatureRead)
+        );
+        assert_eq!(c.fast(&p, true, Some(7), || true), None);
+        assert!(c
+            .lookup(&p, Path::new("/t/a.sig"), true, 7, || true)
+            .is_none());
 
         let mut denied = allow(2, "/t/b");
         denied.fast = Fast::default();
@@ -291,8 +342,8 @@ mod tests {
         )));
         c.insert(denied);
         let p = probe(2, 1, 1);
-        assert_eq!(c.fast(&p, false, Some(7)), None);
-        match c.lookup(&p, Path::new("/t/b"), false, 7) {
+        assert_eq!(c.fast(&p, false, Some(7), || true), None);
+        match c.lookup(&p, Path::new("/t/b"), false, 7, || true) {
             Some(Hit::Outcome(o)) => assert!(matches!(o.verdict, Verdict::Rejected { .. })),
             other => unreachable!("{other:?}"),
         }
@@ -305,12 +356,15 @@ mod tests {
         e.valid_until = Some(unix_now().saturating_sub(1));
         c.insert(e);
         let p = probe(1, 1, 1);
-        assert_eq!(c.fast(&p, false, Some(7)), None);
-        assert!(c.lookup(&p, Path::new("/t/a"), false, 7).is_none());
+        assert_eq!(c.fast(&p, false, Some(7), || true), None);
+        assert!(c.lookup(&p, Path::new("/t/a"), false, 7, || true).is_none());
         let mut e = allow(2, "/t/b");
         e.valid_until = Some(unix_now() + 3600);
         c.insert(e);
-        assert_eq!(c.fast(&probe(2, 1, 1), false, Some(7)), Some(Why::Cached));
+        assert_eq!(
+            c.fast(&probe(2, 1, 1), false, Some(7), || true),
+            Some(Why::Cached)
+        );
     }
 
     #[test]
@@ -323,5 +377,33 @@ mod tests {
         c.reset(4);
         assert_eq!(c.len(), 0);
         assert_eq!(c.capacity(), 4);
+    }
+
+    #[test]
+    fn entries_that_watch_writers_answer_only_while_nobody_writes() {
+        let c = VerdictCache::new(8);
+        c.insert(Entry {
+            watch_writers: true,
+            ..allow(1, "/t/a")
+        });
+        let p = probe(1, 1, 1);
+        assert_eq!(c.fast(&p, false, Some(7), || true), Some(Why::Cached));
+        assert_eq!(c.fast(&p, false, Some(7), || false), None, "a writer");
+        assert!(c
+            .lookup(&p, Path::new("/t/a"), false, 7, || false)
+            .is_none());
+        assert!(c.lookup(&p, Path::new("/t/a"), false, 7, || true).is_some());
+        // Entries of files only trusted owners can write never ask.
+        c.insert(allow(2, "/t/b"));
+        let asked = std::cell::Cell::new(false);
+        let q = probe(2, 1, 1);
+        assert_eq!(
+            c.fast(&q, false, Some(7), || {
+                asked.set(true);
+                false
+            }),
+            Some(Why::Cached)
+        );
+        assert!(!asked.get());
     }
 }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, Mode as FileMode, SFlag};
+use sigward_policy::config::UntrustedWriters;
 use sigward_policy::formats::{self, aisoc};
 use sigward_policy::{Evidence, Format, Options, Reason, Subject, TrustStore, Verdict};
 
@@ -184,6 +185,9 @@ pub struct Context<'a> {
 /// at the current time. The agent's workers, `sigward verify` and
 /// `sigward scan` all come here.
 pub fn evaluate_in(engine: &Engine, fd: BorrowedFd<'_>, path: &Path, buf: &mut [u8]) -> Outcome {
+    if let Some(refused) = writable_refusal(engine, fd, path) {
+        return refused;
+    }
     let options = Options {
         now: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -196,6 +200,48 @@ pub fn evaluate_in(engine: &Engine, fd: BorrowedFd<'_>, path: &Path, buf: &mut [
         tree_root: engine.tree_for(path).map(|t| t.root.as_path()),
     };
     evaluate(fd, path, &ctx, buf)
+}
+
+/// In a tree that refuses untrusted writers (the default), a file that
+/// someone other than the trusted owners can change, or rename, is refused
+/// as `writable` before anything is read: whatever a check found, its
+/// content or name could change right after it. Not cached: fixing a
+/// directory's permissions changes nothing the file's stamp shows.
+pub fn writable_refusal(engine: &Engine, fd: BorrowedFd<'_>, path: &Path) -> Option<Outcome> {
+    let tree = engine.tree_for(path)?;
+    if tree.untrusted_writers != UntrustedWriters::Refuse {
+        return None;
+    }
+    let why = crate::kcache::examine(
+        fd,
+        path,
+        &tree.root,
+        &engine.trusted_owners(),
+        crate::kcache::untrusted_writers,
+    )
+    .err()?;
+    let owner = nix::sys::stat::fstat(fd)
+        .map(|st| {
+            format!(
+                " (owner uid {}, mode {:04o})",
+                st.st_uid,
+                st.st_mode & 0o7777
+            )
+        })
+        .unwrap_or_default();
+    Some(Outcome {
+        cacheable: false,
+        ..Outcome::refused(
+            Reason::Writable,
+            format!(
+                "{why}{owner}: someone other than the trusted owners (root and \
+                 agent.kernel_cache_owners) could change it after any check; the tree {} \
+                 refuses such files (protect.untrusted_writers = \"allow\" verifies them)",
+                tree.root.display()
+            ),
+            sig_path_for(path),
+        )
+    })
 }
 
 /// Who signed: what the verdict says (OpenSSH principal, minisign trusted

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::kcache;
-use sigward_policy::config::{self, KeySource, Located, Mode, Policy};
+use sigward_policy::config::{self, KeySource, Located, Mode, Policy, UntrustedWriters};
 use sigward_policy::trust::{KeyMaterial, KeyOrigin, TrustedKey};
 use sigward_policy::{Options, TrustStore};
 
@@ -48,6 +48,9 @@ pub struct Tree {
     pub options: Options,
     /// The keys it trusts.
     pub trust: Arc<TrustStore>,
+    /// Whether files others than the trusted owners can change are
+    /// verified (`allow`) or refused (`refuse`, the default).
+    pub untrusted_writers: UntrustedWriters,
 }
 
 /// One loaded generation of policy and trust: immutable once built. Events
@@ -102,6 +105,15 @@ impl Engine {
     /// against the agent: root and `agent.kernel_cache_owners`.
     pub fn trusted_owner(&self, uid: u32) -> bool {
         uid == 0 || self.kernel_cache.owners.contains(&uid)
+    }
+
+    /// The trusted owners as a list: root and `agent.kernel_cache_owners`.
+    pub fn trusted_owners(&self) -> Vec<u32> {
+        let mut v = self.kernel_cache.owners.clone();
+        if !v.contains(&0) {
+            v.push(0);
+        }
+        v
     }
 
     /// Loads and validates a policy file, its drop-ins and everything they
@@ -320,6 +332,7 @@ impl Engine {
                     ..options.clone()
                 },
                 trust: tree_trust,
+                untrusted_writers: p.untrusted_writers,
             });
         }
         trees.sort_by_key(|t| std::cmp::Reverse(t.root.as_os_str().len()));
@@ -347,6 +360,13 @@ impl Engine {
             metrics_file_warnings(m, &trees, &mut warnings);
         }
         let kernel_cache = kernel_cache_settings(&policy.agent, &at, &mut warnings)?;
+        let mut trusted = kernel_cache.owners.clone();
+        trusted.push(0);
+        for t in &trees {
+            if let Some(w) = untrusted_root_warning(t, &trusted) {
+                warnings.push(w);
+            }
+        }
 
         Ok(Engine {
             generation,
@@ -425,6 +445,33 @@ impl Engine {
             Mode::Off
         }
     }
+}
+
+/// A tree that refuses untrusted writers (the default) whose root someone
+/// other than the trusted owners owns or may write: whatever they put
+/// there is refused as `writable`, which is rarely what a policy that
+/// protects such a tree means.
+fn untrusted_root_warning(t: &Tree, trusted: &[u32]) -> Option<String> {
+    if t.untrusted_writers != UntrustedWriters::Refuse || t.mode == Mode::Off {
+        return None;
+    }
+    let st = nix::sys::stat::stat(&t.root).ok()?;
+    let who = if !trusted.contains(&st.st_uid) {
+        format!("is owned by uid {}", st.st_uid)
+    } else if st.st_mode & 0o022 != 0 {
+        format!(
+            "is writable by group or others (mode {:04o})",
+            st.st_mode & 0o7777
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{} {who}: files that users other than root and agent.kernel_cache_owners can change \
+         are refused there as writable (protect.untrusted_writers = \"refuse\", the default); \
+         set untrusted_writers = \"allow\" on the tree to verify them instead",
+        t.root.display()
+    ))
 }
 
 /// `agent.kernel_cache` and `agent.kernel_cache_owners`, with user names

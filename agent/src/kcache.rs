@@ -131,6 +131,23 @@ pub fn eligibility(facts: &Facts<'_>, owners: &[u32]) -> Result<(), Ineligible> 
     if f.st_nlink != 1 {
         return Err(Ineligible::Links);
     }
+    untrusted_writers(facts, owners)?;
+    if !LOCAL_FILESYSTEMS.contains(&facts.fs_magic) {
+        return Err(Ineligible::Filesystem);
+    }
+    Ok(())
+}
+
+/// Whether only the trusted `owners` can change the file, or what it is
+/// called: the file is theirs, with no group or other write permission and
+/// no ACL entry granting write; its directory is theirs and not writable by
+/// others unless sticky (so no one else can rename it away, or another file
+/// over its name); every directory above it up to the tree's root is theirs
+/// and not writable by others (so no one else can move it into another
+/// tree). The rule of kernel-cached verdicts, and of trees that refuse
+/// untrusted writers (`protect.untrusted_writers`).
+pub fn untrusted_writers(facts: &Facts<'_>, owners: &[u32]) -> Result<(), Ineligible> {
+    let f = facts.file;
     if !owners.contains(&f.st_uid) {
         return Err(Ineligible::Owner);
     }
@@ -166,9 +183,6 @@ pub fn eligibility(facts: &Facts<'_>, owners: &[u32]) -> Result<(), Ineligible> 
             return Err(Ineligible::DirAcl);
         }
     }
-    if !LOCAL_FILESYSTEMS.contains(&facts.fs_magic) {
-        return Err(Ineligible::Filesystem);
-    }
     Ok(())
 }
 
@@ -194,12 +208,14 @@ pub fn acl_grants_write(value: &[u8]) -> bool {
 }
 
 /// Gathers [`Facts`] for the file open as `fd` under `path`, in the tree
-/// rooted at `root`, and runs [`eligibility`].
+/// rooted at `root`, and runs `rule` on them ([`eligibility`] or
+/// [`untrusted_writers`]).
 pub fn examine(
     fd: BorrowedFd<'_>,
     path: &Path,
     root: &Path,
     owners: &[u32],
+    rule: fn(&Facts<'_>, &[u32]) -> Result<(), Ineligible>,
 ) -> Result<(), Ineligible> {
     let file = nix::sys::stat::fstat(fd).map_err(|_| Ineligible::Unknown)?;
     let mut dirs = Vec::new();
@@ -225,7 +241,13 @@ pub fn examine(
         file_acl_writes: acl_writes(|buf| rustix::fs::fgetxattr(fd, ACL_XATTR, buf))?,
         fs_magic,
     };
-    eligibility(&facts, owners)
+    rule(&facts, owners)
+}
+
+/// Whether an ACL on the file open as `fd` grants write to anyone but its
+/// owner (an ACL that cannot be read counts as granting it).
+pub fn file_acl_writes(fd: BorrowedFd<'_>) -> bool {
+    acl_writes(|buf| rustix::fs::fgetxattr(fd, ACL_XATTR, buf)).unwrap_or(true)
 }
 
 /// Reads an access ACL with `read` and tells whether it grants write (no

@@ -65,7 +65,7 @@ pub enum Why {
     Error,
 }
 
-const REJECTIONS: [Reason; 7] = [
+const REJECTIONS: [Reason; 8] = [
     Reason::Unsigned,
     Reason::Malformed,
     Reason::Tampered,
@@ -73,10 +73,11 @@ const REJECTIONS: [Reason; 7] = [
     Reason::Invalid,
     Reason::Revoked,
     Reason::Expired,
+    Reason::Writable,
 ];
 
 /// Every reason, in the order they are shown.
-const ALL_WHY: [Why; 17] = [
+const ALL_WHY: [Why; 18] = [
     Why::Verified,
     Why::SelfSigned,
     Why::Cached,
@@ -93,6 +94,7 @@ const ALL_WHY: [Why; 17] = [
     Why::Rejected(REJECTIONS[4]),
     Why::Rejected(REJECTIONS[5]),
     Why::Rejected(REJECTIONS[6]),
+    Why::Rejected(REJECTIONS[7]),
     Why::Error,
 ];
 
@@ -137,7 +139,8 @@ impl Why {
             Why::Rejected(Reason::Invalid) => 13,
             Why::Rejected(Reason::Revoked) => 14,
             Why::Rejected(Reason::Expired) => 15,
-            Why::Error => 16,
+            Why::Rejected(Reason::Writable) => 16,
+            Why::Error => 17,
         }
     }
 

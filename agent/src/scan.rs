@@ -239,11 +239,20 @@ impl<'a> Scanner<'a> {
         let name = check::fd_path(fd.as_fd()).unwrap_or_else(|| path.to_path_buf());
         match nix::sys::stat::fstat(fd.as_fd()) {
             Ok(st) if check::is_regular(&st) && st.st_size == 0 => {
+                // Refused like any other file others can change, where the
+                // tree refuses them (the agent does the same).
+                if let Some(refused) = check::writable_refusal(self.engine, fd.as_fd(), &name) {
+                    let detail = match refused.verdict {
+                        Verdict::Rejected { detail, .. } => detail,
+                        Verdict::Verified { .. } => String::new(),
+                    };
+                    return Entry::plain(&name, Status::Rejected(Reason::Writable), detail);
+                }
                 return Entry::plain(
                     &name,
                     Status::Empty,
                     "empty: allowed, and checked again once written",
-                )
+                );
             }
             Ok(_) => {}
             Err(e) => return Entry::plain(&name, Status::Unreadable, format!("cannot stat: {e}")),

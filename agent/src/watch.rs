@@ -138,7 +138,14 @@ pub fn open_new(
     handle: &[u8],
     name: &[u8],
 ) -> nix::Result<Option<NewEntry>> {
-    let parent = open_by_handle(mount, handle_type, handle)?;
+    let parent = match open_by_handle(mount, handle_type, handle) {
+        Ok(parent) => parent,
+        // The directory it appeared in was removed since (a moved one is
+        // still found by its handle), and the new entry with it: nothing
+        // to mark, and nothing that a rescan of every tree would find.
+        Err(Errno::ESTALE | Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let Ok(cname) = CString::new(name) else {
         return Ok(None);
     };

@@ -64,6 +64,14 @@ pub struct Writer {
 /// for writing or mapped shared and writable. Reads `/proc`; for use only
 /// when [`open_for_writing`] said there are writers.
 pub fn writers(dev: u64, ino: u64, limit: usize) -> Vec<Writer> {
+    scan(limit, |base| {
+        writer_fd(base, dev, ino).or_else(|| writer_map(base, dev, ino))
+    })
+}
+
+/// Every process but the agent for which `how` says how it holds the
+/// file, up to `limit` of them.
+fn scan(limit: usize, how: impl Fn(&Path) -> Option<String>) -> Vec<Writer> {
     let me = std::process::id();
     let mut out = Vec::new();
     let Ok(procs) = std::fs::read_dir("/proc") else {
@@ -81,7 +89,7 @@ pub fn writers(dev: u64, ino: u64, limit: usize) -> Vec<Writer> {
             continue;
         }
         let base = Path::new("/proc").join(pid.to_string());
-        if let Some(how) = writer_fd(&base, dev, ino).or_else(|| writer_map(&base, dev, ino)) {
+        if let Some(how) = how(&base) {
             out.push(Writer {
                 pid: i32::try_from(pid).unwrap_or(i32::MAX),
                 how,
@@ -92,6 +100,34 @@ pub fn writers(dev: u64, ino: u64, limit: usize) -> Vec<Writer> {
         }
     }
     out
+}
+
+/// Processes other than the agent that have the file (device, inode) open
+/// in any way, or mapped: those that would see a change made by a writer
+/// that opens it now. Reads `/proc`.
+pub fn holders(dev: u64, ino: u64, limit: usize) -> Vec<Writer> {
+    scan(limit, |base| {
+        holder_fd(base, dev, ino).or_else(|| holder_map(base, dev, ino))
+    })
+}
+
+/// A descriptor of the process on (dev, ino), opened in any mode.
+fn holder_fd(base: &Path, dev: u64, ino: u64) -> Option<String> {
+    for fd in std::fs::read_dir(base.join("fd")).ok()?.flatten() {
+        if nix::sys::stat::stat(&fd.path()).is_ok_and(|st| st.st_dev == dev && st.st_ino == ino) {
+            return Some(format!("fd {}", fd.file_name().to_string_lossy()));
+        }
+    }
+    None
+}
+
+/// Any mapping of (dev, ino) in the process (a loaded library, a mapped
+/// file).
+fn holder_map(base: &Path, dev: u64, ino: u64) -> Option<String> {
+    let maps = std::fs::read_to_string(base.join("maps")).ok()?;
+    maps.lines()
+        .any(|l| maps_line_of(l, dev, ino).is_some())
+        .then(|| "mapping".to_string())
 }
 
 /// A descriptor of the process open for writing on (dev, ino).
@@ -130,27 +166,29 @@ fn writer_map(base: &Path, dev: u64, ino: u64) -> Option<String> {
 /// Whether a `/proc/PID/maps` line is a shared writable mapping of
 /// (dev, ino).
 pub fn maps_line_writes(line: &str, dev: u64, ino: u64) -> bool {
+    maps_line_of(line, dev, ino).is_some_and(|perms| {
+        let perms = perms.as_bytes();
+        perms.get(1) == Some(&b'w') && perms.get(3) == Some(&b's')
+    })
+}
+
+/// The permissions of a `/proc/PID/maps` line when it maps (dev, ino).
+fn maps_line_of(line: &str, dev: u64, ino: u64) -> Option<&str> {
     let mut f = line.split_whitespace();
     let (Some(_range), Some(perms), Some(_off), Some(mdev), Some(mino)) =
         (f.next(), f.next(), f.next(), f.next(), f.next())
     else {
-        return false;
+        return None;
     };
-    let perms = perms.as_bytes();
-    if perms.get(1) != Some(&b'w') || perms.get(3) != Some(&b's') {
-        return false;
-    }
-    let Some((maj, min)) = mdev.split_once(':') else {
-        return false;
-    };
+    let (maj, min) = mdev.split_once(':')?;
     let (Ok(maj), Ok(min), Ok(mino)) = (
         u64::from_str_radix(maj, 16),
         u64::from_str_radix(min, 16),
         mino.parse::<u64>(),
     ) else {
-        return false;
+        return None;
     };
-    mino == ino && libc::makedev(maj as u32, min as u32) == dev
+    (mino == ino && libc::makedev(maj as u32, min as u32) == dev).then_some(perms)
 }
 
 #[cfg(test)]
@@ -177,5 +215,8 @@ mod tests {
         let ro = "7f00-7f01 r--s 00000000 fe:01 1234   /srv/plugins/x.py";
         assert!(!maps_line_writes(ro, dev, 1234));
         assert!(!maps_line_writes("garbage", dev, 1234));
+        assert_eq!(maps_line_of(private, dev, 1234), Some("rw-p"));
+        assert_eq!(maps_line_of(ro, dev, 1234), Some("r--s"));
+        assert_eq!(maps_line_of(ro, dev, 1235), None);
     }
 }

@@ -53,6 +53,7 @@
 //! trust = ["vendor-a", "vendors"]    # named keys and groups (default: every key)
 //! threshold = 2
 //! allow_self_signed = false
+//! untrusted_writers = "refuse"       # or "allow": files users other than the trusted owners can write
 //!
 //! [agent]
 //! workers = 4
@@ -214,8 +215,46 @@ pub struct Protect {
     pub threshold: usize,
     /// Accept valid signatures by any key (formats carrying the key).
     pub allow_self_signed: bool,
+    /// What to do with files that users other than the trusted owners can
+    /// change.
+    pub untrusted_writers: UntrustedWriters,
     /// Where each field was last set (`"mode"`, `"threshold"`, ...).
     pub origins: BTreeMap<&'static str, (usize, usize)>,
+}
+
+/// `[[protect]] untrusted_writers`: what becomes of a file in the tree that
+/// someone other than the trusted owners (root and
+/// `agent.kernel_cache_owners`) can change: a file they own or can write,
+/// or one in a directory (up to the tree's root) they can write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UntrustedWriters {
+    /// Refused (`writable`), without reading it: its content or name could
+    /// change after any check. The default.
+    #[default]
+    Refuse,
+    /// Verified like any other file. The agent refuses it while another
+    /// process has it open for writing, and refuses opens for writing while
+    /// another process has it open; what is left is in the threat model.
+    Allow,
+}
+
+impl UntrustedWriters {
+    /// Parses the policy word.
+    pub fn from_word(word: &str) -> Option<Self> {
+        match word {
+            "refuse" => Some(UntrustedWriters::Refuse),
+            "allow" => Some(UntrustedWriters::Allow),
+            _ => None,
+        }
+    }
+
+    /// The policy word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UntrustedWriters::Refuse => "refuse",
+            UntrustedWriters::Allow => "allow",
+        }
+    }
 }
 
 /// The `[agent]` table.
@@ -380,6 +419,7 @@ struct ProtectFragment {
     trust: Option<Located<Vec<Located<String>>>>,
     threshold: Option<Located<usize>>,
     allow_self_signed: Option<Located<bool>>,
+    untrusted_writers: Option<Located<UntrustedWriters>>,
 }
 
 #[derive(Deserialize)]
@@ -450,6 +490,7 @@ struct RawProtect {
     trust: Option<Spanned<Vec<Spanned<String>>>>,
     threshold: Option<Spanned<i64>>,
     allow_self_signed: Option<Spanned<bool>>,
+    untrusted_writers: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -632,6 +673,10 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
                 .allow_self_signed
                 .as_ref()
                 .map(|b| cx.located(b, *b.get_ref())),
+            untrusted_writers: match &p.untrusted_writers {
+                Some(w) => Some(cx.located(w, writers_word(&cx, w)?)),
+                None => None,
+            },
         });
     }
     if let Some(a) = raw.agent {
@@ -874,6 +919,7 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
                         trust: None,
                         threshold: 1,
                         allow_self_signed: false,
+                        untrusted_writers: UntrustedWriters::default(),
                         origins: BTreeMap::new(),
                     });
                     protect.len() - 1
@@ -903,6 +949,10 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
             if let Some(v) = &p.allow_self_signed {
                 q.allow_self_signed = v.value;
                 q.origins.insert("allow_self_signed", (v.file, v.line));
+            }
+            if let Some(w) = &p.untrusted_writers {
+                q.untrusted_writers = w.value;
+                q.origins.insert("untrusted_writers", (w.file, w.line));
             }
         }
         if let Some(w) = &f.workers {
@@ -997,6 +1047,18 @@ fn mode_word(cx: &Cx<'_>, m: &Spanned<String>) -> Result<Mode, PolicyError> {
             format!(
                 "unknown mode {:?}: expected \"enforce\", \"audit\" or \"off\" (or the aliases \"strict\", \"warn\", \"disabled\")",
                 m.get_ref()
+            ),
+        )
+    })
+}
+
+fn writers_word(cx: &Cx<'_>, w: &Spanned<String>) -> Result<UntrustedWriters, PolicyError> {
+    UntrustedWriters::from_word(w.get_ref()).ok_or_else(|| {
+        cx.err(
+            w.span(),
+            format!(
+                "unknown protect.untrusted_writers {:?}: expected \"refuse\" (the default) or \"allow\"",
+                w.get_ref()
             ),
         )
     })
@@ -1306,6 +1368,11 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
             t.allow_self_signed,
             field("allow_self_signed")
         ));
+        o.push_str(&format!(
+            "untrusted_writers = {}{}\n",
+            q(t.untrusted_writers.as_str()),
+            field("untrusted_writers")
+        ));
     }
     o.push_str("\n[agent]\n");
     if let Some(w) = p.agent.workers {
@@ -1376,6 +1443,35 @@ mod tests {
             Ok(_) => (None, "parsed".into()),
             Err(e) => (e.line, e.message),
         }
+    }
+
+    #[test]
+    fn untrusted_writers_are_refused_unless_a_tree_allows_them() {
+        let pol = match p("[[protect]]\npath = \"/a\"\n[[protect]]\npath = \"/b\"\nuntrusted_writers = \"allow\"\n") {
+            Ok(p) => p,
+            Err(e) => unreachable!("{e}"),
+        };
+        assert_eq!(pol.protect[0].untrusted_writers, UntrustedWriters::Refuse);
+        assert_eq!(pol.protect[1].untrusted_writers, UntrustedWriters::Allow);
+        assert_eq!(
+            pol.protect[1].origins.get("untrusted_writers"),
+            Some(&(0, 5))
+        );
+        let (line, msg) = err_line("[[protect]]\npath = \"/a\"\nuntrusted_writers = \"yes\"\n");
+        assert_eq!(line, Some(3), "{msg}");
+        assert!(
+            msg.contains("\"refuse\"") && msg.contains("\"allow\""),
+            "{msg}"
+        );
+        let printed = to_toml(&pol, &[PathBuf::from("/etc/sigward/policy.toml")]);
+        assert!(
+            printed.contains("untrusted_writers = \"allow\""),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("untrusted_writers = \"refuse\""),
+            "{printed}"
+        );
     }
 
     #[test]

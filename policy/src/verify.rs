@@ -80,6 +80,9 @@ pub enum Reason {
     Revoked,
     /// Signed outside the key's validity window.
     Expired,
+    /// Someone other than the trusted owners can change the file (or its
+    /// name), in a tree that does not allow untrusted writers.
+    Writable,
 }
 
 impl Reason {
@@ -93,6 +96,7 @@ impl Reason {
             Reason::Invalid => "invalid",
             Reason::Revoked => "revoked",
             Reason::Expired => "expired",
+            Reason::Writable => "writable",
         }
     }
 }

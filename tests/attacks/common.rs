@@ -111,6 +111,11 @@ pub struct Scene {
 impl Scene {
     pub fn new(mode: Mode) -> Scene {
         let fx = Fixture::with_mode(mode.as_str());
+        // The premise of the suite: a tree whose plugin directory a user
+        // other than the trusted owners may write, which the tree allows
+        // (`untrusted_writers = "allow"`). What the default ("refuse")
+        // makes of the same attacks is in `writable.rs`.
+        fx.allow_untrusted_writers();
         chmod(&fx.root, 0o755);
         chmod(&fx.root.join("keys"), 0o700);
         chmod(&fx.plugins, 0o755);

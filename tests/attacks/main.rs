@@ -33,3 +33,5 @@ mod races;
 mod rewrites;
 mod special_files;
 mod symlinks;
+mod window;
+mod writable;

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::{assert_not_kernel_cached, attack, both_modes, victim_open, Mode, Scene};
-use crate::harness::{chmod, mkdirs, run, sig_path, Agent, Finished, PROC_TIMEOUT};
+use crate::harness::{
+    allow_untrusted_writers, chmod, mkdirs, run, sig_path, Agent, Finished, PROC_TIMEOUT,
+};
 use crate::openers::{exec_path, expect_allowed, python, python_import, Outcome};
 
 both_modes!(
@@ -145,10 +147,10 @@ fn attacker_directory_bind_mounted_over_a_mode_off_tree(mode: Mode) {
     let off = s.fx.root.join("offtree");
     mkdirs(&off);
     chmod(&off, 0o755);
-    s.fx.write_policy(
-        &s.fx
-            .policy_text(mode.as_str(), &[(&s.fx.plugins, None), (&off, Some("off"))]),
-    );
+    s.fx.write_policy(&allow_untrusted_writers(&s.fx.policy_text(
+        mode.as_str(),
+        &[(&s.fx.plugins, None), (&off, Some("off"))],
+    )));
     let agent = s.start();
     let tool = s.att("tool");
     attack(

@@ -414,3 +414,50 @@ fn kernel_cache_owner_names_resolve_and_an_unknown_one_is_an_error_at_its_line()
         "the error names the user\n{fin}"
     );
 }
+
+/// A tree whose root another user owns, or anyone may write, under the
+/// default `untrusted_writers = "refuse"`: `check` still accepts the policy
+/// (exit 0) but warns that such files will be refused as writable, and
+/// names the setting that verifies them instead; with `"allow"` it is
+/// quiet.
+#[test]
+fn check_warns_when_a_refusing_tree_belongs_to_someone_else() {
+    let fx = Fixture::new();
+    let key = toml_str(&path_str(&fx.pubkey));
+    let theirs = fx.root.join("theirs");
+    mkdirs(&theirs);
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let open = fx.root.join("open");
+    mkdirs(&open);
+    crate::harness::chmod(&open, 0o777);
+    for (dir, who) in [(&theirs, "is owned by uid 65534"), (&open, "mode 0777")] {
+        let lines = |extra: &str| {
+            vec![
+                "[trust]".to_string(),
+                format!("keys = [{key}]"),
+                "[[protect]]".into(),
+                format!("path = {}", toml_str(&path_str(dir))),
+                extra.to_string(),
+            ]
+        };
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        let fin = check(&policy_in(&fx.root, &format!("{name}-refuse"), &lines("")));
+        assert_eq!(fin.code(), Some(0), "{fin}");
+        let out = format!("{}{}", fin.stdout, fin.stderr);
+        assert!(
+            out.contains(who) && out.contains("untrusted_writers = \"allow\""),
+            "no warning for {} ({who}):\n{fin}",
+            dir.display()
+        );
+        let fin = check(&policy_in(
+            &fx.root,
+            &format!("{name}-allow"),
+            &lines("untrusted_writers = \"allow\""),
+        ));
+        assert_eq!(fin.code(), Some(0), "{fin}");
+        assert!(
+            !format!("{}{}", fin.stdout, fin.stderr).contains("untrusted_writers"),
+            "a warning although the tree allows untrusted writers:\n{fin}"
+        );
+    }
+}

@@ -469,7 +469,7 @@ impl Agent {
         let dir = policy
             .parent()
             .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("/tmp"));
+            .unwrap_or_else(std::env::temp_dir);
         let n = AGENT_SEQ.fetch_add(1, Ordering::SeqCst);
         let sock_path = dir.join(format!("notify-{n}.sock"));
         let stderr_path = dir.join(format!("agent-{n}.stderr"));
@@ -1139,6 +1139,24 @@ pub fn expect_field_present(record: &Record, field: &str) {
 // ---------------------------------------------------------------------------
 
 /// Quotes a string as a TOML basic string.
+/// `text` (a policy) with `untrusted_writers = "allow"` added to every
+/// `[[protect]]` table, right after its `path`.
+pub fn allow_untrusted_writers(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_protect = false;
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_protect = t == "[[protect]]";
+        } else if in_protect && t.starts_with("path") {
+            out.push_str("untrusted_writers = \"allow\"\n");
+        }
+    }
+    out
+}
+
 pub fn toml_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
@@ -1262,7 +1280,9 @@ impl Fixture {
         require_root();
         let tmp = tempfile::Builder::new()
             .prefix("sigward-e2e-")
-            .tempdir_in("/tmp")
+            // TMPDIR decides the filesystem the trees live on (the suites
+            // run on ext4 and on tmpfs, see .ci/run).
+            .tempdir_in(std::env::temp_dir())
             .unwrap_or_else(|e| panic!("tempdir: {e}"));
         let root = tmp.path().to_path_buf();
         let plugins = root.join("plugins");
@@ -1302,6 +1322,16 @@ impl Fixture {
             }
         }
         t
+    }
+
+    /// Rewrites the policy so that every tree verifies files that users
+    /// other than the trusted owners can write (`untrusted_writers =
+    /// "allow"`), for tests whose files are group-writable or someone
+    /// else's on purpose.
+    pub fn allow_untrusted_writers(&self) {
+        let text = fs::read_to_string(&self.policy)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.policy.display()));
+        self.write_policy(&allow_untrusted_writers(&text));
     }
 
     pub fn write_policy(&self, text: &str) {

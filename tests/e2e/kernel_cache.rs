@@ -12,10 +12,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::harness::{allow_untrusted_writers, n, reload, start, status_json};
 use crate::harness::{
     chmod, inode, keygen, mkdirs, path_str, rename, toml_str, wait_until, write_file, Fixture, Proc,
 };
-use crate::harness::{n, reload, start, status_json};
 use crate::openers::{cat, expect_allowed, expect_eperm, python_import, python_open};
 
 /// How long to wait for what the agent does asynchronously (its watcher
@@ -136,6 +136,8 @@ fn reloads_drop_every_kernel_verdict_before_the_new_policy_answers() {
 #[test]
 fn files_others_could_change_get_no_kernel_verdict() {
     let fx = Fixture::new();
+    // Their files are verified, not refused as writable.
+    fx.allow_untrusted_writers();
     // Group-writable file.
     let rw = fx.write_signed("rw.py", b"RW = 1\n");
     chmod(&rw, 0o664);
@@ -264,7 +266,7 @@ fn a_directory_moved_to_a_tree_with_other_trust_is_checked_under_it() {
         chmod(&p, 0o664);
         files.push(p);
     }
-    fx.write_policy(&two_trees(&fx, &a, &b));
+    fx.write_policy(&allow_untrusted_writers(&two_trees(&fx, &a, &b)));
     let (agent, socket) = start(&fx, &[]);
     for p in &files {
         expect_allowed(cat(p), &format!("{} in a/", p.display()));
@@ -292,6 +294,7 @@ fn many_processes_opening_one_file_at_once_share_one_verification() {
     // group-writable, so that every open reaches the agent.
     let big = fx.write_signed_sparse("big.bin", 512 << 20);
     chmod(&big, 0o664);
+    fx.allow_untrusted_writers();
     let (agent, socket) = start(&fx, &[]);
     let openers: Vec<Proc> = (0..16)
         .map(|_| Proc::spawn_quiet(std::process::Command::new("cat").arg(&big).arg("/dev/null")))
@@ -322,6 +325,7 @@ fn cached_verdicts_are_answered_while_a_large_file_is_being_verified() {
     chmod(&big, 0o664);
     let small = fx.write_signed("small.py", b"S = 1\n");
     chmod(&small, 0o664);
+    fx.allow_untrusted_writers();
     let (agent, socket) = start(&fx, &[]);
     expect_allowed(cat(&small), "small file verified");
     let mut big_open =

@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{
-    keygen, mkdirs, n, path_str, sha256_hex, sign_with, sigward, start, status, status_json,
-    toml_str, wait_until, write_file, Fixture,
+    allow_untrusted_writers, keygen, mkdirs, n, path_str, sha256_hex, sign_with, sigward, start,
+    status, status_json, toml_str, wait_until, write_file, Fixture,
 };
 use crate::openers::{cat, expect_allowed, expect_eperm, python_open};
 
@@ -181,10 +181,11 @@ fn status_shows_counts_reasons_denials_and_marks() {
     let empty = fx.write_unsigned("empty.py", b"");
     let audited = audit_dir.join("sub/loose.py");
     write_file(&audited, b"X = 'unsigned, audit mode'\n");
-    fx.write_policy(&fx.policy_text(
+    // The group-writable file is verified, not refused as writable.
+    fx.write_policy(&allow_untrusted_writers(&fx.policy_text(
         "enforce",
         &[(&fx.plugins, None), (&audit_dir, Some("audit"))],
-    ));
+    )));
     let (agent, socket) = start(&fx, &[("SIGWARD_LOG_TARGET", "stderr")]);
 
     expect_allowed(python_open(&good), "signed file");

@@ -43,12 +43,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::fd_count;
+use crate::harness::{allow_untrusted_writers, n, start, status_json};
 use crate::harness::{
     ensure_journald, field, is_msg, journal_query, mkdirs, path_str, poll, run, sigward_cmd,
     toml_str, write_file, Agent, Finished, Fixture, Proc, Record, JOURNALD_BIN, JOURNAL_SOCKET,
     MIB, MSG_DENY, MSG_RELOAD_OK, PROC_TIMEOUT,
 };
-use crate::harness::{n, start, status_json};
 use crate::load::{wait_all_answered, write_manifest, Openers, HANG};
 use crate::openers::{
     expect_allowed, expect_eperm, python_cmd, python_open, python_open_cmd, Outcome,
@@ -590,7 +590,8 @@ fn burst(manifest: &Path, count: usize, timeout: Duration, what: &str) {
 /// every denial makes a record and a burst can fill the log queue.
 fn journald_fixture(n: usize) -> (Fixture, Vec<PathBuf>, PathBuf, PathBuf) {
     let fx = Fixture::new();
-    let mut policy = fx.policy_text("enforce", &[(&fx.plugins, None)]);
+    // Group-writable files (never kernel-cached) are verified.
+    let mut policy = allow_untrusted_writers(&fx.policy_text("enforce", &[(&fx.plugins, None)]));
     policy.push_str("\n[audit]\nrate_limit_burst = 1000000\n");
     fx.write_policy(&policy);
     let unsigned: Vec<PathBuf> = (0..n)
@@ -1091,6 +1092,7 @@ impl Drop for EioDisk {
 #[test]
 fn disk_error_reading_a_signature_denies_with_a_record_naming_it() {
     let fx = Fixture::new();
+    fx.allow_untrusted_writers();
     let eio_file = fx.write_signed("eio.py", b"X = 'signed, signature on a failing disk'\n");
     let good = fx.write_signed_mode("good.py", b"X = 'signed'\n", 0o664);
     let mut disk = EioDisk::new(&fx.root);
@@ -1255,6 +1257,7 @@ fn key_file_that_is_a_fifo_is_refused_without_blocking() {
 #[test]
 fn sigkill_under_load_leaves_no_opener_blocked() {
     let fx = Fixture::new();
+    fx.allow_untrusted_writers();
     let signed: Vec<PathBuf> = (0..40)
         .map(|i| fx.write_signed_mode(&format!("s{i:02}.py"), b"X = 'signed'\n", 0o664))
         .collect();
@@ -1349,7 +1352,10 @@ fn event_thread_answers_what_it_can_while_workers_journald_and_control_clients_a
     let off_tree = fx.root.join("off");
     let off_file = off_tree.join("loose.py");
     write_file(&off_file, b"X = 'unchecked'\n");
-    fx.write_policy(&fx.policy_text("enforce", &[(&fx.plugins, None), (&off_tree, Some("off"))]));
+    fx.write_policy(&allow_untrusted_writers(&fx.policy_text(
+        "enforce",
+        &[(&fx.plugins, None), (&off_tree, Some("off"))],
+    )));
     let cached = fx.write_signed_mode("cached.py", b"X = 'signed, group-writable'\n", 0o664);
     let kernel = fx.write_signed("kernel.py", b"X = 'signed, read-only'\n");
     let fresh = fx.write_signed("fresh.py", b"X = 'signed, never opened'\n");

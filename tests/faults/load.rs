@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::harness::{allow_untrusted_writers, n, start, status_json};
 use crate::harness::{chmod, mkdirs, path_str, sig_path, sigward, write_file, Fixture, Proc, MIB};
 use crate::harness::{fd_count, settled_fd_count};
-use crate::harness::{n, start, status_json};
 use crate::openers::python_cmd;
 
 /// An open blocked this long means an event the agent did not answer.
@@ -453,7 +453,7 @@ fn eight_openers_on_ten_thousand_files_with_reloads_every_second() {
     // One audit record per path: 5,000 denied paths stay a few MB of log.
     fx.write_policy(&format!(
         "{}\n[audit]\nrate_limit_burst = 1\nrate_limit_interval = 3600\n",
-        fx.policy_text("enforce", &[(&fx.plugins, None)])
+        allow_untrusted_writers(&fx.policy_text("enforce", &[(&fx.plugins, None)]))
     ));
     eprintln!(
         "load: {} signed and {} unsigned files in {DIRS} directories made in {:?}; running \

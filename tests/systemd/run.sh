@@ -254,6 +254,9 @@ path = "/srv/big"
 
 [[protect]]
 path = "/home/app/plugins"
+# A user's own tree: its files are the user's, verified rather than
+# refused as writable by someone other than root.
+untrusted_writers = "allow"
 EOF
 
 # ---------------------------------------------------------------- boot

@@ -237,7 +237,7 @@ fn closeness(v: &Verdict) -> u8 {
     match v {
         Verdict::Verified { .. } => 0,
         Verdict::Rejected { reason, .. } => match reason {
-            Reason::Revoked | Reason::Expired => 1,
+            Reason::Revoked | Reason::Expired | Reason::Writable => 1,
             Reason::Tampered => 2,
             Reason::Invalid => 3,
             Reason::Untrusted => 4,
