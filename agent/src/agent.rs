@@ -379,6 +379,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         tree_states,
     );
     announce_modes(&engine);
+    crate::views::report(&shared.groups, &engine);
     let status = format!(
         "enforcing policy {} (generation {}): {} trees, {} directories marked, {} trusted keys",
         engine.source.display(),
@@ -2057,6 +2058,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                 }
             }
             announce_modes(&new);
+            crate::views::report(&shared.groups, &new);
             tracing::info!(
                 message_id = ids::RELOAD_OK,
                 sigward_generation = new.generation,

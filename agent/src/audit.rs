@@ -58,6 +58,9 @@ pub mod ids {
     pub const EVENTS_LOST: &str = "5d3e8a41c2b94f6f9a0e7c12b84d6f30";
     /// A symbolic link in a protected tree points outside every tree.
     pub const SYMLINK: &str = "7a0c2f5e9b1d4c3a8e6f2b9d0c4a1e57";
+    /// A protected tree is a lower layer of a writable overlay: files
+    /// created through it are not checked.
+    pub const OVERLAY_VIEW: &str = "e0c7b3a9d2f44b1e8a6c5d3f9b2e7a41";
     /// The status, written on SIGUSR1.
     pub const STATUS: &str = "b6e1f0c3d8a24e7f9c5b2a1d4e3f6a09";
 }

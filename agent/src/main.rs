@@ -23,6 +23,7 @@ mod notify;
 mod opener;
 mod scan;
 mod tools;
+mod views;
 mod watch;
 mod writers;
 

@@ -164,25 +164,40 @@ pub fn resolve(
         }
     };
     let mut unreadable = false;
-    let found = crate::fan::fsid_of(fd).and_then(|fsid| {
-        groups.find_mount(&fsid, |mount| {
-            let again = crate::handle::open_handle(
-                mount,
-                handle_type,
-                &handle,
-                libc::O_PATH | libc::O_CLOEXEC,
-            )
-            .ok()?;
-            let path = crate::check::fd_path(again.as_fd());
-            unreadable |= path.is_none();
-            path.filter(|p| names_inode(p, st))
-        })
-    });
-    match found {
+    match through_agent_mounts(groups, fd, st, (handle_type, &handle), &mut unreadable) {
         Some(path) => Ok(path),
         None if unreadable => Err(Unresolved::Unreadable),
         None => Err(Unresolved::NotVisible { opened: opened() }),
     }
+}
+
+/// The path of the inode behind `fd` (with handle `handle`) through one of
+/// the agent's mounts of its filesystem, if looking that path up finds the
+/// same inode. `unreadable` is set when a path was too long to read.
+fn through_agent_mounts(
+    groups: &Groups,
+    fd: BorrowedFd<'_>,
+    st: &FileStat,
+    (handle_type, handle): (i32, &[u8]),
+    unreadable: &mut bool,
+) -> Option<PathBuf> {
+    let fsid = crate::fan::fsid_of(fd)?;
+    groups.find_mount(&fsid, |mount| {
+        let again =
+            crate::handle::open_handle(mount, handle_type, handle, libc::O_PATH | libc::O_CLOEXEC)
+                .ok()?;
+        let path = crate::check::fd_path(again.as_fd());
+        *unreadable |= path.is_none();
+        path.filter(|p| names_inode(p, st))
+    })
+}
+
+/// The path of the directory open as `fd` (in any mount namespace)
+/// through the agent's own mounts. A directory has one name, so this is
+/// it.
+pub fn dir_in_agent_mounts(groups: &Groups, fd: BorrowedFd<'_>, st: &FileStat) -> Option<PathBuf> {
+    let (handle_type, handle, _) = crate::handle::handle_of(fd).ok()?;
+    through_agent_mounts(groups, fd, st, (handle_type, &handle), &mut false)
 }
 
 /// Whether `path`, looked up in the agent's namespace without following a

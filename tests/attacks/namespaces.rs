@@ -12,9 +12,12 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{assert_not_kernel_cached, attack, both_modes, victim_open, Mode, Scene};
+use crate::common::{
+    assert_not_kernel_cached, attack, both_modes, victim_open, wait_for_line, Mode, Scene,
+};
 use crate::harness::{
-    allow_untrusted_writers, chmod, mkdirs, run, sig_path, Agent, Finished, PROC_TIMEOUT,
+    allow_untrusted_writers, chmod, field, is_msg, mkdirs, run, sig_path, Agent, Finished, Proc,
+    PROC_TIMEOUT,
 };
 use crate::openers::{exec_path, expect_allowed, python, python_import, Outcome};
 
@@ -25,6 +28,7 @@ both_modes!(
     tree_seen_through_a_bind_mount_in_another_namespace,
     tree_seen_as_the_lower_layer_of_an_overlay,
     hard_linked_file_opened_through_a_view_in_another_namespace,
+    writable_overlay_over_a_tree_is_reported,
 );
 
 /// The attacker's script, run in a user and mount namespace of its own
@@ -334,5 +338,54 @@ fn hard_linked_file_opened_through_a_view_in_another_namespace(mode: Mode) {
         &[&auth],
         "unsigned",
         "auth.py by its own name",
+    );
+}
+
+/// `MESSAGE_ID` of the report of an overlay over a protected tree.
+const MSG_OVERLAY_VIEW: &str = "e0c7b3a9d2f44b1e8a6c5d3f9b2e7a41";
+
+/// A writable overlay whose lower layer is the tree, in a mount namespace
+/// of root's own (a container's), exists when the agent starts: files
+/// created through it would land in its upper layer, which is not
+/// protected, so the agent reports the overlay, naming the tree, the mount
+/// point and the upper layer.
+fn writable_overlay_over_a_tree_is_reported(mode: Mode) {
+    let s = Scene::new(mode);
+    let ov = s.fx.root.join("overlay");
+    for d in ["upper", "work", "merged"] {
+        mkdirs(&ov.join(d));
+    }
+    let merged = ov.join("merged");
+    let mut holder = Proc::spawn(
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-euc"])
+            .arg(format!(
+                "mount -t overlay overlay -o lowerdir='{}',upperdir='{}',workdir='{}' '{}'\n\
+                 echo MOUNTED\nexec sleep 120",
+                s.fx.plugins.display(),
+                ov.join("upper").display(),
+                ov.join("work").display(),
+                merged.display()
+            )),
+    );
+    wait_for_line(&mut holder, "MOUNTED");
+    let agent = s.start();
+    let rec = agent.wait_record("the report of the overlay over the tree", |r| {
+        is_msg(r, MSG_OVERLAY_VIEW)
+    });
+    assert_eq!(
+        field(&rec, "SIGWARD_PATH"),
+        s.fx.plugins.to_str().unwrap(),
+        "{rec:?}"
+    );
+    assert_eq!(
+        field(&rec, "SIGWARD_MOUNT"),
+        merged.to_str().unwrap(),
+        "{rec:?}"
+    );
+    assert_eq!(
+        field(&rec, "SIGWARD_UPPER"),
+        ov.join("upper").to_str().unwrap(),
+        "{rec:?}"
     );
 }
