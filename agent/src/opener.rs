@@ -1,6 +1,18 @@
 //! Who opened a file: read from `/proc/PID` while the opener is still
 //! blocked in `open`, so the answer is about the right process.
 
+/// The pids of every process, as `/proc` lists them now (an empty list if
+/// it cannot be read).
+pub fn pids() -> Vec<i32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect()
+}
+
 /// The executable and real uid of a process.
 pub fn describe(pid: i32) -> (Option<String>, Option<u32>) {
     let exe = nix::fcntl::readlink(format!("/proc/{pid}/exe").as_str())

@@ -152,17 +152,7 @@ pub struct UncoveredView {
 pub fn find(groups: &Groups, engine: &Engine) -> Vec<UncoveredView> {
     let mut out = Vec::new();
     let mut seen_ns = HashSet::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in crate::opener::pids() {
         let Ok(ns) = nix::sys::stat::stat(format!("/proc/{pid}/ns/mnt").as_str()) else {
             continue;
         };

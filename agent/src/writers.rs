@@ -72,28 +72,12 @@ pub fn writers(dev: u64, ino: u64, limit: usize) -> Vec<Writer> {
 /// Every process but the agent for which `how` says how it holds the
 /// file, up to `limit` of them.
 fn scan(limit: usize, how: impl Fn(&Path) -> Option<String>) -> Vec<Writer> {
-    let me = std::process::id();
+    let me = i32::try_from(std::process::id()).unwrap_or(0);
     let mut out = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
+    for pid in crate::opener::pids().into_iter().filter(|&p| p != me) {
         let base = Path::new("/proc").join(pid.to_string());
         if let Some(how) = how(&base) {
-            out.push(Writer {
-                pid: i32::try_from(pid).unwrap_or(i32::MAX),
-                how,
-            });
+            out.push(Writer { pid, how });
             if out.len() >= limit {
                 break;
             }

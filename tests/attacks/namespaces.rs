@@ -223,31 +223,14 @@ fn victim_in_namespace(agent: &Agent, mounts: &str, files: &[PathBuf]) -> Vec<Ou
 /// its real name.
 fn tree_seen_through_a_bind_mount_in_another_namespace(mode: Mode) {
     let s = Scene::new(mode);
-    let good = s.signed("good.py", b"GOOD = 1\n");
     let view = s.fx.root.join("view");
     mkdirs(&view);
-    let agent = s.start();
-    let evil = s.att("evil.py");
-    attack(r#"printf 'EVIL = 1\n' > "$1""#, &[evil.as_os_str()]);
-
-    let seen = |p: &Path| view.join(p.strip_prefix(&s.fx.plugins).unwrap());
-    let got = victim_in_namespace(
-        &agent,
-        &format!(
-            "mount --bind '{}' '{}'",
-            s.fx.plugins.display(),
-            view.display()
-        ),
-        &[seen(&good), seen(&evil)],
+    let mount = format!(
+        "mount --bind '{}' '{}'",
+        s.fx.plugins.display(),
+        view.display()
     );
-    expect_allowed(got[0], "the signed plugin through the bind-mounted view");
-    s.expect_refused(
-        &agent,
-        got[1],
-        &[&evil],
-        "unsigned",
-        "the unsigned plugin through the bind-mounted view",
-    );
+    checked_through_a_view(&s, &mount, &view, "the bind-mounted view");
 }
 
 /// Root in a mount namespace of its own mounts an overlay whose lower
@@ -257,36 +240,34 @@ fn tree_seen_through_a_bind_mount_in_another_namespace(mode: Mode) {
 /// unsigned one is refused under its real name.
 fn tree_seen_as_the_lower_layer_of_an_overlay(mode: Mode) {
     let s = Scene::new(mode);
+    let (mount, merged, _) = overlay_over_the_tree(&s);
+    checked_through_a_view(&s, &mount, &merged, "the overlay");
+}
+
+/// Signs `good.py`, starts the agent, has the attacker write an unsigned
+/// `evil.py`, and opens both (and the signature) as root through `view`,
+/// a view of the tree that `mount` makes in a mount namespace of root's
+/// own.
+fn checked_through_a_view(s: &Scene, mount: &str, view: &Path, what: &str) {
     let good = s.signed("good.py", b"GOOD = 1\n");
-    let ov = s.fx.root.join("overlay");
-    for d in ["upper", "work", "merged"] {
-        mkdirs(&ov.join(d));
-    }
     let agent = s.start();
     let evil = s.att("evil.py");
     attack(r#"printf 'EVIL = 1\n' > "$1""#, &[evil.as_os_str()]);
 
-    let merged = ov.join("merged");
-    let seen = |p: &Path| merged.join(p.strip_prefix(&s.fx.plugins).unwrap());
+    let seen = |p: &Path| view.join(p.strip_prefix(&s.fx.plugins).unwrap());
     let got = victim_in_namespace(
         &agent,
-        &format!(
-            "mount -t overlay overlay -o lowerdir='{}',upperdir='{}',workdir='{}' '{}'",
-            s.fx.plugins.display(),
-            ov.join("upper").display(),
-            ov.join("work").display(),
-            merged.display()
-        ),
+        mount,
         &[seen(&good), seen(&sig_path(&good)), seen(&evil)],
     );
-    expect_allowed(got[0], "the signed plugin through the overlay");
-    expect_allowed(got[1], "its signature through the overlay");
+    expect_allowed(got[0], &format!("the signed plugin through {what}"));
+    expect_allowed(got[1], &format!("its signature through {what}"));
     s.expect_refused(
         &agent,
         got[2],
         &[&evil],
         "unsigned",
-        "the unsigned plugin through the overlay",
+        &format!("the unsigned plugin through {what}"),
     );
 }
 
@@ -351,22 +332,11 @@ const MSG_OVERLAY_VIEW: &str = "e0c7b3a9d2f44b1e8a6c5d3f9b2e7a41";
 /// point and the upper layer.
 fn writable_overlay_over_a_tree_is_reported(mode: Mode) {
     let s = Scene::new(mode);
-    let ov = s.fx.root.join("overlay");
-    for d in ["upper", "work", "merged"] {
-        mkdirs(&ov.join(d));
-    }
-    let merged = ov.join("merged");
+    let (mount, merged, upper) = overlay_over_the_tree(&s);
     let mut holder = Proc::spawn(
         Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sh", "-euc"])
-            .arg(format!(
-                "mount -t overlay overlay -o lowerdir='{}',upperdir='{}',workdir='{}' '{}'\n\
-                 echo MOUNTED\nexec sleep 120",
-                s.fx.plugins.display(),
-                ov.join("upper").display(),
-                ov.join("work").display(),
-                merged.display()
-            )),
+            .arg(format!("{mount}\necho MOUNTED\nexec sleep 120")),
     );
     wait_for_line(&mut holder, "MOUNTED");
     let agent = s.start();
@@ -385,7 +355,25 @@ fn writable_overlay_over_a_tree_is_reported(mode: Mode) {
     );
     assert_eq!(
         field(&rec, "SIGWARD_UPPER"),
-        ov.join("upper").to_str().unwrap(),
+        upper.to_str().unwrap(),
         "{rec:?}"
     );
+}
+
+/// Directories for an overlay whose lower layer is the scene's tree, and
+/// the command that mounts it: (command, merged directory, upper layer).
+fn overlay_over_the_tree(s: &Scene) -> (String, PathBuf, PathBuf) {
+    let ov = s.fx.root.join("overlay");
+    for d in ["upper", "work", "merged"] {
+        mkdirs(&ov.join(d));
+    }
+    let (upper, merged) = (ov.join("upper"), ov.join("merged"));
+    let mount = format!(
+        "mount -t overlay overlay -o lowerdir='{}',upperdir='{}',workdir='{}' '{}'",
+        s.fx.plugins.display(),
+        upper.display(),
+        ov.join("work").display(),
+        merged.display()
+    );
+    (mount, merged, upper)
 }
