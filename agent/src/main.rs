@@ -15,6 +15,7 @@ mod fan;
 mod gendocs;
 mod hash;
 mod kcache;
+mod lanes;
 mod logging;
 mod metrics;
 mod notify;
