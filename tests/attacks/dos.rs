@@ -10,6 +10,9 @@
 //!   at once, hashing stops when their openers are killed, and SIGTERM ends
 //!   the agent within 2 s, the pending openers getting the fail-closed
 //!   answer of the mode.
+//! * A huge `*.py` planted in a signed AiSOC plugin directory is hashed
+//!   with every member of the bundle: those verifications leave the lane
+//!   of small files once they read more than it allows.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -18,13 +21,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::{attack, attacker_py, both_modes, victim_open, wait_for_line, Mode, Scene};
-use crate::harness::{chmod, sig_path, Agent, Proc, PROC_TIMEOUT};
+use crate::harness::{chmod, mkdirs, sig_path, sigward, write_file, Agent, Proc, PROC_TIMEOUT};
 use crate::openers::{expect_allowed, python_open_detailed};
 
 both_modes!(
     huge_unsigned_file_is_refused_unread,
     huge_file_with_a_native_signature_for_another_size_is_refused_unread,
     small_signed_file_opens_at_once_while_64_huge_files_are_hashed,
+    huge_py_planted_in_a_signed_aisoc_plugin_delays_only_its_openers,
 );
 
 /// 100 GiB: hashing it whole takes minutes.
@@ -228,21 +232,8 @@ fn small_signed_file_opens_at_once_while_64_huge_files_are_hashed(mode: Mode) {
     let cpu0 = cpu_time(&agent);
     let mut openers = open_all(&files);
     thread::sleep(Duration::from_millis(300));
-    let mut times: Vec<Duration> = (0..20)
-        .map(|round| {
-            let t = cold_open(&agent, &small, round);
-            thread::sleep(Duration::from_millis(20));
-            t
-        })
-        .collect();
-    times.sort();
+    expect_small_opens_fast(&s, &agent, &small, "64 huge files are hashed");
     let busy = cpu_time(&agent).saturating_sub(cpu0);
-    eprintln!(
-        "cold opens of a small signed file while 64 huge files are hashed: median {:?}, max \
-         {:?} (agent CPU meanwhile {busy:?})",
-        times[times.len() / 2],
-        times[times.len() - 1]
-    );
     assert!(
         !openers.has_exited(),
         "the huge files were answered already: {}",
@@ -251,15 +242,6 @@ fn small_signed_file_opens_at_once_while_64_huge_files_are_hashed(mode: Mode) {
     assert!(
         busy > Duration::from_millis(200),
         "the agent was not hashing the huge files (CPU {busy:?}): the test proves nothing"
-    );
-    let (median, worst) = (times[times.len() / 2], times[times.len() - 1]);
-    assert!(
-        median < SMALL_OPEN_MEDIAN_WITHIN && worst < SMALL_OPEN_WORST_WITHIN,
-        "cold opens of a small signed file while huge files were hashed took {times:?} \
-         (median at most {SMALL_OPEN_MEDIAN_WITHIN:?}, worst at most \
-         {SMALL_OPEN_WORST_WITHIN:?}); agent threads: {}; agent status: {}",
-        thread_cpu(&agent),
-        s.status()
     );
 
     // 2. Killed openers: nobody waits, the hashing stops.
@@ -318,5 +300,109 @@ fn small_signed_file_opens_at_once_while_64_huge_files_are_hashed(mode: Mode) {
         let fin = p.wait(PROC_TIMEOUT);
         let last = fin.stdout.lines().last().unwrap_or("").trim().to_string();
         assert_eq!(last, want, "a pending opener at SIGTERM:\n{fin}");
+    }
+}
+
+/// Times 20 cold opens of `small` and asserts the bounds of
+/// [`small_signed_file_opens_at_once_while_64_huge_files_are_hashed`].
+fn expect_small_opens_fast(s: &Scene, agent: &Agent, small: &Path, what: &str) {
+    let mut times: Vec<Duration> = (0..20)
+        .map(|round| {
+            let t = cold_open(agent, small, round);
+            thread::sleep(Duration::from_millis(20));
+            t
+        })
+        .collect();
+    times.sort();
+    let (median, worst) = (times[times.len() / 2], times[times.len() - 1]);
+    eprintln!("cold opens of a small signed file while {what}: median {median:?}, max {worst:?}");
+    assert!(
+        median < SMALL_OPEN_MEDIAN_WITHIN && worst < SMALL_OPEN_WORST_WITHIN,
+        "cold opens of a small signed file while {what} took {times:?} (median at most \
+         {SMALL_OPEN_MEDIAN_WITHIN:?}, worst at most {SMALL_OPEN_WORST_WITHIN:?}); agent \
+         threads: {}; agent status: {}",
+        thread_cpu(agent),
+        s.status()
+    );
+}
+
+fn huge_py_planted_in_a_signed_aisoc_plugin_delays_only_its_openers(mode: Mode) {
+    let s = Scene::new(mode);
+    let small = s.signed("small.py", b"X = 'small'\n");
+    // A signed AiSOC plugin in the attacker's directory (its deployment
+    // user's), signed by the publisher: plugin.sig over the manifest and
+    // every *.py.
+    let plug = s.att("plug");
+    mkdirs(&plug);
+    write_file(&plug.join("plugin.yaml"), b"name: plug\nversion: 1.0.0\n");
+    let members: Vec<PathBuf> = (0..8)
+        .map(|i| {
+            let p = plug.join(format!("m{i}.py"));
+            write_file(&p, format!("M = {i}\n").as_bytes());
+            p
+        })
+        .collect();
+    let fin = sigward([
+        OsStr::new("sign"),
+        OsStr::new("--key"),
+        s.fx.key.as_os_str(),
+        OsStr::new("--bundle"),
+        plug.as_os_str(),
+    ]);
+    assert!(fin.success(), "signing the plugin: {fin}");
+    crate::common::chown_to_attacker(&plug);
+    for entry in fs::read_dir(&plug).unwrap() {
+        crate::common::chown_to_attacker(&entry.unwrap().path());
+    }
+    let agent = s.start();
+    expect_allowed(
+        victim_open(&agent, &members[0]),
+        "a member of the signed plugin",
+    );
+
+    // The attacker plants a 100 GiB zz.py: every verification of a member
+    // now hashes it (the bundle covers every *.py).
+    let zz = plug.join("zz.py");
+    attack(r#"truncate -s 100G "$1""#, &[zz.as_os_str()]);
+    let openers = open_all(&members[1..]);
+    thread::sleep(Duration::from_millis(500));
+    expect_small_opens_fast(
+        &s,
+        &agent,
+        &small,
+        "7 members of a plugin holding a 100 GiB *.py are verified",
+    );
+
+    // SIGTERM: the agent exits within 2 s, the members' openers get the
+    // fail-closed answer of the mode.
+    let mut openers = openers;
+    assert!(!openers.has_exited(), "{}", openers.stdout_so_far());
+    let mut agent = agent;
+    let t = Instant::now();
+    agent.signal(libc::SIGTERM);
+    let status = agent.wait_exit(PROC_TIMEOUT);
+    let took = t.elapsed();
+    eprintln!("SIGTERM while a plugin holding a 100 GiB *.py was verified: exited in {took:?}");
+    assert_eq!(status.code(), Some(0), "{}", agent.stderr_text());
+    assert!(
+        took < STOP_WITHIN,
+        "the agent took {took:?} to stop (at most {STOP_WITHIN:?})"
+    );
+    let fin = openers.wait(PROC_TIMEOUT);
+    let want = match mode {
+        Mode::Enforce => libc::EPERM.to_string(),
+        Mode::Audit => "OK".to_string(),
+    };
+    let results: Vec<&str> = fin
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("RES "))
+        .collect();
+    assert_eq!(results.len(), 7, "one result per member:\n{fin}");
+    for r in results {
+        assert!(
+            r.starts_with(&format!("{want} ")),
+            "a member's open at SIGTERM: {r}\n{fin}"
+        );
     }
 }
