@@ -190,8 +190,9 @@ pub struct Context<'a> {
 /// Verifies the open file `fd`, opened as `path`, the way `engine` says
 /// files there are verified: the trust store, formats and options of the
 /// tree holding `path` (or the policy's own outside every tree), checked
-/// at the current time. The agent's workers, `sigward verify` and
-/// `sigward scan` all come here.
+/// at the current time. `sigward verify` and `sigward scan` come here, the
+/// agent's workers through [`evaluate_in_watched`]: both end in
+/// [`evaluate`].
 pub fn evaluate_in(engine: &Engine, fd: BorrowedFd<'_>, path: &Path, buf: &mut [u8]) -> Outcome {
     let never = evaluate_in_watched(engine, fd, path, buf, &mut Unwatched);
     never.unwrap_or_else(|i| Outcome::refused(Reason::Invalid, i.to_string(), sig_path_for(path)))
