@@ -421,6 +421,57 @@ else:
             )
         )
 
+# ---------------------------------------------------------------- part 7
+p7 = read_tsv("p7.tsv")
+w("## Part 7: 64 huge files opened at once (denial of service by writers)")
+w("")
+if not p7:
+    w("Not run.")
+    w("")
+else:
+    def p7_vals(what):
+        return [float(r["value_ns"]) for r in p7 if r["what"] == what]
+
+    rounds = sorted({int(r["round"]) for r in p7})
+    w(
+        "64 sparse files of 100 GiB each in `plugins/dos/`, under a policy accepting native and raw RSA signatures. "
+        "Each round starts the agent, then: opens the 64 *unsigned* ones at once (one thread each) and the 64 with a "
+        "native signature made for 6 bytes (*size mismatch*), timing until the last refusal; opens the 64 whose `.sig` "
+        "is 256 random bytes (a possible RSA signature, which only the content's SHA-256 refutes, so they are hashed) "
+        "in the background and, 0.3 s later, times 20 cold opens of a small signed file (`opentime --touch`); kills "
+        "those openers and reads the agent's CPU time over the next 2 s (after 0.5 s); opens the 64 again and sends "
+        "SIGTERM, timing until the agent has exited."
+    )
+    w("")
+    w("| round | 64 unsigned refused | 64 size mismatch refused | small cold open p50 | small cold open max | agent CPU while hashing | agent CPU 2 s after the kill | SIGTERM to exit |")
+    w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for rd in rounds:
+        rows = {}
+        for r in p7:
+            if int(r["round"]) == rd:
+                rows.setdefault(r["what"], []).append(float(r["value_ns"]))
+        small = rows.get("small_cold", [])
+        w(
+            f"| {rd} | {fmt_ns(med(rows.get('refuse_unsigned', [])), 'ms')} | {fmt_ns(med(rows.get('refuse_mismatch', [])), 'ms')} | "
+            f"{fmt_ns(med(small), 'ms')} | {fmt_ns(max(small) if small else None, 'ms')} | "
+            f"{med(rows.get('cpu_while_hashing_ms', [])):.0f} ms | {med(rows.get('cpu_2s_after_kill_ms', [])):.0f} ms | "
+            f"{fmt_ns(med(rows.get('sigterm', [])), 'ms')} |"
+        )
+    small = p7_vals("small_cold")
+    small_max = max(small) if small else None
+    term = p7_vals("sigterm")
+    after = p7_vals("cpu_2s_after_kill_ms")
+    refused = p7_vals("refuse_unsigned") + p7_vals("refuse_mismatch")
+    w(
+        f"| **all** | {fmt_ns(med(p7_vals('refuse_unsigned')), 'ms')} | {fmt_ns(med(p7_vals('refuse_mismatch')), 'ms')} | "
+        f"**{fmt_ns(med(small), 'ms')}** | **{fmt_ns(small_max, 'ms')}** | | {max(after):.0f} ms (worst) | **{fmt_ns(max(term), 'ms')}** (worst) |"
+    )
+    w("")
+    targets.append(("64 huge unsigned / size-mismatched files refused (all at once)", f"{fmt_ns(max(refused), 'ms')} (worst round)", "< 1 s", max(refused) < 1e9))
+    targets.append(("cold open of a small signed file while 64 huge files are hashed", f"{fmt_ns(small_max, 'ms')} (worst of {len(small)})", "< 100 ms", small_max is not None and small_max < 1e8))
+    targets.append(("agent CPU in the 2 s after the huge files' openers were killed", f"{max(after):.0f} ms (worst round)", "< 100 ms", max(after) < 100))
+    targets.append(("SIGTERM to exit with 64 huge files pending", f"{fmt_ns(max(term), 'ms')} (worst round)", "< 2 s", max(term) < 2e9))
+
 # ---------------------------------------------------------------- part 6
 w("## Part 6: criterion, verification per format")
 w("")

@@ -5,7 +5,10 @@
 //!   verification (the agent's own opens, directories, empty files, reads of
 //!   signature files, off mode, cached allows) and hands everything else to
 //!   the workers. It never blocks on verification, disk or logging.
-//! * **workers**: hash, verify, answer, and queue audit records.
+//! * **workers**: hash, verify, answer, and queue audit records, in two
+//!   lanes: small files never wait behind large ones, and a verification
+//!   stops when the agent stops or nobody waits for it any more (see
+//!   [`crate::lanes`]).
 //! * **watcher**: marks new directories in protected trees.
 //! * **audit**: writes records (see [`crate::audit`]).
 //! * **control**: serves the control socket (see [`crate::control`]):
@@ -50,6 +53,7 @@ use crate::config::{Engine, LoadError};
 use crate::control::{self, ReloadOutcome};
 use crate::fan::{self, Groups, Op, PermEvent};
 use crate::kcache::{self, KernelCache};
+use crate::lanes::{Lane, LaneWatch, Lanes};
 use crate::metrics::{self, unix_now, Metrics, TreeState, Why};
 use crate::names;
 use crate::notify;
@@ -319,18 +323,33 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
             .open(engine.generation, engine.kernel_cache.clone());
     }
 
-    let (tx, rx) = unbounded::<Job>();
+    let (small_tx, small_rx) = unbounded::<Job>();
+    let (large_tx, large_rx) = unbounded::<Job>();
     let mut workers = Vec::new();
-    for i in 0..workers_n {
-        let rx = rx.clone();
-        let shared = shared.clone();
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("sigward-worker-{i}"))
-                .spawn(move || worker_loop(&shared, &rx))?,
-        );
+    // The small lane's workers hand over what outgrows their lane; the
+    // large lane's queue closes once they and the event thread are done.
+    let lanes = [
+        (Lane::Small, workers_n, small_rx, Some(large_tx.clone())),
+        (
+            Lane::Large,
+            crate::lanes::large_workers(workers_n),
+            large_rx,
+            None,
+        ),
+    ];
+    for (lane, n, rx, escalate) in lanes {
+        for i in 0..n {
+            let rx = rx.clone();
+            let escalate = escalate.clone();
+            let shared = shared.clone();
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("sigward-{}-{i}", lane.name()))
+                    .spawn(move || worker_loop(&shared, &rx, lane, escalate.as_ref()))?,
+            );
+        }
     }
-    drop(rx);
+    let tx = Lanes::new(small_tx, large_tx);
     let events = {
         let shared = shared.clone();
         std::thread::Builder::new()
@@ -692,8 +711,12 @@ fn stop_threads(
     shared.stopping.store(true, Ordering::SeqCst);
     let _ = shared.wake.write(1);
     // The event thread hands what is queued to the workers, then drops the
-    // job sender; the workers finish every queued job and exit when the
-    // channel is empty. Meanwhile the event thread keeps answering: the
+    // job senders; the workers finish every queued job and exit when the
+    // channels are empty (the large lane's once the small lane's workers,
+    // which may hand it jobs, are gone). A verification that reads the
+    // file stops at its next read of 1 MiB when it sees `stopping`, and its
+    // events get the fail-closed answer of their mode, so the stop does not
+    // wait for large files. Meanwhile the event thread keeps answering: the
     // workers' own opens of signature files raise events that must be
     // allowed, or the workers (and the openers they serve) would hang.
     for w in workers {
@@ -760,7 +783,7 @@ fn announce_modes(engine: &Engine) {
 /// Size of the event thread's read buffer: a few hundred events per read.
 const EVENT_BUFFER: usize = 16 * 1024;
 
-fn event_loop(shared: &Arc<Shared>, tx: Sender<Job>) {
+fn event_loop(shared: &Arc<Shared>, tx: Lanes<Job>) {
     let mut tx = Some(tx);
     // Reused for every read: the hit path allocates nothing.
     let mut buf = vec![0u8; EVENT_BUFFER];
@@ -815,7 +838,7 @@ const SPIN: Duration = Duration::from_micros(50);
 
 fn drain_events(
     shared: &Arc<Shared>,
-    tx: Option<&Sender<Job>>,
+    tx: Option<&Lanes<Job>>,
     buf: &mut [u8],
     batch: &mut Vec<PermEvent>,
 ) {
@@ -882,7 +905,7 @@ fn names_epoch(shared: &Shared) -> Option<u64> {
     Some(shared.names_epoch.load(Ordering::SeqCst))
 }
 
-fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, names: &mut Names) {
+fn handle_event(shared: &Arc<Shared>, tx: Option<&Lanes<Job>>, ev: PermEvent, names: &mut Names) {
     let m = &shared.metrics;
     m.event();
     if ev.pid() == shared.self_pid {
@@ -1059,13 +1082,15 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Sender<Job>>, ev: PermEvent, n
     send(m, tx, job);
 }
 
-/// Hands a job to the workers. An unbounded channel: sending never blocks.
-/// Without a sender (the agent is stopping) or without workers, the job is
-/// dropped and its Pending answers with the fail-closed answer of its mode.
-fn send(m: &Metrics, tx: Option<&Sender<Job>>, job: Job) {
+/// Hands a job to the workers of its lane (by the file's size). Unbounded
+/// channels: sending never blocks. Without a sender (the agent is
+/// stopping) or without workers, the job is dropped and its Pending answers
+/// with the fail-closed answer of its mode.
+fn send(m: &Metrics, tx: Option<&Lanes<Job>>, job: Job) {
     if let Some(tx) = tx {
         m.job_sent();
-        if tx.send(job).is_err() {
+        let lane = Lane::for_size(job.stamp.size);
+        if tx.send(lane, job).is_err() {
             m.job_done();
         }
     }
@@ -1073,13 +1098,23 @@ fn send(m: &Metrics, tx: Option<&Sender<Job>>, job: Job) {
 
 // --------------------------------------------------------------- workers
 
-fn worker_loop(shared: &Arc<Shared>, rx: &Receiver<Job>) {
+/// `escalate`: the large lane's queue, for the small lane's jobs that
+/// outgrow it.
+fn worker_loop(
+    shared: &Arc<Shared>,
+    rx: &Receiver<Job>,
+    lane: Lane,
+    escalate: Option<&Sender<Job>>,
+) {
+    if lane == Lane::Large {
+        crate::lanes::lower_priority();
+    }
     let mut buf = vec![0u8; crate::hash::BUFFER_SIZE];
     while let Ok(job) = rx.recv() {
         // A panic in verification must not take the worker (or the agent)
         // down; the job's Pending answers fail-closed as it unwinds.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            process(shared, job, &mut buf);
+            process(shared, job, &mut buf, lane, escalate);
         }));
         shared.metrics.job_done();
     }
@@ -1137,7 +1172,13 @@ fn claim(shared: &Shared, key: InflightKey, waiter: Waiter) -> Option<(Claim<'_>
     ))
 }
 
-fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
+fn process(
+    shared: &Arc<Shared>,
+    job: Job,
+    buf: &mut [u8],
+    lane: Lane,
+    escalate: Option<&Sender<Job>>,
+) {
     let Job {
         pending,
         path,
@@ -1179,7 +1220,7 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     else {
         return;
     };
-    let path = key.path;
+    let path = key.path.clone();
     let Some(fd) = pending.fd() else { return };
     let watch_writers = !refuses_untrusted_writers(&engine, &path);
     if stamp.size == 0 && watch_writers {
@@ -1206,6 +1247,10 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
         return;
     }
     shared.metrics.verification();
+    let owner = pending.pid();
+    let mut watch = LaneWatch::new(&shared.stopping, lane, || {
+        someone_waits(shared, owner, &key)
+    });
     let mut outcome = match alias_of(shared, &stamp) {
         Some(link) => Outcome::refused(
             Reason::Tampered,
@@ -1216,7 +1261,26 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
             ),
             check::sig_path_for(&path),
         ),
-        None => check::evaluate_in(&engine, fd, &path, buf),
+        None => match check::evaluate_in_watched(&engine, fd, &path, buf, &mut watch) {
+            Ok(outcome) => outcome,
+            Err(why) => {
+                let waiters = claim.finish();
+                let job = Job {
+                    pending,
+                    path,
+                    stamp,
+                    nlink,
+                    epoch,
+                    exec,
+                    mode,
+                    engine,
+                    known: None,
+                    cached: false,
+                };
+                interrupted(shared, why, job, waiters, escalate);
+                return;
+            }
+        },
     };
     check_writers(&mut outcome, fd, &stamp, watch_writers);
     if !outcome.cacheable {
@@ -1257,6 +1321,64 @@ fn process(shared: &Arc<Shared>, job: Job, buf: &mut [u8]) {
     conclude(shared, &engine, pending, &path, exec, mode, &outcome);
     for w in waiters {
         conclude(shared, &engine, w.pending, &path, w.exec, mode, &outcome);
+    }
+}
+
+/// Whether a process still waits for the verification of `key`: its
+/// first opener `owner`, or one of the events parked behind it.
+fn someone_waits(shared: &Shared, owner: i32, key: &InflightKey) -> bool {
+    if !crate::opener::gone(owner) {
+        return true;
+    }
+    let parked: Vec<i32> = {
+        let inflight = shared.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        inflight
+            .get(key)
+            .map(|w| w.iter().map(|w| w.pending.pid()).collect())
+            .unwrap_or_default()
+    };
+    parked.into_iter().any(|pid| !crate::opener::gone(pid))
+}
+
+/// A verification given up without a verdict (nothing is cached). A job
+/// of the small lane that reads more than its lane allows goes on in the
+/// large lane, with the events parked behind it; otherwise (the agent is
+/// stopping, nobody waits any more) every event gets the fail-closed answer
+/// of its mode as its Pending drops.
+fn interrupted(
+    shared: &Shared,
+    why: crate::hash::Interrupt,
+    job: Job,
+    waiters: Vec<Waiter>,
+    escalate: Option<&Sender<Job>>,
+) {
+    tracing::debug!("verification of {} interrupted: {why}", job.path.display());
+    let escalate = escalate.filter(|_| {
+        why == crate::hash::Interrupt::OverBudget && !shared.stopping.load(Ordering::SeqCst)
+    });
+    let Some(large) = escalate else { return };
+    let again = |pending: Pending, exec: bool| Job {
+        pending,
+        path: job.path.clone(),
+        stamp: job.stamp,
+        nlink: job.nlink,
+        epoch: job.epoch,
+        exec,
+        mode: job.mode,
+        engine: job.engine.clone(),
+        known: None,
+        cached: false,
+    };
+    let mut jobs: Vec<Job> = waiters
+        .into_iter()
+        .map(|w| again(w.pending, w.exec))
+        .collect();
+    jobs.push(job);
+    for job in jobs {
+        shared.metrics.job_sent();
+        if large.send(job).is_err() {
+            shared.metrics.job_done();
+        }
     }
 }
 

@@ -21,11 +21,20 @@ use sigward_policy::formats::{self, aisoc};
 use sigward_policy::{Evidence, Format, Options, Reason, Subject, TrustStore, Verdict};
 
 use crate::config::Engine;
-use crate::hash::{digest_fd, sha256_fd, HashError};
+use crate::hash::{digest_fd, sha256_fd_watched, HashError, Interrupt, Unwatched, Watch};
 
 /// Signature files larger than this are malformed: a real one is a few KiB,
 /// and an attacker must not make the agent read a huge file.
 pub const MAX_SIGNATURE_SIZE: u64 = 1024 * 1024;
+
+/// A file that its evidence alone refuses (no signature at all, or one
+/// that binds another size: see
+/// [`sigward_policy::formats::refused_without_content`]) is read only up
+/// to this size: small ones are still hashed, so that their records carry
+/// `SIGWARD_SHA256` and the content deny list applies to them as to every
+/// file; larger ones are refused without reading a byte of them, so that
+/// an unsigned 100 GiB sparse file costs no more than a small one.
+pub const HASH_REFUSED_UP_TO: u64 = 1024 * 1024;
 
 /// Suffixes of the files that accompany a plugin file: they may be read,
 /// never executed, and are not themselves verified.
@@ -182,11 +191,25 @@ pub struct Context<'a> {
 /// Verifies the open file `fd`, opened as `path`, the way `engine` says
 /// files there are verified: the trust store, formats and options of the
 /// tree holding `path` (or the policy's own outside every tree), checked
-/// at the current time. The agent's workers, `sigward verify` and
-/// `sigward scan` all come here.
+/// at the current time. `sigward verify` and `sigward scan` come here, the
+/// agent's workers through [`evaluate_in_watched`]: both end in
+/// [`evaluate`].
 pub fn evaluate_in(engine: &Engine, fd: BorrowedFd<'_>, path: &Path, buf: &mut [u8]) -> Outcome {
+    let never = evaluate_in_watched(engine, fd, path, buf, &mut Unwatched);
+    never.unwrap_or_else(|i| Outcome::refused(Reason::Invalid, i.to_string(), sig_path_for(path)))
+}
+
+/// [`evaluate_in`], consulting `watch` before every read of the content
+/// (the agent's workers: see [`crate::lanes`]).
+pub fn evaluate_in_watched(
+    engine: &Engine,
+    fd: BorrowedFd<'_>,
+    path: &Path,
+    buf: &mut [u8],
+    watch: &mut dyn Watch,
+) -> Result<Outcome, Interrupt> {
     if let Some(refused) = writable_refusal(engine, fd, path) {
-        return refused;
+        return Ok(refused);
     }
     let options = Options {
         now: std::time::SystemTime::now()
@@ -199,7 +222,7 @@ pub fn evaluate_in(engine: &Engine, fd: BorrowedFd<'_>, path: &Path, buf: &mut [
         options: &options,
         tree_root: engine.tree_for(path).map(|t| t.root.as_path()),
     };
-    evaluate(fd, path, &ctx, buf)
+    evaluate(fd, path, &ctx, buf, watch)
 }
 
 /// In a tree that refuses untrusted writers (the default), a file that
@@ -260,21 +283,35 @@ pub fn signer(engine: &Engine, verdict: &Verdict) -> Option<String> {
 ///
 /// `buf` is the caller's hashing buffer. The file is hashed through `fd`
 /// (never reopened by name), and its stamp is compared before and after, so a
-/// file changed during verification is refused rather than cached.
-pub fn evaluate(fd: BorrowedFd<'_>, path: &Path, ctx: &Context<'_>, buf: &mut [u8]) -> Outcome {
+/// file changed during verification is refused rather than cached. A file
+/// refused by its evidence alone is not read beyond [`HASH_REFUSED_UP_TO`].
+/// `watch` is consulted before every read of the content (the file's and
+/// its AiSOC bundle's): an interruption ends the verification without a
+/// verdict.
+pub fn evaluate(
+    fd: BorrowedFd<'_>,
+    path: &Path,
+    ctx: &Context<'_>,
+    buf: &mut [u8],
+    watch: &mut dyn Watch,
+) -> Result<Outcome, Interrupt> {
     let sig_path = sig_path_for(path);
     let before = match nix::sys::stat::fstat(fd) {
         Ok(st) => st,
         Err(e) => {
-            return Outcome::refused(Reason::Invalid, format!("cannot stat file: {e}"), sig_path)
+            return Ok(Outcome::refused(
+                Reason::Invalid,
+                format!("cannot stat file: {e}"),
+                sig_path,
+            ))
         }
     };
     if !is_regular(&before) {
-        return Outcome::refused(
+        return Ok(Outcome::refused(
             Reason::Unsigned,
             "not a regular file: only regular files can carry a signature",
             sig_path,
-        );
+        ));
     }
     let stamp = Stamp::of(&before);
 
@@ -319,37 +356,63 @@ pub fn evaluate(fd: BorrowedFd<'_>, path: &Path, ctx: &Context<'_>, buf: &mut [u
         } else {
             None
         };
+    let name = path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+    let used_sig = if evidence.sig.is_none() && evidence.minisig.is_some() {
+        companion(path, ".minisig")
+    } else {
+        sig_path.clone()
+    };
 
-    let digests = match digest_fd(fd, stamp.size, needs, buf) {
+    // Refused whatever the content: a large file is not read at all.
+    if bundle_root.is_none() && stamp.size > HASH_REFUSED_UP_TO {
+        if let Some(verdict) =
+            formats::refused_without_content(name, stamp.size, &evidence, ctx.options)
+        {
+            return Ok(Outcome {
+                verdict: read_errors.into_iter().fold(verdict, formats::best),
+                sha256: None,
+                sig_path: used_sig,
+                evidence: stamps,
+                cacheable,
+                valid_until: None,
+            });
+        }
+    }
+
+    let digests = match digest_fd(fd, stamp.size, needs, buf, watch) {
         Ok(d) => d,
+        Err(HashError::Interrupted(i)) => return Err(i),
         Err(e @ HashError::Shrunk { .. }) => {
-            return Outcome::refused(Reason::Tampered, e.to_string(), sig_path)
+            return Ok(Outcome::refused(Reason::Tampered, e.to_string(), sig_path))
         }
         Err(e @ HashError::TooLarge { .. }) => {
-            return Outcome::refused(Reason::Malformed, e.to_string(), sig_path)
+            return Ok(Outcome::refused(Reason::Malformed, e.to_string(), sig_path))
         }
         Err(e @ HashError::Read(_)) => {
-            return Outcome::refused(Reason::Invalid, e.to_string(), sig_path)
+            return Ok(Outcome::refused(Reason::Invalid, e.to_string(), sig_path))
         }
     };
     match nix::sys::stat::fstat(fd) {
         Ok(after) if Stamp::of(&after) == stamp => {}
         Ok(_) => {
-            return Outcome {
+            return Ok(Outcome {
                 sha256: Some(digests.sha256),
                 ..Outcome::refused(
                     Reason::Tampered,
                     "file changed while it was being verified",
                     sig_path,
                 )
-            }
+            })
         }
         Err(e) => {
-            return Outcome::refused(Reason::Invalid, format!("cannot stat file: {e}"), sig_path)
+            return Ok(Outcome::refused(
+                Reason::Invalid,
+                format!("cannot stat file: {e}"),
+                sig_path,
+            ))
         }
     }
 
-    let name = path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
     let subject = Subject {
         name,
         size: stamp.size,
@@ -363,8 +426,15 @@ pub fn evaluate(fd: BorrowedFd<'_>, path: &Path, ctx: &Context<'_>, buf: &mut [u
     let mut extra = Vec::new();
     let mut bundle_sig = None;
     if let Some((root, manifest)) = bundle_root {
-        let (bundle, sig, complete) =
-            bundle_verdict(&root, manifest, path, &digests.sha256, ctx.trust, buf);
+        let (bundle, sig, complete) = bundle_verdict(
+            &root,
+            manifest,
+            path,
+            &digests.sha256,
+            ctx.trust,
+            buf,
+            watch,
+        )?;
         // A bundle's verdict depends on every file of the plugin: never
         // cache a rejection that may rest on it.
         if !(complete && bundle.is_verified()) {
@@ -377,11 +447,7 @@ pub fn evaluate(fd: BorrowedFd<'_>, path: &Path, ctx: &Context<'_>, buf: &mut [u
     for e in read_errors {
         verdict = formats::best(verdict, e);
     }
-    let mut used_sig = if evidence.sig.is_none() && evidence.minisig.is_some() {
-        companion(path, ".minisig")
-    } else {
-        sig_path
-    };
+    let mut used_sig = used_sig;
     if let Some((sig, bundle)) = bundle_sig {
         let rests_on_bundle = match (&verdict, &bundle) {
             (Verdict::Verified { key, .. }, Verdict::Verified { key: b, .. }) => key == b,
@@ -401,14 +467,14 @@ pub fn evaluate(fd: BorrowedFd<'_>, path: &Path, ctx: &Context<'_>, buf: &mut [u
     ) {
         cacheable = false;
     }
-    Outcome {
+    Ok(Outcome {
         valid_until: valid_until(&verdict, ctx.trust, ctx.options),
         verdict,
         sha256: Some(digests.sha256),
         sig_path: used_sig,
         evidence: stamps,
         cacheable,
-    }
+    })
 }
 
 /// Until when a verdict holds as time passes (`None`: for ever). A
@@ -471,44 +537,46 @@ fn bundle_verdict(
     sha256: &[u8; 32],
     trust: &TrustStore,
     buf: &mut [u8],
-) -> (Verdict, PathBuf, bool) {
+    watch: &mut dyn Watch,
+) -> Result<(Verdict, PathBuf, bool), Interrupt> {
     let sig_path = root.join(aisoc::SIG_NAME);
     let malformed =
         |detail: String| Verdict::reject(Reason::Malformed, detail, None).in_format(Format::Aisoc);
     let manifest = match read_signature(&root.join(manifest_name)) {
         Ok(Some((m, _))) => m,
         Ok(None) => {
-            return (
+            return Ok((
                 malformed(format!("{manifest_name} disappeared")),
                 sig_path,
                 false,
-            )
+            ))
         }
-        Err(e) => return (malformed(format!("{manifest_name}: {e}")), sig_path, false),
+        Err(e) => return Ok((malformed(format!("{manifest_name}: {e}")), sig_path, false)),
     };
     let sig = match read_signature(&sig_path) {
         Ok(Some((s, _))) => s,
-        Ok(None) => return (malformed("plugin.sig disappeared".into()), sig_path, false),
-        Err(e) => return (malformed(format!("plugin.sig: {e}")), sig_path, false),
+        Ok(None) => return Ok((malformed("plugin.sig disappeared".into()), sig_path, false)),
+        Err(e) => return Ok((malformed(format!("plugin.sig: {e}")), sig_path, false)),
     };
     let Ok(own) = path.strip_prefix(root) else {
-        return (
+        return Ok((
             malformed("file is outside its plugin root".into()),
             sig_path,
             false,
-        );
+        ));
     };
-    let (files, complete) = match bundle_files(root, Some((&posix(own), *sha256)), buf) {
-        Ok(r) => r,
-        Err(e) => return (malformed(e), sig_path, false),
-    };
+    let (files, complete) =
+        match bundle_files_watched(root, Some((&posix(own), *sha256)), buf, watch)? {
+            Ok(r) => r,
+            Err(e) => return Ok((malformed(e), sig_path, false)),
+        };
     let bundle = aisoc::Bundle {
         manifest_name,
         manifest: &manifest,
         sig: &sig,
         files: &files,
     };
-    (aisoc::verify_bundle(&bundle, trust), sig_path, complete)
+    Ok((aisoc::verify_bundle(&bundle, trust), sig_path, complete))
 }
 
 /// Every `*.py` file under an AiSOC plugin root (hidden directories
@@ -521,6 +589,21 @@ pub fn bundle_files(
     known: Option<(&str, [u8; 32])>,
     buf: &mut [u8],
 ) -> Result<(BTreeMap<String, [u8; 32]>, bool), String> {
+    bundle_files_watched(root, known, buf, &mut Unwatched).unwrap_or_else(|i| Err(i.to_string()))
+}
+
+/// Bundle members with their SHA-256 and whether all could be read, or why
+/// the bundle cannot be verified.
+type Members = Result<(BTreeMap<String, [u8; 32]>, bool), String>;
+
+/// [`bundle_files`], consulting `watch` before every read (outer error:
+/// interrupted).
+fn bundle_files_watched(
+    root: &Path,
+    known: Option<(&str, [u8; 32])>,
+    buf: &mut [u8],
+    watch: &mut dyn Watch,
+) -> Result<Members, Interrupt> {
     let mut files = BTreeMap::new();
     let mut complete = true;
     let mut stack = vec![(root.to_path_buf(), 0usize)];
@@ -547,23 +630,23 @@ pub fn bundle_files(
                 continue;
             }
             if files.len() >= MAX_BUNDLE_FILES {
-                return Err(format!(
+                return Ok(Err(format!(
                     "plugin holds more than {MAX_BUNDLE_FILES} .py files"
-                ));
+                )));
             }
             let Ok(rel) = p.strip_prefix(root) else {
                 continue;
             };
             if rel.to_str().is_none() {
-                return Err(format!(
+                return Ok(Err(format!(
                     "{} has a name that is not UTF-8, which an AiSOC bundle cannot list",
                     p.display()
-                ));
+                )));
             }
             let rel = posix(rel);
             let digest = match known {
                 Some((k, d)) if k == rel => Some(d),
-                _ => hash_path(&p, buf),
+                _ => hash_path(&p, buf, watch)?,
             };
             match digest {
                 Some(d) => {
@@ -573,7 +656,7 @@ pub fn bundle_files(
             }
         }
     }
-    Ok((files, complete))
+    Ok(Ok((files, complete)))
 }
 
 fn posix(rel: &Path) -> String {
@@ -585,18 +668,28 @@ fn posix(rel: &Path) -> String {
 
 /// SHA-256 of a file by path (bundle members other than the one opened).
 /// Symlinks to files are followed, as Python's `rglob` does.
-fn hash_path(path: &Path, buf: &mut [u8]) -> Option<[u8; 32]> {
-    let fd = nix::fcntl::open(
+/// `Ok(None)`: it cannot be read.
+fn hash_path(
+    path: &Path,
+    buf: &mut [u8],
+    watch: &mut dyn Watch,
+) -> Result<Option<[u8; 32]>, Interrupt> {
+    let Ok(fd) = nix::fcntl::open(
         path,
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
         FileMode::empty(),
-    )
-    .ok()?;
-    let st = nix::sys::stat::fstat(fd.as_fd()).ok()?;
-    if !is_regular(&st) {
-        return None;
+    ) else {
+        return Ok(None);
+    };
+    let size = match nix::sys::stat::fstat(fd.as_fd()) {
+        Ok(st) if is_regular(&st) => u64::try_from(st.st_size).unwrap_or(0),
+        _ => return Ok(None),
+    };
+    match sha256_fd_watched(fd.as_fd(), size, buf, watch) {
+        Ok(d) => Ok(Some(d)),
+        Err(HashError::Interrupted(i)) => Err(i),
+        Err(_) => Ok(None),
     }
-    sha256_fd(fd.as_fd(), u64::try_from(st.st_size).ok()?, buf).ok()
 }
 
 /// Why a signature file could not be used.
@@ -696,4 +789,88 @@ pub fn open_for_verify(path: &Path) -> Result<OwnedFd, Errno> {
         FileMode::empty(),
     )?;
     Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts what a verification reads.
+    #[derive(Default)]
+    struct Reads(u64);
+
+    impl Watch for Reads {
+        fn before_read(&mut self, n: u64) -> Result<(), Interrupt> {
+            self.0 += n;
+            Ok(())
+        }
+    }
+
+    fn file(dir: &Path, name: &str, size: u64) -> (PathBuf, OwnedFd) {
+        let p = dir.join(name);
+        let f = std::fs::File::create(&p).unwrap_or_else(|e| unreachable!("{e}"));
+        f.set_len(size).unwrap_or_else(|e| unreachable!("{e}"));
+        let fd = open_for_verify(&p).unwrap_or_else(|e| unreachable!("{e}"));
+        (p, fd)
+    }
+
+    fn check(path: &Path, fd: &OwnedFd) -> (Outcome, u64) {
+        let trust = TrustStore::new();
+        let options = Options::default();
+        let ctx = Context {
+            trust: &trust,
+            options: &options,
+            tree_root: path.parent(),
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut reads = Reads::default();
+        let outcome = evaluate(fd.as_fd(), path, &ctx, &mut buf, &mut reads)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        (outcome, reads.0)
+    }
+
+    #[test]
+    fn large_files_that_the_evidence_refuses_are_not_read() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        // Unsigned: small ones are hashed (their records carry the digest),
+        // large ones (here 100 GiB, sparse) are not read at all.
+        let (small, fd) = file(dir.path(), "small.py", HASH_REFUSED_UP_TO);
+        let (o, read) = check(&small, &fd);
+        assert_eq!(o.verdict.reason(), Some(Reason::Unsigned));
+        assert!(o.sha256.is_some() && read == HASH_REFUSED_UP_TO);
+        let (huge, fd) = file(dir.path(), "huge.py", 100 << 30);
+        let (o, read) = check(&huge, &fd);
+        assert_eq!(o.verdict.reason(), Some(Reason::Unsigned));
+        assert_eq!((o.sha256, read), (None, 0));
+        assert!(o.cacheable, "refused on its evidence, which is stamped");
+        // A native signature made for another size.
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let doc = sigward_policy::native::sign(
+            None,
+            &key,
+            "huge.py",
+            6,
+            &[0; 32],
+            "2026-01-01T00:00:00Z",
+        );
+        std::fs::write(sig_path_for(&huge), sigward_policy::native::to_text(&doc))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let (o, read) = check(&huge, &fd);
+        assert_eq!(
+            o.verdict.reason(),
+            Some(Reason::Tampered),
+            "{:?}",
+            o.verdict
+        );
+        assert_eq!((o.sha256, read), (None, 0));
+        assert!(o.evidence.sig.is_some());
+        // 256 bytes that could be an RSA signature: only the content can
+        // refute them, so the file is read.
+        let (rsa, fd) = file(dir.path(), "rsa.bin", 3 * HASH_REFUSED_UP_TO);
+        std::fs::write(sig_path_for(&rsa), [0x8f; 256]).unwrap_or_else(|e| unreachable!("{e}"));
+        let (o, read) = check(&rsa, &fd);
+        assert!(!o.verdict.is_verified());
+        assert_eq!(read, 3 * HASH_REFUSED_UP_TO);
+        assert!(o.sha256.is_some());
+    }
 }

@@ -29,6 +29,9 @@ pub enum HashError {
     /// A read failed.
     #[error("cannot read file: {0}")]
     Read(Errno),
+    /// The watch stopped the hashing.
+    #[error("{0}")]
+    Interrupted(Interrupt),
     /// The file is too large to hold in memory for a signature over its
     /// whole content.
     #[error("file is {size} bytes; signatures over the whole content (notur, legacy minisign) are verified up to {limit} bytes")]
@@ -38,6 +41,39 @@ pub enum HashError {
         /// The limit.
         limit: u64,
     },
+}
+
+/// Why a verification was given up before it reached a verdict. Nothing
+/// is concluded from it: the events waiting for the verdict get the
+/// fail-closed answer of their mode, and nothing is cached.
+#[derive(Clone, Copy, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Interrupt {
+    /// The agent is stopping.
+    #[error("the agent is stopping")]
+    Stopping,
+    /// Every process waiting for the verdict is gone.
+    #[error("no process waits for the verdict any more")]
+    Abandoned,
+    /// The verification reads more than its lane allows: it goes on in
+    /// the lane for large files.
+    #[error("more to read than the lane for small files allows")]
+    OverBudget,
+}
+
+/// Consulted before every read of a verification (of the file and of the
+/// other members of its AiSOC bundle): an error stops the verification.
+pub trait Watch {
+    /// `n` more bytes are about to be read.
+    fn before_read(&mut self, n: u64) -> Result<(), Interrupt>;
+}
+
+/// A verification nothing interrupts (`sigward verify`, `sigward scan`).
+pub struct Unwatched;
+
+impl Watch for Unwatched {
+    fn before_read(&mut self, _n: u64) -> Result<(), Interrupt> {
+        Ok(())
+    }
 }
 
 /// Largest file kept in memory for formats that sign the content itself.
@@ -63,9 +99,10 @@ pub fn digest_fd(
     size: u64,
     needs: Needs,
     buf: &mut [u8],
+    watch: &mut dyn Watch,
 ) -> Result<Digests, HashError> {
     if needs == Needs::default() {
-        return sha256_fd(fd, size, buf).map(|sha256| Digests {
+        return sha256_fd_watched(fd, size, buf, watch).map(|sha256| Digests {
             sha256,
             ..Digests::default()
         });
@@ -82,7 +119,7 @@ pub fn digest_fd(
     let mut content = needs
         .content
         .then(|| Vec::with_capacity(usize::try_from(size).unwrap_or(0)));
-    read_chunks(fd, size, buf, |chunk| {
+    read_chunks(fd, size, buf, watch, |chunk| {
         sha256.update(chunk);
         if let Some(h) = sha512.as_mut() {
             h.update(chunk);
@@ -105,8 +142,18 @@ pub fn digest_fd(
 /// SHA-256 of the first `size` bytes of the file behind `fd`, read from
 /// offset 0 (the descriptor's own offset is not used or moved).
 pub fn sha256_fd(fd: BorrowedFd<'_>, size: u64, buf: &mut [u8]) -> Result<[u8; 32], HashError> {
+    sha256_fd_watched(fd, size, buf, &mut Unwatched)
+}
+
+/// [`sha256_fd`], consulting `watch` before every read.
+pub fn sha256_fd_watched(
+    fd: BorrowedFd<'_>,
+    size: u64,
+    buf: &mut [u8],
+    watch: &mut dyn Watch,
+) -> Result<[u8; 32], HashError> {
     let mut hasher = Sha256::new();
-    read_chunks(fd, size, buf, |chunk| hasher.update(chunk))?;
+    read_chunks(fd, size, buf, watch, |chunk| hasher.update(chunk))?;
     Ok(hasher.finalize().into())
 }
 
@@ -116,6 +163,7 @@ fn read_chunks(
     fd: BorrowedFd<'_>,
     size: u64,
     buf: &mut [u8],
+    watch: &mut dyn Watch,
     mut sink: impl FnMut(&[u8]),
 ) -> Result<(), HashError> {
     // Advice only; a failure changes nothing.
@@ -133,6 +181,9 @@ fn read_chunks(
         let Some(chunk) = buf.get_mut(..want) else {
             break;
         };
+        watch
+            .before_read(want as u64)
+            .map_err(HashError::Interrupted)?;
         let off = i64::try_from(offset).map_err(|_| HashError::Read(Errno::EOVERFLOW))?;
         match nix::sys::uio::pread(fd, chunk, off) {
             Ok(0) => {
@@ -178,5 +229,57 @@ mod tests {
             sha256_fd(f.as_fd(), 0, &mut buf),
             Ok(Sha256::digest(b"").into())
         );
+    }
+
+    /// Stops after `allow` bytes, counting what it was asked for.
+    struct Budget {
+        allow: u64,
+        asked: u64,
+    }
+
+    impl Watch for Budget {
+        fn before_read(&mut self, n: u64) -> Result<(), Interrupt> {
+            if self.asked + n > self.allow {
+                return Err(Interrupt::OverBudget);
+            }
+            self.asked += n;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_watch_is_asked_before_every_read_and_can_stop_the_hashing() {
+        let mut f = tempfile::tempfile().unwrap_or_else(|e| unreachable!("{e}"));
+        let data = vec![3u8; 10 * 1024];
+        f.write_all(&data).unwrap_or_else(|e| unreachable!("{e}"));
+        let mut buf = vec![0u8; 1024];
+        let mut all = Budget {
+            allow: u64::MAX,
+            asked: 0,
+        };
+        let want: [u8; 32] = Sha256::digest(&data).into();
+        let d = digest_fd(
+            f.as_fd(),
+            data.len() as u64,
+            Needs::default(),
+            &mut buf,
+            &mut all,
+        );
+        assert_eq!(d.map(|d| d.sha256), Ok(want));
+        assert_eq!(all.asked, data.len() as u64);
+        let mut short = Budget {
+            allow: 4096,
+            asked: 0,
+        };
+        let needs = Needs {
+            sha512: true,
+            ..Needs::default()
+        };
+        let d = digest_fd(f.as_fd(), data.len() as u64, needs, &mut buf, &mut short);
+        assert_eq!(
+            d.map(|d| d.sha256),
+            Err(HashError::Interrupted(Interrupt::OverBudget))
+        );
+        assert_eq!(short.asked, 4096, "no read beyond what the watch allowed");
     }
 }

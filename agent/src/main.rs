@@ -16,6 +16,7 @@ mod gendocs;
 mod handle;
 mod hash;
 mod kcache;
+mod lanes;
 mod logging;
 mod metrics;
 mod names;

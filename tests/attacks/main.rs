@@ -25,6 +25,7 @@ mod openers;
 
 mod common;
 
+mod dos;
 mod links;
 mod names;
 mod namespaces;

@@ -181,6 +181,29 @@ pub fn verify(
     verify_with(subject, bytes, trust, opts.allow_self_signed)
 }
 
+/// The rejection [`verify`] reaches whatever the plugin's content, when the
+/// signature alone decides it: it is malformed, or records another
+/// `plugin_size` (checked before anything else). `None`: the content
+/// decides.
+pub fn refused_by_size(size: u64, bytes: &[u8]) -> Option<Verdict> {
+    let d = match parse(bytes) {
+        Ok(d) => d,
+        Err(why) => return Some(Verdict::reject(Reason::Malformed, why, None)),
+    };
+    (d.doc.plugin_size != size).then(|| {
+        Verdict::reject(
+            Reason::Tampered,
+            format!(
+                "plugin changed since signing: expected {} bytes (sha256 {}), found {size} bytes \
+                 (not read: the signature records the size)",
+                d.doc.plugin_size,
+                hex::encode(d.sha256)
+            ),
+            Some(d.fingerprint),
+        )
+    })
+}
+
 /// The check itself. With `allow_self_signed` (Conductor's level 2) a valid
 /// signature by the key inside the `.sig` is accepted even when that key is
 /// not in the trust store; revoked keys are refused either way.

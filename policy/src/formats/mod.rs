@@ -336,19 +336,7 @@ pub fn verify_with(
         } else {
             let cands = candidates(sig, opts);
             if cands.is_empty() {
-                consider(Verdict::reject(
-                    Reason::Malformed,
-                    format!(
-                        "signature file is not in any accepted format ({})",
-                        opts.formats
-                            .iter()
-                            .filter(|f| !matches!(f, Format::Minisign | Format::Aisoc))
-                            .map(|f| f.name())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    None,
-                ));
+                consider(no_accepted_format(opts));
             }
             for (f, _) in cands {
                 let v = match f {
@@ -436,6 +424,91 @@ pub fn verify_with(
         return v;
     }
     best.unwrap_or_else(unsigned_verdict)
+}
+
+fn no_accepted_format(opts: &Options) -> Verdict {
+    Verdict::reject(
+        Reason::Malformed,
+        format!(
+            "signature file is not in any accepted format ({})",
+            opts.formats
+                .iter()
+                .filter(|f| !matches!(f, Format::Minisign | Format::Aisoc))
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None,
+    )
+}
+
+/// The rejection [`verify`] reaches whatever the file's content, when the
+/// evidence, the file's base name and its size alone decide it; `None` when
+/// the content decides (or may). The caller reads a file that this refuses
+/// only when it wants its digest anyway.
+///
+/// Decided without the content: no signature at all (`unsigned`); a `.sig`
+/// that is empty or in no accepted format (`malformed`); a `.sig` every
+/// candidate format of which refuses it on its own: a native document that
+/// is malformed or names another file or size, a Conductor signature that
+/// is malformed or records another size (both bind the size); a `.minisig`
+/// the policy does not accept. Anything else (another format's signature,
+/// whose message is a digest of the content only, an accepted `.minisig`)
+/// leaves the decision to the content. An AiSOC bundle is evidence too:
+/// a caller that has one must not ask.
+///
+/// Of the policy, the content deny list (`trust.deny_sha256`) alone is not
+/// applied: a denied content refused here is refused for the reason given
+/// instead of `revoked`.
+pub fn refused_without_content(
+    name: &[u8],
+    size: u64,
+    evidence: &Evidence<'_>,
+    opts: &Options,
+) -> Option<Verdict> {
+    let mut refusals = Vec::new();
+    if let Some(sig) = evidence.sig {
+        if sig.iter().all(u8::is_ascii_whitespace) {
+            refusals.push(Verdict::reject(
+                Reason::Malformed,
+                "signature file is empty",
+                None,
+            ));
+        } else {
+            let cands = candidates(sig, opts);
+            if cands.is_empty() {
+                refusals.push(no_accepted_format(opts));
+            }
+            for (f, _) in cands {
+                let refused = match f {
+                    Format::Native => native::refused_by_facts(name, size, sig),
+                    Format::Conductor => conductor::refused_by_size(size, sig),
+                    _ => None,
+                };
+                refusals.push(refused?.in_format(f));
+            }
+        }
+    }
+    if evidence.minisig.is_some() {
+        if opts.allows(Format::Minisign) {
+            return None;
+        }
+        refusals.push(
+            Verdict::reject(
+                Reason::Malformed,
+                "minisign signatures are not accepted here by the policy",
+                None,
+            )
+            .in_format(Format::Minisign),
+        );
+    }
+    // The closest rejection, the first on a tie: as `verify_with` chooses.
+    Some(
+        refusals
+            .into_iter()
+            .reduce(best)
+            .unwrap_or_else(unsigned_verdict),
+    )
 }
 
 /// Turns a success by a key outside its validity window into `expired`.
@@ -713,5 +786,170 @@ mod policy_tests {
             .reason(),
             Some(Reason::Revoked)
         );
+    }
+
+    /// What `verify` says of a file named `name` of `size` bytes with the
+    /// given SHA-256, with the evidence `sig` / `minisig`.
+    fn verify_facts(
+        name: &[u8],
+        size: u64,
+        sha: &[u8; 32],
+        evidence: &Evidence<'_>,
+        ts: &TrustStore,
+        opts: &Options,
+    ) -> Verdict {
+        verify(&Subject::new(name, size, sha), evidence, ts, opts)
+    }
+
+    /// Whenever the evidence alone refuses a file, `verify` refuses it for
+    /// the same reason whatever the content (here: the signed content's
+    /// hash, and another).
+    fn assert_agrees(name: &[u8], size: u64, evidence: &Evidence<'_>, ts: &TrustStore) {
+        let opts = Options::default();
+        let Some(early) = refused_without_content(name, size, evidence, &opts) else {
+            return;
+        };
+        for sha in [Sha256::digest(CONTENT).into(), [0x5a; 32]] {
+            let v = verify_facts(name, size, &sha, evidence, ts, &opts);
+            assert!(!v.is_verified(), "{v:?}");
+            assert_eq!(v.reason(), early.reason(), "{v:?} vs {early:?}");
+            assert_eq!(v.format(), early.format(), "{v:?} vs {early:?}");
+        }
+    }
+
+    #[test]
+    fn no_evidence_is_refused_without_the_content() {
+        let opts = Options::default();
+        for size in [1, 1 << 40] {
+            let v = refused_without_content(b"p.py", size, &Evidence::default(), &opts);
+            assert_eq!(v.as_ref().and_then(Verdict::reason), Some(Reason::Unsigned));
+        }
+        // A checksum companion alone is no signature.
+        let sum = Evidence {
+            sha256sum: Some(b"00  p.py\n"),
+            ..Evidence::default()
+        };
+        let v = refused_without_content(b"p.py", 100, &sum, &opts);
+        assert_eq!(v.and_then(|v| v.reason()), Some(Reason::Unsigned));
+        assert_agrees(b"p.py", 100, &sum, &TrustStore::new());
+    }
+
+    #[test]
+    fn a_native_signature_for_another_size_or_name_is_refused_without_the_content() {
+        let k = key(1);
+        let ts = trusted(&[(&k, (None, None))]);
+        let sig = native_sig(&[&k]);
+        let ev = Evidence {
+            sig: Some(sig.as_bytes()),
+            ..Evidence::default()
+        };
+        let opts = Options::default();
+        let size = CONTENT.len() as u64;
+        // The signed size and name: the content decides.
+        assert_eq!(
+            refused_without_content(NAME.as_bytes(), size, &ev, &opts),
+            None
+        );
+        let big = refused_without_content(NAME.as_bytes(), 100 << 30, &ev, &opts);
+        assert_eq!(
+            big.as_ref().and_then(Verdict::reason),
+            Some(Reason::Tampered)
+        );
+        assert_eq!(big.as_ref().and_then(Verdict::format), Some(Format::Native));
+        assert_eq!(
+            big.as_ref().and_then(Verdict::key),
+            Some(Fingerprint::of_ed25519(&k.verifying_key()))
+        );
+        let renamed = refused_without_content(b"other.py", size, &ev, &opts);
+        assert_eq!(renamed.and_then(|v| v.reason()), Some(Reason::Tampered));
+        for (name, size) in [
+            (NAME.as_bytes(), 100 << 30),
+            (b"other.py", size),
+            (NAME.as_bytes(), 0),
+        ] {
+            assert_agrees(name, size, &ev, &ts);
+        }
+        // Malformed documents need no content either.
+        for bad in [
+            &b"{\"sigward\": 1}"[..],
+            b"{\"sigward\": 2, \"x\": 1}",
+            b"  \n",
+        ] {
+            let ev = Evidence {
+                sig: Some(bad),
+                ..Evidence::default()
+            };
+            let v = refused_without_content(NAME.as_bytes(), size, &ev, &opts);
+            assert_eq!(v.and_then(|v| v.reason()), Some(Reason::Malformed));
+            assert_agrees(NAME.as_bytes(), size, &ev, &ts);
+        }
+    }
+
+    #[test]
+    fn a_conductor_signature_for_another_size_is_refused_without_the_content() {
+        let k = key(9);
+        let h: [u8; 32] = Sha256::digest(CONTENT).into();
+        let size = CONTENT.len() as u64;
+        let sig = conductor::sign(&k, &h, size, SIGNED_AT, "Dev", "dev@example.com");
+        let ts = trusted(&[(&k, (None, None))]);
+        let ev = Evidence {
+            sig: Some(sig.as_bytes()),
+            ..Evidence::default()
+        };
+        let opts = Options::default();
+        assert_eq!(
+            refused_without_content(NAME.as_bytes(), size, &ev, &opts),
+            None
+        );
+        let v = refused_without_content(NAME.as_bytes(), size + 1, &ev, &opts);
+        assert_eq!(v.as_ref().and_then(Verdict::reason), Some(Reason::Tampered));
+        assert_eq!(v.and_then(|v| v.format()), Some(Format::Conductor));
+        assert_agrees(NAME.as_bytes(), size + 1, &ev, &ts);
+    }
+
+    #[test]
+    fn signatures_over_the_content_alone_leave_the_decision_to_the_content() {
+        let k = key(2);
+        let h: [u8; 32] = Sha256::digest(CONTENT).into();
+        let cloacina = cloacina::sign(&k, &h, SIGNED_AT);
+        let rsa_shaped = [7u8; 256];
+        let opts = Options::default();
+        for sig in [cloacina.as_bytes(), &rsa_shaped[..]] {
+            let ev = Evidence {
+                sig: Some(sig),
+                ..Evidence::default()
+            };
+            assert_eq!(
+                refused_without_content(NAME.as_bytes(), 100 << 30, &ev, &opts),
+                None
+            );
+        }
+        // A native signature for another size beside an accepted minisign
+        // one: the minisign signature may verify.
+        let native = native_sig(&[&k]);
+        let both = Evidence {
+            sig: Some(native.as_bytes()),
+            minisig: Some(b"untrusted comment: x\n"),
+            ..Evidence::default()
+        };
+        assert_eq!(
+            refused_without_content(NAME.as_bytes(), 1 << 40, &both, &opts),
+            None
+        );
+        // ... unless the policy does not accept minisign.
+        let no_minisign = Options {
+            formats: vec![Format::Native],
+            ..Options::default()
+        };
+        let v = refused_without_content(NAME.as_bytes(), 1 << 40, &both, &no_minisign);
+        assert_eq!(v.and_then(|v| v.reason()), Some(Reason::Tampered));
+        // Text in no accepted format.
+        let ev = Evidence {
+            sig: Some(b"not a signature"),
+            ..Evidence::default()
+        };
+        let v = refused_without_content(NAME.as_bytes(), 1 << 40, &ev, &opts);
+        assert_eq!(v.and_then(|v| v.reason()), Some(Reason::Malformed));
+        assert_agrees(NAME.as_bytes(), 1 << 40, &ev, &TrustStore::new());
     }
 }

@@ -224,6 +224,43 @@ pub fn verify(
     )
 }
 
+/// The rejection [`verify`] reaches whatever the file's content, when the
+/// document alone decides it: it is malformed, or names another file or
+/// another size (every signature binds the size, so no content can make
+/// it verify). `None`: the content decides.
+pub fn refused_by_facts(name: &[u8], size: u64, bytes: &[u8]) -> Option<Verdict> {
+    let doc = match parse(bytes) {
+        Ok(doc) => doc,
+        Err(e) => return Some(Verdict::reject(Reason::Malformed, e.to_string(), None)),
+    };
+    let first_key = doc
+        .signatures
+        .first()
+        .and_then(|e| Fingerprint::from_hex(&e.key));
+    if doc.file.name.as_bytes() != name {
+        return Some(Verdict::reject(
+            Reason::Tampered,
+            format!(
+                "signature is for a file named {:?}, this file is named {:?}",
+                doc.file.name,
+                String::from_utf8_lossy(name)
+            ),
+            first_key,
+        ));
+    }
+    (doc.file.size != size).then(|| {
+        Verdict::reject(
+            Reason::Tampered,
+            format!(
+                "content changed since signing: expected {} bytes (sha256 {}), found {size} bytes \
+                 (not read: the signature binds the size)",
+                doc.file.size, doc.file.sha256
+            ),
+            first_key,
+        )
+    })
+}
+
 /// What one signature entry amounts to.
 enum Entry {
     Verified(Verdict),
