@@ -388,6 +388,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
             root: tree.root.clone(),
             mode: tree.mode.as_str(),
             directories: u64::try_from(stats.dirs).unwrap_or(u64::MAX),
+            untrusted_writers: tree.untrusted_writers.as_str(),
         });
     }
     shared.metrics.count_marked(dirs);
@@ -398,7 +399,9 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         tree_states,
     );
     announce_modes(&engine);
-    crate::views::report(&shared.groups, &engine);
+    shared
+        .metrics
+        .set_overlay_views(crate::views::report(&shared.groups, &engine));
     let status = format!(
         "enforcing policy {} (generation {}): {} trees, {} directories marked, {} trusted keys",
         engine.source.display(),
@@ -2133,6 +2136,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                 .map(|t| TreeState {
                     root: t.root.clone(),
                     mode: t.mode.as_str(),
+                    untrusted_writers: t.untrusted_writers.as_str(),
                     directories: marked.get(t.root.as_path()).map_or_else(
                         || shared.metrics.tree_directories(&t.root).unwrap_or(0),
                         |&n| u64::try_from(n).unwrap_or(u64::MAX),
@@ -2180,7 +2184,9 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                 }
             }
             announce_modes(&new);
-            crate::views::report(&shared.groups, &new);
+            shared
+                .metrics
+                .set_overlay_views(crate::views::report(&shared.groups, &new));
             tracing::info!(
                 message_id = ids::RELOAD_OK,
                 sigward_generation = new.generation,

@@ -203,6 +203,8 @@ pub struct TreeState {
     /// Directories marked in it (at load or reload, then as new
     /// directories appear).
     pub directories: u64,
+    /// `protect.untrusted_writers`: `refuse` or `allow`.
+    pub untrusted_writers: &'static str,
 }
 
 /// The policy in force.
@@ -213,6 +215,8 @@ struct PolicyState {
     mode: &'static str,
     source: PathBuf,
     trees: Vec<TreeState>,
+    /// Writable overlays over protected trees, as last looked for.
+    overlay_views: Vec<crate::views::UncoveredView>,
 }
 
 /// What the agent knows besides the counters, when a status is built.
@@ -430,7 +434,14 @@ impl Metrics {
             mode,
             source: source.to_path_buf(),
             trees,
+            overlay_views: Vec::new(),
         };
+    }
+
+    /// The writable overlays over protected trees found at start-up or by
+    /// the last reload (see [`crate::views`]).
+    pub fn set_overlay_views(&self, views: Vec<crate::views::UncoveredView>) {
+        self.policy().overlay_views = views;
     }
 
     /// Directories marked in the tree rooted at `root` (as last counted).
@@ -541,6 +552,13 @@ impl Metrics {
                 "path": t.root.display().to_string(),
                 "mode": t.mode,
                 "directories": t.directories,
+                "untrusted_writers": t.untrusted_writers,
+            })).collect::<Vec<_>>(),
+            "overlay_views": policy.overlay_views.iter().map(|o| json!({
+                "tree": o.tree.display().to_string(),
+                "mount_point": o.mount_point.display().to_string(),
+                "upper": o.upper.display().to_string(),
+                "pid": o.pid,
             })).collect::<Vec<_>>(),
             "directories_marked": load(&self.directories_marked),
             "events": load(&self.events),
@@ -737,6 +755,13 @@ pub fn prometheus(v: &Value) -> String {
         "gauge",
         "Protected trees in the policy in force.",
         trees.len(),
+    );
+    e.one(
+        "sigward_overlay_views",
+        "gauge",
+        "Writable overlays over protected trees found at start-up or by the last reload: \
+         files created through them are not checked.",
+        array(v, &["overlay_views"]).len(),
     );
     e.family(
         "sigward_tree_directories",
@@ -1018,10 +1043,36 @@ pub fn human(v: &Value) -> String {
                 &mut o,
                 if i == 0 { "trees" } else { "" },
                 format!(
-                    "{:<width$}  {:<7}  {} directories marked",
+                    "{:<width$}  {:<7}  {} directories marked, untrusted writers: {}",
                     s(t, &["path"]),
                     s(t, &["mode"]),
-                    u(t, &["directories"])
+                    u(t, &["directories"]),
+                    s(t, &["untrusted_writers"])
+                ),
+            );
+        }
+    }
+    let views = array(v, &["overlay_views"]);
+    if !views.is_empty() {
+        row(
+            &mut o,
+            "overlays",
+            format!(
+                "{} writable overlay(s) over protected trees: files created through them are \
+                 NOT checked",
+                views.len()
+            ),
+        );
+        for w in views {
+            row(
+                &mut o,
+                "",
+                format!(
+                    "{} over {} (pid {}), upper layer {}",
+                    s(w, &["mount_point"]),
+                    s(w, &["tree"]),
+                    u(w, &["pid"]),
+                    s(w, &["upper"])
                 ),
             );
         }
@@ -1223,11 +1274,13 @@ mod tests {
                     root: PathBuf::from("/srv/p/inner"),
                     mode: "audit",
                     directories: 2,
+                    untrusted_writers: "refuse",
                 },
                 TreeState {
                     root: PathBuf::from("/srv/p"),
                     mode: "enforce",
                     directories: 5,
+                    untrusted_writers: "allow",
                 },
             ],
         );
@@ -1446,6 +1499,7 @@ mod tests {
                 root: PathBuf::from("/srv/we\"ird\\dir\nx"),
                 mode: "audit",
                 directories: 1,
+                untrusted_writers: "refuse",
             }],
         );
         let text = prometheus(&m.status(&Live::default()));
@@ -1463,7 +1517,8 @@ mod tests {
         for want in [
             "mode          enforce",
             "generation 3",
-            "/srv/p/inner  audit    3 directories marked",
+            "/srv/p/inner  audit    3 directories marked, untrusted writers: refuse",
+            "/srv/p        enforce  8 directories marked, untrusted writers: allow",
             "hit rate 33.3% (1 hits, 2 misses)",
             "deny        unsigned 1",
             "would-deny  tampered 1",

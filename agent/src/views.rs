@@ -213,9 +213,9 @@ fn lower_in_agent_mounts(groups: &Groups, pid: i32, lower: &Path) -> Option<Path
     crate::names::dir_in_agent_mounts(groups, dir.as_fd(), &st)
 }
 
-/// Logs each view (a warning with its own MESSAGE_ID) and returns how many
-/// there are.
-pub fn report(groups: &Groups, engine: &Engine) -> usize {
+/// Logs each view (a warning with its own MESSAGE_ID) and returns them
+/// (for `sigward status`).
+pub fn report(groups: &Groups, engine: &Engine) -> Vec<UncoveredView> {
     let views = find(groups, engine);
     for v in &views {
         tracing::warn!(
@@ -233,7 +233,7 @@ pub fn report(groups: &Groups, engine: &Engine) -> usize {
             v.upper.display()
         );
     }
-    views.len()
+    views
 }
 
 #[cfg(test)]

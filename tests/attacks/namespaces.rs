@@ -16,8 +16,8 @@ use crate::common::{
     assert_not_kernel_cached, attack, both_modes, victim_open, wait_for_line, Mode, Scene,
 };
 use crate::harness::{
-    allow_untrusted_writers, chmod, field, is_msg, mkdirs, run, sig_path, Agent, Finished, Proc,
-    PROC_TIMEOUT,
+    allow_untrusted_writers, chmod, field, is_msg, mkdirs, run, sig_path, status, status_json,
+    Agent, Finished, Proc, PROC_TIMEOUT,
 };
 use crate::openers::{exec_path, expect_allowed, python, python_import, Outcome};
 
@@ -358,6 +358,21 @@ fn writable_overlay_over_a_tree_is_reported(mode: Mode) {
         upper.to_str().unwrap(),
         "{rec:?}"
     );
+    // And `sigward status` says so until a reload finds it gone.
+    let v = status_json(&s.control_socket());
+    assert_eq!(
+        v["overlay_views"][0]["mount_point"],
+        merged.to_str().unwrap(),
+        "{v}"
+    );
+    let human = status(&s.control_socket(), None);
+    assert!(
+        human
+            .stdout
+            .contains("files created through them are NOT checked"),
+        "{human}"
+    );
+    drop(holder);
 }
 
 /// Directories for an overlay whose lower layer is the scene's tree, and
