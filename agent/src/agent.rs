@@ -100,6 +100,9 @@ struct Shared {
     inflight: Mutex<HashMap<InflightKey, Vec<Waiter>>>,
     /// Symbolic links out of the trees already handled (link, target).
     symlinks: Mutex<HashSet<(PathBuf, PathBuf)>>,
+    /// Trees that are a whole filesystem, and have a filesystem mark (see
+    /// [`mark_filesystem`]).
+    filesystem_marks: Mutex<HashSet<PathBuf>>,
     /// The agent's own mount namespace, in which files are named.
     own_ns: names::OwnNamespace,
     /// Files in the trees that an untrusted user's link gives another name:
@@ -315,6 +318,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         symlinks: Mutex::new(HashSet::new()),
         aliases: Mutex::new(HashMap::new()),
         own_ns: names::OwnNamespace::current(),
+        filesystem_marks: Mutex::new(HashSet::new()),
     });
     {
         let engine = shared.engine();
@@ -389,6 +393,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
             mode: tree.mode.as_str(),
             directories: u64::try_from(stats.dirs).unwrap_or(u64::MAX),
             untrusted_writers: tree.untrusted_writers.as_str(),
+            filesystem_mark: mark_filesystem(&shared, &tree.root),
         });
     }
     shared.metrics.count_marked(dirs);
@@ -2070,6 +2075,7 @@ fn guard_walked(shared: &Shared, engine: &Engine, stats: &fan::WalkStats) {
 /// Marks one protected tree of `engine`, reporting what could not be
 /// marked. Returns the number of directories marked.
 fn mark_tree(shared: &Shared, engine: &Engine, root: &Path) -> usize {
+    mark_filesystem(shared, root);
     match fan::open_dir(root) {
         Ok(fd) => {
             let stats = shared.groups.walk(Op::Add, fd, root, &HashSet::new());
@@ -2086,6 +2092,65 @@ fn mark_tree(shared: &Shared, engine: &Engine, root: &Path) -> usize {
             0
         }
     }
+}
+
+/// A tree that is a whole filesystem ([`fan::whole_filesystem`]) gets a
+/// filesystem mark besides its directory marks: an open of a file in a
+/// directory the agent has not marked yet (created or moved in a moment
+/// ago) raises an event all the same, for openers in every mount
+/// namespace. On such a filesystem every file is in the tree, so the mark
+/// costs opens outside the trees nothing. Returns whether the tree has one.
+fn mark_filesystem(shared: &Shared, root: &Path) -> bool {
+    let mut marked = shared
+        .filesystem_marks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if marked.contains(root) {
+        return true;
+    }
+    if !fan::whole_filesystem(root) {
+        return false;
+    }
+    let placed =
+        fan::open_dir(root).and_then(|fd| shared.groups.mark_filesystem(Op::Add, fd.as_fd()));
+    match placed {
+        Ok(()) => {
+            marked.insert(root.to_path_buf());
+            true
+        }
+        Err(e) => {
+            tracing::error!(
+                message_id = ids::MARK_FAILED,
+                "cannot put a filesystem mark on {}: {e}; new directories in it are unchecked \
+                 until the agent marks them",
+                root.display()
+            );
+            false
+        }
+    }
+}
+
+/// Removes the filesystem mark of a tree no longer protected.
+fn unmark_filesystem(shared: &Shared, root: &Path) {
+    let had = shared
+        .filesystem_marks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(root);
+    if had {
+        if let Ok(fd) = fan::open_dir(root) {
+            let _ = shared.groups.mark_filesystem(Op::Remove, fd.as_fd());
+        }
+    }
+}
+
+/// Whether the tree rooted at `root` has a filesystem mark.
+fn filesystem_marked(shared: &Shared, root: &Path) -> bool {
+    shared
+        .filesystem_marks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(root)
 }
 
 // ---------------------------------------------------------------- reload
@@ -2137,6 +2202,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                     root: t.root.clone(),
                     mode: t.mode.as_str(),
                     untrusted_writers: t.untrusted_writers.as_str(),
+                    filesystem_mark: filesystem_marked(shared, &t.root),
                     directories: marked.get(t.root.as_path()).map_or_else(
                         || shared.metrics.tree_directories(&t.root).unwrap_or(0),
                         |&n| u64::try_from(n).unwrap_or(u64::MAX),
@@ -2176,6 +2242,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                 .iter()
                 .filter(|t| !new_roots.contains(t.root.as_path()))
             {
+                unmark_filesystem(shared, &t.root);
                 if new.tree_for(&t.root).is_some() {
                     continue;
                 }

@@ -318,6 +318,27 @@ impl Groups {
         )
     }
 
+    /// Adds (or removes) a filesystem mark for permission events on the
+    /// filesystem of `dir`: every open and execution of any file on it, in
+    /// any directory and through any mount, raises an event, marked
+    /// directories or not. Only for a tree that is a whole filesystem
+    /// ([`whole_filesystem`]), where that is exactly the tree.
+    pub fn mark_filesystem(&self, op: Op, dir: BorrowedFd<'_>) -> nix::Result<()> {
+        let flags = match op {
+            Op::Add => MarkFlags::FAN_MARK_ADD,
+            Op::Remove => MarkFlags::FAN_MARK_REMOVE,
+        } | MarkFlags::FAN_MARK_FILESYSTEM;
+        match self.perm.mark(
+            flags,
+            MaskFlags::FAN_OPEN_PERM | MaskFlags::FAN_OPEN_EXEC_PERM,
+            dir,
+            None::<&Path>,
+        ) {
+            Err(Errno::ENOENT) if op == Op::Remove => Ok(()),
+            other => other,
+        }
+    }
+
     /// Whether the notification group has events queued that the watcher
     /// has not read yet.
     pub fn notify_pending(&self) -> bool {
@@ -450,6 +471,15 @@ impl Groups {
         }
         stats
     }
+}
+
+/// Whether the directory `root` is where a whole filesystem is mounted (in
+/// the agent's mount namespace): every file of that filesystem is then in
+/// the tree, wherever else it is mounted, and nothing can be renamed into
+/// or out of it (`rename` does not cross filesystems).
+pub fn whole_filesystem(root: &Path) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .is_ok_and(|text| crate::mountinfo::shows_whole_filesystem(&text, root))
 }
 
 /// Opens a directory below `parent` without following symlinks.

@@ -19,6 +19,7 @@ mod kcache;
 mod lanes;
 mod logging;
 mod metrics;
+mod mountinfo;
 mod names;
 mod notify;
 mod opener;

@@ -205,6 +205,9 @@ pub struct TreeState {
     pub directories: u64,
     /// `protect.untrusted_writers`: `refuse` or `allow`.
     pub untrusted_writers: &'static str,
+    /// Whether the tree is a whole filesystem with a filesystem mark, so
+    /// that new directories are checked before the agent marks them.
+    pub filesystem_mark: bool,
 }
 
 /// The policy in force.
@@ -553,6 +556,7 @@ impl Metrics {
                 "mode": t.mode,
                 "directories": t.directories,
                 "untrusted_writers": t.untrusted_writers,
+                "filesystem_mark": t.filesystem_mark,
             })).collect::<Vec<_>>(),
             "overlay_views": policy.overlay_views.iter().map(|o| json!({
                 "tree": o.tree.display().to_string(),
@@ -1043,11 +1047,16 @@ pub fn human(v: &Value) -> String {
                 &mut o,
                 if i == 0 { "trees" } else { "" },
                 format!(
-                    "{:<width$}  {:<7}  {} directories marked, untrusted writers: {}",
+                    "{:<width$}  {:<7}  {} directories marked, untrusted writers: {}{}",
                     s(t, &["path"]),
                     s(t, &["mode"]),
                     u(t, &["directories"]),
-                    s(t, &["untrusted_writers"])
+                    s(t, &["untrusted_writers"]),
+                    if t["filesystem_mark"].as_bool() == Some(true) {
+                        ", whole filesystem marked"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }
@@ -1275,12 +1284,14 @@ mod tests {
                     mode: "audit",
                     directories: 2,
                     untrusted_writers: "refuse",
+                    filesystem_mark: false,
                 },
                 TreeState {
                     root: PathBuf::from("/srv/p"),
                     mode: "enforce",
                     directories: 5,
                     untrusted_writers: "allow",
+                    filesystem_mark: true,
                 },
             ],
         );
@@ -1500,6 +1511,7 @@ mod tests {
                 mode: "audit",
                 directories: 1,
                 untrusted_writers: "refuse",
+                filesystem_mark: false,
             }],
         );
         let text = prometheus(&m.status(&Live::default()));
@@ -1518,7 +1530,7 @@ mod tests {
             "mode          enforce",
             "generation 3",
             "/srv/p/inner  audit    3 directories marked, untrusted writers: refuse",
-            "/srv/p        enforce  8 directories marked, untrusted writers: allow",
+            "/srv/p        enforce  8 directories marked, untrusted writers: allow, whole filesystem marked",
             "hit rate 33.3% (1 hits, 2 misses)",
             "deny        unsigned 1",
             "would-deny  tampered 1",

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Engine;
 use crate::fan::Groups;
+use crate::mountinfo::unescape;
 
 /// An overlay mount, as `/proc/PID/mountinfo` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,35 +31,28 @@ pub struct Overlay {
 /// The overlay mounts of a `mountinfo` text. Total: lines it cannot read
 /// are skipped.
 pub fn overlays(mountinfo: &str) -> Vec<Overlay> {
-    mountinfo.lines().filter_map(overlay_line).collect()
-}
-
-fn overlay_line(line: &str) -> Option<Overlay> {
-    // ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS
-    let (head, tail) = line.split_once(" - ")?;
-    let mount_point = head.split(' ').nth(4)?;
-    let mut tail = tail.split(' ');
-    if tail.next()? != "overlay" {
-        return None;
-    }
-    let _source = tail.next()?;
-    let options = tail.next()?;
-    let mut lowers = Vec::new();
-    let mut upper = None;
-    for opt in split_options(options) {
-        if let Some(v) = opt.strip_prefix("lowerdir=") {
-            lowers.extend(split_layers(v).into_iter().map(PathBuf::from));
-        } else if let Some(v) = opt.strip_prefix("lowerdir+=") {
-            lowers.push(PathBuf::from(unescape(v)));
-        } else if let Some(v) = opt.strip_prefix("upperdir=") {
-            upper = Some(PathBuf::from(unescape(v)));
-        }
-    }
-    Some(Overlay {
-        mount_point: PathBuf::from(unescape(mount_point)),
-        lowers,
-        upper,
-    })
+    crate::mountinfo::parse(mountinfo)
+        .into_iter()
+        .filter(|m| m.fstype == "overlay")
+        .map(|m| {
+            let mut lowers = Vec::new();
+            let mut upper = None;
+            for opt in split_options(&m.super_options) {
+                if let Some(v) = opt.strip_prefix("lowerdir=") {
+                    lowers.extend(split_layers(v).into_iter().map(PathBuf::from));
+                } else if let Some(v) = opt.strip_prefix("lowerdir+=") {
+                    lowers.push(PathBuf::from(unescape(v)));
+                } else if let Some(v) = opt.strip_prefix("upperdir=") {
+                    upper = Some(PathBuf::from(unescape(v)));
+                }
+            }
+            Overlay {
+                mount_point: m.mount_point,
+                lowers,
+                upper,
+            }
+        })
+        .collect()
 }
 
 /// Mount options are separated by commas; a comma inside a path is
@@ -111,27 +105,6 @@ fn split_layers(v: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(|s| unescape(&s))
         .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// An overlay that shows a protected tree through a writable upper layer.
