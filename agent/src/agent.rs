@@ -1038,8 +1038,13 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Lanes<Job>>, ev: PermEvent, na
             "not a regular file: only regular files can carry a signature",
             sig_path,
         )))
-    } else if check::is_sig_file(&path) {
-        if !exec {
+    } else if check::is_sig_file(&path) && !(regular && stamp.size == 0 && !exec) {
+        // (An empty one others can write goes to `empty_file` like any
+        // other empty file: creating a signature file opens it empty.)
+        let trusted = pending
+            .fd()
+            .is_some_and(|fd| only_trusted_can_write(&engine, fd, &st));
+        if !exec && trusted {
             // Loaders and operators read signature files. An exemption,
             // not a verdict: never cached, decided again on every open.
             pending.allow_fast(Why::SignatureRead);
@@ -1047,7 +1052,11 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Lanes<Job>>, ev: PermEvent, na
         }
         Some(Arc::new(Outcome::refused(
             Reason::Invalid,
-            "signature files are never executed",
+            if exec {
+                "signature files are never executed"
+            } else {
+                NAME_EXEMPTION_REFUSED
+            },
             sig_path,
         )))
     } else {
@@ -1202,13 +1211,23 @@ fn process(
     if pending.fd().is_none() {
         return;
     }
-    if check::is_aisoc_manifest(&path) {
+    if check::is_aisoc_manifest(&path) && !exec {
         // AiSOC's loader reads the manifest before anything is verified;
         // it is covered by the bundle signature in plugin.sig.
-        if !exec {
+        let trusted = pending.fd().is_some_and(|fd| {
+            nix::sys::stat::fstat(fd).is_ok_and(|st| only_trusted_can_write(&engine, fd, &st))
+        });
+        if trusted {
             pending.decide(Decision::Allow, Why::AisocManifest);
-            return;
+        } else {
+            let outcome = Outcome::refused(
+                Reason::Invalid,
+                NAME_EXEMPTION_REFUSED,
+                check::sig_path_for(&path),
+            );
+            conclude(shared, &engine, pending, &path, exec, mode, &outcome);
         }
+        return;
     }
     // A cached rejection stays valid only while the signature files beside
     // it are unchanged: signing a file later must take effect at once.
@@ -1485,6 +1504,13 @@ fn refuses_untrusted_writers(engine: &Engine, path: &Path) -> bool {
         .tree_for(path)
         .is_some_and(|t| t.untrusted_writers == UntrustedWriters::Refuse)
 }
+
+/// Why a file named like a signature or an AiSOC manifest is not read
+/// freely.
+const NAME_EXEMPTION_REFUSED: &str =
+    "named like a signature file or an AiSOC manifest, which may be \
+     read freely only when nobody but the trusted owners can write it: its owner could have \
+     swapped its name with a plugin's while the plugin was being opened";
 
 /// Whether no process has the file open for writing (a lease probe: one
 /// `fcntl` pair, no `/proc`).
