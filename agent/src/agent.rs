@@ -100,6 +100,10 @@ struct Shared {
     inflight: Mutex<HashMap<InflightKey, Vec<Waiter>>>,
     /// Symbolic links out of the trees already handled (link, target).
     symlinks: Mutex<HashSet<(PathBuf, PathBuf)>>,
+    /// When the event thread last found the permission queue empty (Unix
+    /// time in nanoseconds): every event it reads later was queued after
+    /// it (see [`name_settled`]).
+    queue_empty_at: AtomicU64,
     /// Trees that are a whole filesystem, and have a filesystem mark (see
     /// [`mark_filesystem`]).
     filesystem_marks: Mutex<HashSet<PathBuf>>,
@@ -262,6 +266,9 @@ struct Job {
     /// A verdict decided without verification, or taken from the cache.
     known: Option<Arc<Outcome>>,
     cached: bool,
+    /// Whether the file's name cannot have changed since it was opened
+    /// ([`name_settled`]).
+    name_settled: bool,
 }
 
 /// Runs the agent until SIGTERM or SIGINT. Returns when every pending event
@@ -319,6 +326,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         aliases: Mutex::new(HashMap::new()),
         own_ns: names::OwnNamespace::current(),
         filesystem_marks: Mutex::new(HashSet::new()),
+        queue_empty_at: AtomicU64::new(unix_nanos()),
     });
     {
         let engine = shared.engine();
@@ -406,7 +414,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
     announce_modes(&engine);
     shared
         .metrics
-        .set_overlay_views(crate::views::report(&shared.groups, &engine));
+        .set_overlay_views(report_views(&shared, &engine));
     let status = format!(
         "enforcing policy {} (generation {}): {} trees, {} directories marked, {} trusted keys",
         engine.source.display(),
@@ -854,6 +862,8 @@ fn drain_events(
     loop {
         match shared.groups.read_perm(buf, batch) {
             Ok(()) if batch.is_empty() => {
+                // Every event read from now on was queued after this moment.
+                shared.queue_empty_at.store(unix_nanos(), Ordering::SeqCst);
                 // Only after events were handled, and not while stopping.
                 let Some(since) = idle_since.filter(|_| tx.is_some()) else {
                     return;
@@ -993,8 +1003,15 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Lanes<Job>>, ev: PermEvent, na
                 exec,
                 mode,
                 // An empty file needs no name: it is allowed while nobody
-                // else writes or reads it (see `empty_file`).
-                known: (!(regular && stamp.size == 0)).then(|| {
+                // else writes or reads it (see `empty_file`), unless a tree
+                // refuses untrusted writers (its tree cannot be told).
+                known: (!(regular
+                    && stamp.size == 0
+                    && engine
+                        .trees
+                        .iter()
+                        .all(|t| t.untrusted_writers != UntrustedWriters::Refuse)))
+                .then(|| {
                     Arc::new(Outcome::refused(
                         Reason::Unsigned,
                         format!("the file's name cannot be resolved: {why}"),
@@ -1002,6 +1019,7 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Lanes<Job>>, ev: PermEvent, na
                     ))
                 }),
                 cached: false,
+                name_settled: false,
                 engine,
                 pending,
             };
@@ -1044,7 +1062,7 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Lanes<Job>>, ev: PermEvent, na
         let trusted = pending
             .fd()
             .is_some_and(|fd| only_trusted_can_write(&engine, fd, &st));
-        if !exec && trusted {
+        if !exec && (trusted || name_settled(shared, &st)) {
             // Loaders and operators read signature files. An exemption,
             // not a verdict: never cached, decided again on every open.
             pending.allow_fast(Why::SignatureRead);
@@ -1092,9 +1110,10 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Lanes<Job>>, ev: PermEvent, na
         epoch,
         exec,
         mode,
-        engine,
         known,
         cached,
+        name_settled: name_settled(shared, &st),
+        engine,
     };
     send(m, tx, job);
 }
@@ -1207,6 +1226,7 @@ fn process(
         engine,
         known,
         cached,
+        name_settled,
     } = job;
     if pending.fd().is_none() {
         return;
@@ -1217,7 +1237,7 @@ fn process(
         let trusted = pending.fd().is_some_and(|fd| {
             nix::sys::stat::fstat(fd).is_ok_and(|st| only_trusted_can_write(&engine, fd, &st))
         });
-        if trusted {
+        if trusted || name_settled {
             pending.decide(Decision::Allow, Why::AisocManifest);
         } else {
             let outcome = Outcome::refused(
@@ -1303,6 +1323,7 @@ fn process(
                     engine,
                     known: None,
                     cached: false,
+                    name_settled,
                 };
                 interrupted(shared, why, job, waiters, escalate);
                 return;
@@ -1395,6 +1416,7 @@ fn interrupted(
         engine: job.engine.clone(),
         known: None,
         cached: false,
+        name_settled: job.name_settled,
     };
     let mut jobs: Vec<Job> = waiters
         .into_iter()
@@ -1505,12 +1527,41 @@ fn refuses_untrusted_writers(engine: &Engine, path: &Path) -> bool {
         .is_some_and(|t| t.untrusted_writers == UntrustedWriters::Refuse)
 }
 
+/// How long before the permission queue was last seen empty a file must
+/// have last changed for its name to count as settled: covers the time
+/// between an opener's path lookup and its event entering the queue.
+const NAME_SETTLE: Duration = Duration::from_secs(2);
+
+/// Nanoseconds since the Unix epoch, now.
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Whether the file's name cannot have changed since it was opened. A
+/// rename (or link, or unlink) sets the file's ctime, which nobody can set
+/// otherwise. Every event read now was queued after the queue was last
+/// seen empty, and its opener looked the name up shortly before that, so a
+/// file whose ctime is older than that moment (less [`NAME_SETTLE`]) was
+/// not renamed after its opener looked it up: the name the agent reads is
+/// the one the opener used. Name-based exemptions (reading a signature
+/// file or an AiSOC manifest) rest on it for files others can write.
+fn name_settled(shared: &Shared, st: &FileStat) -> bool {
+    let ctime = u64::try_from(st.st_ctime)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(st.st_ctime_nsec).unwrap_or(0));
+    let settle = u64::try_from(NAME_SETTLE.as_nanos()).unwrap_or(u64::MAX);
+    ctime.saturating_add(settle) < shared.queue_empty_at.load(Ordering::SeqCst)
+}
+
 /// Why a file named like a signature or an AiSOC manifest is not read
 /// freely.
-const NAME_EXEMPTION_REFUSED: &str =
-    "named like a signature file or an AiSOC manifest, which may be \
-     read freely only when nobody but the trusted owners can write it: its owner could have \
-     swapped its name with a plugin's while the plugin was being opened";
+const NAME_EXEMPTION_REFUSED: &str = "named like a signature file or an AiSOC manifest, which \
+     may be read freely only when nobody but the trusted owners can write it, or when it was not \
+     renamed in the 2 s before this open: its owner could have swapped its name with a plugin's \
+     while the plugin was being opened";
 
 /// Whether no process has the file open for writing (a lease probe: one
 /// `fcntl` pair, no `/proc`).
@@ -2156,6 +2207,51 @@ fn mark_filesystem(shared: &Shared, root: &Path) -> bool {
     }
 }
 
+/// How long looking for overlays over the trees may take.
+const VIEWS_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Set while a look for overlays runs (one that never returned is not
+/// started again).
+static VIEWS_BUSY: AtomicBool = AtomicBool::new(false);
+
+/// [`crate::views::report`], on a thread of its own, for at most
+/// [`VIEWS_DEADLINE`]: it walks paths in other mount namespaces, where a
+/// mount that never answers (an attacker's FUSE filesystem) would block
+/// it, and start-up or a reload must not wait for that.
+fn report_views(shared: &Arc<Shared>, engine: &Arc<Engine>) -> Vec<crate::views::UncoveredView> {
+    if VIEWS_BUSY.swap(true, Ordering::SeqCst) {
+        tracing::warn!(
+            message_id = ids::OVERLAY_VIEW,
+            "not looking for overlays over the protected trees: the previous look has not \
+             finished (a mount in another namespace does not answer)"
+        );
+        return Vec::new();
+    }
+    let (tx, rx) = bounded(1);
+    let (s, e) = (shared.clone(), engine.clone());
+    let started = std::thread::Builder::new()
+        .name("sigward-views".into())
+        .spawn(move || {
+            let _ = tx.send(crate::views::report(&s.groups, &e));
+            VIEWS_BUSY.store(false, Ordering::SeqCst);
+        });
+    if started.is_err() {
+        VIEWS_BUSY.store(false, Ordering::SeqCst);
+        return Vec::new();
+    }
+    match rx.recv_timeout(VIEWS_DEADLINE) {
+        Ok(views) => views,
+        Err(_) => {
+            tracing::warn!(
+                message_id = ids::OVERLAY_VIEW,
+                "looking for overlays over the protected trees took more than {VIEWS_DEADLINE:?} \
+                 (a mount in another namespace does not answer): some may not be reported"
+            );
+            Vec::new()
+        }
+    }
+}
+
 /// Removes the filesystem mark of a tree no longer protected.
 fn unmark_filesystem(shared: &Shared, root: &Path) {
     let had = shared
@@ -2277,9 +2373,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                 }
             }
             announce_modes(&new);
-            shared
-                .metrics
-                .set_overlay_views(crate::views::report(&shared.groups, &new));
+            shared.metrics.set_overlay_views(report_views(shared, &new));
             tracing::info!(
                 message_id = ids::RELOAD_OK,
                 sigward_generation = new.generation,

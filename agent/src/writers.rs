@@ -98,7 +98,7 @@ pub fn holders(dev: u64, ino: u64, limit: usize) -> Vec<Writer> {
 /// A descriptor of the process on (dev, ino), opened in any mode.
 fn holder_fd(base: &Path, dev: u64, ino: u64) -> Option<String> {
     for fd in std::fs::read_dir(base.join("fd")).ok()?.flatten() {
-        if nix::sys::stat::stat(&fd.path()).is_ok_and(|st| st.st_dev == dev && st.st_ino == ino) {
+        if same_file(&fd.path(), dev, ino) {
             return Some(format!("fd {}", fd.file_name().to_string_lossy()));
         }
     }
@@ -114,13 +114,22 @@ fn holder_map(base: &Path, dev: u64, ino: u64) -> Option<String> {
         .then(|| "mapping".to_string())
 }
 
+/// Whether `/proc/PID/fd/N` is the file (dev, ino). `statx` with
+/// `AT_STATX_DONT_SYNC`: a network or FUSE filesystem answers from what it
+/// has cached instead of asking its server, so a descriptor an attacker
+/// holds on a FUSE file of their own that never answers cannot stall the
+/// scan.
+fn same_file(fd_link: &Path, dev: u64, ino: u64) -> bool {
+    use rustix::fs::{AtFlags, StatxFlags, CWD};
+    rustix::fs::statx(CWD, fd_link, AtFlags::STATX_DONT_SYNC, StatxFlags::INO).is_ok_and(|st| {
+        st.stx_ino == ino && libc::makedev(st.stx_dev_major, st.stx_dev_minor) == dev
+    })
+}
+
 /// A descriptor of the process open for writing on (dev, ino).
 fn writer_fd(base: &Path, dev: u64, ino: u64) -> Option<String> {
     for fd in std::fs::read_dir(base.join("fd")).ok()?.flatten() {
-        let Ok(st) = nix::sys::stat::stat(&fd.path()) else {
-            continue;
-        };
-        if st.st_dev != dev || st.st_ino != ino {
+        if !same_file(&fd.path(), dev, ino) {
             continue;
         }
         let info = std::fs::read_to_string(base.join("fdinfo").join(fd.file_name())).ok()?;

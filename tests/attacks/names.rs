@@ -77,7 +77,7 @@ fn invalid_utf8_file_name(mode: Mode) {
     let copy = s.dir.join(OsStr::from_bytes(b"mod\xff.py"));
     attack(
         r#"cp "$1" "$2" && cp "$1.sig" "$2.sig""#,
-        &[good.as_os_str(), copy.as_os_str()],
+        &[signed.as_os_str(), copy.as_os_str()],
     );
 
     expect_allowed(

@@ -244,12 +244,12 @@ fn tree_seen_as_the_lower_layer_of_an_overlay(mode: Mode) {
     checked_through_a_view(&s, &mount, &merged, "the overlay");
 }
 
-/// Signs `good.py`, starts the agent, has the attacker write an unsigned
+/// Signs root's `good.py`, starts the agent, has the attacker write an unsigned
 /// `evil.py`, and opens both (and the signature) as root through `view`,
 /// a view of the tree that `mount` makes in a mount namespace of root's
 /// own.
 fn checked_through_a_view(s: &Scene, mount: &str, view: &Path, what: &str) {
-    let good = s.signed("good.py", b"GOOD = 1\n");
+    let good = s.fx.write_signed("good.py", b"GOOD = 1\n");
     let agent = s.start();
     let evil = s.att("evil.py");
     attack(r#"printf 'EVIL = 1\n' > "$1""#, &[evil.as_os_str()]);

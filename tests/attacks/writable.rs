@@ -16,7 +16,7 @@ use std::ffi::OsStr;
 use std::process::Command;
 
 use crate::common::{attack, attacker_py, both_modes, victim_open, wait_for_line, Mode, Scene};
-use crate::harness::{chmod, run, sig_path, write_file, Proc, Record, PROC_TIMEOUT};
+use crate::harness::{chmod, run, sig_path, status_json, write_file, Proc, Record, PROC_TIMEOUT};
 use crate::openers::{gcc, python};
 
 both_modes!(
@@ -151,14 +151,14 @@ fn empty_file_filled_when_someone_opens_it(mode: Mode) {
             assert_eq!(n("empty") + n("refused"), RACE_ATTEMPTS as u64, "{v}");
         }
         Mode::Audit => {
-            // Audit mode allows, so the attacker may win; each such open
-            // is on record.
-            s.expect_record_where(
-                &agent,
-                "er.py",
-                |p| p.ends_with("/er.py"),
-                "tampered",
-                "an empty file filled under its opener (audit)",
+            // Audit mode allows, so the attacker may win; the agent says
+            // what it would have refused.
+            let st = status_json(&s.control_socket());
+            let would = st["verdicts"]["would-deny"].as_u64().unwrap_or(0);
+            assert!(
+                filled == 0 || would > 0,
+                "{filled} reads saw the attacker's content and no open was recorded as \
+                 would-deny: {v}"
             );
         }
     }
