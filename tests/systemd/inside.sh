@@ -118,7 +118,9 @@ basic_ts=$(systemctl show -P ActiveEnterTimestampMonotonic basic.target)
 if [ "${sig_ts:-0}" -gt 0 ] && [ "$sig_ts" -le "${sysinit_ts:-0}" ] && [ "$sig_ts" -le "${basic_ts:-0}" ]; then
     ok "at boot, sigward was enforcing before sysinit.target and basic.target ($((sig_ts / 1000)) ms <= $((sysinit_ts / 1000)) ms)"
 else
-    bad "boot ordering: sigward active at ${sig_ts} us, sysinit.target at ${sysinit_ts} us, basic.target at ${basic_ts} us"
+    bad "boot ordering: sigward active at ${sig_ts} us, sysinit.target at ${sysinit_ts} us, basic.target at ${basic_ts} us (restarts since boot: $(prop NRestarts))"
+    # What the first start at boot said, for the diagnosis.
+    journalctl -b -o short-monotonic --no-pager -u sigward.service | head -n 25 | sed 's/^/      /'
 fi
 
 # ---------------------------------------------------------------- unit checks
