@@ -104,9 +104,9 @@ struct Shared {
     /// time in nanoseconds): every event it reads later was queued after
     /// it (see [`name_settled`]).
     queue_empty_at: AtomicU64,
-    /// Trees that are a whole filesystem, and have a filesystem mark (see
-    /// [`mark_filesystem`]).
-    filesystem_marks: Mutex<HashSet<PathBuf>>,
+    /// Trees guarded by a filesystem mark (see [`mark_filesystem`]), and
+    /// the device of that filesystem.
+    filesystem_marks: Mutex<HashMap<PathBuf, FilesystemMark>>,
     /// The agent's own mount namespace, in which files are named.
     own_ns: names::OwnNamespace,
     /// Files in the trees that an untrusted user's link gives another name:
@@ -325,7 +325,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         symlinks: Mutex::new(HashSet::new()),
         aliases: Mutex::new(HashMap::new()),
         own_ns: names::OwnNamespace::current(),
-        filesystem_marks: Mutex::new(HashSet::new()),
+        filesystem_marks: Mutex::new(HashMap::new()),
         queue_empty_at: AtomicU64::new(unix_nanos()),
     });
     {
@@ -1027,6 +1027,21 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Lanes<Job>>, ev: PermEvent, na
             return;
         }
     };
+    if engine.tree_for(&path).is_none() && outside_the_trees(shared, stamp.dev) {
+        // Raised by the filesystem mark of a tree that is a mount of its
+        // own: nothing crosses that mount, so this file was not opened in a
+        // tree. Its next opens are left to the kernel while it is unchanged
+        // (with one link only: a file linked into a tree before the mount
+        // existed keeps its events).
+        m.cache_miss();
+        if st.st_nlink == 1 && shared.kcache.accepts(engine.generation) {
+            let _ = shared
+                .kcache
+                .mark(&shared.groups, engine.generation, fd, &stamp);
+        }
+        pending.allow_fast(Why::OutsideTrees);
+        return;
+    }
     let mode = engine.mode_for(&path);
     let mut pending = pending;
     pending.fail_allow = mode != Mode::Enforce;
@@ -2171,28 +2186,97 @@ fn mark_tree(shared: &Shared, engine: &Engine, root: &Path) -> usize {
     }
 }
 
-/// A tree that is a whole filesystem ([`fan::whole_filesystem`]) gets a
-/// filesystem mark besides its directory marks: an open of a file in a
-/// directory the agent has not marked yet (created or moved in a moment
-/// ago) raises an event all the same, for openers in every mount
-/// namespace. On such a filesystem every file is in the tree, so the mark
-/// costs opens outside the trees nothing. Returns whether the tree has one.
+/// The filesystem mark that guards one tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FilesystemMark {
+    /// The filesystem's device.
+    dev: u64,
+    /// Whether the filesystem has files outside the tree (the tree is a
+    /// mount of its own): their opens raise events too, and are allowed.
+    shared: bool,
+}
+
+/// Puts a filesystem mark on the filesystem of a tree, when that mark
+/// guards exactly what the tree needs: an open of a file in a directory the
+/// agent has not marked yet (created or moved in a moment ago) then raises
+/// an event all the same, for openers in every mount namespace.
+///
+/// - A tree that is a whole filesystem gets one: every file on it is in the
+///   tree, so the mark costs opens elsewhere nothing.
+/// - A tree that is a mount of its own (bind-mounted onto itself) on a
+///   larger filesystem gets one too
+///   ([`Cover::OwnMount`](crate::mountinfo::Cover::OwnMount)): `rename` and
+///   `link` cannot cross its mount, so no file moves between the tree and the
+///   rest of the filesystem and a file named outside every tree was never
+///   opened inside one. Opens of those files are allowed (see
+///   [`outside_the_trees`]); they cost one event each until the kernel
+///   caches the answer.
+/// - Any other tree shares its filesystem with files that can be moved in:
+///   it has none, and the window is reported.
+///
+/// Returns whether the tree has a filesystem mark.
 fn mark_filesystem(shared: &Shared, root: &Path) -> bool {
+    use crate::mountinfo::Cover;
     let mut marked = shared
         .filesystem_marks
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    if marked.contains(root) {
+    if marked.contains_key(root) {
         return true;
     }
-    if !fan::whole_filesystem(root) {
-        return false;
-    }
-    let placed =
-        fan::open_dir(root).and_then(|fd| shared.groups.mark_filesystem(Op::Add, fd.as_fd()));
+    let cover = fan::cover(root);
+    let is_shared = match &cover {
+        Cover::Whole => false,
+        Cover::OwnMount { filesystem_at } => {
+            // Files outside the tree are named through a mount of the
+            // whole filesystem: through the tree's own mount they have no
+            // name.
+            if let Some(fd) = filesystem_at
+                .as_deref()
+                .and_then(|at| fan::open_dir(at).ok())
+            {
+                shared.groups.remember_filesystem(fd.as_fd());
+            }
+            true
+        }
+        Cover::Uncovered { at } => {
+            tracing::warn!(
+                message_id = ids::NEW_DIRECTORY_WINDOW,
+                path = %root.display(),
+                "protected tree {} is a mount of its own, but the same directory is also shown at \
+                 {} without it, where files can be moved into it: a directory made or moved into \
+                 the tree is unchecked until the agent has marked it (see docs/threat-model.md)",
+                root.display(),
+                at.display()
+            );
+            return false;
+        }
+        Cover::Shared => {
+            tracing::warn!(
+                message_id = ids::NEW_DIRECTORY_WINDOW,
+                path = %root.display(),
+                "protected tree {} shares its filesystem and is not a mount of its own: a \
+                 directory made or moved into it is unchecked until the agent has marked it; \
+                 bind-mount the tree onto itself to close that window (see docs/operations.md)",
+                root.display()
+            );
+            return false;
+        }
+    };
+    let placed = fan::open_dir(root).and_then(|fd| {
+        let st = nix::sys::stat::fstat(fd.as_fd())?;
+        shared.groups.mark_filesystem(Op::Add, fd.as_fd())?;
+        Ok(st.st_dev)
+    });
     match placed {
-        Ok(()) => {
-            marked.insert(root.to_path_buf());
+        Ok(dev) => {
+            marked.insert(
+                root.to_path_buf(),
+                FilesystemMark {
+                    dev,
+                    shared: is_shared,
+                },
+            );
             true
         }
         Err(e) => {
@@ -2205,6 +2289,19 @@ fn mark_filesystem(shared: &Shared, root: &Path) -> bool {
             false
         }
     }
+}
+
+/// Whether a file whose name in the agent's mounts is outside every tree
+/// lies on a filesystem that a tree's mark covers only because the tree is
+/// a mount of its own there ([`mark_filesystem`]): its open was raised by
+/// that mark, and the file is none of the agent's business.
+fn outside_the_trees(shared: &Shared, dev: u64) -> bool {
+    shared
+        .filesystem_marks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .any(|m| m.shared && m.dev == dev)
 }
 
 /// How long looking for overlays over the trees may take.
@@ -2252,27 +2349,22 @@ fn report_views(shared: &Arc<Shared>, engine: &Arc<Engine>) -> Vec<crate::views:
     }
 }
 
-/// Removes the filesystem mark of a tree no longer protected.
+/// Removes the filesystem mark of a tree no longer protected, unless
+/// another tree on the same filesystem still needs it.
 fn unmark_filesystem(shared: &Shared, root: &Path) {
-    let had = shared
+    let mut marked = shared
         .filesystem_marks
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(root);
-    if had {
-        if let Ok(fd) = fan::open_dir(root) {
-            let _ = shared.groups.mark_filesystem(Op::Remove, fd.as_fd());
-        }
+        .unwrap_or_else(|p| p.into_inner());
+    let Some(gone) = marked.remove(root) else {
+        return;
+    };
+    if marked.values().any(|m| m.dev == gone.dev) {
+        return;
     }
-}
-
-/// Whether the tree rooted at `root` has a filesystem mark.
-fn filesystem_marked(shared: &Shared, root: &Path) -> bool {
-    shared
-        .filesystem_marks
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .contains(root)
+    if let Ok(fd) = fan::open_dir(root) {
+        let _ = shared.groups.mark_filesystem(Op::Remove, fd.as_fd());
+    }
 }
 
 // ---------------------------------------------------------------- reload
@@ -2324,7 +2416,9 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                     root: t.root.clone(),
                     mode: t.mode.as_str(),
                     untrusted_writers: t.untrusted_writers.as_str(),
-                    filesystem_mark: filesystem_marked(shared, &t.root),
+                    // (A tree bind-mounted onto itself since the last
+                    // load gets its mark now.)
+                    filesystem_mark: mark_filesystem(shared, &t.root),
                     directories: marked.get(t.root.as_path()).map_or_else(
                         || shared.metrics.tree_directories(&t.root).unwrap_or(0),
                         |&n| u64::try_from(n).unwrap_or(u64::MAX),

@@ -61,6 +61,10 @@ pub mod ids {
     /// A protected tree is a lower layer of a writable overlay: files
     /// created through it are not checked.
     pub const OVERLAY_VIEW: &str = "e0c7b3a9d2f44b1e8a6c5d3f9b2e7a41";
+    /// A protected tree shares its filesystem and is not a mount of its
+    /// own: a directory made or moved into it is unchecked until the agent
+    /// has marked it.
+    pub const NEW_DIRECTORY_WINDOW: &str = "5f2a9c7e1b8d4e63a0c9f4b7d2e81c56";
     /// The status, written on SIGUSR1.
     pub const STATUS: &str = "b6e1f0c3d8a24e7f9c5b2a1d4e3f6a09";
 }

@@ -321,8 +321,8 @@ impl Groups {
     /// Adds (or removes) a filesystem mark for permission events on the
     /// filesystem of `dir`: every open and execution of any file on it, in
     /// any directory and through any mount, raises an event, marked
-    /// directories or not. Only for a tree that is a whole filesystem
-    /// ([`whole_filesystem`]), where that is exactly the tree.
+    /// directories or not. Only for a tree that is a whole filesystem or a
+    /// mount of its own ([`cover`]).
     pub fn mark_filesystem(&self, op: Op, dir: BorrowedFd<'_>) -> nix::Result<()> {
         let flags = match op {
             Op::Add => MarkFlags::FAN_MARK_ADD,
@@ -473,13 +473,14 @@ impl Groups {
     }
 }
 
-/// Whether the directory `root` is where a whole filesystem is mounted (in
-/// the agent's mount namespace): every file of that filesystem is then in
-/// the tree, wherever else it is mounted, and nothing can be renamed into
-/// or out of it (`rename` does not cross filesystems).
-pub fn whole_filesystem(root: &Path) -> bool {
+/// How the directory `root` sits among the agent's mounts (see
+/// [`crate::mountinfo::Cover`]); [`Cover::Shared`](crate::mountinfo::Cover)
+/// when the mount table cannot be read.
+pub fn cover(root: &Path) -> crate::mountinfo::Cover {
     std::fs::read_to_string("/proc/self/mountinfo")
-        .is_ok_and(|text| crate::mountinfo::shows_whole_filesystem(&text, root))
+        .map_or(crate::mountinfo::Cover::Shared, |text| {
+            crate::mountinfo::cover(&text, root)
+        })
 }
 
 /// Opens a directory below `parent` without following symlinks.

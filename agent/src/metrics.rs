@@ -50,6 +50,9 @@ pub enum Why {
     SignatureRead,
     /// A tree (or the policy) in mode `off` (event thread).
     ModeOff,
+    /// A file outside every tree, on a filesystem whose mark guards a tree
+    /// that is a mount of its own (event thread).
+    OutsideTrees,
     /// A cached verified verdict (event thread).
     Cached,
     /// Verified by a worker.
@@ -77,7 +80,7 @@ const REJECTIONS: [Reason; 8] = [
 ];
 
 /// Every reason, in the order they are shown.
-const ALL_WHY: [Why; 18] = [
+const ALL_WHY: [Why; 19] = [
     Why::Verified,
     Why::SelfSigned,
     Why::Cached,
@@ -86,6 +89,7 @@ const ALL_WHY: [Why; 18] = [
     Why::SignatureRead,
     Why::AisocManifest,
     Why::ModeOff,
+    Why::OutsideTrees,
     Why::OwnOpen,
     Why::Rejected(REJECTIONS[0]),
     Why::Rejected(REJECTIONS[1]),
@@ -112,6 +116,7 @@ impl Why {
             Why::Empty => "empty",
             Why::SignatureRead => "signature-read",
             Why::ModeOff => "mode-off",
+            Why::OutsideTrees => "outside-trees",
             Why::Cached => "cached",
             Why::Verified => "verified",
             Why::SelfSigned => "self-signed",
@@ -141,6 +146,7 @@ impl Why {
             Why::Rejected(Reason::Expired) => 15,
             Why::Rejected(Reason::Writable) => 16,
             Why::Error => 17,
+            Why::OutsideTrees => 18,
         }
     }
 
@@ -153,6 +159,7 @@ impl Why {
                 | Why::Empty
                 | Why::SignatureRead
                 | Why::ModeOff
+                | Why::OutsideTrees
                 | Why::Cached
         )
     }

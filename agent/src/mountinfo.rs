@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 /// One mount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// The device of the filesystem (`MAJ:MIN`).
+    pub dev: String,
     /// The directory of the filesystem that the mount shows (`/`: all of it).
     pub root: PathBuf,
     /// Where it is mounted.
@@ -26,13 +28,15 @@ fn line(l: &str) -> Option<Mount> {
     // ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS
     let (head, tail) = l.split_once(" - ")?;
     let mut head = head.split(' ');
-    let root = head.nth(3)?;
+    let dev = head.nth(2)?;
+    let root = head.next()?;
     let mount_point = head.next()?;
     let mut tail = tail.split(' ');
     let fstype = tail.next()?;
     let _source = tail.next()?;
     let super_options = tail.next()?;
     Some(Mount {
+        dev: dev.to_string(),
         root: PathBuf::from(unescape(root)),
         mount_point: PathBuf::from(unescape(mount_point)),
         fstype: fstype.to_string(),
@@ -40,15 +44,64 @@ fn line(l: &str) -> Option<Mount> {
     })
 }
 
-/// Whether `dir` is the mount point of a mount that shows a whole
-/// filesystem (its root is `/`), as the last mount there says: then every
-/// file of that filesystem lies below `dir`, wherever else it is mounted.
-pub fn shows_whole_filesystem(text: &str, dir: &Path) -> bool {
-    parse(text)
-        .iter()
-        .rev()
-        .find(|m| m.mount_point == dir)
-        .is_some_and(|m| m.root == Path::new("/"))
+/// How a protected directory sits among the mounts (of one mount
+/// namespace): what decides whether a filesystem mark may guard it (see
+/// `mark_filesystem` in the agent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cover {
+    /// A whole filesystem is mounted there (the mount's root is `/`): every
+    /// file of that filesystem lies below it, wherever else it is mounted,
+    /// and nothing can be renamed into or out of it.
+    Whole,
+    /// A directory of a larger filesystem is mounted there (typically
+    /// bind-mounted onto itself), and no other mount shows that directory
+    /// except through a mount of it: `rename` and `link` between it and the
+    /// rest of the filesystem fail with `EXDEV`.
+    OwnMount {
+        /// Where a mount of the whole filesystem is, if there is one: the
+        /// names of its files outside the tree are read through it.
+        filesystem_at: Option<PathBuf>,
+    },
+    /// A mount of the directory, but the same directory is also shown at
+    /// `at` inside a mount of more of its filesystem, where files can be
+    /// renamed in and out.
+    Uncovered {
+        /// Where the directory is shown without its own mount.
+        at: PathBuf,
+    },
+    /// Not a mount point: a directory of a filesystem with other files.
+    Shared,
+}
+
+/// How `dir` sits among the mounts of `text` (see [`Cover`]).
+pub fn cover(text: &str, dir: &Path) -> Cover {
+    let mounts = parse(text);
+    // The last mount on a mount point is the one in force.
+    let Some(own) = mounts.iter().rev().find(|m| m.mount_point == dir) else {
+        return Cover::Shared;
+    };
+    if own.root == Path::new("/") {
+        return Cover::Whole;
+    }
+    let same_fs = || mounts.iter().filter(|m| m.dev == own.dev);
+    for m in same_fs() {
+        let Ok(rest) = own.root.strip_prefix(&m.root) else {
+            continue;
+        };
+        if rest.as_os_str().is_empty() {
+            continue; // a mount of the directory itself
+        }
+        let at = m.mount_point.join(rest);
+        let bound_there = same_fs().any(|x| x.mount_point == at && x.root == own.root);
+        if !bound_there {
+            return Cover::Uncovered { at };
+        }
+    }
+    Cover::OwnMount {
+        filesystem_at: same_fs()
+            .find(|m| m.root == Path::new("/"))
+            .map(|m| m.mount_point.clone()),
+    }
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
@@ -96,18 +149,46 @@ mod tests {
 
     #[test]
     fn whole_filesystems_are_told_from_bind_mounts_and_subdirectories() {
-        assert!(shows_whole_filesystem(TEXT, Path::new("/srv/plugins")));
-        assert!(shows_whole_filesystem(TEXT, Path::new("/srv/with space")));
-        assert!(
-            !shows_whole_filesystem(TEXT, Path::new("/srv/bound")),
-            "a bind mount of a subdirectory"
-        );
-        assert!(
-            !shows_whole_filesystem(TEXT, Path::new("/srv")),
-            "not a mount point"
-        );
+        let whole = |text: &str, dir: &str| cover(text, Path::new(dir)) == Cover::Whole;
+        assert!(whole(TEXT, "/srv/plugins"));
+        assert!(whole(TEXT, "/srv/with space"));
+        assert!(!whole(TEXT, "/srv/bound"), "a bind mount of a subdirectory");
+        assert!(!whole(TEXT, "/srv"), "not a mount point");
         // The last mount on a mount point is the one in force.
         let over = format!("{TEXT}43 40 254:1 /x /srv/plugins rw - ext4 /dev/vda rw\n");
-        assert!(!shows_whole_filesystem(&over, Path::new("/srv/plugins")));
+        assert!(!whole(&over, "/srv/plugins"));
+    }
+
+    #[test]
+    fn a_directory_bound_onto_itself_is_a_mount_of_its_own() {
+        let root = "22 1 254:1 / / rw shared:1 - ext4 /dev/vda rw\n";
+        let bound = format!("{root}30 22 254:1 /srv/plugins /srv/plugins rw - ext4 /dev/vda rw\n");
+        let dir = Path::new("/srv/plugins");
+        assert_eq!(cover(root, dir), Cover::Shared);
+        assert_eq!(
+            cover(&bound, dir),
+            Cover::OwnMount {
+                filesystem_at: Some(PathBuf::from("/"))
+            }
+        );
+        assert_eq!(cover(TEXT, dir), Cover::Whole);
+        // A second bind of the tree elsewhere is still only the tree.
+        let twice = format!("{bound}31 22 254:1 /srv/plugins /ctr/plugins rw - ext4 /dev/vda rw\n");
+        assert!(matches!(cover(&twice, dir), Cover::OwnMount { .. }));
+        // A bind of its parent shows it without its mount...
+        let parent = format!("{bound}32 22 254:1 /srv /mnt/srv rw - ext4 /dev/vda rw\n");
+        assert_eq!(
+            cover(&parent, dir),
+            Cover::Uncovered {
+                at: PathBuf::from("/mnt/srv/plugins")
+            }
+        );
+        // ...unless the tree is bound there too (a recursive bind).
+        let rbind =
+            format!("{parent}33 32 254:1 /srv/plugins /mnt/srv/plugins rw - ext4 /dev/vda rw\n");
+        assert!(matches!(cover(&rbind, dir), Cover::OwnMount { .. }));
+        // Only mounts of the same filesystem count.
+        let other = format!("{bound}34 22 254:2 /srv /mnt/other rw - ext4 /dev/vdb rw\n");
+        assert!(matches!(cover(&other, dir), Cover::OwnMount { .. }));
     }
 }

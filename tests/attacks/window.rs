@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::{
-    attacker_py, both_modes, chown_to_attacker, wait_for_line, Mode, Scene, ATTACKER_PYTHON,
+    attacker_py, both_modes, chown_to_attacker, victim_read, wait_for_line, Mode, Scene,
+    ATTACKER_PYTHON,
 };
 use crate::harness::{chmod, is_msg, mkdirs, run, status_json, Agent, Proc, PROC_TIMEOUT};
 use crate::openers::python;
+use crate::openers::Outcome;
 
 both_modes!(stale_parents_of_new_directories_cause_no_rescan);
 
@@ -62,6 +64,12 @@ both_modes!(
     nested_directories_made_and_filled_then_opened_at_once,
     directory_moved_in_from_another_filesystem_then_opened_at_once,
     directories_made_and_filled_during_a_flood_of_mkdirs,
+    directory_made_and_filled_then_opened_at_once_in_a_mount_of_its_own,
+    nested_directories_made_and_filled_then_opened_at_once_in_a_mount_of_its_own,
+    directory_moved_in_from_the_same_filesystem_then_opened_at_once,
+    directories_made_and_filled_during_a_flood_of_mkdirs_in_a_mount_of_its_own,
+    files_outside_a_tree_that_is_a_mount_of_its_own_open_unchecked,
+    a_tree_sharing_its_filesystem_reports_its_window,
 );
 
 /// Victim opens per race.
@@ -69,37 +77,92 @@ const RACE_ATTEMPTS: usize = 2000;
 /// Attempts per victim process.
 const RACE_ROUND: usize = 250;
 
-/// A scene whose tree is a filesystem of its own (a tmpfs mounted on
-/// `plugins/`): the agent gives such a tree a filesystem mark, so an open
+/// How the scene's tree lies on its filesystem.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// A tmpfs mounted on `plugins/`: the tree is a whole filesystem.
+    Whole,
+    /// A tmpfs at `shared-fs/` holding `plugins/` and `outside/`, with
+    /// `shared-fs/plugins` bind-mounted onto itself and onto the fixture's
+    /// `plugins/`: the tree is a mount of its own on a filesystem with
+    /// other files, as an operator makes it with one line in fstab.
+    OwnMount,
+}
+
+/// A scene whose tree the agent guards with a filesystem mark, so an open
 /// in a directory it has not marked yet raises an event too. Unmounted on
 /// drop (after the agent, which the test drops first).
-struct OwnFilesystem {
-    // Dropped first: unmounted before the fixture's directory is removed.
-    mount: PathBuf,
+struct Guarded {
+    // Unmounted (in reverse) before the fixture's directory is removed.
+    mounts: Vec<PathBuf>,
+    /// The attacker's directory on the tree's filesystem, outside the
+    /// tree (for `Layout::Whole`, on another filesystem).
+    outside: PathBuf,
     scene: Scene,
 }
 
-impl OwnFilesystem {
-    fn new(mode: Mode) -> OwnFilesystem {
+impl Guarded {
+    fn new(mode: Mode, layout: Layout) -> Guarded {
         let scene = Scene::new(mode);
-        let mount = scene.fx.plugins.clone();
-        let fin = run(
-            Command::new("mount")
-                .args(["-t", "tmpfs", "-o", "size=512m,mode=0755", "sigward-tree"])
-                .arg(&mount),
-            PROC_TIMEOUT,
-        );
-        assert!(fin.success(), "mounting a tmpfs on the tree:\n{fin}");
+        let mut mounts = Vec::new();
+        let mut mount = |args: &[&std::ffi::OsStr], at: &Path| {
+            let fin = run(Command::new("mount").args(args).arg(at), PROC_TIMEOUT);
+            assert!(fin.success(), "mount {args:?} {}:\n{fin}", at.display());
+            mounts.push(at.to_path_buf());
+        };
+        let tmpfs =
+            ["-t", "tmpfs", "-o", "size=512m,mode=0755", "sigward-tree"].map(std::ffi::OsStr::new);
+        let outside = match layout {
+            Layout::Whole => {
+                mount(&tmpfs, &scene.fx.plugins);
+                scene.outside.clone()
+            }
+            Layout::OwnMount => {
+                let fs = scene.fx.root.join("shared-fs");
+                mkdirs(&fs);
+                mount(&tmpfs, &fs);
+                let (inner, outside) = (fs.join("plugins"), fs.join("outside"));
+                for d in [&inner, &outside] {
+                    mkdirs(d);
+                    chmod(d, 0o755);
+                }
+                chown_to_attacker(&outside);
+                mount(&[std::ffi::OsStr::new("--bind"), inner.as_os_str()], &inner);
+                mount(
+                    &[std::ffi::OsStr::new("--bind"), inner.as_os_str()],
+                    &scene.fx.plugins,
+                );
+                outside
+            }
+        };
         mkdirs(&scene.dir);
         chmod(&scene.dir, 0o755);
         chown_to_attacker(&scene.dir);
-        OwnFilesystem { mount, scene }
+        Guarded {
+            mounts,
+            outside,
+            scene,
+        }
+    }
+
+    /// Starts the agent and checks that the tree has its filesystem mark.
+    fn start(&self) -> Agent {
+        let agent = self.scene.start();
+        let v = status_json(&self.scene.control_socket());
+        assert_eq!(
+            v["trees"][0]["filesystem_mark"].as_bool(),
+            Some(true),
+            "the tree has no filesystem mark: {v}"
+        );
+        agent
     }
 }
 
-impl Drop for OwnFilesystem {
+impl Drop for Guarded {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+        for m in self.mounts.iter().rev() {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
     }
 }
 
@@ -167,36 +230,35 @@ fn expect_no_bypass(s: &Scene, seen: &serde_json::Value, what: &str) {
     }
 }
 
-fn directory_made_and_filled_then_opened_at_once(mode: Mode) {
-    let own = OwnFilesystem::new(mode);
-    let agent = own.scene.start();
-    let seen = race(&own.scene, &agent, "mkdir", &own.scene.outside);
-    expect_no_bypass(&own.scene, &seen, "mkdir, write, open");
+fn made_and_filled(mode: Mode, layout: Layout) {
+    let g = Guarded::new(mode, layout);
+    let agent = g.start();
+    let seen = race(&g.scene, &agent, "mkdir", &g.outside);
+    expect_no_bypass(&g.scene, &seen, "mkdir, write, open");
 }
 
-fn nested_directories_made_and_filled_then_opened_at_once(mode: Mode) {
-    let own = OwnFilesystem::new(mode);
-    let agent = own.scene.start();
-    let seen = race(&own.scene, &agent, "nested", &own.scene.outside);
-    expect_no_bypass(&own.scene, &seen, "mkdir -p d/a/b, write, open");
+fn nested(mode: Mode, layout: Layout) {
+    let g = Guarded::new(mode, layout);
+    let agent = g.start();
+    let seen = race(&g.scene, &agent, "nested", &g.outside);
+    expect_no_bypass(&g.scene, &seen, "mkdir -p d/a/b, write, open");
 }
 
-/// On a tree that is a whole filesystem, a directory moved in from
-/// outside is copied (`rename` does not cross filesystems): its files are
-/// created in the tree.
-fn directory_moved_in_from_another_filesystem_then_opened_at_once(mode: Mode) {
-    let own = OwnFilesystem::new(mode);
-    let agent = own.scene.start();
-    let seen = race(&own.scene, &agent, "moved", &own.scene.outside);
-    expect_no_bypass(&own.scene, &seen, "mv d (holding x.py) into the tree, open");
+/// A directory moved in from outside the tree is copied: `rename` crosses
+/// neither filesystems nor mounts, so its files are created in the tree.
+fn moved_in(mode: Mode, layout: Layout) {
+    let g = Guarded::new(mode, layout);
+    let agent = g.start();
+    let seen = race(&g.scene, &agent, "moved", &g.outside);
+    expect_no_bypass(&g.scene, &seen, "mv d (holding x.py) into the tree, open");
 }
 
 /// 100,000 `mkdir`s in the tree keep the agent's watcher busy for seconds
 /// while the mkdir race runs.
-fn directories_made_and_filled_during_a_flood_of_mkdirs(mode: Mode) {
-    let own = OwnFilesystem::new(mode);
-    let agent = own.scene.start();
-    let flood_dir = own.scene.att("flood");
+fn during_a_flood(mode: Mode, layout: Layout) {
+    let g = Guarded::new(mode, layout);
+    let agent = g.start();
+    let flood_dir = g.scene.att("flood");
     let mut flood = Proc::spawn(&mut attacker_py(
         "import os, sys\n\
          base = sys.argv[1]\n\
@@ -208,14 +270,131 @@ fn directories_made_and_filled_during_a_flood_of_mkdirs(mode: Mode) {
         &[flood_dir.as_os_str()],
     ));
     wait_for_line(&mut flood, "FLOODING");
-    let seen = race(&own.scene, &agent, "mkdir", &own.scene.outside);
+    let seen = race(&g.scene, &agent, "mkdir", &g.outside);
     let _ = flood.finish(std::time::Duration::from_secs(60));
-    expect_no_bypass(
-        &own.scene,
-        &seen,
-        "mkdir, write, open during 100,000 mkdirs",
+    expect_no_bypass(&g.scene, &seen, "mkdir, write, open during 100,000 mkdirs");
+}
+
+fn directory_made_and_filled_then_opened_at_once(mode: Mode) {
+    made_and_filled(mode, Layout::Whole);
+}
+
+fn nested_directories_made_and_filled_then_opened_at_once(mode: Mode) {
+    nested(mode, Layout::Whole);
+}
+
+fn directory_moved_in_from_another_filesystem_then_opened_at_once(mode: Mode) {
+    moved_in(mode, Layout::Whole);
+}
+
+fn directories_made_and_filled_during_a_flood_of_mkdirs(mode: Mode) {
+    during_a_flood(mode, Layout::Whole);
+}
+
+fn directory_made_and_filled_then_opened_at_once_in_a_mount_of_its_own(mode: Mode) {
+    made_and_filled(mode, Layout::OwnMount);
+}
+
+fn nested_directories_made_and_filled_then_opened_at_once_in_a_mount_of_its_own(mode: Mode) {
+    nested(mode, Layout::OwnMount);
+}
+
+fn directory_moved_in_from_the_same_filesystem_then_opened_at_once(mode: Mode) {
+    moved_in(mode, Layout::OwnMount);
+}
+
+fn directories_made_and_filled_during_a_flood_of_mkdirs_in_a_mount_of_its_own(mode: Mode) {
+    during_a_flood(mode, Layout::OwnMount);
+}
+
+/// The filesystem mark of a tree that is a mount of its own raises events
+/// for the rest of its filesystem too: those files are not the agent's
+/// business and open as without it, in every mode; and the mount the
+/// design rests on stops the attacker moving a file across it.
+fn files_outside_a_tree_that_is_a_mount_of_its_own_open_unchecked(mode: Mode) {
+    let g = Guarded::new(mode, Layout::OwnMount);
+    let agent = g.start();
+    let script = g.outside.join("tool.py");
+    std::fs::write(&script, b"VALUE = 41 + 1\n").expect("writing tool.py");
+    let prog = g.outside.join("true");
+    std::fs::copy("/bin/true", &prog).expect("copying /bin/true");
+    chmod(&prog, 0o755);
+    for _ in 0..2 {
+        assert_eq!(
+            victim_read(&agent, &script).map(|b| b.len()),
+            Ok(15),
+            "reading an unsigned file outside the tree"
+        );
+        assert_eq!(
+            crate::openers::python_import(&g.outside, "tool"),
+            Outcome::Ok,
+            "importing an unsigned module outside the tree"
+        );
+        assert_eq!(
+            crate::openers::exec_path(&prog),
+            Outcome::Ok,
+            "running an unsigned program outside the tree"
+        );
+    }
+    let v = status_json(&g.scene.control_socket());
+    assert!(
+        v["reasons"]["allow"]["outside-trees"].as_u64().unwrap_or(0) >= 2,
+        "opens outside the tree were not counted as such: {v}"
+    );
+    for d in ["deny", "would-deny"] {
+        let refused: u64 = v["reasons"][d]
+            .as_object()
+            .map(|o| o.values().filter_map(serde_json::Value::as_u64).sum())
+            .unwrap_or(0);
+        assert_eq!(refused, 0, "something outside the tree was refused: {v}");
+    }
+    // The attacker cannot move its file into the tree, nor link it there.
+    let evil = g.outside.join("evil.py");
+    let fin = run(
+        &mut attacker_py(
+            "import errno, os, sys\n\
+             src, dst = sys.argv[1], sys.argv[2]\n\
+             open(src, 'w').write('EVIL = 1\\n')\n\
+             for f in (os.rename, os.link):\n\
+             \x20   try:\n\
+             \x20       f(src, dst)\n\
+             \x20   except OSError as e:\n\
+             \x20       print(errno.errorcode[e.errno])\n\
+             \x20   else:\n\
+             \x20       print('MOVED')\n",
+            &[evil.as_os_str(), g.scene.att("evil.py").as_os_str()],
+        ),
+        PROC_TIMEOUT,
+    );
+    assert!(fin.success(), "{fin}");
+    assert_eq!(fin.stdout.trim(), "EXDEV\nEXDEV", "{fin}");
+}
+
+/// A tree on a filesystem it shares, and not a mount of its own, has no
+/// filesystem mark: the agent says so, with the remedy, in status and in
+/// a record of its own.
+fn a_tree_sharing_its_filesystem_reports_its_window(mode: Mode) {
+    let s = Scene::new(mode);
+    let agent = s.start();
+    let v = status_json(&s.control_socket());
+    assert_eq!(
+        v["trees"][0]["filesystem_mark"].as_bool(),
+        Some(false),
+        "{v}"
+    );
+    let r = agent.wait_record("the window of a shared filesystem", |r| {
+        is_msg(r, MSG_NEW_DIRECTORY_WINDOW)
+    });
+    let text = r.get("MESSAGE").cloned().unwrap_or_default();
+    assert!(
+        text.contains("bind-mount the tree onto itself"),
+        "the record does not say what closes the window: {text}"
     );
 }
+
+/// `MESSAGE_ID` of "a directory made or moved into the tree is unchecked
+/// until marked".
+const MSG_NEW_DIRECTORY_WINDOW: &str = "5f2a9c7e1b8d4e63a0c9f4b7d2e81c56";
 
 /// Root's side of a race: runs the attacker with `setpriv` and opens what
 /// it prints.
