@@ -472,6 +472,34 @@ else:
     targets.append(("agent CPU in the 2 s after the huge files' openers were killed", f"{max(after):.0f} ms (worst round)", "< 100 ms", max(after) < 100))
     targets.append(("SIGTERM to exit with 64 huge files pending", f"{fmt_ns(max(term), 'ms')} (worst round)", "< 2 s", max(term) < 2e9))
 
+# ---------------------------------------------------------------- part 8
+p8 = read_tsv("p8.tsv")
+w("## Part 8: opens outside the trees, on a tree's filesystem")
+w("")
+if not p8:
+    w("Not run.")
+    w("")
+else:
+    def p8_per_open(state, pas):
+        return [float(r["wall_ns"]) / max(1, int(r["files"])) for r in p8 if r["state"] == state and r["pass"] == pas]
+
+    w(
+        "10,000 files in 100 directories next to a tree on the benchmark filesystem, each opened and closed once "
+        "per pass by one thread (`openall LIST 1`), twice per condition: *first* (the first open of each file since "
+        "the agent started) and *again*. Conditions, interleaved per round: no agent; sigward with the tree a plain "
+        "directory (*shared*: no filesystem mark, the window for new directories open); sigward with the tree "
+        "bind-mounted onto itself (*own mount*: a filesystem mark, so every file of the filesystem raises an event "
+        "until the kernel caches the answer)."
+    )
+    w("")
+    w("| condition | first open, per file | again, per file | first / no agent | again / no agent |")
+    w("| --- | ---: | ---: | ---: | ---: |")
+    base_first, base_again = med(p8_per_open("none", "first")), med(p8_per_open("none", "again"))
+    for state, label in (("none", "no agent"), ("shared", "sigward, tree shares the filesystem"), ("own-mount", "sigward, tree a mount of its own")):
+        f, a = med(p8_per_open(state, "first")), med(p8_per_open(state, "again"))
+        w(f"| {label} | {fmt_ns(f, 'us')} | {fmt_ns(a, 'us')} | {f / base_first:.2f}x | {a / base_again:.2f}x |")
+    w("")
+
 # ---------------------------------------------------------------- part 6
 w("## Part 6: criterion, verification per format")
 w("")

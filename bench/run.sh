@@ -39,7 +39,7 @@ P5_ROUNDS=0         # 0: same as ROUNDS
 CRITERION=1
 CRITERION_ARGS=()
 INSTALL=1
-PARTS=",1,2,3,4,5,6,7,"
+PARTS=",1,2,3,4,5,6,7,8,"
 LISTENER_LIMIT=900  # seconds any listener may live (timeout(1))
 DRIVER_LIMIT=600    # seconds any timed driver may run
 
@@ -53,7 +53,7 @@ usage: bench/run.sh [options]        (as root)
   --batch N          calls per timed batch (default 10000)
   --exec-ops N       execs timed per condition and round (default 2000)
   --lat-samples N    cached opens sampled during the 2 GiB verification (default 20000)
-  --parts LIST       comma-separated subset of 1,2,3,4,5,6,7 (default: all; 1 and 2 run together)
+  --parts LIST       comma-separated subset of 1,2,3,4,5,6,7,8 (default: all; 1 and 2 run together)
   --no-criterion     skip part 6 (cargo bench -p sigward-policy --bench formats)
   --no-install       do not run apt-get (everything must be installed already)
   -h, --help         this help
@@ -955,6 +955,50 @@ run_part7() {
 	rm -rf "$DOS"
 }
 
+# ------------------------------------------------------------------ part 8
+# Opens outside the trees, on the filesystem of a tree that is a mount of
+# its own (bind-mounted onto itself): the agent's filesystem mark raises an
+# event for each file's first open there, and then leaves it to the kernel.
+P8_DIRS=100
+P8_FILES=100        # per directory
+run_part8() {
+	log "part 8: opens outside the trees on a tree's filesystem, tree bound onto itself or not"
+	local base=$FS/p8 r i l res
+	rm -rf "$base"
+	mkdir -p "$base/plugins" "$base/outside"
+	python3 - "$base/outside" "$P8_DIRS" "$P8_FILES" <<'PY'
+import os, sys
+base, dirs, files = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for d in range(dirs):
+    p = os.path.join(base, "d%03d" % d)
+    os.mkdir(p)
+    for f in range(files):
+        with open(os.path.join(p, "f%03d.txt" % f), "w") as fh:
+            fh.write("data\n")
+PY
+	find "$base/outside" -type f -print0 >"$WORK/p8.list"
+	local policy=$WORK/policy-p8.toml
+	write_policy "$policy" "$base/plugins" 65536
+	printf 'round\tstate\tpass\tfiles\twall_ns\n' >"$OUT/p8.tsv"
+	local states=(none shared own-mount) n=3
+	for ((r = 1; r <= ROUNDS; r++)); do
+		for ((i = 0; i < n; i++)); do
+			l=${states[(i + r - 1) % n]}
+			if [ "$l" = own-mount ]; then mount --bind "$base/plugins" "$base/plugins"; fi
+			if [ "$l" != none ]; then start_sigward "$policy" "sigward-p8-$l-r$r"; fi
+			for pass in first again; do
+				res=$(drv "$BIN/openall" "$WORK/p8.list" 1) || die "openall failed ($l)"
+				[ "$(kv "$res" failed)" = 0 ] || die "opens outside the tree failed ($l): $res"
+				printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$l" "$pass" "$(kv "$res" opened)" "$(kv "$res" wall_ns)" >>"$OUT/p8.tsv"
+			done
+			if [ "$l" != none ]; then stop_listener "$SW_T"; fi
+			if [ "$l" = own-mount ]; then umount "$base/plugins"; fi
+		done
+		log "  round $r done"
+	done
+	rm -rf "$base"
+}
+
 # ------------------------------------------------------------------ run
 if want 1; then
 	fapolicyd_configure
@@ -966,6 +1010,7 @@ if want 3; then run_part3; fi
 if want 4; then run_part4; fi
 if want 5; then run_part5; fi
 if want 7; then run_part7; fi
+if want 8; then run_part8; fi
 printf 'fapolicyd_ok\t%s\nfapolicyd_note\t%s\nfapolicyd_uid_note\t%s\nelapsed_s\t%s\n' \
 	"$FAPO_OK" "$FAPO_NOTE" "$FAPO_UID_NOTE" "$(($(date +%s) - T_START))" >>"$OUT/meta.tsv"
 if [ "$CRITERION" = 1 ] && want 6; then

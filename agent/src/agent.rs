@@ -2242,7 +2242,7 @@ fn mark_filesystem(shared: &Shared, root: &Path) -> bool {
         Cover::Uncovered { at } => {
             tracing::warn!(
                 message_id = ids::NEW_DIRECTORY_WINDOW,
-                path = %root.display(),
+                sigward_path = %crate::audit::path_text(root),
                 "protected tree {} is a mount of its own, but the same directory is also shown at \
                  {} without it, where files can be moved into it: a directory made or moved into \
                  the tree is unchecked until the agent has marked it (see docs/threat-model.md)",
@@ -2254,7 +2254,7 @@ fn mark_filesystem(shared: &Shared, root: &Path) -> bool {
         Cover::Shared => {
             tracing::warn!(
                 message_id = ids::NEW_DIRECTORY_WINDOW,
-                path = %root.display(),
+                sigward_path = %crate::audit::path_text(root),
                 "protected tree {} shares its filesystem and is not a mount of its own: a \
                  directory made or moved into it is unchecked until the agent has marked it; \
                  bind-mount the tree onto itself to close that window (see docs/operations.md)",

@@ -1060,9 +1060,9 @@ pub fn human(v: &Value) -> String {
                     u(t, &["directories"]),
                     s(t, &["untrusted_writers"]),
                     if t["filesystem_mark"].as_bool() == Some(true) {
-                        ", whole filesystem marked"
+                        ", filesystem marked"
                     } else {
-                        ""
+                        ", new directories unchecked until marked"
                     }
                 ),
             );
@@ -1536,8 +1536,8 @@ mod tests {
         for want in [
             "mode          enforce",
             "generation 3",
-            "/srv/p/inner  audit    3 directories marked, untrusted writers: refuse",
-            "/srv/p        enforce  8 directories marked, untrusted writers: allow, whole filesystem marked",
+            "/srv/p/inner  audit    3 directories marked, untrusted writers: refuse, new directories unchecked until marked",
+            "/srv/p        enforce  8 directories marked, untrusted writers: allow, filesystem marked",
             "hit rate 33.3% (1 hits, 2 misses)",
             "deny        unsigned 1",
             "would-deny  tampered 1",

@@ -70,6 +70,7 @@ both_modes!(
     directories_made_and_filled_during_a_flood_of_mkdirs_in_a_mount_of_its_own,
     files_outside_a_tree_that_is_a_mount_of_its_own_open_unchecked,
     a_tree_sharing_its_filesystem_reports_its_window,
+    a_tree_also_shown_without_its_mount_is_reported_until_bound_there_too,
 );
 
 /// Victim opens per race.
@@ -390,6 +391,47 @@ fn a_tree_sharing_its_filesystem_reports_its_window(mode: Mode) {
         text.contains("bind-mount the tree onto itself"),
         "the record does not say what closes the window: {text}"
     );
+}
+
+/// A tree that is a mount of its own, but whose directory another mount
+/// of the filesystem also shows without that mount (where files can be
+/// moved in), gets no filesystem mark and is reported; once it is
+/// bind-mounted there too, a reload gives it the mark, and the race is
+/// lost again.
+fn a_tree_also_shown_without_its_mount_is_reported_until_bound_there_too(mode: Mode) {
+    let g = Guarded::new(mode, Layout::OwnMount);
+    let inner = g.outside.with_file_name("plugins");
+    // Undo the bind of `shared-fs/plugins` onto itself: the filesystem's
+    // mount now shows the tree's directory as a plain directory.
+    let fin = run(Command::new("umount").arg(&inner), PROC_TIMEOUT);
+    assert!(fin.success(), "{fin}");
+    let agent = g.scene.start();
+    let status = || status_json(&g.scene.control_socket());
+    assert_eq!(
+        status()["trees"][0]["filesystem_mark"].as_bool(),
+        Some(false)
+    );
+    let r = agent.wait_record("a tree shown elsewhere without its mount", |r| {
+        is_msg(r, MSG_NEW_DIRECTORY_WINDOW)
+    });
+    let text = r.get("MESSAGE").cloned().unwrap_or_default();
+    assert!(
+        text.contains(&inner.display().to_string()),
+        "the record does not say where the tree is shown without its mount: {text}"
+    );
+    let fin = run(
+        Command::new("mount").arg("--bind").arg(&inner).arg(&inner),
+        PROC_TIMEOUT,
+    );
+    assert!(fin.success(), "{fin}");
+    crate::harness::reload(&g.scene.fx, &g.scene.control_socket());
+    assert_eq!(
+        status()["trees"][0]["filesystem_mark"].as_bool(),
+        Some(true),
+        "a reload did not give the tree bound onto itself its filesystem mark"
+    );
+    let seen = race(&g.scene, &agent, "mkdir", &g.outside);
+    expect_no_bypass(&g.scene, &seen, "mkdir, write, open after the reload");
 }
 
 /// `MESSAGE_ID` of "a directory made or moved into the tree is unchecked
