@@ -52,6 +52,7 @@ use crate::check::{self, Outcome, Stamp};
 use crate::config::{Engine, LoadError};
 use crate::control::{self, ReloadOutcome};
 use crate::fan::{self, Groups, Op, PermEvent};
+use crate::fsmarks::FilesystemMarks;
 use crate::kcache::{self, KernelCache};
 use crate::lanes::{Lane, LaneWatch, Lanes};
 use crate::metrics::{self, unix_now, Metrics, TreeState, Why};
@@ -104,9 +105,12 @@ struct Shared {
     /// time in nanoseconds): every event it reads later was queued after
     /// it (see [`name_settled`]).
     queue_empty_at: AtomicU64,
-    /// Trees guarded by a filesystem mark (see [`mark_filesystem`]), and
-    /// the device of that filesystem.
-    filesystem_marks: Mutex<HashMap<PathBuf, FilesystemMark>>,
+    /// The filesystem marks that close the window for new directories.
+    filesystem_marks: FilesystemMarks,
+    /// Files and directories outside every tree that [`guard_symlink`]
+    /// marked for a link in a tree: their opens are checked, never taken
+    /// for opens outside the trees.
+    link_targets: Mutex<HashSet<PathBuf>>,
     /// The agent's own mount namespace, in which files are named.
     own_ns: names::OwnNamespace,
     /// Files in the trees that an untrusted user's link gives another name:
@@ -325,7 +329,8 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         symlinks: Mutex::new(HashSet::new()),
         aliases: Mutex::new(HashMap::new()),
         own_ns: names::OwnNamespace::current(),
-        filesystem_marks: Mutex::new(HashMap::new()),
+        filesystem_marks: FilesystemMarks::new(),
+        link_targets: Mutex::new(HashSet::new()),
         queue_empty_at: AtomicU64::new(unix_nanos()),
     });
     {
@@ -401,8 +406,12 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
             mode: tree.mode.as_str(),
             directories: u64::try_from(stats.dirs).unwrap_or(u64::MAX),
             untrusted_writers: tree.untrusted_writers.as_str(),
-            filesystem_mark: mark_filesystem(&shared, &tree.root),
+            filesystem_mark: false,
         });
+    }
+    refresh_filesystem_marks(&shared, &engine, true);
+    for t in &mut tree_states {
+        t.filesystem_mark = shared.filesystem_marks.covers(&t.root);
     }
     shared.metrics.count_marked(dirs);
     shared.metrics.set_policy(
@@ -460,6 +469,14 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
             .name("sigward-metrics".into())
             .spawn(move || metrics_loop(&shared, &metrics_rx))
     };
+    // Not joined: it ends at its next poll after `stopping` (within 1 s),
+    // or with the process.
+    {
+        let shared = shared.clone();
+        let _ = std::thread::Builder::new()
+            .name("sigward-mounts".into())
+            .spawn(move || mounts_loop(&shared));
+    }
     let (watchdog_stop, watchdog_rx) = bounded::<()>(1);
     let watchdog_thread = match shared.watchdog {
         Some(interval) => {
@@ -1027,20 +1044,16 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Lanes<Job>>, ev: PermEvent, na
             return;
         }
     };
-    if engine.tree_for(&path).is_none() && outside_the_trees(shared, stamp.dev) {
-        // Raised by the filesystem mark of a tree that is a mount of its
-        // own: nothing crosses that mount, so this file was not opened in a
-        // tree. Its next opens are left to the kernel while it is unchanged
-        // (with one link only: a file linked into a tree before the mount
-        // existed keeps its events).
-        m.cache_miss();
-        if st.st_nlink == 1 && shared.kcache.accepts(engine.generation) {
-            let _ = shared
-                .kcache
-                .mark(&shared.groups, engine.generation, fd, &stamp);
+    if engine.tree_for(&path).is_none() {
+        if let Some(top) = outside_the_trees(shared, stamp.dev, &path) {
+            // Raised by the filesystem mark of a tree that is a mount of its
+            // own: nothing crosses that mount, so this file was not opened
+            // in a tree.
+            m.cache_miss();
+            leave_outside_file_to_kernel(shared, &engine, fd, &path, top.as_deref(), &stamp);
+            pending.allow_fast(Why::OutsideTrees);
+            return;
         }
-        pending.allow_fast(Why::OutsideTrees);
-        return;
     }
     let mode = engine.mode_for(&path);
     let mut pending = pending;
@@ -2037,6 +2050,16 @@ fn guard_symlinks(shared: &Shared, engine: &Engine, links: &[PathBuf]) {
     }
 }
 
+/// Remembers a file or directory outside the trees that [`guard_symlink`]
+/// marks (see [`outside_the_trees`]).
+fn link_target(shared: &Shared, path: &Path) {
+    shared
+        .link_targets
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(path.to_path_buf());
+}
+
 /// Guards a symbolic link found in a protected tree (see "Symbolic links"
 /// in docs/threat-model.md).
 ///
@@ -2097,6 +2120,9 @@ fn guard_symlink(shared: &Shared, engine: &Engine, link: &Path, depth: usize) {
             if let Ok(fd) = fan::open_dir(&dir) {
                 let stats = shared.groups.walk(Op::Add, fd, &dir, &HashSet::new());
                 report_walk_errors(&stats);
+                if stats.dirs > 0 {
+                    link_target(shared, &dir);
+                }
                 target_dir_marked |= target.parent() == Some(dir.as_path()) && stats.dirs > 0;
                 for l in &stats.symlinks {
                     guard_symlink(shared, engine, l, depth + 1);
@@ -2109,10 +2135,12 @@ fn guard_symlink(shared: &Shared, engine: &Engine, link: &Path, depth: usize) {
     } else if target_dir_marked {
         Ok(())
     } else if kind == libc::S_IFREG {
+        link_target(shared, &target);
         fan::mark_file(&shared.groups, &target).map_err(|_| not_marked)
     } else if kind == libc::S_IFDIR && depth < MAX_SYMLINK_DEPTH {
         match fan::open_dir(&target) {
             Ok(fd) => {
+                link_target(shared, &target);
                 let stats = shared.groups.walk(Op::Add, fd, &target, &HashSet::new());
                 report_walk_errors(&stats);
                 for l in &stats.symlinks {
@@ -2167,7 +2195,6 @@ fn guard_walked(shared: &Shared, engine: &Engine, stats: &fan::WalkStats) {
 /// Marks one protected tree of `engine`, reporting what could not be
 /// marked. Returns the number of directories marked.
 fn mark_tree(shared: &Shared, engine: &Engine, root: &Path) -> usize {
-    mark_filesystem(shared, root);
     match fan::open_dir(root) {
         Ok(fd) => {
             let stats = shared.groups.walk(Op::Add, fd, root, &HashSet::new());
@@ -2186,122 +2213,114 @@ fn mark_tree(shared: &Shared, engine: &Engine, root: &Path) -> usize {
     }
 }
 
-/// The filesystem mark that guards one tree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FilesystemMark {
-    /// The filesystem's device.
-    dev: u64,
-    /// Whether the filesystem has files outside the tree (the tree is a
-    /// mount of its own): their opens raise events too, and are allowed.
-    shared: bool,
+/// Places and removes filesystem marks to match how the trees of `engine`
+/// lie among the mounts now ([`FilesystemMarks::refresh`]). When a
+/// filesystem's mark went, or stopped covering files outside the trees, the
+/// kernel verdicts placed for such files go too (all kernel verdicts: they
+/// are not told apart), and come back as files are verified again.
+fn refresh_filesystem_marks(shared: &Shared, engine: &Engine, announce: bool) {
+    let roots: Vec<PathBuf> = engine.trees.iter().map(|t| t.root.clone()).collect();
+    let changed =
+        shared
+            .filesystem_marks
+            .refresh(&shared.groups, &roots, shared.self_pid, announce);
+    if changed.lost && shared.kcache.len() > 0 {
+        let accepted = shared.kcache.accepts(engine.generation);
+        drop_kernel_marks(shared, engine);
+        if accepted {
+            shared
+                .kcache
+                .open(engine.generation, engine.kernel_cache.clone());
+        }
+    }
 }
 
-/// Puts a filesystem mark on the filesystem of a tree, when that mark
-/// guards exactly what the tree needs: an open of a file in a directory the
-/// agent has not marked yet (created or moved in a moment ago) then raises
-/// an event all the same, for openers in every mount namespace.
-///
-/// - A tree that is a whole filesystem gets one: every file on it is in the
-///   tree, so the mark costs opens elsewhere nothing.
-/// - A tree that is a mount of its own (bind-mounted onto itself) on a
-///   larger filesystem gets one too
-///   ([`Cover::OwnMount`](crate::mountinfo::Cover::OwnMount)): `rename` and
-///   `link` cannot cross its mount, so no file moves between the tree and the
-///   rest of the filesystem and a file named outside every tree was never
-///   opened inside one. Opens of those files are allowed (see
-///   [`outside_the_trees`]); they cost one event each until the kernel
-///   caches the answer.
-/// - Any other tree shares its filesystem with files that can be moved in:
-///   it has none, and the window is reported.
-///
-/// Returns whether the tree has a filesystem mark.
-fn mark_filesystem(shared: &Shared, root: &Path) -> bool {
-    use crate::mountinfo::Cover;
-    let mut marked = shared
-        .filesystem_marks
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if marked.contains_key(root) {
-        return true;
-    }
-    let cover = fan::cover(root);
-    let is_shared = match &cover {
-        Cover::Whole => false,
-        Cover::OwnMount { filesystem_at } => {
-            // Files outside the tree are named through a mount of the
-            // whole filesystem: through the tree's own mount they have no
-            // name.
-            if let Some(fd) = filesystem_at
-                .as_deref()
-                .and_then(|at| fan::open_dir(at).ok())
-            {
-                shared.groups.remember_filesystem(fd.as_fd());
-            }
-            true
-        }
-        Cover::Uncovered { at } => {
+/// Follows changes to the agent's mount table (`/proc/self/mountinfo` is
+/// pollable): a tree's bind mount removed, or a mount that shows a tree
+/// without it, takes the filesystem mark away at once, since files could
+/// then be renamed out of the tree between an open and the agent's look; a
+/// tree bound onto itself gets one. Refreshes are serialised with reloads.
+fn mounts_loop(shared: &Shared) {
+    let file = match std::fs::File::open("/proc/self/mountinfo") {
+        Ok(f) => f,
+        Err(e) => {
             tracing::warn!(
                 message_id = ids::NEW_DIRECTORY_WINDOW,
-                sigward_path = %crate::audit::path_text(root),
-                "protected tree {} is a mount of its own, but the same directory is also shown at \
-                 {} without it, where files can be moved into it: a directory made or moved into \
-                 the tree is unchecked until the agent has marked it (see docs/threat-model.md)",
-                root.display(),
-                at.display()
+                "cannot follow mount changes ({e}): a tree's filesystem mark is looked at again \
+                 only on reload"
             );
-            return false;
-        }
-        Cover::Shared => {
-            tracing::warn!(
-                message_id = ids::NEW_DIRECTORY_WINDOW,
-                sigward_path = %crate::audit::path_text(root),
-                "protected tree {} shares its filesystem and is not a mount of its own: a \
-                 directory made or moved into it is unchecked until the agent has marked it; \
-                 bind-mount the tree onto itself to close that window (see docs/operations.md)",
-                root.display()
-            );
-            return false;
+            return;
         }
     };
-    let placed = fan::open_dir(root).and_then(|fd| {
-        let st = nix::sys::stat::fstat(fd.as_fd())?;
-        shared.groups.mark_filesystem(Op::Add, fd.as_fd())?;
-        Ok(st.st_dev)
-    });
-    match placed {
-        Ok(dev) => {
-            marked.insert(
-                root.to_path_buf(),
-                FilesystemMark {
-                    dev,
-                    shared: is_shared,
-                },
-            );
-            true
+    let changed = |timeout: PollTimeout| {
+        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLPRI)];
+        matches!(nix::poll::poll(&mut fds, timeout), Ok(n) if n > 0)
+    };
+    while !shared.stopping.load(Ordering::SeqCst) {
+        if !changed(PollTimeout::from(1000u16)) {
+            continue;
         }
-        Err(e) => {
-            tracing::error!(
-                message_id = ids::MARK_FAILED,
-                "cannot put a filesystem mark on {}: {e}; new directories in it are unchecked \
-                 until the agent marks them",
-                root.display()
-            );
-            false
+        // A burst of mounts (a container starting) is looked at once.
+        std::thread::sleep(Duration::from_millis(50));
+        while changed(PollTimeout::ZERO) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _serial = shared.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let engine = shared.engine();
+        refresh_filesystem_marks(shared, &engine, false);
+        for t in &engine.trees {
+            shared
+                .metrics
+                .set_tree_filesystem_mark(&t.root, shared.filesystem_marks.covers(&t.root));
         }
     }
 }
 
-/// Whether a file whose name in the agent's mounts is outside every tree
-/// lies on a filesystem that a tree's mark covers only because the tree is
-/// a mount of its own there ([`mark_filesystem`]): its open was raised by
-/// that mark, and the file is none of the agent's business.
-fn outside_the_trees(shared: &Shared, dev: u64) -> bool {
-    shared
-        .filesystem_marks
+/// For a file named `path`, outside every tree, on device `dev`: `Some`
+/// (with the mount point of its whole filesystem, if the agent has one)
+/// when its open was raised by the filesystem mark of a tree that is a mount
+/// of its own and it is to be allowed ([`FilesystemMarks::outside`]).
+/// Never for a file or directory that a link in a tree points at
+/// ([`guard_symlink`] marked it so that it is checked).
+fn outside_the_trees(shared: &Shared, dev: u64, path: &Path) -> Option<Option<PathBuf>> {
+    let top = shared.filesystem_marks.outside(dev)?;
+    let targets = shared
+        .link_targets
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-        .any(|m| m.shared && m.dev == dev)
+        .unwrap_or_else(|p| p.into_inner());
+    if targets.iter().any(|t| path.starts_with(t)) {
+        return None;
+    }
+    Some(top)
+}
+
+/// Leaves the next opens of a file outside every tree, on a filesystem
+/// whose mark covers a tree that is a mount of its own, to the kernel (an
+/// ignore mark, removed by any change to the file and by every reload) —
+/// only when nobody but the trusted owners could have moved it there or
+/// can move it on: the file and every directory above it up to `top`, the
+/// mount point of its whole filesystem, pass the kernel cache's rule
+/// ([`kcache::eligibility`]). A mount made before the tree's own (which
+/// the agent looks for, see [`crate::stale`]) is then no way to carry a
+/// kernel verdict into a tree either.
+fn leave_outside_file_to_kernel(
+    shared: &Shared,
+    engine: &Engine,
+    fd: BorrowedFd<'_>,
+    path: &Path,
+    top: Option<&Path>,
+    stamp: &Stamp,
+) {
+    let Some(top) = top else { return };
+    if !shared.kcache.accepts(engine.generation) {
+        return;
+    }
+    let owners = &engine.kernel_cache.owners;
+    if kcache::examine(fd, path, top, owners, kcache::eligibility).is_ok() {
+        let _ = shared
+            .kcache
+            .mark(&shared.groups, engine.generation, fd, stamp);
+    }
 }
 
 /// How long looking for overlays over the trees may take.
@@ -2349,24 +2368,6 @@ fn report_views(shared: &Arc<Shared>, engine: &Arc<Engine>) -> Vec<crate::views:
     }
 }
 
-/// Removes the filesystem mark of a tree no longer protected, unless
-/// another tree on the same filesystem still needs it.
-fn unmark_filesystem(shared: &Shared, root: &Path) {
-    let mut marked = shared
-        .filesystem_marks
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let Some(gone) = marked.remove(root) else {
-        return;
-    };
-    if marked.values().any(|m| m.dev == gone.dev) {
-        return;
-    }
-    if let Ok(fd) = fan::open_dir(root) {
-        let _ = shared.groups.mark_filesystem(Op::Remove, fd.as_fd());
-    }
-}
-
 // ---------------------------------------------------------------- reload
 
 /// Reloads the policy: SIGHUP and the control socket's `reload` both come
@@ -2409,6 +2410,10 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
             {
                 marked.insert(t.root.as_path(), mark_tree(shared, &new, &t.root));
             }
+            // (A tree bind-mounted onto itself since the last load gets
+            // its filesystem mark now; one removed from the policy loses
+            // it.)
+            refresh_filesystem_marks(shared, &new, true);
             let tree_states = new
                 .trees
                 .iter()
@@ -2416,9 +2421,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                     root: t.root.clone(),
                     mode: t.mode.as_str(),
                     untrusted_writers: t.untrusted_writers.as_str(),
-                    // (A tree bind-mounted onto itself since the last
-                    // load gets its mark now.)
-                    filesystem_mark: mark_filesystem(shared, &t.root),
+                    filesystem_mark: shared.filesystem_marks.covers(&t.root),
                     directories: marked.get(t.root.as_path()).map_or_else(
                         || shared.metrics.tree_directories(&t.root).unwrap_or(0),
                         |&n| u64::try_from(n).unwrap_or(u64::MAX),
@@ -2458,7 +2461,6 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                 .iter()
                 .filter(|t| !new_roots.contains(t.root.as_path()))
             {
-                unmark_filesystem(shared, &t.root);
                 if new.tree_for(&t.root).is_some() {
                     continue;
                 }

@@ -463,6 +463,13 @@ impl Metrics {
             .map(|t| t.directories)
     }
 
+    /// Whether a filesystem mark covers the tree rooted at `root` now.
+    pub fn set_tree_filesystem_mark(&self, root: &Path, marked: bool) {
+        if let Some(t) = self.policy().trees.iter_mut().find(|t| t.root == root) {
+            t.filesystem_mark = marked;
+        }
+    }
+
     /// A whole walk of the tree rooted at `root` marked `dirs` directories.
     pub fn set_tree_directories(&self, root: &Path, dirs: usize) {
         let n = u64::try_from(dirs).unwrap_or(u64::MAX);

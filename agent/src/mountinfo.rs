@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 /// One mount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// The mount's id (as `statx` reports it in `stx_mnt_id`).
+    pub id: u64,
     /// The device of the filesystem (`MAJ:MIN`).
     pub dev: String,
     /// The directory of the filesystem that the mount shows (`/`: all of it).
@@ -28,7 +30,8 @@ fn line(l: &str) -> Option<Mount> {
     // ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS
     let (head, tail) = l.split_once(" - ")?;
     let mut head = head.split(' ');
-    let dev = head.nth(2)?;
+    let id = head.next()?.parse().ok()?;
+    let dev = head.nth(1)?;
     let root = head.next()?;
     let mount_point = head.next()?;
     let mut tail = tail.split(' ');
@@ -36,6 +39,7 @@ fn line(l: &str) -> Option<Mount> {
     let _source = tail.next()?;
     let super_options = tail.next()?;
     Some(Mount {
+        id,
         dev: dev.to_string(),
         root: PathBuf::from(unescape(root)),
         mount_point: PathBuf::from(unescape(mount_point)),
@@ -58,6 +62,10 @@ pub enum Cover {
     /// except through a mount of it: `rename` and `link` between it and the
     /// rest of the filesystem fail with `EXDEV`.
     OwnMount {
+        /// The filesystem's device (`MAJ:MIN`).
+        dev: String,
+        /// The directory of the filesystem mounted there.
+        root: PathBuf,
         /// Where a mount of the whole filesystem is, if there is one: the
         /// names of its files outside the tree are read through it.
         filesystem_at: Option<PathBuf>,
@@ -83,25 +91,34 @@ pub fn cover(text: &str, dir: &Path) -> Cover {
     if own.root == Path::new("/") {
         return Cover::Whole;
     }
-    let same_fs = || mounts.iter().filter(|m| m.dev == own.dev);
-    for m in same_fs() {
-        let Ok(rest) = own.root.strip_prefix(&m.root) else {
-            continue;
-        };
-        if rest.as_os_str().is_empty() {
-            continue; // a mount of the directory itself
-        }
-        let at = m.mount_point.join(rest);
-        let bound_there = same_fs().any(|x| x.mount_point == at && x.root == own.root);
-        if !bound_there {
-            return Cover::Uncovered { at };
-        }
+    if let Some(at) = uncovered_in(&mounts, &own.dev, &own.root) {
+        return Cover::Uncovered { at };
     }
     Cover::OwnMount {
-        filesystem_at: same_fs()
-            .find(|m| m.root == Path::new("/"))
+        dev: own.dev.clone(),
+        root: own.root.clone(),
+        filesystem_at: mounts
+            .iter()
+            .find(|m| m.dev == own.dev && m.root == Path::new("/"))
             .map(|m| m.mount_point.clone()),
     }
+}
+
+/// Where, among `mounts` (of any mount namespace), the directory `root` of
+/// the filesystem `dev` is shown inside a mount of more of that filesystem
+/// without a mount of the directory itself there (so that files can be
+/// renamed between it and the rest of the filesystem), if anywhere.
+pub fn uncovered_in(mounts: &[Mount], dev: &str, root: &Path) -> Option<PathBuf> {
+    let same_fs = || mounts.iter().filter(|m| m.dev == dev);
+    same_fs().find_map(|m| {
+        let rest = root.strip_prefix(&m.root).ok()?;
+        if rest.as_os_str().is_empty() {
+            return None; // a mount of the directory itself
+        }
+        let at = m.mount_point.join(rest);
+        let bound_there = same_fs().any(|x| x.mount_point == at && x.root == root);
+        (!bound_there).then_some(at)
+    })
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
@@ -168,6 +185,8 @@ mod tests {
         assert_eq!(
             cover(&bound, dir),
             Cover::OwnMount {
+                dev: "254:1".into(),
+                root: PathBuf::from("/srv/plugins"),
                 filesystem_at: Some(PathBuf::from("/"))
             }
         );

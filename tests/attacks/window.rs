@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::{
-    attacker_py, both_modes, chown_to_attacker, victim_read, wait_for_line, Mode, Scene,
-    ATTACKER_PYTHON,
+    attack, attacker_py, attacker_sh, both_modes, chown_to_attacker, victim_read, wait_for_line,
+    Mode, Scene, ATTACKER_PYTHON,
 };
 use crate::harness::{chmod, is_msg, mkdirs, run, status_json, Agent, Proc, PROC_TIMEOUT};
 use crate::openers::python;
@@ -71,6 +71,11 @@ both_modes!(
     files_outside_a_tree_that_is_a_mount_of_its_own_open_unchecked,
     a_tree_sharing_its_filesystem_reports_its_window,
     a_tree_also_shown_without_its_mount_is_reported_until_bound_there_too,
+    a_link_in_the_tree_to_the_attackers_file_beside_it_is_still_checked,
+    only_files_that_only_trusted_owners_can_move_are_left_to_the_kernel,
+    a_namespace_made_before_the_bind_keeps_the_mark_away,
+    a_working_directory_opened_before_the_bind_keeps_the_mark_away,
+    removing_the_bind_takes_the_mark_away_at_once,
 );
 
 /// Victim opens per race.
@@ -104,6 +109,13 @@ struct Guarded {
 
 impl Guarded {
     fn new(mode: Mode, layout: Layout) -> Guarded {
+        Guarded::build(mode, layout, |_| {})
+    }
+
+    /// Like [`Guarded::new`]; for `Layout::OwnMount`, `before_bind` runs
+    /// with the tree's directory on the shared filesystem after the tmpfs is
+    /// mounted and before the bind mounts are made.
+    fn build(mode: Mode, layout: Layout, before_bind: impl FnOnce(&Path)) -> Guarded {
         let scene = Scene::new(mode);
         let mut mounts = Vec::new();
         let mut mount = |args: &[&std::ffi::OsStr], at: &Path| {
@@ -128,6 +140,10 @@ impl Guarded {
                     chmod(d, 0o755);
                 }
                 chown_to_attacker(&outside);
+                let att = inner.join("att");
+                mkdirs(&att);
+                chown_to_attacker(&att);
+                before_bind(&inner);
                 mount(&[std::ffi::OsStr::new("--bind"), inner.as_os_str()], &inner);
                 mount(
                     &[std::ffi::OsStr::new("--bind"), inner.as_os_str()],
@@ -433,6 +449,180 @@ fn a_tree_also_shown_without_its_mount_is_reported_until_bound_there_too(mode: M
     let seen = race(&g.scene, &agent, "mkdir", &g.outside);
     expect_no_bypass(&g.scene, &seen, "mkdir, write, open after the reload");
 }
+
+/// A symbolic link the attacker puts in the tree, to its own unsigned file
+/// outside it on the same filesystem: the file is guarded for the link,
+/// and opening it through the link is refused, not taken for an open
+/// outside the trees.
+fn a_link_in_the_tree_to_the_attackers_file_beside_it_is_still_checked(mode: Mode) {
+    let g = Guarded::new(mode, Layout::OwnMount);
+    let agent = g.start();
+    let evil = g.outside.join("evil.py");
+    let link = g.scene.att("evil.py");
+    attack(
+        "printf 'EVIL = 1\\n' > \"$1\" && ln -s \"$1\" \"$2\"",
+        &[evil.as_os_str(), link.as_os_str()],
+    );
+    agent.wait_record("the link guarded", |r| {
+        is_msg(r, MSG_SYMLINK)
+            && r.get("MESSAGE")
+                .is_some_and(|m| m.contains("is now checked"))
+    });
+    let outcome = match victim_read(&agent, &link) {
+        Ok(_) => Outcome::Ok,
+        Err(o) => o,
+    };
+    g.scene.expect_refused(
+        &agent,
+        outcome,
+        &[&evil, &link],
+        "unsigned",
+        "opening the link",
+    );
+}
+
+/// A file outside the trees is left to the kernel only when no one but
+/// the trusted owners can move it (a mount made before the tree's own
+/// could carry its kernel verdict into the tree): root's file in root's
+/// directories is; the attacker's is not, and raises an event every time.
+fn only_files_that_only_trusted_owners_can_move_are_left_to_the_kernel(mode: Mode) {
+    let g = Guarded::new(mode, Layout::OwnMount);
+    let agent = g.start();
+    let roots = g.outside.with_file_name("roots");
+    mkdirs(&roots);
+    chmod(&roots, 0o755);
+    let theirs = roots.join("lib.txt");
+    std::fs::write(&theirs, b"root's\n").expect("writing root's file");
+    let attackers = g.outside.join("mine.txt");
+    attack("printf 'mine\\n' > \"$1\"", &[attackers.as_os_str()]);
+    for p in [&theirs, &attackers] {
+        assert!(victim_read(&agent, p).is_ok(), "{}", p.display());
+    }
+    let v = status_json(&g.scene.control_socket());
+    assert!(
+        v["reasons"]["allow"]["outside-trees"].as_u64().unwrap_or(0) >= 2,
+        "both opens should have raised an event: {v}"
+    );
+    assert!(
+        agent.has_kernel_verdict(&theirs),
+        "root's file outside the trees was not left to the kernel"
+    );
+    assert!(
+        !agent.has_kernel_verdict(&attackers),
+        "the attacker's file outside the trees was left to the kernel"
+    );
+}
+
+/// The attacker's own user and mount namespace, made before the tree was
+/// bound onto itself, does not get the bind (its propagation is private):
+/// there it could rename files into and out of the tree. The agent finds
+/// it and gives the filesystem no mark (and says why) until it is gone.
+fn a_namespace_made_before_the_bind_keeps_the_mark_away(mode: Mode) {
+    let mut holder = None;
+    let g = Guarded::build(mode, Layout::OwnMount, |_| {
+        let mut p = Proc::spawn(&mut attacker_sh(
+            "exec unshare -Urm sh -c 'echo READY; exec sleep 300'",
+            &[],
+        ));
+        wait_for_line(&mut p, "READY");
+        holder = Some(p);
+    });
+    let agent = g.scene.start();
+    let status = || status_json(&g.scene.control_socket());
+    assert_eq!(
+        status()["trees"][0]["filesystem_mark"].as_bool(),
+        Some(false)
+    );
+    let r = agent.wait_record("the namespace made before the bind", |r| {
+        is_msg(r, MSG_NEW_DIRECTORY_WINDOW)
+    });
+    let text = r.get("MESSAGE").cloned().unwrap_or_default();
+    assert!(text.contains("mount namespace of pid"), "{text}");
+    if let Some(p) = holder.take() {
+        gone(p);
+    }
+    crate::harness::reload(&g.scene.fx, &g.scene.control_socket());
+    assert_eq!(
+        status()["trees"][0]["filesystem_mark"].as_bool(),
+        Some(true),
+        "the namespace is gone, but a reload did not give the tree its mark"
+    );
+}
+
+/// A working directory in the tree, entered before the bind existed, is
+/// on the larger mount: `renameat` relative to it crosses the tree's
+/// boundary. The agent finds it too.
+fn a_working_directory_opened_before_the_bind_keeps_the_mark_away(mode: Mode) {
+    let mut holder = None;
+    let g = Guarded::build(mode, Layout::OwnMount, |inner| {
+        let att = inner.join("att");
+        let mut p = Proc::spawn(&mut attacker_sh(
+            "cd \"$1\" && echo READY && exec sleep 300",
+            &[att.as_os_str()],
+        ));
+        wait_for_line(&mut p, "READY");
+        holder = Some(p);
+    });
+    let agent = g.scene.start();
+    assert_eq!(
+        status_json(&g.scene.control_socket())["trees"][0]["filesystem_mark"].as_bool(),
+        Some(false)
+    );
+    let r = agent.wait_record("the working directory made before the bind", |r| {
+        is_msg(r, MSG_NEW_DIRECTORY_WINDOW)
+    });
+    let text = r.get("MESSAGE").cloned().unwrap_or_default();
+    assert!(text.contains("working directory"), "{text}");
+    if let Some(p) = holder.take() {
+        gone(p);
+    }
+}
+
+/// Kills `p` and waits until its mount namespace is gone with it.
+fn gone(p: Proc) {
+    let ns = format!("/proc/{}/ns/mnt", p.pid());
+    drop(p);
+    crate::harness::wait_until(
+        "the process to exit",
+        std::time::Duration::from_secs(10),
+        || std::fs::metadata(&ns).is_err(),
+    );
+}
+
+/// Unmounting the tree's bind while the agent runs takes the filesystem
+/// mark away within moments (files could be renamed out of the tree
+/// again), with a record; binding it again gives it back, without a
+/// reload.
+fn removing_the_bind_takes_the_mark_away_at_once(mode: Mode) {
+    let g = Guarded::new(mode, Layout::OwnMount);
+    let agent = g.start();
+    let marked = || {
+        status_json(&g.scene.control_socket())["trees"][0]["filesystem_mark"].as_bool()
+            == Some(true)
+    };
+    let inner = g.outside.with_file_name("plugins");
+    let fin = run(Command::new("umount").arg(&inner), PROC_TIMEOUT);
+    assert!(fin.success(), "{fin}");
+    crate::harness::wait_until("the mark to go", std::time::Duration::from_secs(10), || {
+        !marked()
+    });
+    agent.wait_record("the window reported after the umount", |r| {
+        is_msg(r, MSG_NEW_DIRECTORY_WINDOW)
+    });
+    let fin = run(
+        Command::new("mount").arg("--bind").arg(&inner).arg(&inner),
+        PROC_TIMEOUT,
+    );
+    assert!(fin.success(), "{fin}");
+    crate::harness::wait_until(
+        "the mark to come back",
+        std::time::Duration::from_secs(10),
+        marked,
+    );
+}
+
+/// `MESSAGE_ID` of a symbolic link in a tree pointing outside every tree.
+const MSG_SYMLINK: &str = "7a0c2f5e9b1d4c3a8e6f2b9d0c4a1e57";
 
 /// `MESSAGE_ID` of "a directory made or moved into the tree is unchecked
 /// until marked".
