@@ -58,6 +58,7 @@ use crate::lanes::{Lane, LaneWatch, Lanes};
 use crate::metrics::{self, unix_now, Metrics, TreeState, Why};
 use crate::names;
 use crate::notify;
+use crate::via::{Via, Vias};
 use crate::watch;
 
 /// State shared by every thread.
@@ -107,6 +108,8 @@ struct Shared {
     queue_empty_at: AtomicU64,
     /// The filesystem marks that close the window for new directories.
     filesystem_marks: FilesystemMarks,
+    /// What the mounts that opens went through show.
+    vias: Vias,
     /// Files and directories outside every tree that [`guard_symlink`]
     /// marked for a link in a tree: their opens are checked, never taken
     /// for opens outside the trees.
@@ -330,6 +333,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         aliases: Mutex::new(HashMap::new()),
         own_ns: names::OwnNamespace::current(),
         filesystem_marks: FilesystemMarks::new(),
+        vias: Vias::new(),
         link_targets: Mutex::new(HashSet::new()),
         queue_empty_at: AtomicU64::new(unix_nanos()),
     });
@@ -998,7 +1002,27 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Lanes<Job>>, ev: PermEvent, na
     let epoch = names.epoch(shared).unwrap_or(NO_EPOCH);
     // The file's name in the agent's own mount namespace: never the name
     // the opener's mounts show, which the opener may have chosen.
-    let path = match names::resolve(&shared.groups, &shared.own_ns, fd, &st, pending.pid()) {
+    // On a filesystem whose mark raises opens outside the trees too, the
+    // mount the open went through tells whether it was opened in a tree.
+    let outside = shared.filesystem_marks.outside(stamp.dev);
+    let via = outside.as_ref().map_or(Via::Unknown, |o| {
+        shared.vias.of(fd, pending.pid(), &o.dev, &o.trees)
+    });
+    let resolved = names::resolve(&shared.groups, &shared.own_ns, fd, &st, pending.pid());
+    let resolved = match (resolved, via) {
+        (Ok(now), Via::Tree) if engine.tree_for(&now).is_none() => {
+            Err(names::Unresolved::LeftTree { now })
+        }
+        (Err(_), Via::Disjoint) => {
+            // Opened through a mount that shows no tree: not the agent's
+            // business, whatever the file is called.
+            m.cache_miss();
+            pending.allow_fast(Why::OutsideTrees);
+            return;
+        }
+        (r, _) => r,
+    };
+    let path = match resolved {
         Ok(path) => path,
         Err(why) => {
             // Without a name its tree, mode and signature cannot be found:
@@ -1044,13 +1068,13 @@ fn handle_event(shared: &Arc<Shared>, tx: Option<&Lanes<Job>>, ev: PermEvent, na
             return;
         }
     };
-    if engine.tree_for(&path).is_none() {
-        if let Some(top) = outside_the_trees(shared, stamp.dev, &path) {
+    if let Some(o) = outside.as_deref() {
+        if via != Via::Tree && engine.tree_for(&path).is_none() && !link_target_of(shared, &path) {
             // Raised by the filesystem mark of a tree that is a mount of its
-            // own: nothing crosses that mount, so this file was not opened
-            // in a tree.
+            // own, for a file that was not opened in a tree: nothing crosses
+            // that mount.
             m.cache_miss();
-            leave_outside_file_to_kernel(shared, &engine, fd, &path, top.as_deref(), &stamp);
+            leave_outside_file_to_kernel(shared, &engine, fd, &st, &path, o);
             pending.allow_fast(Why::OutsideTrees);
             return;
         }
@@ -2224,6 +2248,8 @@ fn refresh_filesystem_marks(shared: &Shared, engine: &Engine, announce: bool) {
         shared
             .filesystem_marks
             .refresh(&shared.groups, &roots, shared.self_pid, announce);
+    // The trees may have changed: what each mount shows is looked at again.
+    shared.vias.clear();
     if changed.lost && shared.kcache.len() > 0 {
         let accepted = shared.kcache.accepts(engine.generation);
         drop_kernel_marks(shared, engine);
@@ -2276,30 +2302,24 @@ fn mounts_loop(shared: &Shared) {
     }
 }
 
-/// For a file named `path`, outside every tree, on device `dev`: `Some`
-/// (with the mount point of its whole filesystem, if the agent has one)
-/// when its open was raised by the filesystem mark of a tree that is a mount
-/// of its own and it is to be allowed ([`FilesystemMarks::outside`]).
-/// Never for a file or directory that a link in a tree points at
-/// ([`guard_symlink`] marked it so that it is checked).
-fn outside_the_trees(shared: &Shared, dev: u64, path: &Path) -> Option<Option<PathBuf>> {
-    let top = shared.filesystem_marks.outside(dev)?;
-    let targets = shared
+/// Whether `path` is, or lies in, a file or directory outside the trees
+/// that [`guard_symlink`] marked for a link in a tree: it is checked, never
+/// taken for a file outside the trees.
+fn link_target_of(shared: &Shared, path: &Path) -> bool {
+    shared
         .link_targets
         .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if targets.iter().any(|t| path.starts_with(t)) {
-        return None;
-    }
-    Some(top)
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .any(|t| path.starts_with(t))
 }
 
 /// Leaves the next opens of a file outside every tree, on a filesystem
 /// whose mark covers a tree that is a mount of its own, to the kernel (an
 /// ignore mark, removed by any change to the file and by every reload) —
 /// only when nobody but the trusted owners could have moved it there or
-/// can move it on: the file and every directory above it up to `top`, the
-/// mount point of its whole filesystem, pass the kernel cache's rule
+/// can move it on: the file and every directory above it up to the mount
+/// point of its whole filesystem pass the kernel cache's rule
 /// ([`kcache::eligibility`]). A mount made before the tree's own (which
 /// the agent looks for, see [`crate::stale`]) is then no way to carry a
 /// kernel verdict into a tree either.
@@ -2307,19 +2327,26 @@ fn leave_outside_file_to_kernel(
     shared: &Shared,
     engine: &Engine,
     fd: BorrowedFd<'_>,
+    st: &FileStat,
     path: &Path,
-    top: Option<&Path>,
-    stamp: &Stamp,
+    outside: &crate::fsmarks::Outside,
 ) {
-    let Some(top) = top else { return };
+    let Some(top) = outside.filesystem_at.as_deref() else {
+        return;
+    };
+    let owners = &engine.kernel_cache.owners;
+    // The file's own facts first: most files others own or may write are
+    // told without looking at their directories.
+    if st.st_nlink != 1 || !owners.contains(&st.st_uid) || st.st_mode & 0o022 != 0 {
+        return;
+    }
     if !shared.kcache.accepts(engine.generation) {
         return;
     }
-    let owners = &engine.kernel_cache.owners;
     if kcache::examine(fd, path, top, owners, kcache::eligibility).is_ok() {
         let _ = shared
             .kcache
-            .mark(&shared.groups, engine.generation, fd, stamp);
+            .mark(&shared.groups, engine.generation, fd, &Stamp::of(st));
     }
 }
 

@@ -27,7 +27,7 @@
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::audit::ids;
 use crate::fan::{self, Groups, Op};
@@ -52,12 +52,22 @@ struct DevMark {
     /// A directory of the filesystem, through which the mark is removed
     /// (the tree's root may be gone by then).
     dir: OwnedFd,
-    /// Whether files outside every tree raise events through the mark
-    /// (some tree on it is a mount of its own).
-    shared: bool,
+    /// Set when files outside every tree raise events through the mark
+    /// (the trees on it are mounts of their own).
+    shared: Option<Arc<Outside>>,
+}
+
+/// A filesystem with files outside the trees whose opens the mark raises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outside {
+    /// Its device, `MAJ:MIN`.
+    pub dev: String,
+    /// The directories of the filesystem (relative to its root) that the
+    /// trees on it are.
+    pub trees: Vec<PathBuf>,
     /// Where the whole filesystem is mounted in the agent's namespace, if it
     /// is: files outside the trees are named, and examined, through it.
-    filesystem_at: Option<PathBuf>,
+    pub filesystem_at: Option<PathBuf>,
 }
 
 /// How one tree is guarded, as [`FilesystemMarks::refresh`] found it.
@@ -67,7 +77,11 @@ enum Guard {
     },
     OwnMount {
         dev: u64,
-        filesystem_at: Option<PathBuf>,
+        outside: Outside,
+    },
+    /// Inside a tree that is a whole filesystem or a mount of its own.
+    Inside {
+        dev: u64,
     },
     Open {
         dev: Option<u64>,
@@ -78,7 +92,9 @@ enum Guard {
 impl Guard {
     fn dev(&self) -> Option<u64> {
         match self {
-            Guard::Whole { dev } | Guard::OwnMount { dev, .. } => Some(*dev),
+            Guard::Whole { dev } | Guard::OwnMount { dev, .. } | Guard::Inside { dev } => {
+                Some(*dev)
+            }
             Guard::Open { dev, .. } => *dev,
         }
     }
@@ -119,18 +135,22 @@ impl FilesystemMarks {
             .iter()
             .map(|r| (r.clone(), guard_of(groups, r, self_pid)))
             .collect();
-        // A tree inside a whole-filesystem tree is covered by its mark.
-        let wholes: Vec<(PathBuf, u64)> = guards
+        // A tree inside a tree that is a whole filesystem or a mount of its
+        // own is covered by that tree's mark: nothing leaves the outer one.
+        let outer: Vec<(PathBuf, u64)> = guards
             .iter()
             .filter_map(|(r, g)| match g {
-                Guard::Whole { dev } => Some((r.clone(), *dev)),
+                Guard::Whole { dev } | Guard::OwnMount { dev, .. } => Some((r.clone(), *dev)),
                 _ => None,
             })
             .collect();
         for (root, g) in &mut guards {
             if let Guard::Open { dev: Some(dev), .. } = g {
-                if wholes.iter().any(|(w, d)| d == dev && root.starts_with(w)) {
-                    *g = Guard::Whole { dev: *dev };
+                if outer
+                    .iter()
+                    .any(|(o, d)| d == dev && root.starts_with(o) && root != o)
+                {
+                    *g = Guard::Inside { dev: *dev };
                 }
             }
         }
@@ -148,13 +168,15 @@ impl FilesystemMarks {
                 _ => None,
             })
         };
-        let mut want: HashMap<u64, (PathBuf, bool, Option<PathBuf>)> = HashMap::new();
+        // Per device: a directory to mark it through, and what lies outside
+        // the trees on it.
+        let mut want: HashMap<u64, (PathBuf, Option<Outside>)> = HashMap::new();
         let mut windows: Vec<(PathBuf, String)> = Vec::new();
         for (root, g) in &guards {
             match g {
                 Guard::Open { why, .. } => windows.push((root.clone(), why.clone())),
-                Guard::Whole { dev } | Guard::OwnMount { dev, .. } if open_devs.contains(dev) => {
-                    let other = blocker(*dev).unwrap_or_default();
+                g if g.dev().is_some_and(|d| open_devs.contains(&d)) => {
+                    let other = g.dev().and_then(blocker).unwrap_or_default();
                     windows.push((
                         root.clone(),
                         format!(
@@ -168,52 +190,47 @@ impl FilesystemMarks {
                         ),
                     ));
                 }
-                Guard::Whole { dev } => {
-                    want.entry(*dev).or_insert((root.clone(), false, None));
+                Guard::Whole { dev } | Guard::Inside { dev } => {
+                    want.entry(*dev).or_insert((root.clone(), None));
                 }
-                Guard::OwnMount { dev, filesystem_at } => {
-                    let e = want.entry(*dev).or_insert((root.clone(), true, None));
-                    e.1 = true;
-                    if e.2.is_none() {
-                        e.2.clone_from(filesystem_at);
+                Guard::OwnMount { dev, outside } => {
+                    let e = want.entry(*dev).or_insert((root.clone(), None));
+                    match &mut e.1 {
+                        None => e.1 = Some(outside.clone()),
+                        Some(o) => {
+                            o.trees.extend(outside.trees.iter().cloned());
+                            if o.filesystem_at.is_none() {
+                                o.filesystem_at.clone_from(&outside.filesystem_at);
+                            }
+                        }
                     }
                 }
             }
         }
         let mut s = self.lock();
         let mut changed = Changed::default();
-        // Remove what is no longer wanted, or no longer the same.
+        // Remove the marks no longer wanted.
         let gone: Vec<u64> = s
             .devs
-            .iter()
-            .filter(|(dev, m)| want.get(dev).is_none_or(|w| m.shared && !w.1))
-            .map(|(dev, _)| *dev)
+            .keys()
+            .filter(|dev| !want.contains_key(dev))
+            .copied()
             .collect();
         for dev in gone {
             if let Some(m) = s.devs.remove(&dev) {
-                if !want.contains_key(&dev) {
-                    let _ = groups.mark_filesystem(Op::Remove, m.dir.as_fd());
-                    changed.lost = true;
-                } else {
-                    // Still marked, but no tree on it is a mount of its own
-                    // any more: outside files' kernel verdicts must go.
-                    changed.lost |= m.shared;
-                    s.devs.insert(
-                        dev,
-                        DevMark {
-                            shared: false,
-                            filesystem_at: None,
-                            ..m
-                        },
-                    );
-                }
+                let _ = groups.mark_filesystem(Op::Remove, m.dir.as_fd());
+                changed.lost = true;
             }
         }
         let mut failed: HashSet<u64> = HashSet::new();
-        for (dev, (root, shared, filesystem_at)) in want {
+        for (dev, (root, outside)) in want {
             if let Some(m) = s.devs.get_mut(&dev) {
-                m.shared = shared;
-                m.filesystem_at = filesystem_at;
+                // Outside files' kernel verdicts rest on what lies outside
+                // the trees: when that changes, they go.
+                if m.shared.as_deref() != outside.as_ref() {
+                    changed.lost |= m.shared.is_some();
+                    m.shared = outside.map(Arc::new);
+                }
                 continue;
             }
             let placed = fan::open_dir(&root).and_then(|fd| {
@@ -226,8 +243,7 @@ impl FilesystemMarks {
                         dev,
                         DevMark {
                             dir,
-                            shared,
-                            filesystem_at,
+                            shared: outside.map(Arc::new),
                         },
                     );
                 }
@@ -270,18 +286,12 @@ impl FilesystemMarks {
         self.lock().trees.get(root).copied().unwrap_or(false)
     }
 
-    /// For a file on device `dev` whose name is outside every tree: `Some`
-    /// when its open was raised only by the filesystem mark of a tree that
-    /// is a mount of its own there, so that it was not opened in a tree and
-    /// is to be allowed, with where the whole filesystem is mounted (the top
-    /// of the directories that decide whether the kernel may keep the
-    /// answer, see [`crate::kcache::examine`]).
-    pub fn outside(&self, dev: u64) -> Option<Option<PathBuf>> {
-        self.lock()
-            .devs
-            .get(&dev)
-            .filter(|m| m.shared)
-            .map(|m| m.filesystem_at.clone())
+    /// For a file on device `dev`: `Some` when the filesystem's mark covers
+    /// trees that are mounts of their own, so that opens of its files
+    /// outside every tree raise events too (see [`crate::via`] for telling
+    /// them apart).
+    pub fn outside(&self, dev: u64) -> Option<Arc<Outside>> {
+        self.lock().devs.get(&dev).and_then(|m| m.shared.clone())
     }
 }
 
@@ -319,7 +329,11 @@ fn guard_of(groups: &Groups, root: &Path, self_pid: i32) -> Guard {
             match crate::stale::find(groups, &dev, &fs_root, root, self_pid) {
                 None => Guard::OwnMount {
                     dev: dev_num,
-                    filesystem_at,
+                    outside: Outside {
+                        dev,
+                        trees: vec![fs_root],
+                        filesystem_at,
+                    },
                 },
                 Some(stale) => open(format!(
                     "protected tree {} is a mount of its own, but {stale}, where files can be \

@@ -27,6 +27,7 @@ mod opener;
 mod scan;
 mod stale;
 mod tools;
+mod via;
 mod views;
 mod watch;
 mod writers;

@@ -67,6 +67,17 @@ pub enum Unresolved {
          signature can be found for it"
     )]
     Unreadable,
+    /// Opened through a mount of a protected tree, but named outside every
+    /// tree when the agent looked: renamed or unlinked meanwhile (a second
+    /// name outside the tree, made before the tree's own mount existed).
+    #[error(
+        "it was opened through a mount of a protected tree but is now named {now:?}, outside \
+         every tree (renamed or unlinked while it was being opened)"
+    )]
+    LeftTree {
+        /// Its name now.
+        now: PathBuf,
+    },
     /// A file with several links, opened under a name that is not one of
     /// its names in the agent's namespace.
     #[error(
@@ -94,6 +105,12 @@ impl Unresolved {
                 ))
             }
             Unresolved::NoHandle { .. } => None,
+            Unresolved::LeftTree { now } => {
+                return PathBuf::from(format!(
+                    "(opened in a protected tree, now named {}: device {dev:#x}, inode {ino})",
+                    now.display()
+                ))
+            }
         };
         match opened {
             Some(p) => PathBuf::from(format!(

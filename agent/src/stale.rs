@@ -146,10 +146,13 @@ fn stale_dir(
     tree: &Path,
 ) -> Option<PathBuf> {
     use rustix::fs::{AtFlags, StatxFlags, CWD};
+    // The magic link leads to the file without a lookup, and
+    // `AT_STATX_DONT_SYNC` answers from what the kernel has: a descriptor
+    // on a stalled FUSE or NFS mount does not block the look.
     let sx = rustix::fs::statx(
         CWD,
         link,
-        AtFlags::empty(),
+        AtFlags::STATX_DONT_SYNC,
         StatxFlags::TYPE | StatxFlags::MNT_ID,
     )
     .ok()?;

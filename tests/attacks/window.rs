@@ -76,6 +76,8 @@ both_modes!(
     a_namespace_made_before_the_bind_keeps_the_mark_away,
     a_working_directory_opened_before_the_bind_keeps_the_mark_away,
     removing_the_bind_takes_the_mark_away_at_once,
+    a_second_name_outside_the_tree_unlinked_during_the_open_is_no_way_out,
+    files_outside_opened_through_a_bind_elsewhere_open_whatever_their_links,
 );
 
 /// Victim opens per race.
@@ -619,6 +621,96 @@ fn removing_the_bind_takes_the_mark_away_at_once(mode: Mode) {
         std::time::Duration::from_secs(10),
         marked,
     );
+}
+
+/// A file in the tree with a second name outside it, linked before the
+/// tree was bound onto itself. Root opens it in the tree; the attacker
+/// unlinks the tree's name before the agent looks (the agent is stopped
+/// for that moment), so that the file's only name is outside every tree.
+/// It was opened through the tree's mount, so it is checked all the same.
+fn a_second_name_outside_the_tree_unlinked_during_the_open_is_no_way_out(mode: Mode) {
+    let mut names = None;
+    let g = Guarded::build(mode, Layout::OwnMount, |inner| {
+        let in_tree = inner.join("att").join("e.py");
+        let outside = inner.with_file_name("outside").join("e.py");
+        attack(
+            "printf 'EVIL = 1\\n' > \"$1\" && ln \"$1\" \"$2\"",
+            &[in_tree.as_os_str(), outside.as_os_str()],
+        );
+        names = Some(outside);
+    });
+    let outside = names.expect("the links were made");
+    let agent = g.start();
+    let victim_path = g.scene.att("e.py");
+    let stop = |sig: &str| {
+        let fin = run(
+            Command::new("kill").arg(sig).arg(agent.pid().to_string()),
+            PROC_TIMEOUT,
+        );
+        assert!(fin.success(), "{fin}");
+    };
+    stop("-STOP");
+    let mut victim = Proc::spawn(Command::new("cat").arg(&victim_path));
+    // The victim waits in open() for the stopped agent.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let unlinked = run(
+        &mut attacker_sh("rm -f \"$1\"", &[victim_path.as_os_str()]),
+        PROC_TIMEOUT,
+    );
+    stop("-CONT");
+    assert!(unlinked.success(), "{unlinked}");
+    let fin = victim
+        .finish(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("the victim did not finish: {e}"));
+    let outcome = if fin.success() {
+        Outcome::Ok
+    } else {
+        assert!(fin.stderr.contains("Operation not permitted"), "{fin}");
+        Outcome::Errno(libc::EPERM)
+    };
+    let what = "opening a file whose name in the tree went away during the open";
+    g.scene.expect_refused_outcome(outcome, what);
+    let shown = format!(
+        "(opened in a protected tree, now named {}:",
+        outside.display()
+    );
+    g.scene
+        .expect_record_where(&agent, &shown, |p| p.starts_with(&shown), "unsigned", what);
+}
+
+/// A file outside the trees with two links, opened from another mount
+/// namespace through a bind mount of its directory elsewhere: the agent
+/// cannot tell which name was opened, but the mount shows no tree, so it
+/// opens as without the agent.
+fn files_outside_opened_through_a_bind_elsewhere_open_whatever_their_links(mode: Mode) {
+    let g = Guarded::new(mode, Layout::OwnMount);
+    let agent = g.start();
+    let a = g.outside.join("a.txt");
+    std::fs::write(&a, b"shared\n").expect("writing a.txt");
+    std::fs::hard_link(&a, g.outside.join("b.txt")).expect("linking b.txt");
+    let alt = g.scene.fx.root.join("alt");
+    mkdirs(&alt);
+    let fin = agent.guard("reading through a bind elsewhere", || {
+        run(
+            Command::new("unshare")
+                .args(["-m", "--propagation", "private", "sh", "-c"])
+                .arg("mount --bind \"$1\" \"$2\" && cat \"$2/a.txt\"")
+                .arg("sh")
+                .arg(&g.outside)
+                .arg(&alt),
+            PROC_TIMEOUT,
+        )
+    });
+    assert!(fin.success(), "{fin}");
+    assert_eq!(fin.stdout, "shared\n");
+    let v = status_json(&g.scene.control_socket());
+    for d in ["deny", "would-deny"] {
+        let refused: u64 = v["reasons"][d]
+            .as_object()
+            .map(|o| o.values().filter_map(serde_json::Value::as_u64).sum())
+            .unwrap_or(0);
+        assert_eq!(refused, 0, "the file outside the tree was refused: {v}");
+    }
 }
 
 /// `MESSAGE_ID` of a symbolic link in a tree pointing outside every tree.
