@@ -3,7 +3,6 @@
 //! the whole policy (at start-up, in `sigward check`, and on reload).
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
@@ -18,7 +17,7 @@ pub const DEFAULT_POLICY: &str = "/etc/sigward/policy.toml";
 
 /// Key and policy files larger than this are refused: they are text files of
 /// a few KiB, and reading an unbounded file would let a mistake exhaust memory.
-const MAX_CONFIG_FILE: u64 = 4 * 1024 * 1024;
+const MAX_CONFIG_FILE: u64 = crate::bounded::CONFIG_LIMIT;
 
 /// A policy error that names the file and, when known, the line at fault.
 #[derive(Debug, thiserror::Error)]
@@ -558,27 +557,8 @@ fn metrics_file_warnings(path: &Path, trees: &[Tree], warnings: &mut Vec<String>
     }
 }
 
-fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Non-blocking: a FIFO (or a device) in place of a policy or key file
-    // must be refused below, not wait for a writer and hold up the start or
-    // a reload.
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_FILE + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_CONFIG_FILE {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_CONFIG_FILE} bytes"
-        )));
-    }
-    Ok(bytes)
+fn read_bounded(path: &Path) -> Result<Vec<u8>, crate::bounded::ReadError> {
+    crate::bounded::read(path, MAX_CONFIG_FILE)
 }
 
 fn load_key_file(

@@ -55,6 +55,8 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_REQUEST: usize = 1024;
 /// The longest answer `sigward reload` reads.
 const MAX_REPLY: usize = 64 * 1024;
+/// A pid file holds one number; anything longer is not ours.
+const PID_FILE_LIMIT: u64 = 4096;
 /// The longest answer `sigward status` reads (trees and recent denials
 /// carry paths).
 const MAX_STATUS_REPLY: usize = 4 * 1024 * 1024;
@@ -239,7 +241,7 @@ fn check_socket_free(path: &Path) -> Result<(), String> {
 }
 
 fn check_pid_file_free(path: &Path) -> Result<(), String> {
-    let Ok(text) = fs::read_to_string(path) else {
+    let Ok(text) = crate::bounded::read_text(path, PID_FILE_LIMIT) else {
         return Ok(());
     };
     match text.trim().parse::<u32>() {
@@ -606,9 +608,9 @@ pub fn reload_command(args: &ReloadArgs) -> ExitCode {
         eprintln!("sigward reload: no agent could be reached: {socket_note}, and no pid file");
         return ExitCode::from(UNREACHABLE);
     };
-    let text = match fs::read_to_string(pid_file) {
+    let text = match crate::bounded::read_text(pid_file, PID_FILE_LIMIT) {
         Ok(t) => t,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
+        Err(e) if e.is_not_found() => {
             eprintln!(
                 "sigward reload: no agent is running: {socket_note}, and no pid file at {}",
                 pid_file.display()

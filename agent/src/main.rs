@@ -6,6 +6,7 @@
 
 mod agent;
 mod audit;
+mod bounded;
 mod cache;
 mod check;
 mod cli;

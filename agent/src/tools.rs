@@ -123,7 +123,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// characters: seed and public key) or a Conductor private key (32 raw
 /// bytes).
 fn load_signing_key(path: &Path) -> Result<SigningKey, String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = crate::bounded::read(path, MAX_KEY_FILE).map_err(|e| e.to_string())?;
     if let Ok(text) = std::str::from_utf8(&bytes) {
         let t = text.trim();
         if t.starts_with("-----BEGIN") {
@@ -263,8 +263,8 @@ fn sign_bundle(key: &SigningKey, dir: &Path, buf: &mut [u8]) -> Result<PathBuf, 
         .into_iter()
         .find(|m| dir.join(m).is_file())
         .ok_or_else(|| format!("no {} in the directory", aisoc::MANIFEST_NAMES.join(" or ")))?;
-    let manifest =
-        fs::read(dir.join(manifest_name)).map_err(|e| format!("{manifest_name}: {e}"))?;
+    let manifest = crate::bounded::read(&dir.join(manifest_name), crate::bounded::CONFIG_LIMIT)
+        .map_err(|e| format!("{manifest_name}: {e}"))?;
     let (files, complete) = check::bundle_files(dir, None, buf)?;
     if !complete {
         return Err("some files or directories of the plugin could not be read".into());
@@ -417,7 +417,7 @@ fn print_keys(trust: &TrustStore) {
 use crate::config::KEY_EXTENSIONS;
 
 /// Key files larger than this are refused (they are a few KiB).
-const MAX_KEY_FILE: u64 = 4 * 1024 * 1024;
+const MAX_KEY_FILE: u64 = crate::bounded::CONFIG_LIMIT;
 
 /// The shortest fingerprint prefix `trust remove` accepts.
 const MIN_PREFIX: usize = 8;
@@ -450,19 +450,7 @@ fn key_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn read_key_file(path: &Path) -> Result<Vec<u8>, String> {
-    let file = fs::File::open(path).map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_KEY_FILE {
-        return Err(format!("larger than {MAX_KEY_FILE} bytes"));
-    }
-    Ok(bytes)
+    crate::bounded::read(path, MAX_KEY_FILE).map_err(|e| e.to_string())
 }
 
 /// Loads one key file into a store of its own.

@@ -745,3 +745,95 @@ fn trust_add_then_reload_trusts_the_new_key() {
         "file signed by a key no longer trusted",
     );
 }
+
+/// A FIFO where a key file is expected (named `*.pub`) is refused at once
+/// by every command that reads key files, never waited on: `trust list
+/// --dir`, `trust add`, `sign --key`, `verify --trust-key` and `check`.
+#[test]
+fn every_command_that_reads_key_files_refuses_a_fifo_at_once() {
+    let fx = Fixture::new();
+    let dir = fx.root.join("fifo-keys");
+    mkdirs(&dir);
+    fs::copy(&fx.pubkey, dir.join("good.pub")).unwrap();
+    let fifo = dir.join("evil.pub");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let file = fx.root.join("plugins").join("x.py");
+    fs::write(&file, b"x = 1\n").unwrap();
+    let cases: Vec<(&str, Vec<&OsStr>)> = vec![
+        (
+            "trust list --dir",
+            vec![
+                OsStr::new("trust"),
+                OsStr::new("list"),
+                OsStr::new("--dir"),
+                dir.as_os_str(),
+            ],
+        ),
+        (
+            "trust add",
+            vec![
+                OsStr::new("trust"),
+                OsStr::new("add"),
+                OsStr::new("--dir"),
+                dir.as_os_str(),
+                OsStr::new("--name"),
+                OsStr::new("other"),
+                fifo.as_os_str(),
+            ],
+        ),
+        (
+            "sign --key",
+            vec![
+                OsStr::new("sign"),
+                OsStr::new("--key"),
+                fifo.as_os_str(),
+                file.as_os_str(),
+            ],
+        ),
+        (
+            "verify --trust-key",
+            vec![
+                OsStr::new("verify"),
+                OsStr::new("--trust-key"),
+                fifo.as_os_str(),
+                file.as_os_str(),
+            ],
+        ),
+    ];
+    for (what, args) in cases {
+        let started = std::time::Instant::now();
+        let fin = sigward(args);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{what} took {:?} on a FIFO key file",
+            started.elapsed()
+        );
+        let text = format!("{}{}", fin.stdout, fin.stderr);
+        assert!(
+            text.contains("not a regular file"),
+            "{what} does not say the FIFO is not a regular file:\n{fin}"
+        );
+    }
+    // `check` with the directory as keys_dir.
+    let policy = fx.root.join("fifo-policy.toml");
+    fs::write(
+        &policy,
+        format!(
+            "[trust]\nkeys_dir = {}\n[[protect]]\npath = {}\n",
+            toml_str(&path_str(&dir)),
+            toml_str(&path_str(&fx.plugins))
+        ),
+    )
+    .unwrap();
+    let fin = sigward([
+        OsStr::new("check"),
+        OsStr::new("--policy"),
+        policy.as_os_str(),
+    ]);
+    assert!(!fin.success(), "check accepted a FIFO key file:\n{fin}");
+    assert!(fin.stderr.contains("not a regular file"), "{fin}");
+}
