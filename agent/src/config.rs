@@ -187,8 +187,12 @@ impl Engine {
             files.push((source, drop_dir.clone()));
         }
 
+        if drop_dir.is_dir() {
+            strict(&drop_dir).map_err(|e| whole(&drop_dir, e))?;
+        }
         let mut fragments = Vec::new();
         for (i, (file, dir)) in files.iter().enumerate() {
+            strict(file).map_err(|e| whole(file, e))?;
             let bytes =
                 read_bounded(file).map_err(|e| whole(file, format!("cannot read policy: {e}")))?;
             let text =
@@ -220,7 +224,7 @@ impl Engine {
             message,
         };
 
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<String> = crate::strict::disabled_warning().into_iter().collect();
         let mut trust = TrustStore::new();
         for key in &policy.trust.keys {
             load_key_file(&mut trust, &key.value, &mut warnings)
@@ -561,11 +565,17 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, crate::bounded::ReadError> {
     crate::bounded::read(path, MAX_CONFIG_FILE)
 }
 
+/// [`crate::strict::check`], as the text of an error about `path`.
+fn strict(path: &Path) -> Result<(), String> {
+    crate::strict::check(path).map_err(|e| e.to_string())
+}
+
 fn load_key_file(
     trust: &mut TrustStore,
     path: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
+    strict(path).map_err(|e| format!("key file {}: {e}", path.display()))?;
     let bytes =
         read_bounded(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
     let shown = path.display().to_string();
@@ -583,6 +593,7 @@ fn load_revoked_dir(
     dir: &Located<PathBuf>,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
+    strict(&dir.value).map_err(|e| format!("revoked_dir {}: {e}", dir.value.display()))?;
     let entries = fs::read_dir(&dir.value)
         .map_err(|e| format!("cannot read revoked_dir {}: {e}", dir.value.display()))?;
     let mut files: Vec<PathBuf> = entries
@@ -608,6 +619,7 @@ fn load_allowed_signers(
     path: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
+    strict(path).map_err(|e| format!("allowed_signers file {}: {e}", path.display()))?;
     let bytes = read_bounded(path)
         .map_err(|e| format!("cannot read allowed_signers file {}: {e}", path.display()))?;
     let shown = path.display().to_string();
@@ -626,6 +638,7 @@ fn load_key_dir(
     dir: &Located<PathBuf>,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
+    strict(&dir.value).map_err(|e| format!("keys_dir {}: {e}", dir.value.display()))?;
     let entries = fs::read_dir(&dir.value)
         .map_err(|e| format!("cannot read keys_dir {}: {e}", dir.value.display()))?;
     let mut files = Vec::new();

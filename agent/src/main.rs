@@ -27,6 +27,7 @@ mod notify;
 mod opener;
 mod scan;
 mod stale;
+mod strict;
 mod tools;
 mod via;
 mod views;

@@ -180,7 +180,9 @@ pub enum KeyFileError {
     BadPem(String),
     /// A block holds a private key.
     #[error(
-        "PEM block {block} is a private key ({tag}); a trust store must hold public keys only"
+        "PEM block {block} is a private key ({tag}); a trust store must hold public keys only: \
+         remove this secret from the host (and replace the key, since it was copied where it \
+         does not belong)"
     )]
     PrivateKey {
         /// 1-based block index.

@@ -32,5 +32,6 @@ mod robustness;
 mod signals;
 mod signing;
 mod status;
+mod strict_modes;
 mod symlinks;
 mod tamper;
