@@ -476,7 +476,7 @@ start_sigward() { # POLICY TAG
 	t0=$(now_ns)
 	NOTIFY_SOCKET=$notify SIGWARD_LOG_TARGET=stderr \
 		timeout -k 10 "$LISTENER_LIMIT" "$SIGWARD" run --policy "$policy" \
-		--control-socket "$SW_SOCK" --pid-file "$RUN/$tag.pid" 2>"$log" &
+		--control-socket "$SW_SOCK" --pid-file "$RUN/$tag.pid" --state-dir none 2>"$log" &
 	SW_T=$!
 	LISTENERS+=("$SW_T")
 	while kill -0 "$rw" 2>/dev/null; do

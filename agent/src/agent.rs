@@ -58,6 +58,7 @@ use crate::lanes::{Lane, LaneWatch, Lanes};
 use crate::metrics::{self, unix_now, Metrics, TreeState, Why};
 use crate::names;
 use crate::notify;
+use crate::state::StateDir;
 use crate::via::{Via, Vias};
 use crate::watch;
 
@@ -108,6 +109,8 @@ struct Shared {
     queue_empty_at: AtomicU64,
     /// The filesystem marks that close the window for new directories.
     filesystem_marks: FilesystemMarks,
+    /// Where the last good policy is kept (`--state-dir`).
+    state: Option<StateDir>,
     /// What the mounts that opens went through show.
     vias: Vias,
     /// Files and directories outside every tree that [`guard_symlink`]
@@ -280,8 +283,12 @@ struct Job {
 
 /// Runs the agent until SIGTERM or SIGINT. Returns when every pending event
 /// has been answered.
-pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(), StartError> {
-    let engine = Engine::load(policy_path, 1)?;
+pub fn run(
+    policy_path: &Path,
+    control_options: &control::Options,
+    state: Option<StateDir>,
+) -> Result<(), StartError> {
+    let (engine, degraded) = load_at_start(policy_path, state.as_ref())?;
     // Before any thread starts (binding changes the umask for a moment), and
     // before anything is marked: a second agent must stop here. Dropping it
     // removes the socket and the pid file, on every return path.
@@ -333,6 +340,7 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
         aliases: Mutex::new(HashMap::new()),
         own_ns: names::OwnNamespace::current(),
         filesystem_marks: FilesystemMarks::new(),
+        state,
         vias: Vias::new(),
         link_targets: Mutex::new(HashSet::new()),
         queue_empty_at: AtomicU64::new(unix_nanos()),
@@ -428,6 +436,23 @@ pub fn run(policy_path: &Path, control_options: &control::Options) -> Result<(),
     shared
         .metrics
         .set_overlay_views(report_views(&shared, &engine));
+    match degraded {
+        Some(d) => {
+            tracing::error!(
+                message_id = ids::NOT_IN_FORCE,
+                sigward_file = %d.file.display(),
+                sigward_reason = %d.reason,
+                "the policy {} cannot be loaded: {}; enforcing the last good policy instead{}",
+                engine.source.display(),
+                d.reason,
+                d.last_good_saved_at
+                    .map(|t| format!(" (saved {})", metrics::rfc3339(t)))
+                    .unwrap_or_default()
+            );
+            shared.metrics.set_degraded(Some(d));
+        }
+        None => save_last_good(&shared, &engine),
+    }
     let status = format!(
         "enforcing policy {} (generation {}): {} trees, {} directories marked, {} trusted keys",
         engine.source.display(),
@@ -2397,6 +2422,88 @@ fn report_views(shared: &Arc<Shared>, engine: &Arc<Engine>) -> Vec<crate::views:
 
 // ---------------------------------------------------------------- reload
 
+/// Loads the policy at start-up; when it cannot be loaded, the last good
+/// policy from the state directory instead ([`crate::state`]), with the
+/// reason the agent is then degraded. Without a last good policy the
+/// error stands, and the agent does not start.
+fn load_at_start(
+    path: &Path,
+    state: Option<&StateDir>,
+) -> Result<(Engine, Option<metrics::Degraded>), StartError> {
+    let err = match Engine::load(path, 1) {
+        Ok(engine) => return Ok((engine, None)),
+        Err(e) => e,
+    };
+    let Some(state) = state else {
+        return Err(err.into());
+    };
+    let saved = match state.last_good() {
+        Ok(Some(saved)) => saved,
+        Ok(None) => return Err(err.into()),
+        Err(e) => {
+            tracing::error!(
+                message_id = ids::NOT_IN_FORCE,
+                "the last good policy cannot be used either: {e}"
+            );
+            return Err(err.into());
+        }
+    };
+    match Engine::from_inputs(&saved.inputs, 1) {
+        Ok(engine) => Ok((
+            engine,
+            Some(metrics::Degraded {
+                reason: err.to_string(),
+                file: err.file.clone(),
+                since: unix_now(),
+                last_good_saved_at: Some(saved.saved_at),
+            }),
+        )),
+        Err(e) => {
+            tracing::error!(
+                message_id = ids::NOT_IN_FORCE,
+                "the last good policy {} cannot be loaded either: {e}",
+                state.last_good_path().display()
+            );
+            Err(err.into())
+        }
+    }
+}
+
+/// Saves the policy in force as the last good one (see [`crate::state`]).
+fn save_last_good(shared: &Shared, engine: &Engine) {
+    let Some(state) = &shared.state else { return };
+    if let Err(e) = state.save(engine) {
+        tracing::warn!(
+            message_id = ids::POLICY_WARNING,
+            "cannot save the policy as the last good one: {e}; if it cannot be loaded at the \
+             next start, the agent will not start"
+        );
+    }
+}
+
+/// A reload was refused: the policy on disk is not the one in force. Said
+/// at `err` priority with its own MESSAGE_ID, and kept in the status until
+/// a reload or restart loads the policy on disk.
+fn not_in_force(shared: &Shared, old: &Engine, e: &LoadError) {
+    let since = shared.metrics.degraded().map_or_else(unix_now, |d| d.since);
+    let last_good_saved_at = shared.metrics.degraded().and_then(|d| d.last_good_saved_at);
+    tracing::error!(
+        message_id = ids::NOT_IN_FORCE,
+        sigward_file = %e.file.display(),
+        sigward_line = e.line,
+        sigward_reason = %e,
+        "the policy {} cannot be loaded: {e}; generation {} stays in force",
+        old.source.display(),
+        old.generation
+    );
+    shared.metrics.set_degraded(Some(metrics::Degraded {
+        reason: e.to_string(),
+        file: e.file.clone(),
+        since,
+        last_good_saved_at,
+    }));
+}
+
 /// Reloads the policy: SIGHUP and the control socket's `reload` both come
 /// here. Returns the generation now in force, or the error and the
 /// generation that stays in force. Reloads are serialised.
@@ -2407,6 +2514,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
     let result = match Engine::load(&old.source, old.generation + 1) {
         Err(e) => {
             shared.metrics.reloaded(false);
+            shared.metrics.reload_result(Some(e.to_string()));
             tracing::error!(
                 message_id = ids::RELOAD_FAILED,
                 sigward_file = %e.file.display(),
@@ -2415,6 +2523,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                 "reload refused, generation {} stays in force: {e}",
                 old.generation
             );
+            not_in_force(shared, &old, &e);
             Err((e, old.generation))
         }
         Ok(new) => {
@@ -2467,6 +2576,9 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                 tree_states,
             );
             shared.metrics.reloaded(true);
+            shared.metrics.reload_result(None);
+            shared.metrics.set_degraded(None);
+            save_last_good(shared, &new);
             // A changed metrics file or interval applies at once.
             let _ = shared.metrics_wake.try_send(());
             shared.cache.reset(new.policy.agent.cache_entries);

@@ -65,6 +65,10 @@ pub mod ids {
     /// own: a directory made or moved into it is unchecked until the agent
     /// has marked it.
     pub const NEW_DIRECTORY_WINDOW: &str = "5f2a9c7e1b8d4e63a0c9f4b7d2e81c56";
+    /// The policy on disk cannot be loaded: the agent enforces an older one
+    /// (the last good policy at start-up, the previous generation after a
+    /// refused reload).
+    pub const NOT_IN_FORCE: &str = "9d4b6e2a7c1f4a8e9b3d5c7e1f2a4b68";
     /// The status, written on SIGUSR1.
     pub const STATUS: &str = "b6e1f0c3d8a24e7f9c5b2a1d4e3f6a09";
 }

@@ -111,7 +111,22 @@ pub struct RunArgs {
     /// `sigward reload` signals this pid when the control socket is off.
     #[arg(long, value_name = "PATH|none", default_value = DEFAULT_PID_FILE)]
     pub pid_file: OptionalPath,
+    /// Directory for the agent's state, or `none`: every policy the agent
+    /// loads is saved there (root-only), and when the policy on disk cannot
+    /// be loaded at start-up, the agent enforces that last good policy
+    /// instead of not starting (and reports itself degraded). systemd's
+    /// `StateDirectory=` sets `STATE_DIRECTORY`.
+    #[arg(
+        long,
+        value_name = "DIR|none",
+        env = "STATE_DIRECTORY",
+        default_value = DEFAULT_STATE_DIR
+    )]
+    pub state_dir: OptionalPath,
 }
+
+/// Default `--state-dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/sigward";
 
 /// `sigward reload` arguments.
 #[derive(Debug, Args)]
@@ -225,18 +240,26 @@ usage error.")]
     /// Show the running agent's state and counters.
     #[command(long_about = "\
 Show the running agent's state and counters, read from its control socket \
-(root only): mode, policy generation and load time, protected trees and the \
-directories marked in each, verdict cache size and hit rate, verdicts by \
-decision and reason, queue depth, verification latency, reloads, the last \
-20 denials, uptime and version.
+(root only): mode, state, policy generation and load time, the last \
+reload's result, protected trees and the directories marked in each, \
+verdict cache size and hit rate, verdicts by decision and reason, queue \
+depth, verification latency, reloads, the last 20 denials, uptime and \
+version.
+
+The state is `degraded` while the policy on disk cannot be loaded and the \
+agent enforces an older one: the last good policy it saved (when the policy \
+was broken at start-up) or the generation before a refused reload. The \
+reason names the file and line at fault.
 
 --json prints the same data as one JSON object (the control socket's \
 answer to `status`; docs/operations.md describes its fields). --prometheus \
 prints it in the Prometheus text exposition format, exactly as the metrics \
 file ([agent] metrics_file) holds it.
 
-Exit status: 0 shown, 2 no agent answers (not running, not root, no answer \
-within 5 s) or usage error.")]
+Exit status: 0 shown, and the agent enforces the policy on disk; 2 no agent \
+answers (not running, not root, no answer within 5 s) or usage error; 3 \
+shown, but the agent is degraded (for monitoring: the policy on disk is not \
+the policy in force).")]
     Status(StatusArgs),
 
     /// Show the signature status of every file in the protected trees.

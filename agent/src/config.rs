@@ -75,6 +75,94 @@ pub struct Engine {
     pub warnings: Vec<String>,
     /// Kernel ignore marks: `agent.kernel_cache*`, owners resolved.
     pub kernel_cache: kcache::Settings,
+    /// Everything the load read: loading these again gives the same policy
+    /// with nothing else (the last good policy, see [`crate::state`]).
+    pub inputs: Inputs,
+}
+
+/// Everything a policy load read from disk: the policy file, its drop-ins,
+/// every key, allowed-signers and revocation file, and the listings of the
+/// directories it looked in. [`Engine::from_inputs`] loads the same policy
+/// from them alone (the protected directories themselves are looked up on
+/// disk again).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Inputs {
+    /// The policy file (canonical).
+    pub policy: PathBuf,
+    /// The directory its relative paths and `policy.d` are found in.
+    pub base: PathBuf,
+    /// Each file read, by path.
+    pub files: std::collections::BTreeMap<PathBuf, Vec<u8>>,
+    /// Each directory listed, by path: its entries.
+    pub dirs: std::collections::BTreeMap<PathBuf, Vec<PathBuf>>,
+}
+
+/// Why a file of the policy could not be read.
+enum ReadFail {
+    /// Strict modes refuse it ([`crate::strict`]).
+    Strict(String),
+    /// It could not be read (or is not among the saved inputs).
+    Io(String),
+}
+
+/// Where a load reads the policy's files from.
+enum Reader<'a> {
+    /// The filesystem, under strict modes; what is read is recorded.
+    Disk(std::cell::RefCell<Inputs>),
+    /// What an earlier load read.
+    Saved(&'a Inputs),
+}
+
+impl Reader<'_> {
+    fn read(&self, path: &Path) -> Result<Vec<u8>, ReadFail> {
+        match self {
+            Reader::Disk(rec) => {
+                strict(path).map_err(ReadFail::Strict)?;
+                let bytes = read_bounded(path).map_err(|e| ReadFail::Io(e.to_string()))?;
+                rec.borrow_mut()
+                    .files
+                    .insert(path.to_path_buf(), bytes.clone());
+                Ok(bytes)
+            }
+            Reader::Saved(inputs) => inputs
+                .files
+                .get(path)
+                .cloned()
+                .ok_or_else(|| ReadFail::Io("not among the saved policy's files".into())),
+        }
+    }
+
+    /// The entries of directory `dir` (`None`: it does not exist).
+    fn list(&self, dir: &Path) -> Result<Option<Vec<PathBuf>>, ReadFail> {
+        match self {
+            Reader::Disk(rec) => {
+                let entries = match fs::read_dir(dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(ReadFail::Io(e.to_string())),
+                };
+                strict(dir).map_err(ReadFail::Strict)?;
+                let mut paths = Vec::new();
+                for e in entries {
+                    paths.push(e.map_err(|e| ReadFail::Io(e.to_string()))?.path());
+                }
+                paths.sort();
+                rec.borrow_mut()
+                    .dirs
+                    .insert(dir.to_path_buf(), paths.clone());
+                Ok(Some(paths))
+            }
+            Reader::Saved(inputs) => Ok(inputs.dirs.get(dir).cloned()),
+        }
+    }
+
+    /// Whether `path` is a regular file (on disk, or among the saved files).
+    fn is_file(&self, path: &Path) -> bool {
+        match self {
+            Reader::Disk(_) => path.is_file(),
+            Reader::Saved(inputs) => inputs.files.contains_key(path),
+        }
+    }
 }
 
 /// How to find a policy's parts (for validating files before they are
@@ -123,11 +211,6 @@ impl Engine {
 
     /// [`Engine::load`] with explicit locations.
     pub fn load_with(path: &Path, generation: u64, lo: &LoadOptions) -> Result<Engine, LoadError> {
-        let whole = |file: &Path, message: String| LoadError {
-            file: file.to_path_buf(),
-            line: None,
-            message,
-        };
         // Reloads must find the same file whatever the working directory.
         let main = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let base = match &lo.base_dir {
@@ -138,14 +221,45 @@ impl Engine {
             },
         };
         let base = fs::canonicalize(&base).unwrap_or(base);
+        let reader = Reader::Disk(std::cell::RefCell::new(Inputs {
+            policy: main.clone(),
+            base: base.clone(),
+            ..Inputs::default()
+        }));
+        Self::load_from(&reader, main, base, generation, lo)
+    }
 
+    /// Loads the policy that `inputs` (of an earlier load) hold, with
+    /// nothing else from disk but the protected directories.
+    pub fn from_inputs(inputs: &Inputs, generation: u64) -> Result<Engine, LoadError> {
+        Self::load_from(
+            &Reader::Saved(inputs),
+            inputs.policy.clone(),
+            inputs.base.clone(),
+            generation,
+            &LoadOptions::default(),
+        )
+    }
+
+    fn load_from(
+        reader: &Reader<'_>,
+        main: PathBuf,
+        base: PathBuf,
+        generation: u64,
+        lo: &LoadOptions,
+    ) -> Result<Engine, LoadError> {
+        let whole = |file: &Path, message: String| LoadError {
+            file: file.to_path_buf(),
+            line: None,
+            message,
+        };
         // The main file, then every policy.d/*.toml in lexical order.
         let mut files: Vec<(PathBuf, PathBuf)> = vec![(main.clone(), base.clone())];
         let drop_dir = base.join(DROP_IN_DIR);
-        let mut drop_ins: Vec<PathBuf> = match fs::read_dir(&drop_dir) {
+        let mut drop_ins: Vec<PathBuf> = match reader.list(&drop_dir) {
             Ok(entries) => entries
-                .flatten()
-                .map(|e| e.path())
+                .unwrap_or_default()
+                .into_iter()
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                 // Hidden files are editors' and config management's
                 // temporary files (Ansible writes .ansible_tmp*), never
@@ -156,8 +270,8 @@ impl Engine {
                         .is_some_and(|n| !n.starts_with('.'))
                 })
                 .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
+            Err(ReadFail::Strict(m)) => return Err(whole(&drop_dir, m)),
+            Err(ReadFail::Io(e)) => {
                 return Err(whole(
                     &drop_dir,
                     format!("cannot read drop-in directory: {e}"),
@@ -187,14 +301,12 @@ impl Engine {
             files.push((source, drop_dir.clone()));
         }
 
-        if drop_dir.is_dir() {
-            strict(&drop_dir).map_err(|e| whole(&drop_dir, e))?;
-        }
         let mut fragments = Vec::new();
         for (i, (file, dir)) in files.iter().enumerate() {
-            strict(file).map_err(|e| whole(file, e))?;
-            let bytes =
-                read_bounded(file).map_err(|e| whole(file, format!("cannot read policy: {e}")))?;
+            let bytes = reader.read(file).map_err(|e| match e {
+                ReadFail::Strict(m) => whole(file, m),
+                ReadFail::Io(e) => whole(file, format!("cannot read policy: {e}")),
+            })?;
             let text =
                 String::from_utf8(bytes).map_err(|_| whole(file, "policy is not UTF-8".into()))?;
             fragments.push(
@@ -227,11 +339,12 @@ impl Engine {
         let mut warnings: Vec<String> = crate::strict::disabled_warning().into_iter().collect();
         let mut trust = TrustStore::new();
         for key in &policy.trust.keys {
-            load_key_file(&mut trust, &key.value, &mut warnings)
+            load_key_file(reader, &mut trust, &key.value, &mut warnings)
                 .map_err(|m| at(key.file, key.line, m))?;
         }
         if let Some(dir) = &policy.trust.keys_dir {
-            load_key_dir(&mut trust, dir, &mut warnings).map_err(|m| at(dir.file, dir.line, m))?;
+            load_key_dir(reader, &mut trust, dir, &mut warnings)
+                .map_err(|m| at(dir.file, dir.line, m))?;
         }
         for k in &policy.trust.ed25519 {
             if let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(&k.value) {
@@ -244,7 +357,7 @@ impl Engine {
             }
         }
         for signers in &policy.trust.allowed_signers {
-            load_allowed_signers(&mut trust, &signers.value, &mut warnings)
+            load_allowed_signers(reader, &mut trust, &signers.value, &mut warnings)
                 .map_err(|m| at(signers.file, signers.line, m))?;
         }
         for named in &policy.trust.named {
@@ -252,7 +365,7 @@ impl Engine {
             let keys = match &named.source {
                 KeySource::File(f) => {
                     let mut scratch = TrustStore::new();
-                    load_key_file(&mut scratch, &f.value, &mut warnings)
+                    load_key_file(reader, &mut scratch, &f.value, &mut warnings)
                         .map_err(|m| at(f.file, f.line, m))?;
                     scratch.iter().cloned().collect::<Vec<_>>()
                 }
@@ -276,7 +389,7 @@ impl Engine {
             trust.revoke(r.value);
         }
         for dir in &policy.trust.revoked_dirs {
-            load_revoked_dir(&mut trust, dir, &mut warnings)
+            load_revoked_dir(reader, &mut trust, dir, &mut warnings)
                 .map_err(|m| at(dir.file, dir.line, m))?;
         }
         for d in &policy.trust.deny_sha256 {
@@ -371,6 +484,10 @@ impl Engine {
             }
         }
 
+        let inputs = match reader {
+            Reader::Disk(rec) => rec.borrow().clone(),
+            Reader::Saved(inputs) => (*inputs).clone(),
+        };
         Ok(Engine {
             generation,
             source: main.clone(),
@@ -381,6 +498,7 @@ impl Engine {
             options,
             warnings,
             kernel_cache,
+            inputs,
         })
     }
 
@@ -394,8 +512,9 @@ impl Engine {
     pub fn from_key_files(files: &[PathBuf]) -> Result<Engine, LoadError> {
         let mut trust = TrustStore::new();
         let mut warnings = Vec::new();
+        let reader = Reader::Disk(std::cell::RefCell::new(Inputs::default()));
         for f in files {
-            load_key_file(&mut trust, f, &mut warnings).map_err(|message| LoadError {
+            load_key_file(&reader, &mut trust, f, &mut warnings).map_err(|message| LoadError {
                 file: f.clone(),
                 line: None,
                 message,
@@ -415,6 +534,7 @@ impl Engine {
             options: Options::default(),
             warnings,
             kernel_cache: kcache::Settings::default(),
+            inputs: Inputs::default(),
         })
     }
 
@@ -571,13 +691,15 @@ fn strict(path: &Path) -> Result<(), String> {
 }
 
 fn load_key_file(
+    reader: &Reader<'_>,
     trust: &mut TrustStore,
     path: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
-    strict(path).map_err(|e| format!("key file {}: {e}", path.display()))?;
-    let bytes =
-        read_bounded(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    let bytes = reader.read(path).map_err(|e| match e {
+        ReadFail::Strict(m) => format!("key file {}: {m}", path.display()),
+        ReadFail::Io(m) => format!("cannot read key file {}: {m}", path.display()),
+    })?;
     let shown = path.display().to_string();
     let report = trust
         .add_file(&shown, &bytes)
@@ -586,25 +708,35 @@ fn load_key_file(
     Ok(())
 }
 
+/// The entries of a directory the policy names (`what` = `keys_dir`,
+/// `revoked_dir`): it must exist.
+fn list_named_dir(reader: &Reader<'_>, what: &str, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    match reader.list(dir) {
+        Ok(Some(entries)) => Ok(entries),
+        Ok(None) => Err(format!(
+            "cannot read {what} {}: No such file or directory (os error 2)",
+            dir.display()
+        )),
+        Err(ReadFail::Strict(m)) => Err(format!("{what} {}: {m}", dir.display())),
+        Err(ReadFail::Io(m)) => Err(format!("cannot read {what} {}: {m}", dir.display())),
+    }
+}
+
 /// Every file in the revocation directory: a key file whose keys are
 /// revoked, or a Conductor `revoked_keys.toml`.
 fn load_revoked_dir(
+    reader: &Reader<'_>,
     trust: &mut TrustStore,
     dir: &Located<PathBuf>,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
-    strict(&dir.value).map_err(|e| format!("revoked_dir {}: {e}", dir.value.display()))?;
-    let entries = fs::read_dir(&dir.value)
-        .map_err(|e| format!("cannot read revoked_dir {}: {e}", dir.value.display()))?;
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
+    let files: Vec<PathBuf> = list_named_dir(reader, "revoked_dir", &dir.value)?
+        .into_iter()
+        .filter(|p| reader.is_file(p))
         .collect();
-    files.sort();
     for f in files {
         let mut scratch = TrustStore::new();
-        load_key_file(&mut scratch, &f, warnings)?;
+        load_key_file(reader, &mut scratch, &f, warnings)?;
         let keys: Vec<_> = scratch.iter().map(|k| k.fingerprint).collect();
         let listed: Vec<_> = scratch.revoked().copied().collect();
         for fp in keys.into_iter().chain(listed) {
@@ -615,13 +747,15 @@ fn load_revoked_dir(
 }
 
 fn load_allowed_signers(
+    reader: &Reader<'_>,
     trust: &mut TrustStore,
     path: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
-    strict(path).map_err(|e| format!("allowed_signers file {}: {e}", path.display()))?;
-    let bytes = read_bounded(path)
-        .map_err(|e| format!("cannot read allowed_signers file {}: {e}", path.display()))?;
+    let bytes = reader.read(path).map_err(|e| match e {
+        ReadFail::Strict(m) => format!("allowed_signers file {}: {m}", path.display()),
+        ReadFail::Io(m) => format!("cannot read allowed_signers file {}: {m}", path.display()),
+    })?;
     let shown = path.display().to_string();
     let report = trust
         .add_allowed_signers(&shown, &bytes)
@@ -634,29 +768,21 @@ fn load_allowed_signers(
 }
 
 fn load_key_dir(
+    reader: &Reader<'_>,
     trust: &mut TrustStore,
     dir: &Located<PathBuf>,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
-    strict(&dir.value).map_err(|e| format!("keys_dir {}: {e}", dir.value.display()))?;
-    let entries = fs::read_dir(&dir.value)
-        .map_err(|e| format!("cannot read keys_dir {}: {e}", dir.value.display()))?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let entry =
-            entry.map_err(|e| format!("cannot read keys_dir {}: {e}", dir.value.display()))?;
-        let path = entry.path();
-        let wanted = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| KEY_EXTENSIONS.contains(&e));
-        if wanted {
-            files.push(path);
-        }
-    }
-    files.sort();
+    let files: Vec<PathBuf> = list_named_dir(reader, "keys_dir", &dir.value)?
+        .into_iter()
+        .filter(|path| {
+            path.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| KEY_EXTENSIONS.contains(&e))
+        })
+        .collect();
     for f in files {
-        load_key_file(trust, &f, warnings)?;
+        load_key_file(reader, trust, &f, warnings)?;
     }
     Ok(())
 }

@@ -572,6 +572,9 @@ fn is_sigward(pid: u32) -> bool {
 
 /// Exit status: no agent could be reached (or usage error).
 const UNREACHABLE: u8 = 2;
+/// `sigward status`: the agent answers, but is degraded (the policy on disk
+/// is not the policy in force).
+const DEGRADED: u8 = 3;
 
 /// `sigward reload`.
 pub fn reload_command(args: &ReloadArgs) -> ExitCode {
@@ -771,7 +774,11 @@ pub fn status_command(args: &StatusArgs) -> ExitCode {
     } else {
         print!("{}", crate::metrics::human(&answer));
     }
-    ExitCode::SUCCESS
+    if answer.get("state").and_then(serde_json::Value::as_str) == Some("degraded") {
+        ExitCode::from(DEGRADED)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 #[cfg(test)]

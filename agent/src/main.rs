@@ -27,6 +27,7 @@ mod notify;
 mod opener;
 mod scan;
 mod stale;
+mod state;
 mod strict;
 mod tools;
 mod via;
@@ -68,7 +69,8 @@ fn run(args: &cli::RunArgs) -> ExitCode {
         socket: args.control_socket.0.clone(),
         pid_file: args.pid_file.0.clone(),
     };
-    let code = match agent::run(&args.policy.policy, &control) {
+    let state = args.state_dir.0.as_deref().map(state::StateDir::new);
+    let code = match agent::run(&args.policy.policy, &control, state) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(message_id = audit::ids::START_FAILED, "cannot start: {e}");

@@ -227,6 +227,34 @@ struct PolicyState {
     trees: Vec<TreeState>,
     /// Writable overlays over protected trees, as last looked for.
     overlay_views: Vec<crate::views::UncoveredView>,
+    /// Set while the policy on disk is not the policy in force.
+    degraded: Option<Degraded>,
+    /// The last reload's result.
+    last_reload: Option<ReloadResult>,
+}
+
+/// The policy on disk is not the policy in force: it cannot be loaded, and
+/// the agent enforces an older one (the last good policy at start-up, the
+/// previous generation after a refused reload).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Degraded {
+    /// Why the policy on disk cannot be loaded (file and line at fault).
+    pub reason: String,
+    /// The file at fault.
+    pub file: PathBuf,
+    /// Since when (Unix seconds).
+    pub since: u64,
+    /// When the policy in force was saved as the last good one, when the
+    /// agent started from it.
+    pub last_good_saved_at: Option<u64>,
+}
+
+/// How a reload ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ReloadResult {
+    ok: bool,
+    at: u64,
+    error: Option<String>,
 }
 
 /// What the agent knows besides the counters, when a status is built.
@@ -415,6 +443,26 @@ impl Metrics {
         }
     }
 
+    /// A reload ended: applied (`error` is `None`) or refused.
+    pub fn reload_result(&self, error: Option<String>) {
+        self.policy().last_reload = Some(ReloadResult {
+            ok: error.is_none(),
+            at: unix_now(),
+            error,
+        });
+    }
+
+    /// The policy on disk is not (`Some`), or again is (`None`), the policy
+    /// in force.
+    pub fn set_degraded(&self, degraded: Option<Degraded>) {
+        self.policy().degraded = degraded;
+    }
+
+    /// Whether the agent is degraded now.
+    pub fn degraded(&self) -> Option<Degraded> {
+        self.policy().degraded.clone()
+    }
+
     /// A write of the metrics file failed.
     pub fn metrics_write_failed(&self) {
         self.metrics_write_errors.fetch_add(1, Relaxed);
@@ -438,6 +486,9 @@ impl Metrics {
         trees: Vec<TreeState>,
     ) {
         let mut p = self.policy();
+        // The degraded state and the last reload outlive a policy change:
+        // whoever applies a policy sets them.
+        let (degraded, last_reload) = (p.degraded.take(), p.last_reload.take());
         *p = PolicyState {
             generation,
             loaded_at: unix_now(),
@@ -445,6 +496,8 @@ impl Metrics {
             source: source.to_path_buf(),
             trees,
             overlay_views: Vec::new(),
+            degraded,
+            last_reload,
         };
     }
 
@@ -559,6 +612,21 @@ impl Metrics {
             "started_at_rfc3339": rfc3339(self.started_at),
             "uptime_seconds": self.start.elapsed().as_secs(),
             "mode": policy.mode,
+            "state": if policy.degraded.is_some() { "degraded" } else { "ok" },
+            "degraded": policy.degraded.as_ref().map(|d| json!({
+                "reason": d.reason,
+                "file": d.file.display().to_string(),
+                "since": d.since,
+                "since_rfc3339": rfc3339(d.since),
+                "last_good_saved_at": d.last_good_saved_at,
+                "last_good_saved_at_rfc3339": d.last_good_saved_at.map(rfc3339),
+            })),
+            "last_reload": policy.last_reload.as_ref().map(|r| json!({
+                "ok": r.ok,
+                "at": r.at,
+                "at_rfc3339": rfc3339(r.at),
+                "error": r.error,
+            })),
             "policy": {
                 "file": policy.source.display().to_string(),
                 "generation": policy.generation,
@@ -643,7 +711,8 @@ fn seconds_label(us: u64) -> String {
     format!("{}", us as f64 / 1e6)
 }
 
-fn rfc3339(secs: u64) -> String {
+/// `secs` (Unix seconds) as an RFC 3339 UTC timestamp.
+pub fn rfc3339(secs: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
@@ -767,6 +836,27 @@ pub fn prometheus(v: &Value) -> String {
         "When the policy in force was loaded, in seconds since the epoch.",
         u(v, &["policy", "loaded_at"]),
     );
+    e.one(
+        "sigward_degraded",
+        "gauge",
+        "1 while the policy on disk cannot be loaded and the agent enforces an older one (the \
+         last good policy, or the generation before a refused reload).",
+        u64::from(s(v, &["state"]) == "degraded"),
+    );
+    if let Some(r) = v.get("last_reload").filter(|r| !r.is_null()) {
+        e.one(
+            "sigward_last_reload_success",
+            "gauge",
+            "1 if the last reload was applied, 0 if it was refused.",
+            u64::from(r["ok"].as_bool() == Some(true)),
+        );
+        e.one(
+            "sigward_last_reload_time_seconds",
+            "gauge",
+            "When the last reload ended, in seconds since the epoch.",
+            u(r, &["at"]),
+        );
+    }
     let trees = array(v, &["trees"]);
     e.one(
         "sigward_trees",
@@ -1036,6 +1126,32 @@ pub fn human(v: &Value) -> String {
         ),
     );
     row(&mut o, "mode", s(v, &["mode"]).to_string());
+    if s(v, &["state"]) == "degraded" {
+        let d = &v["degraded"];
+        let saved = match d["last_good_saved_at_rfc3339"].as_str() {
+            Some(t) => format!("the last good policy (saved {t})"),
+            None => "the policy loaded before".to_string(),
+        };
+        row(
+            &mut o,
+            "state",
+            format!(
+                "DEGRADED since {}: the policy on disk cannot be loaded: {}; enforcing {saved}",
+                s(d, &["since_rfc3339"]),
+                s(d, &["reason"])
+            ),
+        );
+    } else {
+        row(&mut o, "state", "ok".to_string());
+    }
+    if let Some(r) = v.get("last_reload").filter(|r| !r.is_null()) {
+        let text = if r["ok"].as_bool() == Some(true) {
+            format!("applied {}", s(r, &["at_rfc3339"]))
+        } else {
+            format!("REFUSED {}: {}", s(r, &["at_rfc3339"]), s(r, &["error"]))
+        };
+        row(&mut o, "last reload", text);
+    }
     row(
         &mut o,
         "policy",

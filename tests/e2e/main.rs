@@ -24,6 +24,7 @@ mod dirs;
 mod example;
 mod formats;
 mod kernel_cache;
+mod last_good;
 mod lifecycle;
 mod loaders;
 mod modes;
