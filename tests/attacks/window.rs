@@ -651,8 +651,14 @@ fn a_second_name_outside_the_tree_unlinked_during_the_open_is_no_way_out(mode: M
     };
     stop("-STOP");
     let mut victim = Proc::spawn(Command::new("cat").arg(&victim_path));
-    // The victim waits in open() for the stopped agent.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The victim waits in openat() for the stopped agent (its other opens,
+    // of its libraries, are on filesystems the agent does not mark).
+    let syscall = format!("/proc/{}/syscall", victim.pid());
+    crate::harness::wait_until(
+        "the victim to wait in openat()",
+        std::time::Duration::from_secs(20),
+        || std::fs::read_to_string(&syscall).is_ok_and(|s| s.starts_with(OPENAT)),
+    );
     let unlinked = run(
         &mut attacker_sh("rm -f \"$1\"", &[victim_path.as_os_str()]),
         PROC_TIMEOUT,
@@ -712,6 +718,14 @@ fn files_outside_opened_through_a_bind_elsewhere_open_whatever_their_links(mode:
         assert_eq!(refused, 0, "the file outside the tree was refused: {v}");
     }
 }
+
+/// `openat`'s number, as `/proc/PID/syscall` starts while a process waits
+/// in it.
+const OPENAT: &str = if cfg!(target_arch = "aarch64") {
+    "56 "
+} else {
+    "257 "
+};
 
 /// `MESSAGE_ID` of a symbolic link in a tree pointing outside every tree.
 const MSG_SYMLINK: &str = "7a0c2f5e9b1d4c3a8e6f2b9d0c4a1e57";
