@@ -433,6 +433,7 @@ pub fn run(
         tree_states,
     );
     announce_modes(&engine);
+    shared.metrics.set_absent_trees(engine.absent.clone());
     shared
         .metrics
         .set_overlay_views(report_views(&shared, &engine));
@@ -2608,6 +2609,7 @@ fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                 }
             }
             announce_modes(&new);
+            shared.metrics.set_absent_trees(new.absent.clone());
             shared.metrics.set_overlay_views(report_views(shared, &new));
             tracing::info!(
                 message_id = ids::RELOAD_OK,

@@ -78,6 +78,8 @@ pub struct Engine {
     /// Everything the load read: loading these again gives the same policy
     /// with nothing else (the last good policy, see [`crate::state`]).
     pub inputs: Inputs,
+    /// Optional trees (`required = false`) whose directory does not exist.
+    pub absent: Vec<PathBuf>,
 }
 
 /// Everything a policy load read from disk: the policy file, its drop-ins,
@@ -407,8 +409,24 @@ impl Engine {
         let shared_trust = Arc::new(trust.clone());
 
         let mut trees = Vec::new();
+        let mut absent = Vec::new();
         for p in &policy.protect {
-            let root = resolve_dir(&p.path).map_err(|m| at(p.path.file, p.path.line, m))?;
+            let root = match resolve_dir(&p.path) {
+                Ok(root) => root,
+                // Optional, and not there (yet): reported, not an error.
+                Err(_) if !p.required && fs::symlink_metadata(&p.path.value).is_err() => {
+                    warnings.push(format!(
+                        "protected directory {} does not exist (required = false, {}:{}): it is \
+                         protected from the first reload that finds it",
+                        p.path.value.display(),
+                        file_of(p.path.file).display(),
+                        p.path.line
+                    ));
+                    absent.push(p.path.value.clone());
+                    continue;
+                }
+                Err(m) => return Err(at(p.path.file, p.path.line, m)),
+            };
             if let Some(t) = trees.iter().find(|t: &&Tree| t.root == root) {
                 return Err(at(
                     p.path.file,
@@ -499,6 +517,7 @@ impl Engine {
             warnings,
             kernel_cache,
             inputs,
+            absent,
         })
     }
 
@@ -535,6 +554,7 @@ impl Engine {
             warnings,
             kernel_cache: kcache::Settings::default(),
             inputs: Inputs::default(),
+            absent: Vec::new(),
         })
     }
 

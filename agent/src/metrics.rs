@@ -229,6 +229,8 @@ struct PolicyState {
     overlay_views: Vec<crate::views::UncoveredView>,
     /// Set while the policy on disk is not the policy in force.
     degraded: Option<Degraded>,
+    /// Optional trees whose directory does not exist.
+    absent_trees: Vec<PathBuf>,
     /// The last reload's result.
     last_reload: Option<ReloadResult>,
 }
@@ -458,6 +460,12 @@ impl Metrics {
         self.policy().degraded = degraded;
     }
 
+    /// The optional trees of the policy in force whose directory does not
+    /// exist.
+    pub fn set_absent_trees(&self, absent: Vec<PathBuf>) {
+        self.policy().absent_trees = absent;
+    }
+
     /// Whether the agent is degraded now.
     pub fn degraded(&self) -> Option<Degraded> {
         self.policy().degraded.clone()
@@ -498,6 +506,7 @@ impl Metrics {
             overlay_views: Vec::new(),
             degraded,
             last_reload,
+            absent_trees: Vec::new(),
         };
     }
 
@@ -640,6 +649,8 @@ impl Metrics {
                 "untrusted_writers": t.untrusted_writers,
                 "filesystem_mark": t.filesystem_mark,
             })).collect::<Vec<_>>(),
+            "absent_trees": policy.absent_trees.iter()
+                .map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "overlay_views": policy.overlay_views.iter().map(|o| json!({
                 "tree": o.tree.display().to_string(),
                 "mount_point": o.mount_point.display().to_string(),
@@ -863,6 +874,14 @@ pub fn prometheus(v: &Value) -> String {
         "gauge",
         "Protected trees in the policy in force.",
         trees.len(),
+    );
+    let absent = array(v, &["absent_trees"]);
+    e.one(
+        "sigward_absent_trees",
+        "gauge",
+        "Optional protected trees (required = false) whose directory does not exist: protected \
+         from the first reload that finds them.",
+        absent.len(),
     );
     e.one(
         "sigward_overlay_views",
@@ -1190,6 +1209,17 @@ pub fn human(v: &Value) -> String {
                 ),
             );
         }
+    }
+    for (i, t) in array(v, &["absent_trees"]).iter().enumerate() {
+        row(
+            &mut o,
+            if i == 0 { "absent" } else { "" },
+            format!(
+                "{} (required = false): does not exist; protected from the first reload that \
+                 finds it",
+                t.as_str().unwrap_or_default()
+            ),
+        );
     }
     let views = array(v, &["overlay_views"]);
     if !views.is_empty() {

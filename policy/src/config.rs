@@ -54,6 +54,7 @@
 //! threshold = 2
 //! allow_self_signed = false
 //! untrusted_writers = "refuse"       # or "allow": files users other than the trusted owners can write
+//! required = true                   # false: a missing directory is reported, not an error
 //!
 //! [agent]
 //! workers = 4
@@ -218,6 +219,10 @@ pub struct Protect {
     /// What to do with files that users other than the trusted owners can
     /// change.
     pub untrusted_writers: UntrustedWriters,
+    /// Whether the directory must exist (`true`, the default): a missing
+    /// required tree refuses the policy; a missing optional one is reported
+    /// and protected from the first reload that finds it.
+    pub required: bool,
     /// Where each field was last set (`"mode"`, `"threshold"`, ...).
     pub origins: BTreeMap<&'static str, (usize, usize)>,
 }
@@ -420,6 +425,7 @@ struct ProtectFragment {
     threshold: Option<Located<usize>>,
     allow_self_signed: Option<Located<bool>>,
     untrusted_writers: Option<Located<UntrustedWriters>>,
+    required: Option<Located<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -491,6 +497,7 @@ struct RawProtect {
     threshold: Option<Spanned<i64>>,
     allow_self_signed: Option<Spanned<bool>>,
     untrusted_writers: Option<Spanned<String>>,
+    required: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -677,6 +684,7 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
                 Some(w) => Some(cx.located(w, writers_word(&cx, w)?)),
                 None => None,
             },
+            required: p.required.as_ref().map(|b| cx.located(b, *b.get_ref())),
         });
     }
     if let Some(a) = raw.agent {
@@ -920,6 +928,7 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
                         threshold: 1,
                         allow_self_signed: false,
                         untrusted_writers: UntrustedWriters::default(),
+                        required: true,
                         origins: BTreeMap::new(),
                     });
                     protect.len() - 1
@@ -953,6 +962,10 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
             if let Some(w) = &p.untrusted_writers {
                 q.untrusted_writers = w.value;
                 q.origins.insert("untrusted_writers", (w.file, w.line));
+            }
+            if let Some(r) = &p.required {
+                q.required = r.value;
+                q.origins.insert("required", (r.file, r.line));
             }
         }
         if let Some(w) = &f.workers {
@@ -1373,6 +1386,7 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
             q(t.untrusted_writers.as_str()),
             field("untrusted_writers")
         ));
+        o.push_str(&format!("required = {}{}\n", t.required, field("required")));
     }
     o.push_str("\n[agent]\n");
     if let Some(w) = p.agent.workers {

@@ -28,6 +28,7 @@ mod last_good;
 mod lifecycle;
 mod loaders;
 mod modes;
+mod optional_trees;
 mod ratelimit;
 mod robustness;
 mod signals;
