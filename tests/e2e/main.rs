@@ -18,6 +18,7 @@
 mod harness;
 mod openers;
 
+mod alerts;
 mod cli;
 mod control;
 mod dirs;
