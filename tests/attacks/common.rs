@@ -455,3 +455,16 @@ pub fn record_path_hex(p: &Path) -> Option<String> {
         .is_err()
         .then(|| bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+/// Held while a test has a filesystem mounted but its tree not yet bound
+/// onto itself (`window::Guarded`), and while a test makes a mount namespace
+/// of its own (`unshare -m`): a namespace made in that window would show the
+/// other test's tree without its bind for as long as it lives, and that
+/// agent would rightly refuse the filesystem mark (see `stale.rs`).
+static MOUNT_WINDOW: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` outside every other test's mount window (see [`MOUNT_WINDOW`]).
+pub fn outside_mount_windows<T>(f: impl FnOnce() -> T) -> T {
+    let _held = MOUNT_WINDOW.lock().unwrap_or_else(|p| p.into_inner());
+    f()
+}

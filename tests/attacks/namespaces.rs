@@ -39,7 +39,7 @@ fn in_attacker_namespace(mounts: &str, open: &str, args: &[&OsStr]) -> Finished 
         "unshare -Urm sh -euc '{mounts}\n\
          if {open} >/dev/null 2>&1; then echo opened; else echo refused; fi' sh \"$@\""
     );
-    attack(&script, args)
+    crate::common::outside_mount_windows(|| attack(&script, args))
 }
 
 /// In enforce mode the attacker's own open of the forged name is refused
@@ -199,7 +199,7 @@ fn victim_in_namespace(agent: &Agent, mounts: &str, files: &[PathBuf]) -> Vec<Ou
         .env("PYTHON", python())
         .env("SNIPPET", snippet);
     let fin = agent.guard("opening files in a namespace of root's own", || {
-        run(&mut cmd, PROC_TIMEOUT)
+        crate::common::outside_mount_windows(|| run(&mut cmd, PROC_TIMEOUT))
     });
     assert!(
         fin.success(),
@@ -333,12 +333,15 @@ const MSG_OVERLAY_VIEW: &str = "e0c7b3a9d2f44b1e8a6c5d3f9b2e7a41";
 fn writable_overlay_over_a_tree_is_reported(mode: Mode) {
     let s = Scene::new(mode);
     let (mount, merged, upper) = overlay_over_the_tree(&s);
-    let mut holder = Proc::spawn(
-        Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-euc"])
-            .arg(format!("{mount}\necho MOUNTED\nexec sleep 120")),
-    );
-    wait_for_line(&mut holder, "MOUNTED");
+    let holder = crate::common::outside_mount_windows(|| {
+        let mut holder = Proc::spawn(
+            Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "sh", "-euc"])
+                .arg(format!("{mount}\necho MOUNTED\nexec sleep 120")),
+        );
+        wait_for_line(&mut holder, "MOUNTED");
+        holder
+    });
     let agent = s.start();
     let rec = agent.wait_record("the report of the overlay over the tree", |r| {
         is_msg(r, MSG_OVERLAY_VIEW)

@@ -118,6 +118,10 @@ impl Guarded {
     /// with the tree's directory on the shared filesystem after the tmpfs is
     /// mounted and before the bind mounts are made.
     fn build(mode: Mode, layout: Layout, before_bind: impl FnOnce(&Path)) -> Guarded {
+        crate::common::outside_mount_windows(|| Guarded::build_now(mode, layout, before_bind))
+    }
+
+    fn build_now(mode: Mode, layout: Layout, before_bind: impl FnOnce(&Path)) -> Guarded {
         let scene = Scene::new(mode);
         let mut mounts = Vec::new();
         let mut mount = |args: &[&std::ffi::OsStr], at: &Path| {
@@ -697,15 +701,17 @@ fn files_outside_opened_through_a_bind_elsewhere_open_whatever_their_links(mode:
     let alt = g.scene.fx.root.join("alt");
     mkdirs(&alt);
     let fin = agent.guard("reading through a bind elsewhere", || {
-        run(
-            Command::new("unshare")
-                .args(["-m", "--propagation", "private", "sh", "-c"])
-                .arg("mount --bind \"$1\" \"$2\" && cat \"$2/a.txt\"")
-                .arg("sh")
-                .arg(&g.outside)
-                .arg(&alt),
-            PROC_TIMEOUT,
-        )
+        crate::common::outside_mount_windows(|| {
+            run(
+                Command::new("unshare")
+                    .args(["-m", "--propagation", "private", "sh", "-c"])
+                    .arg("mount --bind \"$1\" \"$2\" && cat \"$2/a.txt\"")
+                    .arg("sh")
+                    .arg(&g.outside)
+                    .arg(&alt),
+                PROC_TIMEOUT,
+            )
+        })
     });
     assert!(fin.success(), "{fin}");
     assert_eq!(fin.stdout, "shared\n");
