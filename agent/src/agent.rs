@@ -2449,16 +2449,27 @@ fn load_at_start(
             return Err(err.into());
         }
     };
+    tracing::info!(
+        "starting from the last good policy {} (generation {} when it was saved, {})",
+        state.last_good_path().display(),
+        saved.generation,
+        metrics::rfc3339(saved.saved_at)
+    );
     match Engine::from_inputs(&saved.inputs, 1) {
-        Ok(engine) => Ok((
-            engine,
-            Some(metrics::Degraded {
-                reason: err.to_string(),
-                file: err.file.clone(),
-                since: unix_now(),
-                last_good_saved_at: Some(saved.saved_at),
-            }),
-        )),
+        Ok(mut engine) => {
+            // Reloads read the policy the agent was started with, wherever
+            // the saved one came from.
+            engine.source = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            Ok((
+                engine,
+                Some(metrics::Degraded {
+                    reason: err.to_string(),
+                    file: err.file.clone(),
+                    since: unix_now(),
+                    last_good_saved_at: Some(saved.saved_at),
+                }),
+            ))
+        }
         Err(e) => {
             tracing::error!(
                 message_id = ids::NOT_IN_FORCE,

@@ -48,14 +48,18 @@ impl ReadError {
 }
 
 /// Reads the regular file at `path` (following symbolic links), at most
-/// `limit` bytes, without ever blocking on a FIFO or a device.
+/// `limit` bytes, without ever blocking on a FIFO or a device, and without
+/// opening anything but a regular file (opening some devices has effects:
+/// a tape rewinds, a watchdog arms): the path is opened `O_PATH` first,
+/// and the file reopened for reading only once it is known to be regular.
 pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let file = std::fs::OpenOptions::new()
+    use std::os::fd::AsRawFd;
+    let probe = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
         .open(path)
         .map_err(ReadError::Open)?;
-    let meta = file.metadata().map_err(ReadError::Read)?;
+    let meta = probe.metadata().map_err(ReadError::Read)?;
     let ft = meta.file_type();
     if !ft.is_file() {
         let kind = if ft.is_dir() {
@@ -73,6 +77,13 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         };
         return Err(ReadError::NotRegular { kind });
     }
+    // The same inode, through the descriptor's magic link (no second
+    // lookup of `path`, which could lead elsewhere by now).
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{}", probe.as_raw_fd()))
+        .map_err(ReadError::Open)?;
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)

@@ -256,10 +256,10 @@ answer to `status`; docs/operations.md describes its fields). --prometheus \
 prints it in the Prometheus text exposition format, exactly as the metrics \
 file ([agent] metrics_file) holds it.
 
-Exit status: 0 shown, and the agent enforces the policy on disk; 2 no agent \
-answers (not running, not root, no answer within 5 s) or usage error; 3 \
-shown, but the agent is degraded (for monitoring: the policy on disk is not \
-the policy in force).")]
+Exit status (as Nagios's OK, WARNING, CRITICAL): 0 shown, and the agent \
+enforces the policy on disk; 1 shown, but the agent is degraded (the policy \
+on disk is not the policy in force); 2 no agent answers (not running, not \
+root, no answer within 5 s) or usage error.")]
     Status(StatusArgs),
 
     /// Show the signature status of every file in the protected trees.

@@ -87,7 +87,7 @@ pub struct Engine {
 /// directories it looked in. [`Engine::from_inputs`] loads the same policy
 /// from them alone (the protected directories themselves are looked up on
 /// disk again).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Inputs {
     /// The policy file (canonical).
     pub policy: PathBuf,
@@ -119,7 +119,10 @@ impl Reader<'_> {
     fn read(&self, path: &Path) -> Result<Vec<u8>, ReadFail> {
         match self {
             Reader::Disk(rec) => {
-                strict(path).map_err(ReadFail::Strict)?;
+                // (A file that is not there is reported as such, below.)
+                if fs::metadata(path).is_ok() {
+                    strict(path).map_err(ReadFail::Strict)?;
+                }
                 let bytes = read_bounded(path).map_err(|e| ReadFail::Io(e.to_string()))?;
                 rec.borrow_mut()
                     .files
@@ -138,12 +141,12 @@ impl Reader<'_> {
     fn list(&self, dir: &Path) -> Result<Option<Vec<PathBuf>>, ReadFail> {
         match self {
             Reader::Disk(rec) => {
-                let entries = match fs::read_dir(dir) {
-                    Ok(e) => e,
+                match fs::metadata(dir) {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(ReadFail::Io(e.to_string())),
-                };
+                    _ => {}
+                }
                 strict(dir).map_err(ReadFail::Strict)?;
+                let entries = fs::read_dir(dir).map_err(|e| ReadFail::Io(e.to_string()))?;
                 let mut paths = Vec::new();
                 for e in entries {
                     paths.push(e.map_err(|e| ReadFail::Io(e.to_string()))?.path());
@@ -414,7 +417,11 @@ impl Engine {
             let root = match resolve_dir(&p.path) {
                 Ok(root) => root,
                 // Optional, and not there (yet): reported, not an error.
-                Err(_) if !p.required && fs::symlink_metadata(&p.path.value).is_err() => {
+                Err(_)
+                    if !p.required
+                        && fs::metadata(&p.path.value)
+                            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) =>
+                {
                     warnings.push(format!(
                         "protected directory {} does not exist (required = false, {}:{}): it is \
                          protected from the first reload that finds it",

@@ -573,8 +573,8 @@ fn is_sigward(pid: u32) -> bool {
 /// Exit status: no agent could be reached (or usage error).
 const UNREACHABLE: u8 = 2;
 /// `sigward status`: the agent answers, but is degraded (the policy on disk
-/// is not the policy in force).
-const DEGRADED: u8 = 3;
+/// is not the policy in force). 0, 1, 2 as Nagios's OK, WARNING, CRITICAL.
+const DEGRADED: u8 = 1;
 
 /// `sigward reload`.
 pub fn reload_command(args: &ReloadArgs) -> ExitCode {

@@ -69,7 +69,14 @@ fn run(args: &cli::RunArgs) -> ExitCode {
         socket: args.control_socket.0.clone(),
         pid_file: args.pid_file.0.clone(),
     };
-    let state = args.state_dir.0.as_deref().map(state::StateDir::new);
+    // systemd joins several StateDirectory= entries with ':'; ours is the
+    // first.
+    let state = args.state_dir.0.as_deref().map(|d| {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = d.as_os_str().as_bytes();
+        let first = bytes.split(|&b| b == b':').next().unwrap_or(bytes);
+        state::StateDir::new(std::path::Path::new(std::ffi::OsStr::from_bytes(first)))
+    });
     let code = match agent::run(&args.policy.policy, &control, state) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

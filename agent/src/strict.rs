@@ -92,23 +92,34 @@ pub fn disabled_warning() -> Option<String> {
 }
 
 /// Checks `path` (a file or a directory of trust material) and every
-/// directory above it, following symbolic links to where they lead.
+/// directory that looking it up goes through: each directory above it, and,
+/// where the path holds symbolic links, the directories holding the links
+/// and every directory above their targets (whoever can change any of them
+/// can point the name elsewhere).
 pub fn check(path: &Path) -> Result<(), StrictError> {
     if !enabled() {
         return Ok(());
     }
     let me = nix::unistd::geteuid().as_raw();
     let file = path.to_path_buf();
-    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut at: Option<&Path> = Some(&real);
-    let mut first = true;
-    while let Some(p) = at {
-        let st = nix::sys::stat::lstat(p).map_err(|errno| StrictError::Unreadable {
+    let (dirs, real) = lookup(path).map_err(|(at, errno)| StrictError::Unreadable {
+        file: file.clone(),
+        at,
+        errno,
+    })?;
+    // The file itself first, then the directories from the nearest up.
+    let mut checked = std::collections::HashSet::new();
+    for (i, p) in std::iter::once(&real).chain(dirs.iter().rev()).enumerate() {
+        if !checked.insert(p.clone()) {
+            continue;
+        }
+        let first = i == 0;
+        let at_fault = || if first { file.clone() } else { p.clone() };
+        let st = nix::sys::stat::stat(p).map_err(|errno| StrictError::Unreadable {
             file: file.clone(),
-            at: shown(&file, &real, p),
+            at: at_fault(),
             errno,
         })?;
-        let at_fault = || shown(&file, &real, p);
         if st.st_uid != 0 && st.st_uid != me {
             return Err(StrictError::Owner {
                 file: file.clone(),
@@ -138,19 +149,68 @@ pub fn check(path: &Path) -> Result<(), StrictError> {
                 at: at_fault(),
             });
         }
-        first = false;
-        at = p.parent();
     }
     Ok(())
 }
 
-/// The path to name: the file as the policy names it, or the directory.
-fn shown(file: &Path, real: &Path, p: &Path) -> PathBuf {
-    if p == real {
-        file.to_path_buf()
+/// Looks `path` up one component at a time, following symbolic links as
+/// the kernel would. Returns every directory the lookup went through (the
+/// root, each directory above the file, each directory holding a link and
+/// the directories above its target) and where the path leads; or the
+/// path at which the lookup failed, and why.
+fn lookup(path: &Path) -> Result<(Vec<PathBuf>, PathBuf), (PathBuf, nix::errno::Errno)> {
+    use std::collections::VecDeque;
+    use std::path::Component;
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
     } else {
-        p.to_path_buf()
+        std::env::current_dir()
+            .map_err(|_| (path.to_path_buf(), nix::errno::Errno::ENOENT))?
+            .join(path)
+    };
+    let mut todo: VecDeque<std::ffi::OsString> = absolute
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut cur = PathBuf::from("/");
+    let mut dirs = vec![cur.clone()];
+    let mut links = 0;
+    while let Some(c) = todo.pop_front() {
+        if c == ".." {
+            cur.pop();
+            continue;
+        }
+        let next = cur.join(&c);
+        let st = nix::sys::stat::lstat(&next).map_err(|e| (next.clone(), e))?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            links += 1;
+            if links > 40 {
+                return Err((next, nix::errno::Errno::ELOOP));
+            }
+            let target =
+                std::fs::read_link(&next).map_err(|_| (next.clone(), nix::errno::Errno::EIO))?;
+            if target.is_absolute() {
+                cur = PathBuf::from("/");
+            }
+            for comp in target.components().rev() {
+                match comp {
+                    Component::Normal(n) => todo.push_front(n.to_os_string()),
+                    Component::ParentDir => todo.push_front("..".into()),
+                    _ => {}
+                }
+            }
+            continue;
+        }
+        cur = next;
+        if !todo.is_empty() {
+            dirs.push(cur.clone());
+        }
     }
+    Ok((dirs, cur))
 }
 
 /// Whether an access ACL on `p` grants write to anyone but its owner (one
@@ -205,6 +265,19 @@ mod tests {
         assert_eq!(check(&f), Ok(()));
         assert!(check(&d).is_err());
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A link to the file from a directory others can write: the
+        // directory holding the link is at fault.
+        let open = d.join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::os::unix::fs::symlink(&f, open.join("k.pub")).unwrap();
+        let e = check(&open.join("k.pub")).unwrap_err().to_string();
+        assert!(
+            e.contains(&open.display().to_string()) && e.contains("0777"),
+            "{e}"
+        );
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(check(&open.join("k.pub")), Ok(()));
         nix::unistd::chown(&f, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
         assert_eq!(
             check(&f).unwrap_err().to_string(),
