@@ -7,6 +7,24 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::unistd::Pid;
 
+/// One process of each mount namespace, with that namespace's mount table
+/// (`/proc/PID/mountinfo`), skipping `except` (the agent itself).
+pub fn mount_namespaces(except: Option<i32>) -> Vec<(i32, String)> {
+    let mut seen = std::collections::HashSet::new();
+    pids()
+        .into_iter()
+        .filter(|&pid| Some(pid) != except)
+        .filter_map(|pid| {
+            let ns = nix::sys::stat::stat(format!("/proc/{pid}/ns/mnt").as_str()).ok()?;
+            if !seen.insert(ns.st_ino) {
+                return None;
+            }
+            let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
+            Some((pid, text))
+        })
+        .collect()
+}
+
 /// The pids of every process, as `/proc` lists them now (an empty list if
 /// it cannot be read).
 pub fn pids() -> Vec<i32> {

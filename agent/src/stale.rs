@@ -79,17 +79,7 @@ pub fn find(groups: &Groups, dev: &str, root: &Path, tree: &Path, self_pid: i32)
     // Every namespace's mounts: one showing the tree uncovered is stale;
     // the ids of the tree's own mounts (of it or below it) are kept.
     let mut tree_mounts = HashSet::new();
-    let mut seen_ns = HashSet::new();
-    for &pid in &pids {
-        let Ok(ns) = nix::sys::stat::stat(format!("/proc/{pid}/ns/mnt").as_str()) else {
-            continue;
-        };
-        if !seen_ns.insert(ns.st_ino) {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
-            continue;
-        };
+    for (pid, text) in crate::opener::mount_namespaces(Some(self_pid)) {
         let mounts = mountinfo::parse(&text);
         if let Some(at) = mountinfo::uncovered_in(&mounts, dev, root) {
             return Some(Stale::Mount { pid, at });

@@ -9,7 +9,6 @@
 //! namespace at start-up and on every reload, and reports each one
 //! ([`report`]).
 
-use std::collections::HashSet;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -124,17 +123,7 @@ pub struct UncoveredView {
 /// layers is a protected tree, lies inside one, or holds one.
 pub fn find(groups: &Groups, engine: &Engine) -> Vec<UncoveredView> {
     let mut out = Vec::new();
-    let mut seen_ns = HashSet::new();
-    for pid in crate::opener::pids() {
-        let Ok(ns) = nix::sys::stat::stat(format!("/proc/{pid}/ns/mnt").as_str()) else {
-            continue;
-        };
-        if !seen_ns.insert(ns.st_ino) {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
-            continue;
-        };
+    for (pid, text) in crate::opener::mount_namespaces(None) {
         for o in overlays(&text) {
             let Some(upper) = o.upper.clone() else {
                 continue;

@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::harness::{run, sigward, start, status, Fixture, PROC_TIMEOUT};
+use crate::harness::{run, start, status, Fixture, PROC_TIMEOUT};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -44,13 +44,7 @@ fn the_rules_name_only_metrics_the_agent_exports() {
     let fx = Fixture::new();
     let (_agent, socket) = start(&fx, &[]);
     // After one reload, the last reload's metrics exist too.
-    let fin = sigward([
-        OsStr::new("reload"),
-        OsStr::new("--control-socket"),
-        socket.as_os_str(),
-        OsStr::new("--pid-file"),
-        fx.root.join("agent.pid").as_os_str(),
-    ]);
+    let fin = crate::harness::try_reload(&fx, &socket);
     assert!(fin.success(), "{fin}");
     let prom = status(&socket, Some("--prometheus"));
     let exported: BTreeSet<&str> = prom

@@ -6,22 +6,12 @@ use std::ffi::OsStr;
 use std::fs;
 
 use crate::harness::{
-    is_msg, sigward, sigward_cmd, start, status, status_json, Fixture, Proc, PROC_TIMEOUT,
+    is_msg, sigward_cmd, start, status, status_json, try_reload, Fixture, Proc, PROC_TIMEOUT,
 };
 use crate::openers::{expect_allowed, expect_eperm, python_open};
 
 /// `MESSAGE_ID` of "the policy on disk cannot be loaded".
 const MSG_NOT_IN_FORCE: &str = "9d4b6e2a7c1f4a8e9b3d5c7e1f2a4b68";
-
-fn reload(fx: &Fixture, socket: &std::path::Path) -> crate::harness::Finished {
-    sigward([
-        OsStr::new("reload"),
-        OsStr::new("--control-socket"),
-        socket.as_os_str(),
-        OsStr::new("--pid-file"),
-        fx.root.join("agent.pid").as_os_str(),
-    ])
-}
 
 #[test]
 fn a_broken_key_file_at_the_next_start_is_enforced_by_the_last_good_policy() {
@@ -73,7 +63,7 @@ fn a_broken_key_file_at_the_next_start_is_enforced_by_the_last_good_policy() {
     );
     // Fixed and reloaded: no longer degraded.
     fs::write(&fx.pubkey, public).unwrap();
-    let fin = reload(&fx, &socket);
+    let fin = try_reload(&fx, &socket);
     assert!(fin.success(), "{fin}");
     assert_eq!(status(&socket, None).code(), Some(0));
     assert_eq!(status_json(&socket)["state"], "ok");
@@ -110,7 +100,7 @@ fn a_refused_reload_is_reported_until_the_policy_on_disk_loads() {
     fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("50-bad.toml");
     fs::write(&bad, b"mode = \"sometimes\"\n").unwrap();
-    let fin = reload(&fx, &socket);
+    let fin = try_reload(&fx, &socket);
     assert_eq!(fin.code(), Some(1), "{fin}");
     let fin = status(&socket, Some("--prometheus"));
     assert_eq!(fin.code(), Some(1), "{fin}");
@@ -128,7 +118,7 @@ fn a_refused_reload_is_reported_until_the_policy_on_disk_loads() {
         "{rec:?}"
     );
     fs::remove_file(&bad).unwrap();
-    assert!(reload(&fx, &socket).success());
+    assert!(try_reload(&fx, &socket).success());
     let fin = status(&socket, Some("--prometheus"));
     assert_eq!(fin.code(), Some(0), "{fin}");
     assert!(fin.stdout.contains("sigward_degraded 0"), "{fin}");

@@ -57,13 +57,7 @@ fn a_missing_optional_tree_is_reported_and_protected_from_the_reload_that_finds_
         python_open(&evil),
         "an absent tree's file before the reload",
     );
-    let fin = sigward([
-        OsStr::new("reload"),
-        OsStr::new("--control-socket"),
-        socket.as_os_str(),
-        OsStr::new("--pid-file"),
-        fx.root.join("agent.pid").as_os_str(),
-    ]);
+    let fin = crate::harness::try_reload(&fx, &socket);
     assert!(fin.success(), "{fin}");
     expect_eperm(
         python_open(&evil),

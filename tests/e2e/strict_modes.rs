@@ -144,13 +144,7 @@ fn a_reload_refuses_a_drop_in_others_can_write() {
     let d = dir.join("50-off.toml");
     fs::write(&d, b"mode = \"off\"\n").unwrap();
     chmod(&d, 0o666);
-    let fin = sigward([
-        OsStr::new("reload"),
-        OsStr::new("--control-socket"),
-        socket.as_os_str(),
-        OsStr::new("--pid-file"),
-        fx.root.join("agent.pid").as_os_str(),
-    ]);
+    let fin = crate::harness::try_reload(&fx, &socket);
     refused(&fin, &d, "mode 0666", "a reload with a drop-in at 0666");
     assert_eq!(status_json(&socket)["mode"].as_str(), Some("enforce"));
 }
