@@ -111,6 +111,9 @@ struct Shared {
     filesystem_marks: FilesystemMarks,
     /// Where the last good policy is kept (`--state-dir`).
     state: Option<StateDir>,
+    /// Set once this agent's marks are all in place and the inherited
+    /// group's marks are removed: that group is closed when drained.
+    inherited_retired: AtomicBool,
     /// What the mounts that opens went through show.
     vias: Vias,
     /// Files and directories outside every tree that [`guard_symlink`]
@@ -258,7 +261,7 @@ fn respond(shared: &Shared, ev: &PermEvent, allow: bool) {
     // A failed write (ENOENT: the kernel already released the event, the
     // group is shutting down) cannot be helped; the event thread must not
     // log here.
-    shared.groups.respond(ev.fd(), allow);
+    shared.groups.respond(ev, allow);
 }
 
 /// Work for a verification thread.
@@ -303,6 +306,21 @@ pub fn run(
     crate::writers::ignore_lease_signals().map_err(sys("ignoring SIGIO"))?;
 
     let groups = Groups::init().map_err(sys("fanotify_init"))?;
+    // The group of the agent that ran before (systemd kept it): every open
+    // of a protected file since it died waits there, unanswered.
+    let inherited = notify::inherited_group();
+    let inherited_name = inherited.as_ref().map(|(_, name)| *name);
+    if let Some((group, _)) = inherited {
+        let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map_or(1 << 20, |(soft, _)| soft.min(1 << 20));
+        let answered = groups.adopt(group, i32::try_from(limit).unwrap_or(1 << 20));
+        tracing::warn!(
+            message_id = ids::INHERITED,
+            "took over the fanotify group of the agent that ran before: its marks stayed in \
+             place, so opens waited instead of being allowed; {answered} event(s) it had read \
+             but not answered were denied"
+        );
+    }
     let (auditor, audit_thread) = Auditor::start(engine.policy.audit.clone())?;
     let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
         .map_err(sys("eventfd"))?;
@@ -341,6 +359,7 @@ pub fn run(
         own_ns: names::OwnNamespace::current(),
         filesystem_marks: FilesystemMarks::new(),
         state,
+        inherited_retired: AtomicBool::new(false),
         vias: Vias::new(),
         link_targets: Mutex::new(HashSet::new()),
         queue_empty_at: AtomicU64::new(unix_nanos()),
@@ -474,6 +493,20 @@ pub fn run(
     // unless journald is not reading.
     crate::logging::flush(Duration::from_millis(500));
     notify::notify(notify::State::Ready(status.clone()));
+    // From now on systemd keeps this agent's group across a crash or kill;
+    // the inherited group, whose marks this agent's now duplicate, is
+    // emptied and closed.
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        if let Err(e) = notify::store_group(shared.groups.perm.as_fd(), inherited_name) {
+            tracing::warn!(
+                message_id = ids::INHERITED,
+                "cannot keep the fanotify group in systemd's file descriptor store ({e}): if the \
+                 agent dies, opens are allowed until it is back"
+            );
+        }
+    }
+    shared.groups.retire_inherited();
+    shared.inherited_retired.store(true, Ordering::SeqCst);
     drop(engine);
 
     // Requests queued on the socket during start-up are served from now on,
@@ -868,22 +901,58 @@ fn event_loop(shared: &Arc<Shared>, tx: Lanes<Job>) {
             drain_events(shared, None, &mut buf, &mut batch);
             return;
         }
+        drain_inherited(shared, tx.as_ref(), &mut buf, &mut batch);
+        // SAFETY: a descriptor of the inherited group, which this thread
+        // alone closes (in `read_inherited`), after this poll.
+        let inherited = shared
+            .groups
+            .inherited_fd()
+            .map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
         let mut fds = [
             PollFd::new(shared.groups.perm.as_fd(), PollFlags::POLLIN),
             PollFd::new(shared.wake.as_fd(), PollFlags::POLLIN),
+            PollFd::new(
+                inherited.unwrap_or_else(|| shared.wake.as_fd()),
+                PollFlags::POLLIN,
+            ),
         ];
         // While stopping, the wake descriptor stays readable; poll the
         // group alone with a short timeout to notice the workers finishing.
         // Never wait longer than the heartbeat interval: an idle loop still
         // beats, so the watchdog tells idle from wedged.
         let (fds, timeout) = if tx.is_some() {
-            (&mut fds[..], PollTimeout::from(shared.beat_ms))
+            let n = if inherited.is_some() { 3 } else { 2 };
+            (&mut fds[..n], PollTimeout::from(shared.beat_ms))
         } else {
             (&mut fds[..1], PollTimeout::from(50u16))
         };
         match nix::poll::poll(fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Reads and handles the events queued in the permission group of the
+/// agent that ran before (see [`Groups::adopt`]), like any other; the
+/// group is closed once it is retired and its last event is answered.
+fn drain_inherited(
+    shared: &Arc<Shared>,
+    tx: Option<&Lanes<Job>>,
+    buf: &mut [u8],
+    batch: &mut Vec<PermEvent>,
+) {
+    let retired = shared.inherited_retired.load(Ordering::SeqCst);
+    loop {
+        match shared.groups.read_inherited(buf, batch, retired) {
+            Ok(()) if batch.is_empty() => return,
+            Ok(()) => {
+                let mut names = Names::default();
+                for ev in batch.drain(..) {
+                    handle_event(shared, tx, ev, &mut names);
+                }
+            }
+            Err(_) => return,
         }
     }
 }

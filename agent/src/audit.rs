@@ -69,6 +69,9 @@ pub mod ids {
     /// (the last good policy at start-up, the previous generation after a
     /// refused reload).
     pub const NOT_IN_FORCE: &str = "9d4b6e2a7c1f4a8e9b3d5c7e1f2a4b68";
+    /// The agent took over the fanotify group of the one before it
+    /// (systemd's file descriptor store), or cannot store its own there.
+    pub const INHERITED: &str = "3c8e1f4a6b2d4e9f8a7c5b1d2e3f4a5b";
     /// The status, written on SIGUSR1.
     pub const STATUS: &str = "b6e1f0c3d8a24e7f9c5b2a1d4e3f6a09";
 }

@@ -78,6 +78,9 @@ pub struct PermEvent {
     pid: i32,
     mask: u64,
     version_ok: bool,
+    /// Read from the group of the agent that ran before (see
+    /// [`Groups::adopt`]): answered there.
+    inherited: bool,
 }
 
 impl PermEvent {
@@ -143,6 +146,7 @@ pub fn parse_perm_events(buf: &[u8], out: &mut Vec<PermEvent>) {
             pid,
             mask,
             version_ok: ev.get(4).copied() == Some(libc::FANOTIFY_METADATA_VERSION),
+            inherited: false,
         });
     }
 }
@@ -159,6 +163,12 @@ pub struct Groups {
     pub notify: Fanotify,
     /// Per filesystem, one directory per mount of it: (mount id, directory).
     mounts: Mutex<HashMap<FsId, Vec<(i32, OwnedFd)>>>,
+    /// The permission group of the agent that ran before this one, kept
+    /// alive across the restart by systemd's file descriptor store (see
+    /// [`Groups::adopt`]); `None` once its last event is answered.
+    inherited: Mutex<Option<std::sync::Arc<Fanotify>>>,
+    /// Events read from the inherited group and not answered yet.
+    inherited_pending: std::sync::atomic::AtomicUsize,
 }
 
 /// Whether to add or remove marks.
@@ -204,6 +214,8 @@ impl Groups {
             perm,
             notify,
             mounts: Mutex::new(HashMap::new()),
+            inherited: Mutex::new(None),
+            inherited_pending: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -249,18 +261,135 @@ impl Groups {
         Ok(())
     }
 
-    /// Answers a permission event. A failed write cannot be helped: the
-    /// kernel answers the event itself if the group goes away.
-    pub fn respond(&self, fd: BorrowedFd<'_>, allow: bool) {
+    /// Answers a permission event, in the group it was read from. A failed
+    /// write cannot be helped: the kernel answers the event itself if the
+    /// group goes away.
+    pub fn respond(&self, ev: &PermEvent, allow: bool) {
         let response = if allow {
             Response::FAN_ALLOW
         } else {
             Response::FAN_DENY
         };
-        while let Err(Errno::EINTR) = self
-            .perm
-            .write_response(FanotifyResponse::new(fd, response))
-        {}
+        let answer = |group: &Fanotify| {
+            while let Err(Errno::EINTR) =
+                group.write_response(FanotifyResponse::new(ev.fd(), response))
+            {}
+        };
+        if !ev.inherited {
+            answer(&self.perm);
+            return;
+        }
+        if let Some(group) = self.inherited_group() {
+            answer(&group);
+        }
+        self.inherited_pending
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn inherited_group(&self) -> Option<std::sync::Arc<Fanotify>> {
+        self.inherited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Takes over the permission group of the agent that ran before this
+    /// one (from systemd's file descriptor store). Its marks are still in
+    /// place, so every open of a protected file since that agent died has
+    /// been waiting, not allowed. Events that agent had read but not
+    /// answered can no longer be seen: each is answered `FAN_DENY` here
+    /// (fail-closed; their openers see `EPERM` once), by answering every
+    /// descriptor number below `limit`, which must happen before any event
+    /// of the group is read by this agent (whose descriptor numbers would
+    /// collide). Returns how many such events were answered.
+    pub fn adopt(&self, group: OwnedFd, limit: i32) -> usize {
+        use std::os::fd::IntoRawFd;
+        // SAFETY: `group` is a fanotify group descriptor (systemd handed
+        // back the one the previous agent stored under its name), owned
+        // from now on by the `Fanotify`, which closes it.
+        let group = unsafe { Fanotify::from_raw_fd(group.into_raw_fd()) };
+        let mut answered = 0;
+        for n in 0..limit {
+            // SAFETY: the number is only written into the response, where
+            // the kernel matches it against the events the previous agent
+            // read; it is never used as a descriptor of this process.
+            let fd = unsafe { BorrowedFd::borrow_raw(n) };
+            if group
+                .write_response(FanotifyResponse::new(fd, Response::FAN_DENY))
+                .is_ok()
+            {
+                answered += 1;
+            }
+        }
+        *self.inherited.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(std::sync::Arc::new(group));
+        answered
+    }
+
+    /// The inherited group's descriptor, to poll, while there is one.
+    pub fn inherited_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.inherited_group().map(|g| g.as_raw_fd())
+    }
+
+    /// Removes every mark of the inherited group (this agent's own marks
+    /// are in place): no new event reaches it, and it is closed once the
+    /// events queued there are answered (see [`Groups::read_inherited`]).
+    pub fn retire_inherited(&self) {
+        let Some(group) = self.inherited_group() else {
+            return;
+        };
+        for flag in [
+            MarkFlags::empty(),
+            MarkFlags::FAN_MARK_MOUNT,
+            MarkFlags::FAN_MARK_FILESYSTEM,
+        ] {
+            let _ = group.mark(
+                MarkFlags::FAN_MARK_FLUSH | flag,
+                MaskFlags::empty(),
+                nix::fcntl::AT_FDCWD,
+                None::<&Path>,
+            );
+        }
+    }
+
+    /// Reads the events queued in the inherited group into `out` (cleared
+    /// first). When none is queued and every one read is answered, the
+    /// group is closed, if `retired`.
+    pub fn read_inherited(
+        &self,
+        buf: &mut [u8],
+        out: &mut Vec<PermEvent>,
+        retired: bool,
+    ) -> nix::Result<()> {
+        out.clear();
+        let Some(group) = self.inherited_group() else {
+            return Ok(());
+        };
+        let n = loop {
+            match nix::unistd::read(group.as_fd(), buf) {
+                Ok(n) => break n,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => break 0,
+                Err(e) => return Err(e),
+            }
+        };
+        parse_perm_events(buf.get(..n).unwrap_or_default(), out);
+        for ev in out.iter_mut() {
+            ev.inherited = true;
+        }
+        self.inherited_pending
+            .fetch_add(out.len(), std::sync::atomic::Ordering::SeqCst);
+        if out.is_empty()
+            && retired
+            && self
+                .inherited_pending
+                .load(std::sync::atomic::Ordering::SeqCst)
+                == 0
+        {
+            *self.inherited.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        Ok(())
     }
 
     /// Puts an evictable ignore mark for [`ignore_mask`] on the inode of

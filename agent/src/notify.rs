@@ -70,6 +70,50 @@ pub fn alive(
     !stopping && heartbeat_age < interval
 }
 
+/// The names under which the permission group is kept in systemd's file
+/// descriptor store. Each agent stores its group under the name the group
+/// it inherited did not have, and only then removes the inherited one, so
+/// that systemd holds a group at every moment.
+const GROUP_NAMES: [&str; 2] = ["sigward-perm-a", "sigward-perm-b"];
+
+/// The permission group the agent that ran before stored in systemd's file
+/// descriptor store (`FDSTORE=1`), and its name; other descriptors passed
+/// are closed.
+pub fn inherited_group() -> Option<(std::os::fd::OwnedFd, &'static str)> {
+    use std::os::fd::FromRawFd;
+    let fds = sd_notify::listen_fds_with_names().ok()?;
+    let mut found = None;
+    for (fd, name) in fds {
+        // SAFETY: systemd passed this descriptor to this process
+        // (LISTEN_PID is ours), and nothing else here refers to it.
+        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        if let Some(n) = GROUP_NAMES.iter().find(|n| **n == name) {
+            found = Some((owned, *n));
+        }
+    }
+    found
+}
+
+/// Stores `group` in systemd's file descriptor store under the name the
+/// inherited group did not have, then removes the inherited one. Sent at
+/// once (not queued): the agent waits for it once, after `READY=1`.
+pub fn store_group(
+    group: std::os::fd::BorrowedFd<'_>,
+    inherited: Option<&str>,
+) -> std::io::Result<()> {
+    use sd_notify::NotifyState as N;
+    let name = if inherited == Some(GROUP_NAMES[0]) {
+        GROUP_NAMES[1]
+    } else {
+        GROUP_NAMES[0]
+    };
+    sd_notify::notify_with_fds(&[N::FdStore, N::FdName(name)], &[group])?;
+    if let Some(old) = inherited {
+        sd_notify::notify(&[N::FdStoreRemove, N::FdName(old)])?;
+    }
+    Ok(())
+}
+
 /// Queues a notification; never blocks. Does nothing outside systemd
 /// (no `$NOTIFY_SOCKET`).
 pub fn notify(state: State) {

@@ -421,6 +421,75 @@ else
     bad "kill -9: the agent was not restarted and enforcing within 30 s ($(prop ActiveState), pid $(prop MainPID))"
 fi
 
+# ---------------------------------------------------------------- kill -9 under load
+# systemd keeps the agent's fanotify group in the unit's file descriptor
+# store (FileDescriptorStoreMax=): while a loop opens an unsigned and a
+# signed plugin, 20 SIGKILLs must let no open of the unsigned one through.
+# Each cycle waits for the new agent and then 2.5 s in all, so that the
+# restarts stay under StartLimitBurst=5 per StartLimitIntervalSec=10s.
+need_agent "kill -9 under load"
+cat >/tmp/openloop.py <<'PY'
+import json, os, sys, time
+bad, good, stop = sys.argv[1:4]
+c = {"bad_opened": 0, "bad_denied": 0, "good_opened": 0, "good_denied": 0, "other": 0, "max_wait_ms": 0}
+last_good = 0
+while not os.path.exists(stop):
+    for path, kind in ((bad, "bad"), (good, "good")):
+        t = time.monotonic()
+        try:
+            open(path, "rb").close()
+            c[kind + "_opened"] += 1
+            if kind == "good":
+                last_good = c["good_opened"]
+        except PermissionError:
+            c[kind + "_denied"] += 1
+        except OSError:
+            c["other"] += 1
+        c["max_wait_ms"] = max(c["max_wait_ms"], int((time.monotonic() - t) * 1000))
+    time.sleep(0.002)
+# After the last kill: the signed file opens again.
+t = time.monotonic()
+while time.monotonic() - t < 10:
+    try:
+        open(good, "rb").close()
+        c["good_after"] = True
+        break
+    except OSError:
+        time.sleep(0.05)
+print(json.dumps(c))
+PY
+rm -f /tmp/openloop.stop
+python3 -B /tmp/openloop.py /srv/plugins/bad.py /srv/plugins/good.py /tmp/openloop.stop >/tmp/openloop.out 2>&1 &
+loop=$!
+kills=0
+t_all=$(now_ms)
+for i in $(seq 20); do
+    wait_until 30 systemctl is-active --quiet sigward.service || break
+    old_pid=$(prop MainPID)
+    t0=$(now_ms)
+    signal_agent KILL "$old_pid" || break
+    kills=$((kills + 1))
+    wait_until 30 new_pid_up || break
+    while [ $(($(now_ms) - t0)) -lt 2500 ]; do sleep 0.1; done
+done
+elapsed_all=$(($(now_ms) - t_all))
+wait_until 30 systemctl is-active --quiet sigward.service
+touch /tmp/openloop.stop
+wait "$loop"
+counts=$(tail -n 1 /tmp/openloop.out)
+inherited=$(journal_json -t sigward MESSAGE_ID=3c8e1f4a6b2d4e9f8a7c5b1d2e3f4a5b | grep -c 'took over')
+if python3 -c '
+import json, sys
+c = json.loads(sys.argv[1])
+ok = c["bad_opened"] == 0 and c["good_opened"] > 0 and c.get("good_after") and c["max_wait_ms"] <= 10000
+sys.exit(0 if ok else 1)
+' "$counts" && [ "$kills" = 20 ]; then
+    ok "20 x kill -9 under load in $elapsed_all ms: no open of the unsigned plugin got through; $counts; the group was taken over $inherited times"
+else
+    bad "kill -9 under load: $kills kills, $(prop ActiveState)/$(prop Result), counts $counts, taken over $inherited times"
+    journalctl -u sigward.service -n 20 --no-pager | sed 's/^/      /'
+fi
+
 # ---------------------------------------------------------------- upgrade
 old_pid=$(prop MainPID)
 out=$(timeout 120 dpkg -i /results/sigward.deb 2>&1)
