@@ -321,6 +321,14 @@ pub fn run(
              but not answered were denied"
         );
     }
+    // Files are named through the agent's mounts of their filesystems
+    // (see `names`): known before the first event is read, which, with an
+    // inherited group, is before the trees are marked again.
+    for tree in &engine.trees {
+        if let Ok(fd) = fan::open_dir(&tree.root) {
+            groups.remember_filesystem(fd.as_fd());
+        }
+    }
     let (auditor, audit_thread) = Auditor::start(engine.policy.audit.clone())?;
     let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
         .map_err(sys("eventfd"))?;
