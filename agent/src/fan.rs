@@ -151,6 +151,22 @@ pub fn parse_perm_events(buf: &[u8], out: &mut Vec<PermEvent>) {
     }
 }
 
+/// Reads the permission events queued now in `group` into `out` (cleared
+/// first; empty when nothing was queued).
+fn read_group(group: BorrowedFd<'_>, buf: &mut [u8], out: &mut Vec<PermEvent>) -> nix::Result<()> {
+    out.clear();
+    let n = loop {
+        match nix::unistd::read(group, buf) {
+            Ok(n) => break n,
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    };
+    parse_perm_events(buf.get(..n).unwrap_or_default(), out);
+    Ok(())
+}
+
 /// Filesystem id as reported in fanotify FID records.
 pub type FsId = [i32; 2];
 
@@ -248,17 +264,7 @@ impl Groups {
     /// through the caller's buffer: no allocation once `out` has grown to
     /// the largest batch. An empty `out` means nothing was queued.
     pub fn read_perm(&self, buf: &mut [u8], out: &mut Vec<PermEvent>) -> nix::Result<()> {
-        out.clear();
-        let n = loop {
-            match nix::unistd::read(self.perm.as_fd(), buf) {
-                Ok(n) => break n,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        };
-        parse_perm_events(buf.get(..n).unwrap_or_default(), out);
-        Ok(())
+        read_group(self.perm.as_fd(), buf, out)
     }
 
     /// Answers a permission event, in the group it was read from. A failed
@@ -366,15 +372,7 @@ impl Groups {
         let Some(group) = self.inherited_group() else {
             return Ok(());
         };
-        let n = loop {
-            match nix::unistd::read(group.as_fd(), buf) {
-                Ok(n) => break n,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => break 0,
-                Err(e) => return Err(e),
-            }
-        };
-        parse_perm_events(buf.get(..n).unwrap_or_default(), out);
+        read_group(group.as_fd(), buf, out)?;
         for ev in out.iter_mut() {
             ev.inherited = true;
         }

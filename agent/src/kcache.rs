@@ -60,7 +60,7 @@ const LOCAL_FILESYSTEMS: [i64; 5] = [
 ];
 
 /// Name of the access ACL extended attribute.
-const ACL_XATTR: &str = "system.posix_acl_access";
+pub(crate) const ACL_XATTR: &str = "system.posix_acl_access";
 
 /// Why a verified file is not kernel-cached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -252,7 +252,7 @@ pub fn file_acl_writes(fd: BorrowedFd<'_>) -> bool {
 
 /// Reads an access ACL with `read` and tells whether it grants write (no
 /// ACL: no).
-fn acl_writes(
+pub(crate) fn acl_writes(
     read: impl FnOnce(&mut [u8]) -> rustix::io::Result<usize>,
 ) -> Result<bool, Ineligible> {
     let mut buf = [0u8; 1024];

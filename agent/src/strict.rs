@@ -216,12 +216,8 @@ fn lookup(path: &Path) -> Result<(Vec<PathBuf>, PathBuf), (PathBuf, nix::errno::
 /// Whether an access ACL on `p` grants write to anyone but its owner (one
 /// that cannot be read counts as granting it).
 fn acl_writes(p: &Path) -> bool {
-    let mut buf = [0u8; 1024];
-    match rustix::fs::lgetxattr(p, "system.posix_acl_access", &mut buf[..]) {
-        Ok(n) => crate::kcache::acl_grants_write(buf.get(..n).unwrap_or_default()),
-        Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => false,
-        Err(_) => true,
-    }
+    crate::kcache::acl_writes(|buf| rustix::fs::lgetxattr(p, crate::kcache::ACL_XATTR, buf))
+        .unwrap_or(true)
 }
 
 #[cfg(test)]
