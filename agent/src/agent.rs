@@ -10,6 +10,14 @@
 //!   stops when the agent stops or nobody waits for it any more (see
 //!   [`crate::lanes`]).
 //! * **watcher**: marks new directories in protected trees.
+//! * **mounts**: follows the agent's mount table and takes a tree's
+//!   filesystem mark away (or places it) when mounts change (see
+//!   [`crate::fsmarks`]).
+//! * **views**: reports writable overlays over a tree (see
+//!   [`crate::views`]).
+//! * **log** and **notify**: write records to journald or stderr (see
+//!   [`crate::logging`]) and notifications to systemd (see
+//!   [`crate::notify`]).
 //! * **audit**: writes records (see [`crate::audit`]).
 //! * **control**: serves the control socket (see [`crate::control`]):
 //!   `sigward reload`, `sigward status` and `ping`. It never touches
@@ -46,13 +54,14 @@ use nix::sys::stat::FileStat;
 use sigward_policy::config::{Mode, UntrustedWriters};
 use sigward_policy::{Reason, Verdict};
 
-use crate::audit::{ids, Auditor, Decision, DecisionRecord};
+use crate::audit::{Auditor, Decision, DecisionRecord};
 use crate::cache::{Entry, Fast, Hit, Probe, VerdictCache, NO_EPOCH};
 use crate::check::{self, Outcome, Stamp};
 use crate::config::{Engine, LoadError};
 use crate::control::{self, ReloadOutcome};
 use crate::fan::{self, Groups, Op, PermEvent};
 use crate::fsmarks::FilesystemMarks;
+use crate::ids;
 use crate::kcache::{self, KernelCache};
 use crate::lanes::{Lane, LaneWatch, Lanes};
 use crate::metrics::{self, unix_now, Metrics, TreeState, Why};
@@ -540,14 +549,19 @@ pub fn run(
             .name("sigward-metrics".into())
             .spawn(move || metrics_loop(&shared, &metrics_rx))
     };
-    // Not joined: it ends at its next poll after `stopping` (within 1 s),
-    // or with the process.
-    {
+    // Woken by `mounts_stop` at the stop, and joined before the audit
+    // thread: it holds `shared`, whose audit sender keeps that thread
+    // alive. (Left to its next poll, every stop, and so every restart that
+    // openers wait through, took up to a second longer.)
+    let mounts_stop =
+        Arc::new(EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC).map_err(sys("eventfd"))?);
+    let mounts_thread = {
         let shared = shared.clone();
-        let _ = std::thread::Builder::new()
+        let stop = mounts_stop.clone();
+        std::thread::Builder::new()
             .name("sigward-mounts".into())
-            .spawn(move || mounts_loop(&shared));
-    }
+            .spawn(move || mounts_loop(&shared, stop.as_fd()))
+    };
     let (watchdog_stop, watchdog_rx) = bounded::<()>(1);
     let watchdog_thread = match shared.watchdog {
         Some(interval) => {
@@ -601,6 +615,10 @@ pub fn run(
         let _ = t.join();
     }
     stop_threads(&shared, events, watcher, workers);
+    let _ = mounts_stop.write(1);
+    if let Ok(t) = mounts_thread {
+        let _ = t.join();
+    }
     drop(shared);
     drop(endpoint);
     let _ = audit_thread.join();
@@ -1974,7 +1992,7 @@ fn new_name(shared: &Shared, fd: BorrowedFd<'_>) {
         if let Some(path) = check::fd_path(fd.as_fd()) {
             guard_special(shared, &shared.engine(), &[path]);
         }
-    } else if shared.kcache.len() > 0 {
+    } else if !shared.kcache.is_empty() {
         shared.kcache.forget(&shared.groups, fd.as_fd(), &st);
     }
 }
@@ -2178,7 +2196,8 @@ fn guard_symlinks(shared: &Shared, engine: &Engine, links: &[PathBuf]) {
 }
 
 /// Remembers a file or directory outside the trees that [`guard_symlink`]
-/// marks (see [`outside_the_trees`]).
+/// marks: it is checked, never taken for a file outside the trees (see
+/// [`link_target_of`]).
 fn link_target(shared: &Shared, path: &Path) {
     shared
         .link_targets
@@ -2353,7 +2372,7 @@ fn refresh_filesystem_marks(shared: &Shared, engine: &Engine, announce: bool) {
             .refresh(&shared.groups, &roots, shared.self_pid, announce);
     // The trees may have changed: what each mount shows is looked at again.
     shared.vias.clear();
-    if changed.lost && shared.kcache.len() > 0 {
+    if changed.lost && !shared.kcache.is_empty() {
         let accepted = shared.kcache.accepts(engine.generation);
         drop_kernel_marks(shared, engine);
         if accepted {
@@ -2369,7 +2388,7 @@ fn refresh_filesystem_marks(shared: &Shared, engine: &Engine, announce: bool) {
 /// without it, takes the filesystem mark away at once, since files could
 /// then be renamed out of the tree between an open and the agent's look; a
 /// tree bound onto itself gets one. Refreshes are serialised with reloads.
-fn mounts_loop(shared: &Shared) {
+fn mounts_loop(shared: &Shared, stop: BorrowedFd<'_>) {
     let file = match std::fs::File::open("/proc/self/mountinfo") {
         Ok(f) => f,
         Err(e) => {
@@ -2381,17 +2400,26 @@ fn mounts_loop(shared: &Shared) {
             return;
         }
     };
+    // Whether the mount table changed within `timeout`; `None` once
+    // `stop` is readable.
     let changed = |timeout: PollTimeout| {
-        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLPRI)];
-        matches!(nix::poll::poll(&mut fds, timeout), Ok(n) if n > 0)
+        let mut fds = [
+            PollFd::new(file.as_fd(), PollFlags::POLLPRI),
+            PollFd::new(stop, PollFlags::POLLIN),
+        ];
+        let ready = matches!(nix::poll::poll(&mut fds, timeout), Ok(n) if n > 0);
+        let stopped = fds[1].any().unwrap_or(false);
+        (!stopped).then_some(ready && fds[0].any().unwrap_or(false))
     };
     while !shared.stopping.load(Ordering::SeqCst) {
-        if !changed(PollTimeout::from(1000u16)) {
-            continue;
+        match changed(PollTimeout::from(1000u16)) {
+            None => return,
+            Some(false) => continue,
+            Some(true) => {}
         }
         // A burst of mounts (a container starting) is looked at once.
         std::thread::sleep(Duration::from_millis(50));
-        while changed(PollTimeout::ZERO) {
+        while changed(PollTimeout::ZERO) == Some(true) {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _serial = shared.reloading.lock().unwrap_or_else(|p| p.into_inner());

@@ -22,59 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
 use sigward_policy::config::{AuditSettings, Mode};
 
-/// Stable journald MESSAGE_IDs, one per record kind (documented in the
-/// journald catalog).
-pub mod ids {
-    /// An open or exec was denied.
-    pub const DENY: &str = "cf11b4fada504a508560e9c8a86847a3";
-    /// Audit mode: enforce would have denied this.
-    pub const WOULD_DENY: &str = "92c75d21c65240939400fa73b1280178";
-    /// Records for one path were suppressed by the rate limit.
-    pub const SUPPRESSED: &str = "0563ba6724f44447a3f6b648b10af194";
-    /// The agent is enforcing.
-    pub const READY: &str = "42348018bc92422c94438d24a03d1a64";
-    /// A reload succeeded.
-    pub const RELOAD_OK: &str = "3b4b92d03b894cf8852c64445ee57123";
-    /// A reload was refused; the previous policy stays in force.
-    pub const RELOAD_FAILED: &str = "31c2ee4ec9b647f58cfdc7f7c14ee649";
-    /// The policy turns checking off.
-    pub const MODE_OFF: &str = "d3ec4719eae3495ab0905787fc77a80f";
-    /// The agent is stopping.
-    pub const STOPPING: &str = "496a2a8351e446e4bf0c64cb6695d85b";
-    /// An open was allowed (only with `log_allowed`).
-    pub const ALLOW: &str = "2941d8ad044840f39f6047be7e7ccd2f";
-    /// Records were dropped because the log queue was full.
-    pub const DROPPED: &str = "a82c92e85d4b41b68481e50382e4ce05";
-    /// A directory could not be marked: files in it are not checked.
-    pub const MARK_FAILED: &str = "a4248a8d2c6e4970bc843e6ed4ff1022";
-    /// A policy warning (skipped key block, empty trust store, ...).
-    pub const POLICY_WARNING: &str = "2fe44673ee184717b1585ccf524dcd71";
-    /// The agent could not start.
-    pub const START_FAILED: &str = "c8957f7c666b4f1f9f346850dcbafe9f";
-    /// The metrics file could not be written (verdicts are not affected).
-    pub const METRICS_FAILED: &str = "6ecdfe4f17cd43c4bd5b0f5b30be4d9c";
-    /// Permission events could not be read (the agent ran out of
-    /// descriptors): the kernel denied them without a verdict.
-    pub const EVENTS_LOST: &str = "5d3e8a41c2b94f6f9a0e7c12b84d6f30";
-    /// A symbolic link in a protected tree points outside every tree.
-    pub const SYMLINK: &str = "7a0c2f5e9b1d4c3a8e6f2b9d0c4a1e57";
-    /// A protected tree is a lower layer of a writable overlay: files
-    /// created through it are not checked.
-    pub const OVERLAY_VIEW: &str = "e0c7b3a9d2f44b1e8a6c5d3f9b2e7a41";
-    /// A protected tree shares its filesystem and is not a mount of its
-    /// own: a directory made or moved into it is unchecked until the agent
-    /// has marked it.
-    pub const NEW_DIRECTORY_WINDOW: &str = "5f2a9c7e1b8d4e63a0c9f4b7d2e81c56";
-    /// The policy on disk cannot be loaded: the agent enforces an older one
-    /// (the last good policy at start-up, the previous generation after a
-    /// refused reload).
-    pub const NOT_IN_FORCE: &str = "9d4b6e2a7c1f4a8e9b3d5c7e1f2a4b68";
-    /// The agent took over the fanotify group of the one before it
-    /// (systemd's file descriptor store), or cannot store its own there.
-    pub const INHERITED: &str = "3c8e1f4a6b2d4e9f8a7c5b1d2e3f4a5b";
-    /// The status, written on SIGUSR1.
-    pub const STATUS: &str = "b6e1f0c3d8a24e7f9c5b2a1d4e3f6a09";
-}
+use crate::ids;
 
 /// What was decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -216,6 +216,11 @@ impl VerdictCache {
         self.lock().len()
     }
 
+    /// Whether the cache holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// How many entries the cache holds at most.
     pub fn capacity(&self) -> usize {
         self.lock().cap().get()

@@ -24,7 +24,7 @@
 use std::fs;
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,15 +38,8 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use serde_json::json;
 
-use crate::audit::ids;
 use crate::cli::{ReloadArgs, StatusArgs};
-
-/// MESSAGE_ID of a control request that was refused or failed (a non-root
-/// peer, a malformed request, an accept error).
-pub const MSG_CONTROL_REFUSED: &str = "eee9c34f71f14dee9539393ae988b18d";
-/// MESSAGE_ID of a reload requested over the control socket (the reload's
-/// own record follows).
-pub const MSG_CONTROL_RELOAD: &str = "8a49415f395c4aa692da63836747246f";
+use crate::ids;
 
 /// How long one connection may take to send its request (and to accept the
 /// answer).
@@ -306,26 +299,9 @@ fn bind(path: &Path) -> Result<(UnixListener, (u64, u64)), String> {
 fn write_pid_file(path: &Path) -> Result<(u64, u64), String> {
     let shown = path.display();
     make_parent(path, "pid file")?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let result = (|| -> io::Result<(u64, u64)> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        f.write_all(format!("{}\n", std::process::id()).as_bytes())?;
-        f.sync_all()?;
-        let meta = f.metadata()?;
-        fs::rename(&tmp, path)?;
-        Ok((meta.dev(), meta.ino()))
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        format!("pid file {shown}: cannot write it: {e}")
-    })
+    crate::files::AtomicWrite::new(0o644)
+        .write(path, format!("{}\n", std::process::id()).as_bytes())
+        .map_err(|e| format!("pid file {shown}: cannot write it: {e}"))
 }
 
 fn serve_loop(listener: &UnixListener, stop: &EventFd, handler: &dyn Handler) {
@@ -351,7 +327,7 @@ fn serve_loop(listener: &UnixListener, stop: &EventFd, handler: &dyn Handler) {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     tracing::error!(
-                        message_id = MSG_CONTROL_REFUSED,
+                        message_id = ids::CONTROL_REFUSED,
                         "control socket: accept failed: {e}"
                     );
                     // Do not spin on a persistent error (EMFILE, ...).
@@ -383,7 +359,7 @@ fn serve_one(mut stream: UnixStream, handler: &dyn Handler) {
     };
     if creds.uid() != 0 {
         tracing::warn!(
-            message_id = MSG_CONTROL_REFUSED,
+            message_id = ids::CONTROL_REFUSED,
             "control socket: refused a connection from uid {} (pid {}): root only",
             creds.uid(),
             creds.pid()
@@ -482,7 +458,7 @@ fn dispatch(line: &str, peer_pid: i32, handler: &dyn Handler) -> serde_json::Val
         }),
         "reload" => {
             tracing::info!(
-                message_id = MSG_CONTROL_RELOAD,
+                message_id = ids::CONTROL_RELOAD,
                 "reload requested over the control socket by pid {peer_pid}"
             );
             match handler.reload() {

@@ -3,7 +3,9 @@
 //! * The permission group (`FAN_CLASS_CONTENT`) receives `FAN_OPEN_PERM` and
 //!   `FAN_OPEN_EXEC_PERM` for every file in a marked directory
 //!   (`FAN_EVENT_ON_CHILD`). Marks are inode marks on each directory of each
-//!   tree, never mount or filesystem marks.
+//!   tree, never mount marks; a filesystem mark ([`Groups::mark_filesystem`])
+//!   only where [`crate::fsmarks`] finds every tree on that filesystem
+//!   covered by a mount of its own.
 //! * The notification group (`FAN_CLASS_NOTIF`, `FAN_REPORT_DFID_NAME`)
 //!   receives `FAN_CREATE` and `FAN_MOVED_TO` for subdirectories, so that new
 //!   directories and trees moved in are marked without a restart.

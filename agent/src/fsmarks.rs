@@ -29,8 +29,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::audit::ids;
 use crate::fan::{self, Groups, Op};
+use crate::ids;
 use crate::mountinfo::Cover;
 
 /// The filesystem marks in place, and what each tree's window is.

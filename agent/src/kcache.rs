@@ -365,6 +365,11 @@ impl KernelCache {
         self.lock().marks.len()
     }
 
+    /// Whether no mark is in place.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Marks placed since start.
     pub fn placed(&self) -> u64 {
         self.placed.load(Ordering::Relaxed)

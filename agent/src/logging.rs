@@ -29,7 +29,7 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::audit::ids;
+use crate::ids;
 
 /// Where records are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,41 +1,10 @@
 //! `sigward`: enforce detached plugin signatures at open and exec time.
 //!
-//! The agent (`sigward run`) and the tools (`keygen`, `sign`, `verify`,
-//! `check`) share one verification path ([`check::evaluate`]) built on the
-//! pure `sigward-policy` library.
-
-mod agent;
-mod audit;
-mod bounded;
-mod cache;
-mod check;
-mod cli;
-mod config;
-mod control;
-mod fan;
-mod fsmarks;
-mod gendocs;
-mod handle;
-mod hash;
-mod kcache;
-mod lanes;
-mod logging;
-mod metrics;
-mod mountinfo;
-mod names;
-mod notify;
-mod opener;
-mod scan;
-mod stale;
-mod state;
-mod strict;
-mod tools;
-mod via;
-mod views;
-mod watch;
-mod writers;
+//! Parses the command line and hands each command to the library (`lib.rs`).
 
 use std::process::ExitCode;
+
+use sigward::{agent, cli, control, gendocs, ids, logging, scan, state, tools};
 
 use clap::Parser;
 
@@ -80,7 +49,7 @@ fn run(args: &cli::RunArgs) -> ExitCode {
     let code = match agent::run(&args.policy.policy, &control, state) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(message_id = audit::ids::START_FAILED, "cannot start: {e}");
+            tracing::error!(message_id = ids::START_FAILED, "cannot start: {e}");
             if target == logging::Target::Journald {
                 eprintln!("sigward: cannot start: {e}");
             }

@@ -14,9 +14,6 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
@@ -1385,45 +1382,13 @@ pub fn human(v: &Value) -> String {
 
 // ----------------------------------------------------------- the file
 
-/// Writes `text` to `path` atomically: a temporary file in the same
-/// directory (not ending in `.prom`, so the textfile collector never reads
-/// it), fsync, rename, and fsync of the directory. Readers see the old
-/// file or the new one, never part of one.
+/// Writes `text` to `path` atomically ([`crate::files::AtomicWrite`]),
+/// world-readable whatever the umask (the unit sets 0077): node_exporter
+/// runs as another user.
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the metrics file has no file name"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
-        // World-readable whatever the umask (the unit sets 0077):
-        // node_exporter runs as another user.
-        f.set_permissions(fs::Permissions::from_mode(0o644))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::files::AtomicWrite::new(0o644)
+        .write(path, text.as_bytes())
+        .map(|_| ())
 }
 
 #[cfg(test)]
@@ -1431,6 +1396,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     fn sample() -> (Metrics, Live) {
         let m = Metrics::new();

@@ -1,7 +1,7 @@
 //! Views of a protected tree that its own mount does not close.
 //!
 //! A tree bind-mounted onto itself gets a filesystem mark on the larger
-//! filesystem it lies on (see `mark_filesystem` in the agent), on the
+//! filesystem it lies on (see [`crate::fan::Groups::mark_filesystem`]), on the
 //! premise that nothing crosses the tree's mount: `rename` and `link` fail
 //! with `EXDEV` between mounts, so a file named outside every tree was
 //! never opened inside one. Two things made before the bind existed are out

@@ -10,8 +10,7 @@
 //! `Degraded` in the agent). Without a saved policy (the first start) it
 //! refuses to start, as before.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Engine, Inputs};
@@ -190,26 +189,9 @@ impl StateDir {
                 ),
             });
         }
-        let tmp = self
-            .dir
-            .join(format!(".{LAST_GOOD}.{}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        let written = (|| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            std::fs::File::open(&self.dir)?.sync_all()
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written.map_err(io(&path))?;
+        crate::files::AtomicWrite::new(0o600)
+            .write(&path, &text)
+            .map_err(io(&path))?;
         match self.last_good() {
             Ok(Some(back)) if back.inputs == engine.inputs => Ok(()),
             Ok(_) => Err(StateError::Format {

@@ -100,23 +100,11 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, then rename).
+/// Writes `bytes` to `path` atomically ([`crate::files::AtomicWrite`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = with_suffix(path, &format!(".tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::files::AtomicWrite::new(0o644)
+        .write(path, bytes)
+        .map(|_| ())
 }
 
 /// Reads a signing key: PKCS#8 PEM, a Notur secret key (128 hex
@@ -657,23 +645,15 @@ fn add_key(args: &TrustAddArgs, dir: &Path) -> Result<(), String> {
     }
     // Written beside the destination under a name the agent does not load,
     // then moved into place in one step: a reload never sees half a key.
-    let tmp = dir.join(format!(".{}.pub.tmp.{}", args.name, std::process::id()));
-    let placed = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        if args.force {
-            fs::rename(&tmp, &dest)
-        } else {
-            // link() fails if the name appeared meanwhile: never overwrite.
-            fs::hard_link(&tmp, &dest)
-        }
-    })();
-    let _ = fs::remove_file(&tmp);
+    // Without --force, link() fails if the name appeared meanwhile: never
+    // overwrite.
+    let write = crate::files::AtomicWrite::new(0o644);
+    let write = if args.force {
+        write
+    } else {
+        write.no_replace()
+    };
+    let placed = write.write(&dest, &bytes);
     placed.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             format!(

@@ -181,7 +181,7 @@ pub fn report(groups: &Groups, engine: &Engine) -> Vec<UncoveredView> {
     let views = find(groups, engine);
     for v in &views {
         tracing::warn!(
-            message_id = crate::audit::ids::OVERLAY_VIEW,
+            message_id = crate::ids::OVERLAY_VIEW,
             sigward_path = %v.tree.display(),
             sigward_mount = %v.mount_point.display(),
             sigward_upper = %v.upper.display(),

@@ -323,7 +323,7 @@ fn hard_linked_file_opened_through_a_view_in_another_namespace(mode: Mode) {
 }
 
 /// `MESSAGE_ID` of the report of an overlay over a protected tree.
-const MSG_OVERLAY_VIEW: &str = "e0c7b3a9d2f44b1e8a6c5d3f9b2e7a41";
+const MSG_OVERLAY_VIEW: &str = sigward::ids::OVERLAY_VIEW;
 
 /// A writable overlay whose lower layer is the tree, in a mount namespace
 /// of root's own (a container's), exists when the agent starts: files

@@ -21,7 +21,7 @@ use crate::openers::Outcome;
 both_modes!(stale_parents_of_new_directories_cause_no_rescan);
 
 /// `MESSAGE_ID` of "cannot mark / cannot open new directory; rescanning".
-const MSG_MARK_FAILED: &str = "a4248a8d2c6e4970bc843e6ed4ff1022";
+const MSG_MARK_FAILED: &str = sigward::ids::MARK_FAILED;
 
 /// How many directories the attacker makes and removes at once.
 const CHURN: usize = 3000;
@@ -734,11 +734,11 @@ const OPENAT: &str = if cfg!(target_arch = "aarch64") {
 };
 
 /// `MESSAGE_ID` of a symbolic link in a tree pointing outside every tree.
-const MSG_SYMLINK: &str = "7a0c2f5e9b1d4c3a8e6f2b9d0c4a1e57";
+const MSG_SYMLINK: &str = sigward::ids::SYMLINK;
 
 /// `MESSAGE_ID` of "a directory made or moved into the tree is unchecked
 /// until marked".
-const MSG_NEW_DIRECTORY_WINDOW: &str = "5f2a9c7e1b8d4e63a0c9f4b7d2e81c56";
+const MSG_NEW_DIRECTORY_WINDOW: &str = sigward::ids::NEW_DIRECTORY_WINDOW;
 
 /// Root's side of a race: runs the attacker with `setpriv` and opens what
 /// it prints.

@@ -326,7 +326,7 @@ fn non_root_peers_are_refused() {
     );
     expect_eperm(python_open(&bad), "unsigned file after the refused peer");
     agent.wait_record("control refusal record", |r| {
-        is_msg(r, "eee9c34f71f14dee9539393ae988b18d")
+        is_msg(r, sigward::ids::CONTROL_REFUSED)
     });
 }
 

@@ -28,11 +28,11 @@ pub const MARK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an audit record may take to show up (journal or stderr).
 pub const RECORD_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub const MSG_DENY: &str = "cf11b4fada504a508560e9c8a86847a3";
-pub const MSG_WOULD_DENY: &str = "92c75d21c65240939400fa73b1280178";
-pub const MSG_READY: &str = "42348018bc92422c94438d24a03d1a64";
-pub const MSG_RELOAD_OK: &str = "3b4b92d03b894cf8852c64445ee57123";
-pub const MSG_RELOAD_FAILED: &str = "31c2ee4ec9b647f58cfdc7f7c14ee649";
+pub const MSG_DENY: &str = sigward::ids::DENY;
+pub const MSG_WOULD_DENY: &str = sigward::ids::WOULD_DENY;
+pub const MSG_READY: &str = sigward::ids::READY;
+pub const MSG_RELOAD_OK: &str = sigward::ids::RELOAD_OK;
+pub const MSG_RELOAD_FAILED: &str = sigward::ids::RELOAD_FAILED;
 
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 pub const JOURNALD_BIN: &str = "/usr/lib/systemd/systemd-journald";

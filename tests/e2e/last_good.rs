@@ -11,7 +11,7 @@ use crate::harness::{
 use crate::openers::{expect_allowed, expect_eperm, python_open};
 
 /// `MESSAGE_ID` of "the policy on disk cannot be loaded".
-const MSG_NOT_IN_FORCE: &str = "9d4b6e2a7c1f4a8e9b3d5c7e1f2a4b68";
+const MSG_NOT_IN_FORCE: &str = sigward::ids::NOT_IN_FORCE;
 
 #[test]
 fn a_broken_key_file_at_the_next_start_is_enforced_by_the_last_good_policy() {

@@ -8,7 +8,7 @@ use crate::harness::{is_msg, path_str, sigward, start, status, status_json, toml
 use crate::openers::{expect_allowed, expect_eperm, python_open};
 
 /// `MESSAGE_ID` of a policy warning.
-const MSG_POLICY_WARNING: &str = "2fe44673ee184717b1585ccf524dcd71";
+const MSG_POLICY_WARNING: &str = sigward::ids::POLICY_WARNING;
 
 #[test]
 fn a_missing_optional_tree_is_reported_and_protected_from_the_reload_that_finds_it() {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::harness::{path_str, Fixture};
 use crate::openers::{cat, expect_eperm};
 
-const MSG_DENY: &str = "cf11b4fada504a508560e9c8a86847a3";
-const MSG_SUPPRESSED: &str = "0563ba6724f44447a3f6b648b10af194";
+const MSG_DENY: &str = sigward::ids::DENY;
+const MSG_SUPPRESSED: &str = sigward::ids::SUPPRESSED;
 
 #[test]
 fn burst_of_denials_is_rate_limited_with_a_summary() {

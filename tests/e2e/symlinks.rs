@@ -15,7 +15,7 @@ use crate::harness::{reload, start};
 use crate::openers::{cat, expect_allowed, expect_eperm};
 
 const NOBODY: u32 = 65534;
-const SYMLINK_ID: &str = "7a0c2f5e9b1d4c3a8e6f2b9d0c4a1e57";
+const SYMLINK_ID: &str = sigward::ids::SYMLINK;
 
 /// `ln -s TARGET LINK` as the unprivileged user.
 fn link_as_nobody(target: &Path, link: &Path) {

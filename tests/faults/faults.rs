@@ -55,7 +55,7 @@ use crate::openers::{
 };
 
 /// `MESSAGE_ID` of the record that reports dropped audit records.
-const MSG_DROPPED: &str = "a82c92e85d4b41b68481e50382e4ce05";
+const MSG_DROPPED: &str = sigward::ids::DROPPED;
 /// How long journald may take to come back, and records to reach it.
 const JOURNAL_BACK: Duration = Duration::from_secs(60);
 
@@ -922,7 +922,7 @@ fn nofile_exhausted_every_open_is_answered_and_unexaminable_files_are_denied() {
         "events lost for want of descriptors are counted: {v:#}"
     );
     agent.wait_record("the lost events reported", |r| {
-        is_msg(r, "5d3e8a41c2b94f6f9a0e7c12b84d6f30")
+        is_msg(r, sigward::ids::EVENTS_LOST)
     });
     eprintln!(
         "agent: {} events, verdicts {}, reasons {}",

@@ -14,7 +14,7 @@ use crate::harness::{field, is_msg, Agent, Fixture, MSG_RELOAD_OK};
 use crate::openers::{expect_allowed, expect_eperm, python_open};
 
 /// `MESSAGE_ID` of the status record written on SIGUSR1.
-const MSG_STATUS: &str = "b6e1f0c3d8a24e7f9c5b2a1d4e3f6a09";
+const MSG_STATUS: &str = sigward::ids::STATUS;
 
 /// How many signals one burst sends.
 const BURST: usize = 500;

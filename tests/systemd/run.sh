@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end test of the .deb under a real systemd (run by .ci/run, as root).
 #
-# Builds the .deb (packaging/build-deb.sh), unpacks a Debian bookworm root
-# made with debootstrap (cached as a tarball in /var/cache/sigward-ci/),
+# Builds the .deb (packaging/build-deb.sh), unpacks a Debian root made with
+# debootstrap (trixie, systemd 257; SIGWARD_CI_SUITE=bookworm for systemd
+# 252; cached as a tarball in /var/cache/sigward-ci/),
 # installs the package into it without a running systemd (as an image build
 # would), boots it with systemd-nspawn, and runs tests/systemd/inside.sh in
 # it: the unit starts via READY=1, signed plugins load and unsigned ones are
 # denied, the journal holds the records and the catalog explains them,
-# reload, kill -9 and restart, upgrade, stop with openers blocked, removal.
+# reload, kill -9, restart and upgrade under load, stop with openers
+# blocked, removal.
 #
 # Host state: everything lives in a temporary directory under /var/tmp (the
 # container's root and the results) that is removed at exit, and in the
@@ -21,7 +23,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SUITE=bookworm
+SUITE=${SIGWARD_CI_SUITE:-trixie}
 MIRROR=${SIGWARD_CI_MIRROR:-http://deb.debian.org/debian}
 INCLUDE=systemd,systemd-sysv,dbus,python3,procps,man-db
 CACHE_DIR=/var/cache/sigward-ci
@@ -308,10 +310,13 @@ fi
 # inside.sh runs the agent once with SystemCallLog= for the system call
 # check below; the kernel logs those calls (audit type 1326) in the host's
 # ring buffer, which is only read, never cleared.
+dmesg >/dev/null 2>&1 ||
+    die "cannot read the kernel log (dmesg: $(dmesg 2>&1 >/dev/null | head -n 1)); the system call check needs CAP_SYSLOG and kernel.dmesg_restrict=0 or root"
 dmesg_before=$(dmesg 2>/dev/null | wc -l)
 t0=$(now_ms)
 # In the background, waited for with `wait`, so that a signal to this script
 # is handled at once (the trap powers the container off, which ends it).
+: >"$WORK/inside.log"
 timeout 900 nsenter -t "$init" -m -u -i -n -p -- \
     /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb \
     /bin/bash /results/inside.sh >"$WORK/inside.log" 2>&1 &

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine to a verdict: README.md's
+# second command, and what .ci/run runs after its lint steps. Run as root.
+#
+# 1. Installs what the suites need and the machine lacks: with apt, gcc,
+#    openssl, ssh-keygen (openssh-client), minisign, systemd-journald (the
+#    suites start their own), e2fsprogs and losetup (fault tests on loop
+#    images), debootstrap, systemd-nspawn (systemd-container) and rpm (the
+#    packaged agent under systemd), promtool (prometheus: the alerting
+#    rules); with pip, Python's cryptography and PyYAML (signers and the
+#    AiSOC manifest vectors).
+# 2. cargo test --workspace --no-fail-fast: unit tests, the policy crate's
+#    vectors, and the root-only end-to-end, attack and fault suites, each of
+#    which must have run (not been skipped).
+# 3. The attack suite again with its trees on a tmpfs.
+# 4. tests/systemd/run.sh on Debian 13 (systemd 257) and Debian 12 (systemd
+#    252): the .deb and .rpm, the unit under a real systemd.
+#
+# Takes about 25 minutes on 2 cores (most of it the attack and systemd
+# suites). Exits non-zero when anything failed or did not run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "tests/run.sh: must run as root (the end-to-end tests use fanotify)" >&2
+    exit 1
+fi
+
+# --- dependencies -----------------------------------------------------------
+export DEBIAN_FRONTEND=noninteractive
+apt_pkgs=()
+command -v gcc >/dev/null || apt_pkgs+=(gcc libc6-dev)
+command -v python3 >/dev/null || apt_pkgs+=(python3)
+command -v journalctl >/dev/null || apt_pkgs+=(systemd)
+[ -x /usr/lib/systemd/systemd-journald ] || apt_pkgs+=(systemd)
+command -v truncate >/dev/null || apt_pkgs+=(coreutils)
+# Interop tests sign with the real tools.
+command -v openssl >/dev/null || apt_pkgs+=(openssl)
+command -v ssh-keygen >/dev/null || apt_pkgs+=(openssh-client)
+command -v minisign >/dev/null || apt_pkgs+=(minisign)
+# Fault tests: a loop-mounted ext4 image that returns EIO (tests/e2e/faults.rs).
+command -v mkfs.ext4 >/dev/null || apt_pkgs+=(e2fsprogs)
+command -v losetup >/dev/null || apt_pkgs+=(mount)
+command -v prlimit >/dev/null || apt_pkgs+=(util-linux)
+# Packages and the systemd end-to-end test (tests/systemd/run.sh).
+command -v debootstrap >/dev/null || apt_pkgs+=(debootstrap)
+command -v systemd-nspawn >/dev/null || apt_pkgs+=(systemd-container)
+command -v rpm >/dev/null || apt_pkgs+=(rpm)
+# The alerting rules are checked with promtool (tests/e2e/alerts.rs).
+command -v promtool >/dev/null || apt_pkgs+=(prometheus)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
+fi
+# The Python on PATH signs test files (cryptography) and computes the AiSOC
+# vectors (PyYAML). pip first (a Debian python3 refuses that without
+# --break-system-packages, PEP 668), then Debian's packages.
+if ! python3 -c 'import cryptography, yaml' 2>/dev/null; then
+    pip=(python3 -m pip install --quiet --disable-pip-version-check cryptography pyyaml)
+    "${pip[@]}" 2>/dev/null || "${pip[@]}" --break-system-packages 2>/dev/null || {
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends python3-cryptography python3-yaml
+    }
+    python3 -c 'import cryptography, yaml' || {
+        echo "tests/run.sh: cannot install Python's cryptography and PyYAML for $(command -v python3)" >&2
+        exit 1
+    }
+fi
+
+# --- cargo test ----------------------------------------------------------------
+echo "== cargo test --workspace --no-fail-fast"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" != 0 ]; then
+    echo "tests/run.sh: tests failed (exit $status)" >&2
+    exit "$status"
+fi
+
+# The privileged suites (end-to-end, attack, fault and load tests) must have
+# run, not been skipped.
+for suite in e2e attacks faults; do
+    result=$(awk -v s="tests/$suite/main.rs" '/Running / && index($0, s) {found=1} found && /^test result:/ {print; exit}' "$log")
+    echo "$suite: ${result:-<no result line>}"
+    passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' <<<"$result")
+    ignored=$(sed -n 's/.* \([0-9]*\) ignored.*/\1/p' <<<"$result")
+    if [ -z "$passed" ] || [ "$passed" -lt 5 ] || [ "${ignored:-0}" != 0 ]; then
+        echo "tests/run.sh: the root $suite tests did not all run (${result:-none found})" >&2
+        exit 1
+    fi
+done
+# The attack suite once more with its trees on a tmpfs (TMPDIR decides where
+# the harness puts them): stores through a shared mapping change no time
+# there, which the verdict cache must not rely on. The run above used the
+# root filesystem (ext4 on this machine kind).
+echo "== attack suite on tmpfs"
+tmpfs=$(mktemp -d /var/tmp/sigward-tmpfs.XXXXXX)
+mount -t tmpfs -o mode=1777 tmpfs "$tmpfs"
+chmod 1777 "$tmpfs"
+# (Each step may fail harmlessly: the tmpfs is normally gone already.)
+trap 'umount "$tmpfs" 2>/dev/null || true; rmdir "$tmpfs" 2>/dev/null || true; rm -f "$log"' EXIT
+set +e
+TMPDIR=$tmpfs cargo test -p sigward --test attacks 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" != 0 ]; then
+    echo "tests/run.sh: the attack suite failed on tmpfs (exit $status)" >&2
+    exit "$status"
+fi
+result=$(grep '^test result:' "$log" | tail -n 1)
+echo "attacks on tmpfs: ${result:-<no result line>}"
+passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' <<<"$result")
+ignored=$(sed -n 's/.* \([0-9]*\) ignored.*/\1/p' <<<"$result")
+if [ -z "$passed" ] || [ "$passed" -lt 5 ] || [ "${ignored:-0}" != 0 ]; then
+    echo "tests/run.sh: the attack suite did not all run on tmpfs (${result:-none found})" >&2
+    exit 1
+fi
+umount "$tmpfs" && rmdir "$tmpfs"
+
+# --- packages, and the packaged agent under a real systemd ------------------------
+# Builds the .deb and .rpm, boots a Debian root with systemd-nspawn and checks
+# the unit end to end (tests/systemd/run.sh; fails, never skips, when it
+# cannot run), on Debian 13 (systemd 257) and Debian 12 (systemd 252). The
+# Debian roots are cached in /var/cache/sigward-ci/.
+for suite in trixie bookworm; do
+    echo "== packages and systemd end-to-end on Debian $suite (tests/systemd/run.sh)"
+    SIGWARD_CI_SUITE=$suite bash tests/systemd/run.sh
+done
+
+echo "tests/run.sh: all checks passed"
