@@ -23,28 +23,7 @@ use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
 use sigward_policy::config::{AuditSettings, Mode};
 
 use crate::ids;
-
-/// What was decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// Denied (enforce).
-    Deny,
-    /// Allowed in audit mode, but enforce would have denied.
-    WouldDeny,
-    /// Allowed.
-    Allow,
-}
-
-impl Decision {
-    /// The word used in the `SIGWARD_DECISION` field.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Deny => "deny",
-            Decision::WouldDeny => "would-deny",
-            Decision::Allow => "allow",
-        }
-    }
-}
+use crate::verdict::Decision;
 
 /// One decision worth recording.
 #[derive(Clone, Debug)]

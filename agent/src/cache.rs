@@ -31,7 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use lru::LruCache;
 
 use crate::check::{Outcome, Stamp};
-use crate::metrics::{unix_now, Why};
+use crate::metrics::unix_now;
+use crate::verdict::Why;
 
 /// Epoch of entries made while names were not known to be stable: never
 /// current.

@@ -35,6 +35,7 @@ pub mod stale;
 pub mod state;
 pub mod strict;
 pub mod tools;
+pub mod verdict;
 pub mod via;
 pub mod views;
 pub mod watch;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use sigward_policy::Reason;
 
-use crate::audit::Decision;
+use crate::verdict::{Decision, Why};
 
 /// Upper bounds of the verification latency histogram, in microseconds
 /// (50 µs to 10 s); a last `+Inf` bucket follows.
@@ -33,37 +33,6 @@ pub const LATENCY_BUCKETS_US: [u64; 17] = [
 
 /// How many recent denials are kept.
 pub const LAST_DENIALS: usize = 20;
-
-/// Why an event got its answer: the `reason` of a verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Why {
-    /// The agent's own open (answered on the event thread).
-    OwnOpen,
-    /// A directory (event thread).
-    Directory,
-    /// An empty regular file (event thread).
-    Empty,
-    /// A signature file opened for reading (event thread).
-    SignatureRead,
-    /// A tree (or the policy) in mode `off` (event thread).
-    ModeOff,
-    /// A file outside every tree, on a filesystem whose mark guards a tree
-    /// that is a mount of its own (event thread).
-    OutsideTrees,
-    /// A cached verified verdict (event thread).
-    Cached,
-    /// Verified by a worker.
-    Verified,
-    /// Verified by a key that is not trusted (`allow_self_signed`).
-    SelfSigned,
-    /// An AiSOC manifest read (covered by the bundle signature).
-    AisocManifest,
-    /// Refused by verification.
-    Rejected(Reason),
-    /// No verdict could be reached (the file could not be examined, or
-    /// the agent was stopping): the fail-closed answer of the mode.
-    Error,
-}
 
 const REJECTIONS: [Reason; 8] = [
     Reason::Unsigned,
@@ -105,24 +74,6 @@ const NWHY: usize = ALL_WHY.len();
 const DECISIONS: [Decision; 3] = [Decision::Allow, Decision::Deny, Decision::WouldDeny];
 
 impl Why {
-    /// The `reason` label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Why::OwnOpen => "own-open",
-            Why::Directory => "directory",
-            Why::Empty => "empty",
-            Why::SignatureRead => "signature-read",
-            Why::ModeOff => "mode-off",
-            Why::OutsideTrees => "outside-trees",
-            Why::Cached => "cached",
-            Why::Verified => "verified",
-            Why::SelfSigned => "self-signed",
-            Why::AisocManifest => "aisoc-manifest",
-            Why::Rejected(r) => r.as_str(),
-            Why::Error => "error",
-        }
-    }
-
     fn index(self) -> usize {
         match self {
             Why::Verified => 0,

@@ -1,0 +1,189 @@
+//! The verdict core: what the agent answers and why, decided from facts,
+//! with no system call. The event thread and the workers gather the facts
+//! (the file's identity, the cache, the verification outcome) and do the
+//! I/O; the decisions themselves are made here, and unit-tested without
+//! root.
+
+use sigward_policy::config::Mode;
+use sigward_policy::{Reason, Verdict};
+
+/// What was decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Denied (enforce).
+    Deny,
+    /// Allowed in audit mode, but enforce would have denied.
+    WouldDeny,
+    /// Allowed.
+    Allow,
+}
+
+impl Decision {
+    /// The word used in the `SIGWARD_DECISION` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Deny => "deny",
+            Decision::WouldDeny => "would-deny",
+            Decision::Allow => "allow",
+        }
+    }
+}
+
+/// Why an event got its answer: the `reason` of a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// The agent's own open (answered on the event thread).
+    OwnOpen,
+    /// A directory (event thread).
+    Directory,
+    /// An empty regular file (event thread).
+    Empty,
+    /// A signature file opened for reading (event thread).
+    SignatureRead,
+    /// A tree (or the policy) in mode `off` (event thread).
+    ModeOff,
+    /// A file outside every tree, on a filesystem whose mark guards a tree
+    /// that is a mount of its own (event thread).
+    OutsideTrees,
+    /// A cached verified verdict (event thread).
+    Cached,
+    /// Verified by a worker.
+    Verified,
+    /// Verified by a key that is not trusted (`allow_self_signed`).
+    SelfSigned,
+    /// An AiSOC manifest read (covered by the bundle signature).
+    AisocManifest,
+    /// Refused by verification.
+    Rejected(Reason),
+    /// No verdict could be reached (the file could not be examined, or
+    /// the agent was stopping): the fail-closed answer of the mode.
+    Error,
+}
+
+impl Why {
+    /// The `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Why::OwnOpen => "own-open",
+            Why::Directory => "directory",
+            Why::Empty => "empty",
+            Why::SignatureRead => "signature-read",
+            Why::ModeOff => "mode-off",
+            Why::OutsideTrees => "outside-trees",
+            Why::Cached => "cached",
+            Why::Verified => "verified",
+            Why::SelfSigned => "self-signed",
+            Why::AisocManifest => "aisoc-manifest",
+            Why::Rejected(r) => r.as_str(),
+            Why::Error => "error",
+        }
+    }
+}
+
+/// The answer to an event whose file was verified (or whose verification
+/// outcome was cached), and what its record says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    /// The answer, as counted and recorded.
+    pub decision: Decision,
+    /// The reason label (metrics).
+    pub why: Why,
+    /// The record's reason word: a rejection's reason, `self-signed`, or
+    /// none for a plain allow.
+    pub reason: Option<&'static str>,
+    /// The record's sentence.
+    pub detail: String,
+    /// Whether a record is written: every refusal (or would-be refusal),
+    /// every self-signed allow, and other allows only with `log_allowed`.
+    pub record: bool,
+}
+
+impl Judgement {
+    /// Judges a verification outcome under `mode`.
+    pub fn of(verdict: &Verdict, mode: Mode, log_allowed: bool) -> Judgement {
+        let decision = match (verdict.is_verified(), mode) {
+            (true, _) => Decision::Allow,
+            (false, Mode::Enforce) => Decision::Deny,
+            (false, _) => Decision::WouldDeny,
+        };
+        // A self-signed allow is always recorded: it rests on an untrusted key.
+        let self_signed = verdict.is_self_signed();
+        let (why, reason, detail) = match verdict {
+            Verdict::Verified { .. } if self_signed => (
+                Why::SelfSigned,
+                Some("self-signed"),
+                String::from("valid signature by a key that is not trusted (allow_self_signed)"),
+            ),
+            Verdict::Verified { .. } => (Why::Verified, None, String::from("signature verified")),
+            Verdict::Rejected { reason, detail, .. } => (
+                Why::Rejected(*reason),
+                Some(reason.as_str()),
+                detail.clone(),
+            ),
+        };
+        Judgement {
+            decision,
+            why,
+            reason,
+            detail,
+            record: decision != Decision::Allow || log_allowed || self_signed,
+        }
+    }
+
+    /// Whether the answer lets the open through.
+    pub fn allows(&self) -> bool {
+        self.decision != Decision::Deny
+    }
+}
+
+/// How a fail-closed (or, outside enforce mode, fail-open) answer counts:
+/// an event that got no verdict (the file could not be examined, the
+/// agent was stopping) is denied in enforce mode and allowed otherwise.
+pub fn failure_decision(allow: bool) -> Decision {
+    if allow {
+        Decision::WouldDeny
+    } else {
+        Decision::Deny
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn rejected(reason: Reason) -> Verdict {
+        Verdict::reject(reason, format!("{} for the test", reason.as_str()), None)
+    }
+
+    #[test]
+    fn a_rejection_is_denied_in_enforce_and_recorded_in_every_mode() {
+        for (mode, want) in [
+            (Mode::Enforce, Decision::Deny),
+            (Mode::Audit, Decision::WouldDeny),
+        ] {
+            let j = Judgement::of(&rejected(Reason::Tampered), mode, false);
+            assert_eq!(j.decision, want);
+            assert_eq!(j.why, Why::Rejected(Reason::Tampered));
+            assert_eq!(j.reason, Some("tampered"));
+            assert_eq!(j.detail, "tampered for the test");
+            assert!(j.record);
+            assert_eq!(j.allows(), mode != Mode::Enforce);
+        }
+    }
+
+    #[test]
+    fn failures_close_in_enforce_only() {
+        assert_eq!(failure_decision(false), Decision::Deny);
+        assert_eq!(failure_decision(true), Decision::WouldDeny);
+    }
+
+    #[test]
+    fn labels_are_stable() {
+        // Dashboards and journal queries use these words.
+        assert_eq!(Decision::WouldDeny.as_str(), "would-deny");
+        assert_eq!(Why::OutsideTrees.as_str(), "outside-trees");
+        assert_eq!(Why::Rejected(Reason::Unsigned).as_str(), "unsigned");
+    }
+}
