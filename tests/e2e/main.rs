@@ -15,8 +15,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod harness;
-mod openers;
+use sigward_testkit::{harness, openers};
 
 mod alerts;
 mod cli;

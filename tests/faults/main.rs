@@ -14,12 +14,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code)]
-#[path = "../e2e/harness.rs"]
-mod harness;
-#[allow(dead_code)]
-#[path = "../e2e/openers.rs"]
-mod openers;
+use sigward_testkit::{harness, openers};
 
 mod faults;
 mod load;

@@ -58,8 +58,28 @@ pub fn require_root() {
     }
 }
 
+/// The sigward binary under test: `$SIGWARD_BIN`, or the `sigward` that
+/// cargo built beside the running test binary (`target/<profile>/`, the
+/// test being in its `deps/`).
 pub fn sigward_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sigward")
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("SIGWARD_BIN") {
+            return bin.into_string().unwrap();
+        }
+        let exe = std::env::current_exe().unwrap();
+        let mut dir = exe.parent().unwrap();
+        if dir.ends_with("deps") {
+            dir = dir.parent().unwrap();
+        }
+        let bin = dir.join("sigward");
+        assert!(
+            bin.is_file(),
+            "{} not found: build it (cargo test builds it) or set SIGWARD_BIN",
+            bin.display()
+        );
+        bin.into_os_string().into_string().unwrap()
+    })
 }
 
 /// A `Command` for the sigward binary with the given arguments.
@@ -1276,6 +1296,12 @@ pub struct Fixture {
     pub policy: PathBuf,
     seq: AtomicUsize,
     _tmp: TempDir,
+}
+
+impl Default for Fixture {
+    fn default() -> Fixture {
+        Fixture::new()
+    }
 }
 
 impl Fixture {
