@@ -56,10 +56,10 @@ use sigward_policy::config::Mode;
 
 use crate::audit::Auditor;
 use crate::cache::VerdictCache;
-use crate::check::Stamp;
 use crate::config::Engine;
 use crate::control::{self, ReloadOutcome};
 use crate::fan::{self, Groups, Op};
+use crate::files::Stamp;
 use crate::fsmarks::FilesystemMarks;
 use crate::ids;
 use crate::kcache::KernelCache;

@@ -30,7 +30,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
 
-use crate::check::{Outcome, Stamp};
+use crate::check::Outcome;
+use crate::files::Stamp;
 use crate::metrics::unix_now;
 use crate::verdict::Why;
 

@@ -10,17 +10,18 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::stat::{FileStat, Mode as FileMode, SFlag};
+use nix::sys::stat::Mode as FileMode;
 use sigward_policy::config::UntrustedWriters;
 use sigward_policy::formats::{self, aisoc};
 use sigward_policy::{Evidence, Format, Options, Reason, Subject, TrustStore, Verdict};
 
 use crate::config::Engine;
+use crate::files::{is_regular, Stamp};
 use crate::hash::{digest_fd, sha256_fd_watched, HashError, Interrupt, Unwatched, Watch};
 
 /// Signature files larger than this are malformed: a real one is a few KiB,
@@ -107,40 +108,6 @@ impl EvidenceStamps {
             sha256sum: st(".sha256"),
         }
     }
-}
-
-/// Identity and version of a file, from `fstat`. Two equal stamps mean the
-/// file was not changed in between (ctime cannot be set by users).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Stamp {
-    /// Device.
-    pub dev: u64,
-    /// Inode.
-    pub ino: u64,
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time (s, ns).
-    pub mtime: (i64, i64),
-    /// Status change time (s, ns).
-    pub ctime: (i64, i64),
-}
-
-impl Stamp {
-    /// The stamp of an `fstat` result.
-    pub fn of(st: &FileStat) -> Self {
-        Stamp {
-            dev: st.st_dev,
-            ino: st.st_ino,
-            size: u64::try_from(st.st_size).unwrap_or(0),
-            mtime: (st.st_mtime, st.st_mtime_nsec),
-            ctime: (st.st_ctime, st.st_ctime_nsec),
-        }
-    }
-}
-
-/// Whether an `fstat` result is a regular file.
-pub fn is_regular(st: &FileStat) -> bool {
-    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFREG
 }
 
 /// `path` with `suffix` appended (`x.py` → `x.py.sig`).
@@ -770,15 +737,6 @@ pub fn read_signature(path: &Path) -> Result<Option<(Vec<u8>, Stamp)>, SigError>
         ));
     }
     Ok(Some((bytes, Stamp::of(&st))))
-}
-
-/// The path an open descriptor refers to, from `/proc/self/fd`.
-pub fn fd_path(fd: BorrowedFd<'_>) -> Option<PathBuf> {
-    use std::os::fd::AsRawFd;
-    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    nix::fcntl::readlink(link.as_str())
-        .ok()
-        .map(|s| PathBuf::from(OsString::from_vec(s.into_vec())))
 }
 
 /// Opens a file for `sigward verify` the way a loader would.

@@ -17,7 +17,7 @@ pub const DEFAULT_POLICY: &str = "/etc/sigward/policy.toml";
 
 /// Key and policy files larger than this are refused: they are text files of
 /// a few KiB, and reading an unbounded file would let a mistake exhaust memory.
-const MAX_CONFIG_FILE: u64 = crate::bounded::CONFIG_LIMIT;
+const MAX_CONFIG_FILE: u64 = crate::files::bounded::CONFIG_LIMIT;
 
 /// A policy error that names the file and, when known, the line at fault.
 #[derive(Debug, thiserror::Error)]
@@ -708,8 +708,8 @@ fn metrics_file_warnings(path: &Path, trees: &[Tree], warnings: &mut Vec<String>
     }
 }
 
-fn read_bounded(path: &Path) -> Result<Vec<u8>, crate::bounded::ReadError> {
-    crate::bounded::read(path, MAX_CONFIG_FILE)
+fn read_bounded(path: &Path) -> Result<Vec<u8>, crate::files::bounded::ReadError> {
+    crate::files::bounded::read(path, MAX_CONFIG_FILE)
 }
 
 /// [`crate::strict::check`], as the text of an error about `path`.

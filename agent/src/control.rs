@@ -234,7 +234,7 @@ fn check_socket_free(path: &Path) -> Result<(), String> {
 }
 
 fn check_pid_file_free(path: &Path) -> Result<(), String> {
-    let Ok(text) = crate::bounded::read_text(path, PID_FILE_LIMIT) else {
+    let Ok(text) = crate::files::bounded::read_text(path, PID_FILE_LIMIT) else {
         return Ok(());
     };
     match text.trim().parse::<u32>() {
@@ -587,7 +587,7 @@ pub fn reload_command(args: &ReloadArgs) -> ExitCode {
         eprintln!("sigward reload: no agent could be reached: {socket_note}, and no pid file");
         return ExitCode::from(UNREACHABLE);
     };
-    let text = match crate::bounded::read_text(pid_file, PID_FILE_LIMIT) {
+    let text = match crate::files::bounded::read_text(pid_file, PID_FILE_LIMIT) {
         Ok(t) => t,
         Err(e) if e.is_not_found() => {
             eprintln!(

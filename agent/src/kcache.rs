@@ -46,8 +46,8 @@ use std::sync::Mutex;
 use nix::errno::Errno;
 use nix::sys::stat::FileStat;
 
-use crate::check::Stamp;
 use crate::fan::{FsId, Groups};
+use crate::files::Stamp;
 
 /// Filesystems whose content changes only through the local kernel.
 #[allow(clippy::unnecessary_cast)] // the constants' type differs by target

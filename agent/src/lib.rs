@@ -9,7 +9,6 @@
 
 pub mod agent;
 pub mod audit;
-pub mod bounded;
 pub mod cache;
 pub mod check;
 pub mod cli;

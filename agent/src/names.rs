@@ -158,7 +158,7 @@ pub fn resolve(
     st: &FileStat,
     pid: i32,
 ) -> Result<PathBuf, Unresolved> {
-    let opened = || crate::check::fd_path(fd);
+    let opened = || crate::files::fd_path(fd);
     if st.st_nlink > 1 {
         let opened = opened();
         return match opened.as_deref().filter(|p| names_inode(p, st)) {
@@ -203,7 +203,7 @@ fn through_agent_mounts(
         let again =
             crate::handle::open_handle(mount, handle_type, handle, libc::O_PATH | libc::O_CLOEXEC)
                 .ok()?;
-        let path = crate::check::fd_path(again.as_fd());
+        let path = crate::files::fd_path(again.as_fd());
         *unreadable |= path.is_none();
         path.filter(|p| names_inode(p, st))
     })

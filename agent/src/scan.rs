@@ -236,9 +236,9 @@ impl<'a> Scanner<'a> {
             Err(e) => return Entry::plain(path, Status::Unreadable, format!("cannot open: {e}")),
         };
         // Verified under the name the kernel reports, as the agent does.
-        let name = check::fd_path(fd.as_fd()).unwrap_or_else(|| path.to_path_buf());
+        let name = crate::files::fd_path(fd.as_fd()).unwrap_or_else(|| path.to_path_buf());
         match nix::sys::stat::fstat(fd.as_fd()) {
-            Ok(st) if check::is_regular(&st) && st.st_size == 0 => {
+            Ok(st) if crate::files::is_regular(&st) && st.st_size == 0 => {
                 // Refused like any other file others can change, where the
                 // tree refuses them (the agent does the same).
                 if let Some(refused) = check::writable_refusal(self.engine, fd.as_fd(), &name) {

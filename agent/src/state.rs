@@ -206,7 +206,7 @@ impl StateDir {
     /// the policy itself: strict modes apply to it.
     pub fn last_good(&self) -> Result<Option<LastGood>, StateError> {
         let path = self.last_good_path();
-        let bytes = match crate::bounded::read(&path, MAX_SAVED) {
+        let bytes = match crate::files::bounded::read(&path, MAX_SAVED) {
             Ok(b) => b,
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => {

@@ -111,7 +111,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// characters: seed and public key) or a Conductor private key (32 raw
 /// bytes).
 fn load_signing_key(path: &Path) -> Result<SigningKey, String> {
-    let bytes = crate::bounded::read(path, MAX_KEY_FILE).map_err(|e| e.to_string())?;
+    let bytes = crate::files::bounded::read(path, MAX_KEY_FILE).map_err(|e| e.to_string())?;
     if let Ok(text) = std::str::from_utf8(&bytes) {
         let t = text.trim();
         if t.starts_with("-----BEGIN") {
@@ -201,7 +201,7 @@ fn sign_one(
         .ok_or("the file name is not valid UTF-8, which signature files cannot carry")?;
     let fd = check::open_for_verify(file).map_err(|e| e.to_string())?;
     let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| e.to_string())?;
-    if !check::is_regular(&st) {
+    if !crate::files::is_regular(&st) {
         return Err("not a regular file".into());
     }
     let size = u64::try_from(st.st_size).map_err(|_| "bad size".to_string())?;
@@ -251,8 +251,11 @@ fn sign_bundle(key: &SigningKey, dir: &Path, buf: &mut [u8]) -> Result<PathBuf, 
         .into_iter()
         .find(|m| dir.join(m).is_file())
         .ok_or_else(|| format!("no {} in the directory", aisoc::MANIFEST_NAMES.join(" or ")))?;
-    let manifest = crate::bounded::read(&dir.join(manifest_name), crate::bounded::CONFIG_LIMIT)
-        .map_err(|e| format!("{manifest_name}: {e}"))?;
+    let manifest = crate::files::bounded::read(
+        &dir.join(manifest_name),
+        crate::files::bounded::CONFIG_LIMIT,
+    )
+    .map_err(|e| format!("{manifest_name}: {e}"))?;
     let (files, complete) = check::bundle_files(dir, None, buf)?;
     if !complete {
         return Err("some files or directories of the plugin could not be read".into());
@@ -291,7 +294,7 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
             Ok(fd) => {
                 // The agent verifies the path the kernel reports for the open
                 // file; do the same so that both see the same name.
-                let path = check::fd_path(fd.as_fd()).unwrap_or_else(|| file.clone());
+                let path = crate::files::fd_path(fd.as_fd()).unwrap_or_else(|| file.clone());
                 if check::is_aisoc_manifest(&path) {
                     println!(
                         "{}: ok (AiSOC manifest: read freely, covered by {})",
@@ -405,7 +408,7 @@ fn print_keys(trust: &TrustStore) {
 use crate::config::KEY_EXTENSIONS;
 
 /// Key files larger than this are refused (they are a few KiB).
-const MAX_KEY_FILE: u64 = crate::bounded::CONFIG_LIMIT;
+const MAX_KEY_FILE: u64 = crate::files::bounded::CONFIG_LIMIT;
 
 /// The shortest fingerprint prefix `trust remove` accepts.
 const MIN_PREFIX: usize = 8;
@@ -438,7 +441,7 @@ fn key_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn read_key_file(path: &Path) -> Result<Vec<u8>, String> {
-    crate::bounded::read(path, MAX_KEY_FILE).map_err(|e| e.to_string())
+    crate::files::bounded::read(path, MAX_KEY_FILE).map_err(|e| e.to_string())
 }
 
 /// Loads one key file into a store of its own.

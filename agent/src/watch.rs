@@ -160,7 +160,7 @@ pub fn open_new(
     };
     match open_dir_at(parent.as_fd(), &cname) {
         Ok(fd) => {
-            let path = crate::check::fd_path(fd.as_fd())
+            let path = crate::files::fd_path(fd.as_fd())
                 .unwrap_or_else(|| Path::new("?").join(String::from_utf8_lossy(name).as_ref()));
             Ok(Some(NewEntry::Dir(fd, path)))
         }

@@ -13,8 +13,9 @@ use sigward_policy::config::{Mode, UntrustedWriters};
 use sigward_policy::Reason;
 
 use crate::cache::{Entry, Fast, Hit, Probe, NO_EPOCH};
-use crate::check::{Outcome, Stamp};
+use crate::check::Outcome;
 use crate::fan::PermEvent;
+use crate::files::Stamp;
 use crate::lanes::{Lane, Lanes};
 use crate::metrics::Metrics;
 use crate::verdict::Why;
@@ -226,7 +227,7 @@ pub(super) fn handle_event(
         pending.allow_fast(Why::Directory);
         return;
     }
-    let regular = check::is_regular(&st);
+    let regular = crate::files::is_regular(&st);
     if regular && stamp.size == 0 && only_trusted_can_write(&engine, fd, &st) {
         // Nothing to run in an empty file that only trusted owners can
         // fill; deployment tools create files empty before writing them.

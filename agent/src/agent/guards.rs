@@ -9,9 +9,9 @@ use sigward_policy::config::Mode;
 use sigward_policy::Reason;
 
 use crate::audit::DecisionRecord;
-use crate::check::Stamp;
 use crate::config::Engine;
 use crate::fan::Op;
+use crate::files::Stamp;
 use crate::verdict::{Decision, Why};
 use crate::{check, fan, ids};
 

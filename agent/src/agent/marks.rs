@@ -12,9 +12,9 @@ use crossbeam_channel::bounded;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::FileStat;
 
-use crate::check::Stamp;
 use crate::config::Engine;
 use crate::fan::Op;
+use crate::files::Stamp;
 use crate::{fan, ids, kcache};
 
 use super::guards::{guard_special, guard_symlinks};

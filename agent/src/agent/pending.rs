@@ -9,9 +9,10 @@ use std::time::Instant;
 
 use sigward_policy::config::Mode;
 
-use crate::check::{Outcome, Stamp};
+use crate::check::Outcome;
 use crate::config::Engine;
 use crate::fan::PermEvent;
+use crate::files::Stamp;
 use crate::verdict::Why;
 use crate::verdict::{failure_decision, Decision};
 

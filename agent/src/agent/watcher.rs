@@ -11,7 +11,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use crate::config::Engine;
 use crate::fan::Op;
-use crate::{check, ids, watch};
+use crate::{ids, watch};
 
 use super::guards::{guard_special, guard_symlink};
 use super::marks::{guard_walked, mark_all, mark_tree};
@@ -147,14 +147,14 @@ pub(super) fn new_name(shared: &Shared, fd: BorrowedFd<'_>) {
     };
     let kind = st.st_mode & libc::S_IFMT;
     if kind == libc::S_IFLNK {
-        if let Some(link) = check::fd_path(fd.as_fd()) {
+        if let Some(link) = crate::files::fd_path(fd.as_fd()) {
             guard_symlink(shared, &shared.engine(), &link, 0);
         }
     } else if matches!(
         kind,
         libc::S_IFIFO | libc::S_IFSOCK | libc::S_IFCHR | libc::S_IFBLK
     ) {
-        if let Some(path) = check::fd_path(fd.as_fd()) {
+        if let Some(path) = crate::files::fd_path(fd.as_fd()) {
             guard_special(shared, &shared.engine(), &[path]);
         }
     } else if !shared.kcache.is_empty() {

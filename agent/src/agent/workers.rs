@@ -14,8 +14,9 @@ use sigward_policy::{Reason, Verdict};
 
 use crate::audit::DecisionRecord;
 use crate::cache::{Entry, Fast};
-use crate::check::{Outcome, Stamp};
+use crate::check::Outcome;
 use crate::config::Engine;
+use crate::files::Stamp;
 use crate::lanes::{Lane, LaneWatch};
 use crate::metrics::unix_now;
 use crate::verdict::{Decision, Judgement, Why};

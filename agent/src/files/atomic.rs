@@ -9,7 +9,7 @@
 //! through, synced, and then renamed over the destination (or linked to it,
 //! which fails when the destination exists) and the directory synced. On
 //! any error the temporary file is removed. Reading goes through
-//! [`crate::bounded`].
+//! [`crate::files::bounded`].
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
