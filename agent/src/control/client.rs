@@ -1,0 +1,251 @@
+//! The control socket's clients: `sigward reload` and `sigward status`.
+
+use std::fs;
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::cli::{ReloadArgs, StatusArgs};
+use crate::ids;
+
+use super::{AnyReply, IO_TIMEOUT, MAX_REPLY, MAX_STATUS_REPLY, PID_FILE_LIMIT};
+/// Whether `pid` is a running process named `sigward`.
+pub(super) fn is_sigward(pid: u32) -> bool {
+    pid != 0
+        && fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "sigward")
+}
+
+/// Exit status: no agent could be reached (or usage error).
+const UNREACHABLE: u8 = 2;
+/// `sigward status`: the agent answers, but is degraded (the policy on disk
+/// is not the policy in force). 0, 1, 2 as Nagios's OK, WARNING, CRITICAL.
+const DEGRADED: u8 = 1;
+
+/// `sigward reload`.
+pub fn reload_command(args: &ReloadArgs) -> ExitCode {
+    let timeout = Duration::from_secs(args.timeout);
+    let mut socket_note = String::from("no control socket given");
+    if let Some(socket) = &args.control_socket.0 {
+        match UnixStream::connect(socket) {
+            Ok(stream) => return reload_over_socket(stream, socket, timeout),
+            Err(e)
+                if e.kind() == ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ECONNREFUSED) =>
+            {
+                socket_note = if e.kind() == ErrorKind::NotFound {
+                    format!("no control socket at {}", socket.display())
+                } else {
+                    format!("nothing listens on {}", socket.display())
+                };
+            }
+            Err(e) => {
+                let hint = if e.kind() == ErrorKind::PermissionDenied {
+                    " (sigward reload needs root)"
+                } else {
+                    ""
+                };
+                eprintln!(
+                    "sigward reload: cannot connect to {}: {e}{hint}",
+                    socket.display()
+                );
+                return ExitCode::from(UNREACHABLE);
+            }
+        }
+    }
+    let Some(pid_file) = &args.pid_file.0 else {
+        eprintln!("sigward reload: no agent could be reached: {socket_note}, and no pid file");
+        return ExitCode::from(UNREACHABLE);
+    };
+    let text = match crate::files::bounded::read_text(pid_file, PID_FILE_LIMIT) {
+        Ok(t) => t,
+        Err(e) if e.is_not_found() => {
+            eprintln!(
+                "sigward reload: no agent is running: {socket_note}, and no pid file at {}",
+                pid_file.display()
+            );
+            return ExitCode::from(UNREACHABLE);
+        }
+        Err(e) => {
+            eprintln!(
+                "sigward reload: {socket_note}; cannot read pid file {}: {e}",
+                pid_file.display()
+            );
+            return ExitCode::from(UNREACHABLE);
+        }
+    };
+    let pid = match text.trim().parse::<u32>() {
+        Ok(p) if p > 1 && i32::try_from(p).is_ok() => p,
+        _ => {
+            eprintln!(
+                "sigward reload: pid file {} does not hold a process id",
+                pid_file.display()
+            );
+            return ExitCode::from(UNREACHABLE);
+        }
+    };
+    if !is_sigward(pid) {
+        eprintln!(
+            "sigward reload: {socket_note}, and pid {pid} (from {}) is not a running sigward \
+             (stale pid file?)",
+            pid_file.display()
+        );
+        return ExitCode::from(UNREACHABLE);
+    }
+    let target = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or_default());
+    if let Err(e) = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGHUP) {
+        eprintln!("sigward reload: cannot signal pid {pid}: {e}");
+        return ExitCode::from(UNREACHABLE);
+    }
+    println!(
+        "sent SIGHUP to sigward (pid {pid}, from {}); {socket_note}, so the result is only in \
+         the journal: journalctl -t sigward MESSAGE_ID={} + MESSAGE_ID={}",
+        pid_file.display(),
+        ids::RELOAD_OK,
+        ids::RELOAD_FAILED
+    );
+    ExitCode::SUCCESS
+}
+
+fn reload_over_socket(mut stream: UnixStream, socket: &Path, timeout: Duration) -> ExitCode {
+    let shown = socket.display();
+    let sent = stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .and_then(|()| stream.set_read_timeout(Some(timeout)))
+        .and_then(|()| stream.write_all(b"reload\n"));
+    if let Err(e) = sent {
+        eprintln!("sigward reload: cannot send the request to {shown}: {e}");
+        return ExitCode::from(UNREACHABLE);
+    }
+    let line = match read_answer(&mut stream, MAX_REPLY) {
+        Ok(line) => line,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            eprintln!(
+                "sigward reload: no answer from {shown} within {} s; the reload may still \
+                 complete: see journalctl -t sigward",
+                timeout.as_secs()
+            );
+            return ExitCode::from(UNREACHABLE);
+        }
+        Err(e) => {
+            eprintln!("sigward reload: cannot read the answer from {shown}: {e}");
+            return ExitCode::from(UNREACHABLE);
+        }
+    };
+    let Ok(reply) = serde_json::from_str::<AnyReply>(&line) else {
+        eprintln!("sigward reload: unexpected answer from {shown}: {line:?}");
+        return ExitCode::from(UNREACHABLE);
+    };
+    let AnyReply {
+        ok,
+        generation,
+        error,
+    } = reply;
+    let error = error.as_deref().unwrap_or("(no error message)");
+    match (ok, generation) {
+        (Some(true), Some(g)) => {
+            println!("reloaded: generation {g}");
+            ExitCode::SUCCESS
+        }
+        (Some(false), Some(g)) => {
+            eprintln!("sigward reload: refused: {error}");
+            eprintln!("generation {g} stays in force");
+            ExitCode::FAILURE
+        }
+        (Some(false), None) => {
+            eprintln!("sigward reload: the agent at {shown} refused the request: {error}");
+            ExitCode::from(UNREACHABLE)
+        }
+        _ => {
+            eprintln!("sigward reload: unexpected answer from {shown}: {line:?}");
+            ExitCode::from(UNREACHABLE)
+        }
+    }
+}
+
+/// `sigward status`.
+pub fn status_command(args: &StatusArgs) -> ExitCode {
+    let socket = &args.control_socket;
+    let shown = socket.display();
+    let mut stream = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            let hint = match e.kind() {
+                ErrorKind::PermissionDenied => " (sigward status needs root)",
+                ErrorKind::NotFound => " (is the agent running?)",
+                _ if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                    " (nothing listens there: the agent is not running)"
+                }
+                _ => "",
+            };
+            eprintln!("sigward status: no agent answers on {shown}: {e}{hint}");
+            return ExitCode::from(UNREACHABLE);
+        }
+    };
+    let sent = stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .and_then(|()| stream.set_read_timeout(Some(IO_TIMEOUT)))
+        .and_then(|()| stream.write_all(b"status\n"));
+    if let Err(e) = sent {
+        eprintln!("sigward status: cannot send the request to {shown}: {e}");
+        return ExitCode::from(UNREACHABLE);
+    }
+    let line = match read_answer(&mut stream, MAX_STATUS_REPLY) {
+        Ok(line) => line,
+        Err(e) => {
+            eprintln!("sigward status: no answer from {shown}: {e}");
+            return ExitCode::from(UNREACHABLE);
+        }
+    };
+    let answer = match serde_json::from_str::<serde_json::Value>(&line) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => {
+            eprintln!("sigward status: unexpected answer from {shown}: {line:?}");
+            return ExitCode::from(UNREACHABLE);
+        }
+    };
+    if answer.get("ok").and_then(serde_json::Value::as_bool) != Some(true) {
+        let error = answer
+            .get("error")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("(no error message)");
+        eprintln!("sigward status: the agent at {shown} refused the request: {error}");
+        return ExitCode::from(UNREACHABLE);
+    }
+    if args.json {
+        println!("{answer}");
+    } else if args.prometheus {
+        print!("{}", crate::metrics::prometheus(&answer));
+    } else {
+        print!("{}", crate::metrics::human(&answer));
+    }
+    if answer.get("state").and_then(serde_json::Value::as_str) == Some("degraded") {
+        ExitCode::from(DEGRADED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Reads one answer line (at most `max` bytes). A connection reset after a
+/// complete line does not lose it.
+fn read_answer(stream: &mut UnixStream, max: usize) -> io::Result<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            buf.truncate(pos);
+            break;
+        }
+        if buf.len() > max {
+            break;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}

@@ -1,0 +1,355 @@
+//! The control socket of the running agent, and its clients (`sigward
+//! reload`, `sigward status`).
+//!
+//! Protocol: a Unix stream socket (default `/run/sigward/control.sock`, mode 0600 in
+//! a root-only directory). One request per connection: the client writes one
+//! line, the agent answers one line of JSON and closes the connection. The
+//! first word of the request line selects the command, so commands can grow
+//! arguments later:
+//!
+//! | request  | answer |
+//! | -------- | ------ |
+//! | `reload` | `{"ok":true,"generation":N}`, or `{"ok":false,"error":"FILE:LINE: message","generation":N}` where N is the generation still in force |
+//! | `ping`   | `{"ok":true,"generation":N,"pid":PID}` |
+//! | `status` | `{"ok":true,...}`: counters and state, see [`crate::metrics::Metrics::status`] |
+//!
+//! Any other request, a request from a peer that is not uid 0 (checked with
+//! `SO_PEERCRED`), an oversized request and a malformed one get
+//! `{"ok":false,"error":"..."}` without a `generation`.
+//!
+//! The socket is served by its own thread. It never touches permission
+//! events: a slow or silent client can only delay other control clients
+//! (each connection has a deadline of [`IO_TIMEOUT`]), never an open.
+//!
+//! This module holds the protocol ([`Request`], and the answers
+//! [`PingReply`], [`ReloadReply`], [`Refusal`]); `server` serves it for
+//! the agent, `client` is `sigward reload` and `sigward status`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+mod client;
+mod server;
+
+pub use client::{reload_command, status_command};
+pub use server::{Endpoint, Server};
+
+/// How long one connection may take to send its request (and to accept the
+/// answer).
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest request line accepted, newline included.
+pub const MAX_REQUEST: usize = 1024;
+/// The longest answer `sigward reload` reads.
+pub(crate) const MAX_REPLY: usize = 64 * 1024;
+/// A pid file holds one number; anything longer is not ours.
+pub(crate) const PID_FILE_LIMIT: u64 = 4096;
+/// The longest answer `sigward status` reads (trees and recent denials
+/// carry paths).
+pub(crate) const MAX_STATUS_REPLY: usize = 4 * 1024 * 1024;
+/// Longest path a Unix socket address can hold (sun_path less its NUL).
+pub(crate) const MAX_SOCKET_PATH: usize = 107;
+
+/// Where the agent listens and writes its pid (`None`: not at all).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The control socket.
+    pub socket: Option<PathBuf>,
+    /// The pid file.
+    pub pid_file: Option<PathBuf>,
+}
+
+/// The result of a reload, as the control socket reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// The new policy is in force.
+    Applied {
+        /// Its generation.
+        generation: u64,
+    },
+    /// The new policy was refused.
+    Refused {
+        /// `FILE:LINE: message`.
+        error: String,
+        /// The generation still in force.
+        generation: u64,
+    },
+}
+
+/// What the agent does for control clients.
+pub trait Handler: Send + Sync + 'static {
+    /// The generation of the policy in force.
+    fn generation(&self) -> u64;
+    /// Reloads the policy exactly as SIGHUP does, and reports the result.
+    fn reload(&self) -> ReloadOutcome;
+    /// Counters and state, as one JSON object (without `ok`).
+    fn status(&self) -> serde_json::Value;
+}
+
+/// The requests the agent serves: the first word of the request line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Is the agent there, and which generation is in force?
+    Ping,
+    /// Reload the policy, as SIGHUP does, and say how it went.
+    Reload,
+    /// Counters and state.
+    Status,
+}
+
+/// Why a request line was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// Nothing but white space.
+    #[error("empty request; known requests: ping, reload, status")]
+    Empty,
+    /// A known request with words after it.
+    #[error("{0} takes no arguments")]
+    Arguments(&'static str),
+    /// An unknown first word (at most 64 characters of it).
+    #[error("unknown request {0:?}; known requests: ping, reload, status")]
+    Unknown(String),
+}
+
+impl Request {
+    /// The word that names the request on the wire.
+    pub fn word(self) -> &'static str {
+        match self {
+            Request::Ping => "ping",
+            Request::Reload => "reload",
+            Request::Status => "status",
+        }
+    }
+
+    /// Parses one request line (without its newline).
+    pub fn parse(line: &str) -> Result<Request, RequestError> {
+        let mut words = line.split_whitespace();
+        let command = words.next().ok_or(RequestError::Empty)?;
+        let request = match command {
+            "ping" => Request::Ping,
+            "reload" => Request::Reload,
+            "status" => Request::Status,
+            other => return Err(RequestError::Unknown(truncate(other, 64).to_owned())),
+        };
+        match words.next() {
+            Some(_) => Err(RequestError::Arguments(request.word())),
+            None => Ok(request),
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s.get(..i).unwrap_or(s),
+        None => s,
+    }
+}
+
+// The answers' fields are declared in alphabetical order: that is the order
+// in which they have always been written on the wire.
+
+/// The answer to `ping`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingReply {
+    /// The generation in force.
+    pub generation: u64,
+    /// Always true.
+    pub ok: bool,
+    /// The agent's pid.
+    pub pid: u32,
+}
+
+/// The answer to `reload`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReply {
+    /// `FILE:LINE: message` when the new policy was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The generation in force now: the new one, or the one that stays.
+    pub generation: u64,
+    /// Whether the new policy is in force.
+    pub ok: bool,
+}
+
+impl From<ReloadOutcome> for ReloadReply {
+    fn from(outcome: ReloadOutcome) -> ReloadReply {
+        match outcome {
+            ReloadOutcome::Applied { generation } => ReloadReply {
+                error: None,
+                generation,
+                ok: true,
+            },
+            ReloadOutcome::Refused { error, generation } => ReloadReply {
+                error: Some(error),
+                generation,
+                ok: false,
+            },
+        }
+    }
+}
+
+/// The answer to a request that was not served (no `generation`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// What was wrong.
+    pub error: String,
+    /// Always false.
+    pub ok: bool,
+}
+
+impl Refusal {
+    /// A refusal saying `error`.
+    pub fn new(error: impl Into<String>) -> Refusal {
+        Refusal {
+            error: error.into(),
+            ok: false,
+        }
+    }
+}
+
+/// Any answer, as a client reads it before knowing which it is: every
+/// field optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AnyReply {
+    /// Whether the request was served (and, for `reload`, applied).
+    pub ok: Option<bool>,
+    /// The generation in force, when the request was served.
+    pub generation: Option<u64>,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::server::{dispatch, read_request};
+    use super::*;
+    use serde_json::json;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    struct Fake;
+
+    impl Handler for Fake {
+        fn generation(&self) -> u64 {
+            7
+        }
+        fn reload(&self) -> ReloadOutcome {
+            ReloadOutcome::Refused {
+                error: "p.toml:3: bad".into(),
+                generation: 7,
+            }
+        }
+        fn status(&self) -> serde_json::Value {
+            json!({ "events": 3 })
+        }
+    }
+
+    #[test]
+    fn dispatch_on_the_first_word() {
+        let ping = dispatch("ping", 1, &Fake);
+        assert_eq!(ping["ok"], true);
+        assert_eq!(ping["generation"], 7);
+        assert_eq!(ping["pid"], std::process::id());
+        let reload = dispatch("reload", 1, &Fake);
+        assert_eq!(
+            reload,
+            json!({"ok": false, "error": "p.toml:3: bad", "generation": 7})
+        );
+        let status = dispatch("status", 1, &Fake);
+        assert_eq!(status, json!({"ok": true, "events": 3}));
+        for bad in ["", "   ", "status now", "reload now", "RELOAD", "STATUS"] {
+            let a = dispatch(bad, 1, &Fake);
+            assert_eq!(a["ok"], false, "{bad:?}");
+            assert!(a.get("generation").is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn requests_are_bounded() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        a.write_all(b"ping\r\n").unwrap();
+        assert_eq!(read_request(&mut b).unwrap().as_deref(), Some("ping"));
+
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        a.write_all(&vec![b'x'; MAX_REQUEST + 10]).unwrap();
+        assert!(read_request(&mut b).unwrap_err().contains("too large"));
+
+        let (a, mut b) = UnixStream::pair().unwrap();
+        drop(a);
+        assert_eq!(read_request(&mut b).unwrap(), None);
+
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        a.write_all(b"reload").unwrap();
+        drop(a);
+        assert_eq!(read_request(&mut b).unwrap().as_deref(), Some("reload"));
+    }
+
+    #[test]
+    fn optional_paths() {
+        use std::str::FromStr;
+        assert_eq!(crate::cli::OptionalPath::from_str("none").unwrap().0, None);
+        assert_eq!(
+            crate::cli::OptionalPath::from_str("/x").unwrap().0,
+            Some(PathBuf::from("/x"))
+        );
+        assert!(crate::cli::OptionalPath::from_str("").is_err());
+    }
+
+    /// The answers are written exactly as before they had types: fields in
+    /// alphabetical order, `error` only when there is one.
+    #[test]
+    fn answers_on_the_wire() {
+        let ping = PingReply {
+            generation: 3,
+            ok: true,
+            pid: 42,
+        };
+        assert_eq!(
+            serde_json::to_string(&ping).unwrap(),
+            r#"{"generation":3,"ok":true,"pid":42}"#
+        );
+        let applied = ReloadReply::from(ReloadOutcome::Applied { generation: 4 });
+        assert_eq!(
+            serde_json::to_string(&applied).unwrap(),
+            r#"{"generation":4,"ok":true}"#
+        );
+        let refused = ReloadReply::from(ReloadOutcome::Refused {
+            error: "p.toml:3: bad".into(),
+            generation: 4,
+        });
+        assert_eq!(
+            serde_json::to_string(&refused).unwrap(),
+            r#"{"error":"p.toml:3: bad","generation":4,"ok":false}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Refusal::new("no")).unwrap(),
+            r#"{"error":"no","ok":false}"#
+        );
+        let any: AnyReply = serde_json::from_str(r#"{"ok":false,"error":"x"}"#).unwrap();
+        assert_eq!(
+            (any.ok, any.generation, any.error.as_deref()),
+            (Some(false), None, Some("x"))
+        );
+    }
+
+    #[test]
+    fn requests_parse_by_their_first_word() {
+        assert_eq!(Request::parse(" ping "), Ok(Request::Ping));
+        assert_eq!(Request::parse("reload"), Ok(Request::Reload));
+        assert_eq!(Request::parse("status"), Ok(Request::Status));
+        assert_eq!(Request::parse("  "), Err(RequestError::Empty));
+        assert_eq!(
+            Request::parse("status now").unwrap_err().to_string(),
+            "status takes no arguments"
+        );
+        let long = "x".repeat(100);
+        assert_eq!(
+            Request::parse(&long).unwrap_err(),
+            RequestError::Unknown("x".repeat(64))
+        );
+    }
+}
