@@ -26,35 +26,6 @@ impl Fingerprint {
         Self::of_raw_key(key.as_bytes())
     }
 
-    /// The fingerprint of any trusted key: SHA-256 of its raw public key.
-    /// Ed25519: the 32-byte point. RSA: the PKCS#1 `RSAPublicKey` DER.
-    /// OpenSSH keys: the same as the equivalent key above (so one Ed25519
-    /// key has one fingerprint whether it comes from PEM, hex, minisign or
-    /// `allowed_signers`); ECDSA: the SEC1 point; anything else: the SSH
-    /// wire encoding.
-    pub fn of_material(material: &crate::trust::KeyMaterial) -> Self {
-        use crate::trust::KeyMaterial;
-        use rsa::pkcs1::EncodeRsaPublicKey;
-        match material {
-            KeyMaterial::Ed25519(k) => Self::of_ed25519(k),
-            KeyMaterial::Rsa(k) => Self::of_raw_key(
-                k.to_pkcs1_der()
-                    .map(|d| d.into_vec())
-                    .unwrap_or_default()
-                    .as_slice(),
-            ),
-            KeyMaterial::Ssh(k) => match k.key_data() {
-                ssh_key::public::KeyData::Ed25519(e) => Self::of_raw_key(&e.0),
-                ssh_key::public::KeyData::Rsa(r) => match rsa::RsaPublicKey::try_from(r) {
-                    Ok(rk) => Self::of_material(&KeyMaterial::Rsa(Box::new(rk))),
-                    Err(_) => Self::of_raw_key(&k.to_bytes().unwrap_or_default()),
-                },
-                ssh_key::public::KeyData::Ecdsa(e) => Self::of_raw_key(e.as_sec1_bytes()),
-                _ => Self::of_raw_key(&k.to_bytes().unwrap_or_default()),
-            },
-        }
-    }
-
     /// Parses 64 hex characters (either case).
     pub fn from_hex(text: &str) -> Option<Self> {
         let mut out = [0u8; 32];

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod fingerprint;
 pub mod formats;
+pub mod keyfile;
 pub mod trust;
 pub mod verify;
 

@@ -17,11 +17,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ed25519_dalek::pkcs8::DecodePublicKey;
 use ed25519_dalek::VerifyingKey;
 
 use crate::fingerprint::Fingerprint;
-use crate::formats;
 
 /// The key itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +31,38 @@ pub enum KeyMaterial {
     /// An OpenSSH key from an `allowed_signers` file (any algorithm
     /// ssh-keygen signs with).
     Ssh(Box<ssh_key::PublicKey>),
+}
+
+// The fingerprint of a key is defined here, beside the key material, so
+// that `fingerprint` needs nothing of the trust store.
+impl Fingerprint {
+    /// The fingerprint of any trusted key: SHA-256 of its raw public key.
+    /// Ed25519: the 32-byte point. RSA: the PKCS#1 `RSAPublicKey` DER.
+    /// OpenSSH keys: the same as the equivalent key above (so one Ed25519
+    /// key has one fingerprint whether it comes from PEM, hex, minisign or
+    /// `allowed_signers`); ECDSA: the SEC1 point; anything else: the SSH
+    /// wire encoding.
+    pub fn of_material(material: &KeyMaterial) -> Fingerprint {
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        match material {
+            KeyMaterial::Ed25519(k) => Fingerprint::of_ed25519(k),
+            KeyMaterial::Rsa(k) => Fingerprint::of_raw_key(
+                k.to_pkcs1_der()
+                    .map(|d| d.into_vec())
+                    .unwrap_or_default()
+                    .as_slice(),
+            ),
+            KeyMaterial::Ssh(k) => match k.key_data() {
+                ssh_key::public::KeyData::Ed25519(e) => Fingerprint::of_raw_key(&e.0),
+                ssh_key::public::KeyData::Rsa(r) => match rsa::RsaPublicKey::try_from(r) {
+                    Ok(rk) => Fingerprint::of_material(&KeyMaterial::Rsa(Box::new(rk))),
+                    Err(_) => Fingerprint::of_raw_key(&k.to_bytes().unwrap_or_default()),
+                },
+                ssh_key::public::KeyData::Ecdsa(e) => Fingerprint::of_raw_key(e.as_sec1_bytes()),
+                _ => Fingerprint::of_raw_key(&k.to_bytes().unwrap_or_default()),
+            },
+        }
+    }
 }
 
 impl KeyMaterial {
@@ -359,51 +389,9 @@ impl TrustStore {
         out
     }
 
-    /// Loads a key file, recognising its format by content.
-    pub fn add_file(&mut self, source: &str, text: &[u8]) -> Result<LoadReport, KeyFileError> {
-        let trimmed = text.trim_ascii();
-        if trimmed.starts_with(b"-----BEGIN") || contains(text, b"\n-----BEGIN ") {
-            return self.add_pem(source, text);
-        }
-        if trimmed.starts_with(b"untrusted comment:") {
-            return self.extend(formats::minisign::parse_public_key_file(source, text)?);
-        }
-        if trimmed.len() == 64 && trimmed.iter().all(u8::is_ascii_hexdigit) {
-            let key = formats::notur::parse_hex_key(trimmed).map_err(KeyFileError::Invalid)?;
-            let added = self.insert(TrustedKey::new(
-                KeyMaterial::Ed25519(key),
-                source,
-                1,
-                KeyOrigin::Hex,
-            ));
-            return Ok(LoadReport {
-                added: usize::from(added),
-                ..LoadReport::default()
-            });
-        }
-        if contains(text, b"[[keys]]") || contains(text, b"[[revoked]]") {
-            let parsed = formats::conductor::parse_keys_toml(source, text)?;
-            let mut report = self.extend(parsed.trusted)?;
-            for fp in parsed.revoked {
-                if self.revoke(fp) {
-                    report.revoked += 1;
-                }
-            }
-            return Ok(report);
-        }
-        Err(KeyFileError::Unrecognised)
-    }
-
-    /// Loads an OpenSSH `allowed_signers` file.
-    pub fn add_allowed_signers(
-        &mut self,
-        source: &str,
-        text: &[u8],
-    ) -> Result<LoadReport, KeyFileError> {
-        self.extend(formats::sshsig::parse_allowed_signers(source, text)?)
-    }
-
-    fn extend(
+    /// Adds parsed keys, counting the new ones; `warnings` go into the
+    /// report.
+    pub(crate) fn extend(
         &mut self,
         parsed: (Vec<TrustedKey>, Vec<String>),
     ) -> Result<LoadReport, KeyFileError> {
@@ -416,54 +404,6 @@ impl TrustStore {
             if self.insert(k) {
                 report.added += 1;
             }
-        }
-        Ok(report)
-    }
-
-    /// Loads every usable key from the PEM text of a key file.
-    pub fn add_pem(&mut self, source: &str, text: &[u8]) -> Result<LoadReport, KeyFileError> {
-        let blocks = pem::parse_many(text).map_err(|e| KeyFileError::BadPem(e.to_string()))?;
-        if blocks.is_empty() {
-            return Err(KeyFileError::NoPem);
-        }
-        let mut report = LoadReport::default();
-        let mut usable = 0usize;
-        for (i, block) in blocks.iter().enumerate() {
-            let index = i + 1;
-            let tag = block.tag();
-            if tag.contains("PRIVATE KEY") {
-                return Err(KeyFileError::PrivateKey {
-                    block: index,
-                    tag: tag.to_string(),
-                });
-            }
-            let parsed = match tag {
-                "PUBLIC KEY" => match VerifyingKey::from_public_key_der(block.contents()) {
-                    Ok(vk) => Ok((KeyMaterial::Ed25519(vk), None)),
-                    Err(_) => formats::rsa::key_from_spki_der(block.contents()).map(|k| (k, None)),
-                },
-                "RSA PUBLIC KEY" => {
-                    formats::rsa::key_from_pkcs1_der(block.contents()).map(|k| (k, None))
-                }
-                "CERTIFICATE" => formats::rsa::key_from_certificate_der(block.contents()),
-                other => Err(format!("{other} blocks are not public keys")),
-            };
-            match parsed {
-                Ok((material, label)) => {
-                    usable += 1;
-                    let key =
-                        TrustedKey::new(material, source, index, KeyOrigin::Pem).with_label(label);
-                    if self.insert(key) {
-                        report.added += 1;
-                    }
-                }
-                Err(why) => report.warnings.push(format!(
-                    "{source}: PEM block {index} ({tag}) skipped: {why}"
-                )),
-            }
-        }
-        if usable == 0 {
-            return Err(KeyFileError::NoUsableKey(report.warnings.join("; ")));
         }
         Ok(report)
     }
@@ -509,10 +449,6 @@ impl TrustStore {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]

@@ -27,70 +27,10 @@ pub mod notur;
 pub mod rsa;
 pub mod sshsig;
 
-use std::fmt;
-
 use crate::trust::TrustStore;
 use crate::verify::{Reason, Subject, Verdict};
 
-/// A signature format sigward reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Format {
-    /// sigward's own JSON format.
-    Native,
-    /// RSA PKCS#1 v1.5 over SHA-256, raw binary (`openssl dgst -sha256 -sign`).
-    RsaOpenssl,
-    /// AiSOC plugin directory bundles (`plugin.sig`).
-    Aisoc,
-    /// Cloacina package signatures (JSON).
-    Cloacina,
-    /// Conductor WASM plugin signatures (JSON).
-    Conductor,
-    /// Notur archive signatures (hex Ed25519 over the whole file).
-    Notur,
-    /// minisign (`FILE.minisig`).
-    Minisign,
-    /// OpenSSH `ssh-keygen -Y sign` signatures.
-    Ssh,
-}
-
-impl Format {
-    /// Every format, in the order ties are broken.
-    pub const ALL: [Format; 8] = [
-        Format::Native,
-        Format::RsaOpenssl,
-        Format::Aisoc,
-        Format::Cloacina,
-        Format::Conductor,
-        Format::Notur,
-        Format::Minisign,
-        Format::Ssh,
-    ];
-
-    /// The name used in policies, CLI options and audit records.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Native => "native",
-            Format::RsaOpenssl => "rsa-openssl",
-            Format::Aisoc => "aisoc",
-            Format::Cloacina => "cloacina",
-            Format::Conductor => "conductor",
-            Format::Notur => "notur",
-            Format::Minisign => "minisign",
-            Format::Ssh => "ssh",
-        }
-    }
-
-    /// Parses a format name.
-    pub fn from_name(name: &str) -> Option<Format> {
-        Format::ALL.into_iter().find(|f| f.name() == name)
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::verify::Format;
 
 /// How strongly a signature file looks like a format's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
