@@ -36,7 +36,7 @@
 //! The event thread counts what it does with relaxed atomics only
 //! ([`crate::metrics`]), and beats a heartbeat at least once a second.
 //!
-//! Every permission event is owned by a [`Pending`] guard that answers it
+//! Every permission event is owned by a `Pending` guard (`agent/pending.rs`) that answers it
 //! exactly once: explicitly, or on drop (also when a worker panics) with the
 //! fail-closed answer of the mode in force.
 
@@ -583,7 +583,7 @@ const HANDLED_SIGNALS: [Signal; 7] = [
     Signal::SIGPIPE,
 ];
 
-/// Blocks [`HANDLED_SIGNALS`] in the calling thread, and so in every thread
+/// Blocks the signals the agent handles itself (`HANDLED_SIGNALS`) in the calling thread, and so in every thread
 /// it starts afterwards, and returns the set for `sigwait`. `main` calls it
 /// before anything else starts a thread: a thread started earlier would
 /// take such a signal with its default action, which ends the process.

@@ -450,7 +450,7 @@ I/O error, 2 usage error.")]
 /// Which trust directory `sigward trust add|remove` manage.
 #[derive(Debug, Args)]
 pub struct TrustDirArg {
-    /// Policy whose [trust] keys_dir is the trust directory.
+    /// Policy whose trust.keys_dir is the trust directory.
     #[arg(long, short = 'p', value_name = "POLICY", default_value = DEFAULT_POLICY)]
     pub policy: PathBuf,
     /// Manage this directory instead of the policy's keys_dir.

@@ -7,6 +7,8 @@
 //! pure `sigward-policy` library. `docs/architecture.md` follows one
 //! permission event and one reload through these modules.
 
+#![deny(missing_docs)]
+
 pub mod agent;
 pub mod audit;
 pub mod cache;

@@ -8,10 +8,14 @@
 //! same verdict from the same inputs.
 //!
 //! * [`fingerprint`]: the one definition of a key fingerprint.
-//! * [`trust`]: trust stores built from PEM public key files.
+//! * [`trust`]: trust stores: keys, revocations, validity windows.
+//! * [`keyfile`]: key files read into a trust store, each recognised by its
+//!   content.
 //! * [`formats`]: every signature format, and the dispatch between them.
 //! * [`verify`]: subjects, reasons and verdicts.
 //! * [`config`]: the TOML policy file.
+
+#![deny(missing_docs)]
 
 pub mod config;
 pub mod fingerprint;

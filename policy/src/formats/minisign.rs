@@ -24,8 +24,8 @@
 //! policy sets `minisign_legacy`.
 //!
 //! A public key file (`minisign -G`) is two lines: `untrusted comment:
-//! minisign public key <KEY ID>` and base64(`Ed` || key id [8] || public key
-//! [32]). Key ids are displayed the way minisign prints them: the 8 bytes
+//! minisign public key <KEY ID>` and base64(`Ed` || key id (8 bytes) || public
+//! key (32 bytes)). Key ids are displayed the way minisign prints them: the 8 bytes
 //! read as a little-endian integer, 16 uppercase hex digits.
 
 use base64::Engine as _;
