@@ -1,0 +1,352 @@
+//! Fragments merged into one [`Policy`], main file first, then drop-ins in
+//! order, and the result validated.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+use toml::Spanned;
+
+use crate::formats::Format;
+
+use super::parse::{Cx, Fragment};
+use super::{
+    AgentSettings, AuditSettings, Mode, Owner, Policy, PolicyError, Protect, Trust,
+    UntrustedWriters, MAX_UID, MAX_USER_NAME,
+};
+
+/// Merges the fragments of a policy, main file first, then drop-ins in
+/// order, and validates the result.
+pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
+    let mut origins = BTreeMap::new();
+    let mut set = |key: &'static str, at: (usize, usize)| {
+        origins.insert(key, at);
+    };
+    let mut mode = Mode::Enforce;
+    let mut formats = Format::ALL.to_vec();
+    let mut trust = Trust::default();
+    let mut protect: Vec<Protect> = Vec::new();
+    let mut agent = AgentSettings::default();
+    let mut audit = AuditSettings::default();
+    for f in fragments {
+        if let Some(m) = &f.mode {
+            mode = m.value;
+            set("mode", (m.file, m.line));
+        }
+        if let Some(l) = &f.formats {
+            formats = l.value.clone();
+            set("formats", (l.file, l.line));
+        }
+        trust.keys.extend(f.keys.iter().cloned());
+        if let Some(d) = &f.keys_dir {
+            trust.keys_dir = Some(d.clone());
+            set("trust.keys_dir", (d.file, d.line));
+        }
+        trust.ed25519.extend(f.ed25519.iter().cloned());
+        trust
+            .allowed_signers
+            .extend(f.allowed_signers.iter().cloned());
+        if let Some(ns) = &f.ssh_namespace {
+            trust.ssh_namespace = Some(ns.value.clone());
+            set("trust.ssh_namespace", (ns.file, ns.line));
+        }
+        if let Some(b) = &f.minisign_legacy {
+            trust.minisign_legacy = b.value;
+            set("trust.minisign_legacy", (b.file, b.line));
+        }
+        trust.revoked.extend(f.revoked.iter().cloned());
+        // Revocations only accumulate: every file's directories apply.
+        trust.revoked_dirs.extend(f.revoked_dirs.iter().cloned());
+        trust.deny_sha256.extend(f.deny_sha256.iter().cloned());
+        for k in &f.named {
+            if let Some(prev) = trust.named.iter().find(|p| p.name.value == k.name.value) {
+                return Err(PolicyError {
+                    file: k.name.file,
+                    line: Some(k.name.line),
+                    message: format!(
+                        "key name {:?} is already defined; names must be unique",
+                        k.name.value
+                    ),
+                    previous: Some((prev.name.file, prev.name.line)),
+                });
+            }
+            trust.named.push(k.clone());
+        }
+        for p in &f.protect {
+            let idx = match protect.iter().position(|q| q.path.value == p.path.value) {
+                Some(i) => i,
+                None => {
+                    protect.push(Protect {
+                        path: p.path.clone(),
+                        mode: None,
+                        formats: None,
+                        trust: None,
+                        threshold: 1,
+                        allow_self_signed: false,
+                        untrusted_writers: UntrustedWriters::default(),
+                        required: true,
+                        origins: BTreeMap::new(),
+                    });
+                    protect.len() - 1
+                }
+            };
+            let Some(q) = protect.get_mut(idx) else {
+                continue;
+            };
+            // A later file adjusts a tree an earlier one protects: the
+            // fields it sets replace the earlier ones.
+            if let Some(m) = &p.mode {
+                q.mode = Some(m.value);
+                q.origins.insert("mode", (m.file, m.line));
+            }
+            if let Some(l) = &p.formats {
+                q.formats = Some(l.value.clone());
+                q.origins.insert("formats", (l.file, l.line));
+            }
+            if let Some(t) = &p.trust {
+                q.trust = Some(t.value.clone());
+                q.origins.insert("trust", (t.file, t.line));
+            }
+            if let Some(t) = &p.threshold {
+                q.threshold = t.value;
+                q.origins.insert("threshold", (t.file, t.line));
+            }
+            if let Some(v) = &p.allow_self_signed {
+                q.allow_self_signed = v.value;
+                q.origins.insert("allow_self_signed", (v.file, v.line));
+            }
+            if let Some(w) = &p.untrusted_writers {
+                q.untrusted_writers = w.value;
+                q.origins.insert("untrusted_writers", (w.file, w.line));
+            }
+            if let Some(r) = &p.required {
+                q.required = r.value;
+                q.origins.insert("required", (r.file, r.line));
+            }
+        }
+        if let Some(w) = &f.workers {
+            agent.workers = Some(w.value);
+            set("agent.workers", (w.file, w.line));
+        }
+        if let Some(c) = &f.cache_entries {
+            agent.cache_entries = c.value;
+            set("agent.cache_entries", (c.file, c.line));
+        }
+        if let Some(m) = &f.metrics_file {
+            agent.metrics_file = Some(m.value.clone());
+            set("agent.metrics_file", (m.file, m.line));
+        }
+        if let Some(i) = &f.metrics_interval {
+            agent.metrics_interval_secs = i.value;
+            set("agent.metrics_interval", (i.file, i.line));
+        }
+        if let Some(k) = &f.kernel_cache {
+            agent.kernel_cache = k.value;
+            set("agent.kernel_cache", (k.file, k.line));
+        }
+        if let Some(l) = &f.kernel_cache_owners {
+            // Like every [agent] setting: the last file's list replaces
+            // the earlier one as a whole.
+            agent.kernel_cache_owners = l.value.clone();
+            set("agent.kernel_cache_owners", (l.file, l.line));
+        }
+        if let Some(l) = &f.log_allowed {
+            audit.log_allowed = l.value;
+            set("audit.log_allowed", (l.file, l.line));
+        }
+        if let Some(b) = &f.rate_limit_burst {
+            audit.rate_limit_burst = b.value;
+            set("audit.rate_limit_burst", (b.file, b.line));
+        }
+        if let Some(i) = &f.rate_limit_interval {
+            audit.rate_limit_interval_secs = i.value;
+            set("audit.rate_limit_interval", (i.file, i.line));
+        }
+    }
+    // Names and groups share one namespace, so that `trust = [...]` in a
+    // tree is never ambiguous.
+    let names: HashSet<&str> = trust.named.iter().map(|k| k.name.value.as_str()).collect();
+    for k in &trust.named {
+        for g in &k.groups {
+            if names.contains(g.as_str()) {
+                return Err(PolicyError {
+                    file: k.name.file,
+                    line: Some(k.name.line),
+                    message: format!(
+                        "group {g:?} has the same name as a key; names and groups must differ"
+                    ),
+                    previous: None,
+                });
+            }
+        }
+    }
+    let groups: HashSet<&str> = trust
+        .named
+        .iter()
+        .flat_map(|k| k.groups.iter().map(String::as_str))
+        .collect();
+    for p in &protect {
+        for n in p.trust.iter().flatten() {
+            if !names.contains(n.value.as_str()) && !groups.contains(n.value.as_str()) {
+                return Err(PolicyError {
+                    file: n.file,
+                    line: Some(n.line),
+                    message: format!(
+                        "protect.trust names {:?}, which is neither a [[trust.key]] name nor a group",
+                        n.value
+                    ), previous: None });
+            }
+        }
+    }
+    Ok(Policy {
+        mode,
+        formats,
+        trust,
+        protect,
+        agent,
+        audit,
+        origins,
+    })
+}
+
+pub(super) fn mode_word(cx: &Cx<'_>, m: &Spanned<String>) -> Result<Mode, PolicyError> {
+    Mode::from_word(m.get_ref()).ok_or_else(|| {
+        cx.err(
+            m.span(),
+            format!(
+                "unknown mode {:?}: expected \"enforce\", \"audit\" or \"off\" (or the aliases \"strict\", \"warn\", \"disabled\")",
+                m.get_ref()
+            ),
+        )
+    })
+}
+
+pub(super) fn writers_word(
+    cx: &Cx<'_>,
+    w: &Spanned<String>,
+) -> Result<UntrustedWriters, PolicyError> {
+    UntrustedWriters::from_word(w.get_ref()).ok_or_else(|| {
+        cx.err(
+            w.span(),
+            format!(
+                "unknown protect.untrusted_writers {:?}: expected \"refuse\" (the default) or \"allow\"",
+                w.get_ref()
+            ),
+        )
+    })
+}
+
+pub(super) fn format_list(
+    cx: &Cx<'_>,
+    list: &Spanned<Vec<Spanned<String>>>,
+) -> Result<Vec<Format>, PolicyError> {
+    let mut out = Vec::new();
+    for item in list.get_ref() {
+        let Some(f) = Format::from_name(item.get_ref()) else {
+            return Err(cx.err(
+                item.span(),
+                format!(
+                    "unknown format {:?}: expected one of {}",
+                    item.get_ref(),
+                    Format::ALL.map(|f| f.name()).join(", ")
+                ),
+            ));
+        };
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    if out.is_empty() {
+        return Err(cx.err(
+            list.span(),
+            "formats is empty: nothing could ever verify (omit it to accept every format)",
+        ));
+    }
+    Ok(out)
+}
+
+pub(super) fn owner(cx: &Cx<'_>, o: &Spanned<toml::Value>) -> Result<Owner, PolicyError> {
+    match o.get_ref() {
+        toml::Value::Integer(n) => {
+            if *n == MAX_UID + 1 {
+                return Err(cx.err(
+                    o.span(),
+                    format!("agent.kernel_cache_owners uid = {n} is (uid_t)-1, which is no user (0 to {MAX_UID})"),
+                ));
+            }
+            let uid = Spanned::new(o.span(), *n);
+            Ok(Owner::Uid(bounded(
+                cx,
+                &uid,
+                "agent.kernel_cache_owners uid",
+                0,
+                MAX_UID,
+            )?))
+        }
+        toml::Value::String(name) => {
+            let bad = |why: &str| {
+                cx.err(
+                    o.span(),
+                    format!("agent.kernel_cache_owners: user name {name:?} {why}"),
+                )
+            };
+            if name.is_empty() {
+                return Err(bad("is empty"));
+            }
+            if name.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad(&format!(
+                    "is all digits: write a uid as a number, without quotes ({name})"
+                )));
+            }
+            if name.contains('\0') {
+                return Err(bad("contains a NUL byte"));
+            }
+            if name.contains('/') {
+                return Err(bad("contains '/'"));
+            }
+            if name.len() > MAX_USER_NAME {
+                return Err(bad(&format!("is longer than {MAX_USER_NAME} bytes")));
+            }
+            Ok(Owner::Name(name.clone()))
+        }
+        other => Err(cx.err(
+            o.span(),
+            format!(
+                "agent.kernel_cache_owners entries must be uids (integers) or user names (strings), not {} {other}",
+                other.type_str()
+            ),
+        )),
+    }
+}
+
+pub(super) fn bounded<T: TryFrom<i64>>(
+    cx: &Cx<'_>,
+    v: &Spanned<i64>,
+    what: &str,
+    min: i64,
+    max: i64,
+) -> Result<T, PolicyError> {
+    let n = *v.get_ref();
+    if n < min || n > max {
+        return Err(cx.err(
+            v.span(),
+            format!("{what} = {n} is out of range ({min} to {max})"),
+        ));
+    }
+    T::try_from(n).map_err(|_| cx.err(v.span(), format!("{what} = {n} is out of range")))
+}
+
+/// Removes `.` and resolves `..` lexically. Symlinks are resolved later by
+/// the loader, which sees the file system.
+pub(super) fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
