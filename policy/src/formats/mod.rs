@@ -123,12 +123,111 @@ impl Options {
     }
 }
 
+/// A format whose signature is the detached `FILE.sig`: the agent reads
+/// that file once and each of these formats says whether it could have
+/// written it ([`SignatureFormat::sniff`]), what it needs computed from the
+/// file ([`SignatureFormat::needs`]), and its verdict
+/// ([`SignatureFormat::verify`]). minisign (`FILE.minisig`) and AiSOC
+/// (bundles) have evidence of their own and are called by name.
+pub trait SignatureFormat: Sync {
+    /// Which format this is.
+    fn format(&self) -> Format;
+    /// Whether `sig` looks like this format's signature.
+    fn sniff(&self, sig: &[u8]) -> Sniff;
+    /// What verifying `sig` will need computed from the file.
+    fn needs(&self, sig: &[u8], opts: &Options) -> Needs;
+    /// The verdict on `subject` signed by `sig`.
+    fn verify(
+        &self,
+        subject: &Subject<'_>,
+        sig: &[u8],
+        evidence: &Evidence<'_>,
+        trust: &TrustStore,
+        opts: &Options,
+    ) -> Verdict;
+    /// A refusal that follows from the file's name and size alone, for a
+    /// format whose signature binds them (see [`refused_without_content`]);
+    /// `None` leaves the decision to the content.
+    fn refused_by_facts(&self, _name: &[u8], _size: u64, _sig: &[u8]) -> Option<Verdict> {
+        None
+    }
+}
+
+/// Implements [`SignatureFormat`] for a format module's `sniff`, `needs`
+/// and `verify` functions.
+macro_rules! detached_format {
+    ($unit:ident, $module:ident, $format:expr) => {
+        detached_format!($unit, $module, $format, |_name, _size, _sig| None);
+    };
+    ($unit:ident, $module:ident, $format:expr, $refused:expr) => {
+        /// The format of the module of the same name, as a [`SignatureFormat`].
+        pub struct $unit;
+
+        impl SignatureFormat for $unit {
+            fn format(&self) -> Format {
+                $format
+            }
+            fn sniff(&self, sig: &[u8]) -> Sniff {
+                $module::sniff(sig)
+            }
+            fn needs(&self, sig: &[u8], opts: &Options) -> Needs {
+                $module::needs(sig, opts)
+            }
+            fn verify(
+                &self,
+                subject: &Subject<'_>,
+                sig: &[u8],
+                evidence: &Evidence<'_>,
+                trust: &TrustStore,
+                opts: &Options,
+            ) -> Verdict {
+                $module::verify(subject, sig, evidence, trust, opts)
+            }
+            fn refused_by_facts(&self, name: &[u8], size: u64, sig: &[u8]) -> Option<Verdict> {
+                let refused: fn(&[u8], u64, &[u8]) -> Option<Verdict> = $refused;
+                refused(name, size, sig)
+            }
+        }
+    };
+}
+
+// Native and Conductor signatures bind the file's size (native: its name
+// too), so a mismatch refuses without reading the content.
+detached_format!(
+    NativeFormat,
+    native,
+    Format::Native,
+    native::refused_by_facts
+);
+detached_format!(RsaFormat, rsa, Format::RsaOpenssl);
+detached_format!(CloacinaFormat, cloacina, Format::Cloacina);
+detached_format!(
+    ConductorFormat,
+    conductor,
+    Format::Conductor,
+    |_name, size, sig| conductor::refused_by_size(size, sig)
+);
+detached_format!(NoturFormat, notur, Format::Notur);
+detached_format!(SshFormat, sshsig, Format::Ssh);
+
+/// Every format of `FILE.sig`, in [`Format::ALL`]'s order (which breaks
+/// ties between equally likely candidates). A new detached format is one
+/// module and one line here.
+pub const DETACHED: [&dyn SignatureFormat; 6] = [
+    &NativeFormat,
+    &RsaFormat,
+    &CloacinaFormat,
+    &ConductorFormat,
+    &NoturFormat,
+    &SshFormat,
+];
+
 /// The formats that could have written `sig`, most likely first.
-fn candidates(sig: &[u8], opts: &Options) -> Vec<(Format, Sniff)> {
-    let mut c: Vec<(Format, Sniff)> = Format::ALL
+fn candidates(sig: &[u8], opts: &Options) -> Vec<(&'static dyn SignatureFormat, Sniff)> {
+    let mut c: Vec<(&'static dyn SignatureFormat, Sniff)> = DETACHED
         .into_iter()
-        .filter(|&f| f != Format::Minisign && f != Format::Aisoc && opts.allows(f))
-        .map(|f| (f, sniff(f, sig)))
+        .filter(|f| opts.allows(f.format()))
+        .map(|f| (f, f.sniff(sig)))
         .filter(|&(_, s)| s != Sniff::No)
         .collect();
     c.sort_by_key(|&(_, s)| std::cmp::Reverse(s));
@@ -138,32 +237,12 @@ fn candidates(sig: &[u8], opts: &Options) -> Vec<(Format, Sniff)> {
     c
 }
 
-fn sniff(f: Format, sig: &[u8]) -> Sniff {
-    match f {
-        Format::Native => native::sniff(sig),
-        Format::RsaOpenssl => rsa::sniff(sig),
-        Format::Cloacina => cloacina::sniff(sig),
-        Format::Conductor => conductor::sniff(sig),
-        Format::Notur => notur::sniff(sig),
-        Format::Ssh => sshsig::sniff(sig),
-        Format::Minisign | Format::Aisoc => Sniff::No,
-    }
-}
-
 /// What verifying `evidence` will need computed from the file.
 pub fn needs(evidence: &Evidence<'_>, opts: &Options) -> Needs {
     let mut n = Needs::default();
     if let Some(sig) = evidence.sig {
         for (f, _) in candidates(sig, opts) {
-            n = n.union(match f {
-                Format::Native => native::needs(sig, opts),
-                Format::RsaOpenssl => rsa::needs(sig, opts),
-                Format::Cloacina => cloacina::needs(sig, opts),
-                Format::Conductor => conductor::needs(sig, opts),
-                Format::Notur => notur::needs(sig, opts),
-                Format::Ssh => sshsig::needs(sig, opts),
-                Format::Minisign | Format::Aisoc => Needs::default(),
-            });
+            n = n.union(f.needs(sig, opts));
         }
     }
     if let (Some(m), true) = (evidence.minisig, opts.allows(Format::Minisign)) {
@@ -278,16 +357,9 @@ pub fn verify_with(
             if cands.is_empty() {
                 consider(no_accepted_format(opts));
             }
-            for (f, _) in cands {
-                let v = match f {
-                    Format::Native => native::verify(subject, sig, evidence, trust, opts),
-                    Format::RsaOpenssl => rsa::verify(subject, sig, evidence, trust, opts),
-                    Format::Cloacina => cloacina::verify(subject, sig, evidence, trust, opts),
-                    Format::Conductor => conductor::verify(subject, sig, evidence, trust, opts),
-                    Format::Notur => notur::verify(subject, sig, evidence, trust, opts),
-                    Format::Ssh => sshsig::verify(subject, sig, evidence, trust, opts),
-                    Format::Minisign | Format::Aisoc => continue,
-                };
+            for (format, _) in cands {
+                let f = format.format();
+                let v = format.verify(subject, sig, evidence, trust, opts);
                 let verified = v.is_verified();
                 done |= consider(v.in_format(f));
                 // Every co-signature counts: towards a threshold, and when
@@ -420,12 +492,7 @@ pub fn refused_without_content(
                 refusals.push(no_accepted_format(opts));
             }
             for (f, _) in cands {
-                let refused = match f {
-                    Format::Native => native::refused_by_facts(name, size, sig),
-                    Format::Conductor => conductor::refused_by_size(size, sig),
-                    _ => None,
-                };
-                refusals.push(refused?.in_format(f));
+                refusals.push(f.refused_by_facts(name, size, sig)?.in_format(f.format()));
             }
         }
     }
@@ -533,6 +600,18 @@ mod policy_tests {
     use crate::fingerprint::Fingerprint;
     use crate::trust::{KeyMaterial, KeyOrigin, TrustedKey};
     use ed25519_dalek::SigningKey;
+
+    /// The table holds every format of `FILE.sig` once, in `Format::ALL`'s
+    /// order, which breaks ties between candidates.
+    #[test]
+    fn the_detached_table_follows_format_all() {
+        let table: Vec<Format> = DETACHED.iter().map(|f| f.format()).collect();
+        let all: Vec<Format> = Format::ALL
+            .into_iter()
+            .filter(|f| !matches!(f, Format::Minisign | Format::Aisoc))
+            .collect();
+        assert_eq!(table, all);
+    }
     use sha2::{Digest, Sha256};
 
     const CONTENT: &[u8] = b"print('plugin')\n";
