@@ -13,7 +13,8 @@
 //!   whether the whole content is needed to verify it;
 //! * `verify(subject, bytes, evidence, trust, options) -> Verdict`.
 //!
-//! The caller computes what [`needs`] asks for in one pass over the file and
+//! The formats of `FILE.sig` are reached through the [`SignatureFormat`]
+//! trait and the one table of them, [`DETACHED`]. The caller computes what [`needs`] asks for in one pass over the file and
 //! calls [`verify`]. When several formats could have written a `.sig` file,
 //! only the formats the policy allows are tried, a verified result wins, and
 //! otherwise the reason of the closest match is reported.
