@@ -194,8 +194,11 @@ pub enum StartError {
     #[error("cannot start thread: {0}")]
     Thread(#[from] std::io::Error),
     /// The control socket or the pid file cannot be set up.
-    #[error("{0}")]
-    Control(String),
+    #[error(transparent)]
+    Control(#[from] control::EndpointError),
+    /// The control socket cannot be served.
+    #[error("cannot serve the control socket: {0}")]
+    Serve(std::io::Error),
 }
 
 fn hint(e: Errno) -> &'static str {
@@ -224,7 +227,7 @@ pub fn run(
     // Before any thread starts (binding changes the umask for a moment), and
     // before anything is marked: a second agent must stop here. Dropping it
     // removes the socket and the pid file, on every return path.
-    let mut endpoint = control::Endpoint::open(control_options).map_err(StartError::Control)?;
+    let mut endpoint = control::Endpoint::open(control_options)?;
     raise_fd_limit();
 
     // Signals are handled by the main thread with sigwait. `main` blocked
@@ -452,9 +455,7 @@ pub fn run(
         Ok(s) => s,
         Err(e) => {
             stop_threads(&shared, events, watcher, workers);
-            return Err(StartError::Control(format!(
-                "cannot serve the control socket: {e}"
-            )));
+            return Err(StartError::Serve(e));
         }
     };
     if let Some(path) = endpoint.socket_path() {

@@ -34,7 +34,7 @@ mod client;
 mod server;
 
 pub use client::{reload_command, status_command};
-pub use server::{Endpoint, Server};
+pub use server::{Endpoint, EndpointError, Server};
 
 /// How long one connection may take to send its request (and to accept the
 /// answer).

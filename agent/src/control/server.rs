@@ -25,6 +25,69 @@ use super::{
     MAX_SOCKET_PATH, PID_FILE_LIMIT,
 };
 
+/// Why the control socket or the pid file cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// The socket path does not fit a Unix socket address.
+    #[error(
+        "control socket {}: the path is longer than {MAX_SOCKET_PATH} bytes, which a Unix \
+         socket address cannot hold",
+        .0.display()
+    )]
+    PathTooLong(PathBuf),
+    /// Something that is not a socket has the socket's name.
+    #[error("control socket {} exists and is not a socket; refusing to replace it", .0.display())]
+    NotASocket(PathBuf),
+    /// Another agent answers on the socket.
+    #[error(
+        "control socket {}: another sigward agent is already running and listening there; \
+         stop it first, or give this one another --control-socket",
+        .0.display()
+    )]
+    SocketInUse(PathBuf),
+    /// Another agent's pid is in the pid file.
+    #[error(
+        "pid file {}: another sigward agent (pid {pid}) is running; stop it first, or give this \
+         one another --pid-file",
+        path.display()
+    )]
+    PidFileInUse {
+        /// The pid file.
+        path: PathBuf,
+        /// The running agent it names.
+        pid: u32,
+    },
+    /// A system call on the socket, the pid file or their directory failed.
+    #[error("{what} {}: {action}{source}", path.display())]
+    Io {
+        /// `control socket` or `pid file`.
+        what: &'static str,
+        /// The socket or pid file.
+        path: PathBuf,
+        /// What was being done, ending in `: ` (or empty).
+        action: String,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+/// An [`EndpointError::Io`] for `what` at `path`.
+fn io_error(
+    what: &'static str,
+    path: &Path,
+    action: &str,
+) -> impl FnOnce(io::Error) -> EndpointError {
+    let path = path.to_path_buf();
+    let action = action.to_owned();
+    move |source| EndpointError::Io {
+        what,
+        path,
+        action,
+        source,
+    }
+}
+
 /// The socket and pid file of a running agent. Both are removed when this
 /// is dropped, if they are still the ones this agent created.
 pub struct Endpoint {
@@ -37,7 +100,7 @@ impl Endpoint {
     /// Claims the control socket and writes the pid file. Refuses when
     /// another agent answers on the socket or owns the pid file. Call this
     /// before any thread starts: it changes the umask for a moment.
-    pub fn open(options: &Options) -> Result<Endpoint, String> {
+    pub fn open(options: &Options) -> Result<Endpoint, EndpointError> {
         let mut endpoint = Endpoint {
             listener: None,
             socket: None,
@@ -134,52 +197,44 @@ impl Drop for Server {
     }
 }
 
-fn check_socket_free(path: &Path) -> Result<(), String> {
-    let shown = path.display();
+fn check_socket_free(path: &Path) -> Result<(), EndpointError> {
     if path.as_os_str().len() > MAX_SOCKET_PATH {
-        return Err(format!(
-            "control socket {shown}: the path is longer than {MAX_SOCKET_PATH} bytes, which a \
-             Unix socket address cannot hold"
-        ));
+        return Err(EndpointError::PathTooLong(path.to_path_buf()));
     }
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("control socket {shown}: {e}")),
+        Err(e) => return Err(io_error("control socket", path, "")(e)),
     };
     if !meta.file_type().is_socket() {
-        return Err(format!(
-            "control socket {shown} exists and is not a socket; refusing to replace it"
-        ));
+        return Err(EndpointError::NotASocket(path.to_path_buf()));
     }
     match UnixStream::connect(path) {
-        Ok(_) => Err(format!(
-            "control socket {shown}: another sigward agent is already running and listening \
-             there; stop it first, or give this one another --control-socket"
-        )),
+        Ok(_) => Err(EndpointError::SocketInUse(path.to_path_buf())),
         // Nobody listens: a stale socket of an agent that did not exit
         // cleanly. It is replaced by bind().
         Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => Ok(()),
-        Err(e) => Err(format!("control socket {shown}: cannot check it: {e}")),
+        Err(e) => Err(io_error("control socket", path, "cannot check it: ")(e)),
     }
 }
 
-fn check_pid_file_free(path: &Path) -> Result<(), String> {
+fn check_pid_file_free(path: &Path) -> Result<(), EndpointError> {
     let Ok(text) = crate::files::bounded::read_text(path, PID_FILE_LIMIT) else {
         return Ok(());
     };
     match text.trim().parse::<u32>() {
-        Ok(pid) if pid != std::process::id() && is_sigward(pid) => Err(format!(
-            "pid file {}: another sigward agent (pid {pid}) is running; stop it first, or give \
-             this one another --pid-file",
-            path.display()
-        )),
+        Ok(pid) if pid != std::process::id() && is_sigward(pid) => {
+            Err(EndpointError::PidFileInUse {
+                path: path.to_path_buf(),
+                pid,
+            })
+        }
         _ => Ok(()),
     }
 }
 
 /// Creates a missing parent directory with mode 0700.
-fn make_parent(path: &Path, what: &str) -> Result<(), String> {
+fn make_parent(path: &Path, what: &'static str) -> Result<(), EndpointError> {
     let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(());
     };
@@ -190,49 +245,42 @@ fn make_parent(path: &Path, what: &str) -> Result<(), String> {
         .recursive(true)
         .mode(0o700)
         .create(parent)
-        .map_err(|e| {
-            format!(
-                "{what} {}: cannot create {}: {e}",
-                path.display(),
-                parent.display()
-            )
-        })
+        .map_err(io_error(
+            what,
+            path,
+            &format!("cannot create {}: ", parent.display()),
+        ))
 }
 
-fn bind(path: &Path) -> Result<(UnixListener, (u64, u64)), String> {
-    let shown = path.display();
-    make_parent(path, "control socket")?;
+fn bind(path: &Path) -> Result<(UnixListener, (u64, u64)), EndpointError> {
+    const WHAT: &str = "control socket";
+    make_parent(path, WHAT)?;
     match fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(format!(
-                "control socket {shown}: cannot remove the stale socket: {e}"
-            ))
-        }
+        Err(e) => return Err(io_error(WHAT, path, "cannot remove the stale socket: ")(e)),
     }
     // The socket is created 0600 from the start: no window in which another
     // user could connect. (Peers are also checked with SO_PEERCRED.)
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
     let bound = UnixListener::bind(path);
     nix::sys::stat::umask(old);
-    let listener = bound.map_err(|e| format!("control socket {shown}: cannot listen: {e}"))?;
-    let meta = fs::symlink_metadata(path).map_err(|e| format!("control socket {shown}: {e}"))?;
+    let listener = bound.map_err(io_error(WHAT, path, "cannot listen: "))?;
+    let meta = fs::symlink_metadata(path).map_err(io_error(WHAT, path, ""))?;
     let id = (meta.dev(), meta.ino());
     if let Err(e) = fs::set_permissions(path, fs::Permissions::from_mode(0o600)) {
         let _ = fs::remove_file(path);
-        return Err(format!("control socket {shown}: chmod 0600: {e}"));
+        return Err(io_error(WHAT, path, "chmod 0600: ")(e));
     }
     Ok((listener, id))
 }
 
 /// Writes the pid file atomically; returns its (device, inode).
-fn write_pid_file(path: &Path) -> Result<(u64, u64), String> {
-    let shown = path.display();
+fn write_pid_file(path: &Path) -> Result<(u64, u64), EndpointError> {
     make_parent(path, "pid file")?;
     crate::files::AtomicWrite::new(0o644)
         .write(path, format!("{}\n", std::process::id()).as_bytes())
-        .map_err(|e| format!("pid file {shown}: cannot write it: {e}"))
+        .map_err(io_error("pid file", path, "cannot write it: "))
 }
 
 fn serve_loop(listener: &UnixListener, stop: &EventFd, handler: &dyn Handler) {
@@ -425,5 +473,49 @@ fn reply(stream: &mut UnixStream, answer: &serde_json::Value) {
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(_) => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn endpoint_errors_name_the_file_and_the_remedy() {
+        let long = PathBuf::from(format!("/run/{}", "x".repeat(MAX_SOCKET_PATH)));
+        assert_eq!(
+            check_socket_free(&long).unwrap_err().to_string(),
+            format!(
+                "control socket {}: the path is longer than {MAX_SOCKET_PATH} bytes, which a \
+                 Unix socket address cannot hold",
+                long.display()
+            )
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("control.sock");
+        fs::write(&file, b"").unwrap();
+        assert_eq!(
+            check_socket_free(&file).unwrap_err().to_string(),
+            format!(
+                "control socket {} exists and is not a socket; refusing to replace it",
+                file.display()
+            )
+        );
+        let e = io_error("pid file", &file, "cannot write it: ")(io::Error::from_raw_os_error(
+            libc::EROFS,
+        ));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "pid file {}: cannot write it: Read-only file system (os error 30)",
+                file.display()
+            )
+        );
+        let (listener, _) = bind(&dir.path().join("live.sock")).unwrap();
+        let e = check_socket_free(&dir.path().join("live.sock")).unwrap_err();
+        assert!(matches!(e, EndpointError::SocketInUse(_)), "{e}");
+        drop(listener);
     }
 }
