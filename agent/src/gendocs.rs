@@ -19,6 +19,7 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 use crate::cli::{Cli, GenerateDocsArgs};
+use crate::exit::Exit;
 
 /// `sigward generate-docs`.
 pub fn generate_docs(args: &GenerateDocsArgs) -> ExitCode {
@@ -27,11 +28,11 @@ pub fn generate_docs(args: &GenerateDocsArgs) -> ExitCode {
             for f in files {
                 println!("{f}");
             }
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         }
         Err(e) => {
             eprintln!("sigward generate-docs: {}: {e}", args.out.display());
-            ExitCode::FAILURE
+            Exit::Failed.into()
         }
     }
 }

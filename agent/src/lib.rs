@@ -16,6 +16,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod exit;
 pub mod fan;
 pub mod files;
 pub mod fsmarks;

@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use sigward::exit::Exit;
 use sigward::{agent, cli, control, gendocs, ids, logging, scan, state, tools};
 
 use clap::Parser;
@@ -31,7 +32,7 @@ fn run(args: &cli::RunArgs) -> ExitCode {
     // agent's signals would die of them (see agent::block_signals).
     if let Err(e) = agent::block_signals() {
         eprintln!("sigward: cannot block signals: {e}");
-        return ExitCode::FAILURE;
+        return Exit::Failed.into();
     }
     let target = logging::init();
     let control = control::Options {
@@ -47,13 +48,13 @@ fn run(args: &cli::RunArgs) -> ExitCode {
         state::StateDir::new(std::path::Path::new(std::ffi::OsStr::from_bytes(first)))
     });
     let code = match agent::run(&args.policy.policy, &control, state) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Ok.into(),
         Err(e) => {
             tracing::error!(message_id = ids::START_FAILED, "cannot start: {e}");
             if target == logging::Target::Journald {
                 eprintln!("sigward: cannot start: {e}");
             }
-            ExitCode::FAILURE
+            Exit::Failed.into()
         }
     };
     // Records are written by a thread of their own: let it finish, unless

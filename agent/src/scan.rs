@@ -15,9 +15,7 @@ use sigward_policy::{Reason, Verdict};
 use crate::check;
 use crate::cli::ScanArgs;
 use crate::config::Engine;
-
-/// Exit status for usage and configuration errors.
-const USAGE: u8 = 2;
+use crate::exit::Exit;
 
 /// Directories deeper than this below a scanned root are not walked.
 pub const MAX_DEPTH: usize = 64;
@@ -367,7 +365,7 @@ pub fn scan(args: &ScanArgs) -> ExitCode {
         Ok(e) => e,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(USAGE);
+            return Exit::Usage.into();
         }
     };
     for w in &engine.warnings {
@@ -392,7 +390,7 @@ pub fn scan(args: &ScanArgs) -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("sigward scan: {}: {e}", p.display());
-                    return ExitCode::from(USAGE);
+                    return Exit::Usage.into();
                 }
             }
         }
@@ -428,9 +426,9 @@ pub fn scan(args: &ScanArgs) -> ExitCode {
         eprintln!("{}", summary(&entries));
     }
     if entries.iter().any(|e| e.status.denied()) {
-        ExitCode::FAILURE
+        Exit::Failed.into()
     } else {
-        ExitCode::SUCCESS
+        Exit::Ok.into()
     }
 }
 

@@ -22,9 +22,7 @@ use crate::cli::{
     TrustRemoveArgs, VerifyArgs,
 };
 use crate::config::Engine;
-
-/// Exit status for usage and configuration errors.
-const USAGE: u8 = 2;
+use crate::exit::Exit;
 
 fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     let mut s: OsString = prefix.as_os_str().to_owned();
@@ -49,7 +47,7 @@ pub fn keygen(args: &KeygenArgs) -> ExitCode {
                 "sigward keygen: {} exists; refusing to overwrite it",
                 p.display()
             );
-            return ExitCode::FAILURE;
+            return Exit::Failed.into();
         }
     }
     let key = SigningKey::generate(&mut rand_core::OsRng);
@@ -57,7 +55,7 @@ pub fn keygen(args: &KeygenArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => {
             eprintln!("sigward keygen: cannot encode private key: {e}");
-            return ExitCode::FAILURE;
+            return Exit::Failed.into();
         }
     };
     let public = match args.format {
@@ -65,7 +63,7 @@ pub fn keygen(args: &KeygenArgs) -> ExitCode {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("sigward keygen: cannot encode public key: {e}");
-                return ExitCode::FAILURE;
+                return Exit::Failed.into();
             }
         },
         KeyFormat::Hex | KeyFormat::Conductor => {
@@ -74,12 +72,12 @@ pub fn keygen(args: &KeygenArgs) -> ExitCode {
     };
     if let Err(e) = write_new(&key_path, private.as_bytes(), 0o600) {
         eprintln!("sigward keygen: {}: {e}", key_path.display());
-        return ExitCode::FAILURE;
+        return Exit::Failed.into();
     }
     if let Err(e) = write_new(&pub_path, public.as_bytes(), 0o644) {
         eprintln!("sigward keygen: {}: {e}", pub_path.display());
         let _ = fs::remove_file(&key_path);
-        return ExitCode::FAILURE;
+        return Exit::Failed.into();
     }
     println!("{}", Fingerprint::of_ed25519(&key.verifying_key()));
     eprintln!(
@@ -87,7 +85,7 @@ pub fn keygen(args: &KeygenArgs) -> ExitCode {
         key_path.display(),
         pub_path.display()
     );
-    ExitCode::SUCCESS
+    Exit::Ok.into()
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
@@ -137,7 +135,7 @@ pub fn sign(args: &SignArgs) -> ExitCode {
         Ok(k) => k,
         Err(e) => {
             eprintln!("sigward sign: {}: {e}", args.key.display());
-            return ExitCode::from(USAGE);
+            return Exit::Usage.into();
         }
     };
     let fingerprint = Fingerprint::of_ed25519(&key.verifying_key());
@@ -150,11 +148,11 @@ pub fn sign(args: &SignArgs) -> ExitCode {
                     dir.display(),
                     sig.display()
                 );
-                ExitCode::SUCCESS
+                Exit::Ok.into()
             }
             Err(e) => {
                 eprintln!("sigward sign: {}: {e}", dir.display());
-                ExitCode::FAILURE
+                Exit::Failed.into()
             }
         };
     }
@@ -174,9 +172,9 @@ pub fn sign(args: &SignArgs) -> ExitCode {
         }
     }
     if failed {
-        ExitCode::FAILURE
+        Exit::Failed.into()
     } else {
-        ExitCode::SUCCESS
+        Exit::Ok.into()
     }
 }
 
@@ -274,14 +272,14 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
         (None, false) => Engine::from_key_files(&args.trust_key),
         (None, true) => {
             eprintln!("sigward verify: give --policy POLICY or at least one --trust-key PUB");
-            return ExitCode::from(USAGE);
+            return Exit::Usage.into();
         }
     };
     let engine = match engine {
         Ok(e) => e,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(USAGE);
+            return Exit::Usage.into();
         }
     };
     for w in &engine.warnings {
@@ -325,9 +323,9 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
         println!("{line}");
     }
     if all_ok {
-        ExitCode::SUCCESS
+        Exit::Ok.into()
     } else {
-        ExitCode::FAILURE
+        Exit::Failed.into()
     }
 }
 
@@ -338,7 +336,7 @@ pub fn trust_list(args: &TrustListArgs) -> ExitCode {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("sigward trust list: {}: {e}", dir.display());
-                return ExitCode::FAILURE;
+                return Exit::Failed.into();
             }
         };
         for w in &loaded.warnings {
@@ -349,9 +347,9 @@ pub fn trust_list(args: &TrustListArgs) -> ExitCode {
         }
         print_keys(&loaded.trust);
         return if loaded.errors.is_empty() {
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         } else {
-            ExitCode::FAILURE
+            Exit::Failed.into()
         };
     }
     let policy = &args.policy;
@@ -359,14 +357,14 @@ pub fn trust_list(args: &TrustListArgs) -> ExitCode {
         Ok(e) => e,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::FAILURE;
+            return Exit::Failed.into();
         }
     };
     for w in &engine.warnings {
         eprintln!("{}: warning: {w}", policy.display());
     }
     print_keys(&engine.trust);
-    ExitCode::SUCCESS
+    Exit::Ok.into()
 }
 
 fn print_keys(trust: &TrustStore) {
@@ -554,23 +552,23 @@ const RELOAD_REMINDER: &str = "run `sigward reload` to apply the change to the r
 pub fn trust_add(args: &TrustAddArgs) -> ExitCode {
     if let Err(e) = check_key_name(&args.name) {
         eprintln!("sigward trust add: {e}");
-        return ExitCode::from(USAGE);
+        return Exit::Usage.into();
     }
     let dir = match trust_dir(&args.target) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("sigward trust add: {e}");
-            return ExitCode::FAILURE;
+            return Exit::Failed.into();
         }
     };
     match add_key(args, &dir) {
         Ok(()) => {
             eprintln!("{RELOAD_REMINDER}");
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         }
         Err(e) => {
             eprintln!("sigward trust add: {e}");
-            ExitCode::FAILURE
+            Exit::Failed.into()
         }
     }
 }
@@ -690,17 +688,17 @@ pub fn trust_remove(args: &TrustRemoveArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => {
             eprintln!("sigward trust remove: {e}");
-            return ExitCode::FAILURE;
+            return Exit::Failed.into();
         }
     };
     match remove_key(&args.key, &dir) {
         Ok(()) => {
             eprintln!("{RELOAD_REMINDER}");
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         }
         Err(e) => {
             eprintln!("sigward trust remove: {e}");
-            ExitCode::FAILURE
+            Exit::Failed.into()
         }
     }
 }
@@ -789,7 +787,7 @@ pub fn check_policy(args: &crate::cli::CheckArgs) -> ExitCode {
                     "{}",
                     sigward_policy::config::to_toml(&engine.policy, &engine.files)
                 );
-                return ExitCode::SUCCESS;
+                return Exit::Ok.into();
             }
             println!(
                 "{}: ok: mode {}, {} protected trees, {} trusted keys, {} drop-ins",
@@ -810,11 +808,11 @@ pub fn check_policy(args: &crate::cli::CheckArgs) -> ExitCode {
                     k.source
                 );
             }
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         }
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::FAILURE
+            Exit::Failed.into()
         }
     }
 }

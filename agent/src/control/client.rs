@@ -8,20 +8,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cli::{ReloadArgs, StatusArgs};
+use crate::exit::Exit;
 use crate::ids;
 
 use super::{AnyReply, IO_TIMEOUT, MAX_REPLY, MAX_STATUS_REPLY, PID_FILE_LIMIT};
+
 /// Whether `pid` is a running process named `sigward`.
 pub(super) fn is_sigward(pid: u32) -> bool {
     pid != 0
         && fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "sigward")
 }
-
-/// Exit status: no agent could be reached (or usage error).
-const UNREACHABLE: u8 = 2;
-/// `sigward status`: the agent answers, but is degraded (the policy on disk
-/// is not the policy in force). 0, 1, 2 as Nagios's OK, WARNING, CRITICAL.
-const DEGRADED: u8 = 1;
 
 /// `sigward reload`.
 pub fn reload_command(args: &ReloadArgs) -> ExitCode {
@@ -50,13 +46,13 @@ pub fn reload_command(args: &ReloadArgs) -> ExitCode {
                     "sigward reload: cannot connect to {}: {e}{hint}",
                     socket.display()
                 );
-                return ExitCode::from(UNREACHABLE);
+                return Exit::Unreachable.into();
             }
         }
     }
     let Some(pid_file) = &args.pid_file.0 else {
         eprintln!("sigward reload: no agent could be reached: {socket_note}, and no pid file");
-        return ExitCode::from(UNREACHABLE);
+        return Exit::Unreachable.into();
     };
     let text = match crate::files::bounded::read_text(pid_file, PID_FILE_LIMIT) {
         Ok(t) => t,
@@ -65,14 +61,14 @@ pub fn reload_command(args: &ReloadArgs) -> ExitCode {
                 "sigward reload: no agent is running: {socket_note}, and no pid file at {}",
                 pid_file.display()
             );
-            return ExitCode::from(UNREACHABLE);
+            return Exit::Unreachable.into();
         }
         Err(e) => {
             eprintln!(
                 "sigward reload: {socket_note}; cannot read pid file {}: {e}",
                 pid_file.display()
             );
-            return ExitCode::from(UNREACHABLE);
+            return Exit::Unreachable.into();
         }
     };
     let pid = match text.trim().parse::<u32>() {
@@ -82,7 +78,7 @@ pub fn reload_command(args: &ReloadArgs) -> ExitCode {
                 "sigward reload: pid file {} does not hold a process id",
                 pid_file.display()
             );
-            return ExitCode::from(UNREACHABLE);
+            return Exit::Unreachable.into();
         }
     };
     if !is_sigward(pid) {
@@ -91,12 +87,12 @@ pub fn reload_command(args: &ReloadArgs) -> ExitCode {
              (stale pid file?)",
             pid_file.display()
         );
-        return ExitCode::from(UNREACHABLE);
+        return Exit::Unreachable.into();
     }
     let target = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or_default());
     if let Err(e) = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGHUP) {
         eprintln!("sigward reload: cannot signal pid {pid}: {e}");
-        return ExitCode::from(UNREACHABLE);
+        return Exit::Unreachable.into();
     }
     println!(
         "sent SIGHUP to sigward (pid {pid}, from {}); {socket_note}, so the result is only in \
@@ -105,7 +101,7 @@ pub fn reload_command(args: &ReloadArgs) -> ExitCode {
         ids::RELOAD_OK,
         ids::RELOAD_FAILED
     );
-    ExitCode::SUCCESS
+    Exit::Ok.into()
 }
 
 fn reload_over_socket(mut stream: UnixStream, socket: &Path, timeout: Duration) -> ExitCode {
@@ -116,7 +112,7 @@ fn reload_over_socket(mut stream: UnixStream, socket: &Path, timeout: Duration) 
         .and_then(|()| stream.write_all(b"reload\n"));
     if let Err(e) = sent {
         eprintln!("sigward reload: cannot send the request to {shown}: {e}");
-        return ExitCode::from(UNREACHABLE);
+        return Exit::Unreachable.into();
     }
     let line = match read_answer(&mut stream, MAX_REPLY) {
         Ok(line) => line,
@@ -126,16 +122,16 @@ fn reload_over_socket(mut stream: UnixStream, socket: &Path, timeout: Duration) 
                  complete: see journalctl -t sigward",
                 timeout.as_secs()
             );
-            return ExitCode::from(UNREACHABLE);
+            return Exit::Unreachable.into();
         }
         Err(e) => {
             eprintln!("sigward reload: cannot read the answer from {shown}: {e}");
-            return ExitCode::from(UNREACHABLE);
+            return Exit::Unreachable.into();
         }
     };
     let Ok(reply) = serde_json::from_str::<AnyReply>(&line) else {
         eprintln!("sigward reload: unexpected answer from {shown}: {line:?}");
-        return ExitCode::from(UNREACHABLE);
+        return Exit::Unreachable.into();
     };
     let AnyReply {
         ok,
@@ -146,20 +142,20 @@ fn reload_over_socket(mut stream: UnixStream, socket: &Path, timeout: Duration) 
     match (ok, generation) {
         (Some(true), Some(g)) => {
             println!("reloaded: generation {g}");
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         }
         (Some(false), Some(g)) => {
             eprintln!("sigward reload: refused: {error}");
             eprintln!("generation {g} stays in force");
-            ExitCode::FAILURE
+            Exit::Failed.into()
         }
         (Some(false), None) => {
             eprintln!("sigward reload: the agent at {shown} refused the request: {error}");
-            ExitCode::from(UNREACHABLE)
+            Exit::Unreachable.into()
         }
         _ => {
             eprintln!("sigward reload: unexpected answer from {shown}: {line:?}");
-            ExitCode::from(UNREACHABLE)
+            Exit::Unreachable.into()
         }
     }
 }
@@ -180,7 +176,7 @@ pub fn status_command(args: &StatusArgs) -> ExitCode {
                 _ => "",
             };
             eprintln!("sigward status: no agent answers on {shown}: {e}{hint}");
-            return ExitCode::from(UNREACHABLE);
+            return Exit::Unreachable.into();
         }
     };
     let sent = stream
@@ -189,20 +185,20 @@ pub fn status_command(args: &StatusArgs) -> ExitCode {
         .and_then(|()| stream.write_all(b"status\n"));
     if let Err(e) = sent {
         eprintln!("sigward status: cannot send the request to {shown}: {e}");
-        return ExitCode::from(UNREACHABLE);
+        return Exit::Unreachable.into();
     }
     let line = match read_answer(&mut stream, MAX_STATUS_REPLY) {
         Ok(line) => line,
         Err(e) => {
             eprintln!("sigward status: no answer from {shown}: {e}");
-            return ExitCode::from(UNREACHABLE);
+            return Exit::Unreachable.into();
         }
     };
     let answer = match serde_json::from_str::<serde_json::Value>(&line) {
         Ok(v @ serde_json::Value::Object(_)) => v,
         _ => {
             eprintln!("sigward status: unexpected answer from {shown}: {line:?}");
-            return ExitCode::from(UNREACHABLE);
+            return Exit::Unreachable.into();
         }
     };
     if answer.get("ok").and_then(serde_json::Value::as_bool) != Some(true) {
@@ -211,7 +207,7 @@ pub fn status_command(args: &StatusArgs) -> ExitCode {
             .and_then(serde_json::Value::as_str)
             .unwrap_or("(no error message)");
         eprintln!("sigward status: the agent at {shown} refused the request: {error}");
-        return ExitCode::from(UNREACHABLE);
+        return Exit::Unreachable.into();
     }
     if args.json {
         println!("{answer}");
@@ -221,9 +217,9 @@ pub fn status_command(args: &StatusArgs) -> ExitCode {
         print!("{}", crate::metrics::human(&answer));
     }
     if answer.get("state").and_then(serde_json::Value::as_str) == Some("degraded") {
-        ExitCode::from(DEGRADED)
+        Exit::Degraded.into()
     } else {
-        ExitCode::SUCCESS
+        Exit::Ok.into()
     }
 }
 
