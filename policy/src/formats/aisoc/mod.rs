@@ -45,12 +45,6 @@
 //! directories included, symlinked directories not descended, only regular
 //! files or symlinks to them).
 
-mod construct;
-mod pyjson;
-mod pynum;
-mod pyobj;
-mod yaml11;
-
 use std::collections::{BTreeMap, HashSet};
 
 use ed25519_dalek::{Signature, Signer, SigningKey};
@@ -60,8 +54,6 @@ use crate::formats::Format;
 use crate::trust::{KeyOrigin, TrustStore};
 use crate::verify::{Reason, Verdict};
 
-use pyobj::{Heap, Obj, PyStr};
-
 /// Manifest file names, in order of precedence.
 pub const MANIFEST_NAMES: [&str; 2] = ["plugin.yaml", "aisoc-plugin.json"];
 
@@ -70,9 +62,6 @@ pub const SIG_NAME: &str = "plugin.sig";
 
 /// Largest manifest read (bytes).
 pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
-
-/// Deepest nesting of a manifest.
-pub(crate) const MAX_DEPTH: usize = 128;
 
 /// Largest canonical form of the manifest part (bytes).
 const MAX_CANONICAL_MANIFEST: usize = 4 << 20;
@@ -122,32 +111,32 @@ pub fn canonical(
     let text = std::str::from_utf8(manifest)
         .map_err(|e| format!("{manifest_name} is not UTF-8 text: {e}"))?;
     let text = universal_newlines(text);
-    let mut heap = Heap::default();
-    let root = match manifest_name {
-        "plugin.yaml" => construct::safe_load(&text, &mut heap)
+    let doc = match manifest_name {
+        "plugin.yaml" => sigward_pycanon::safe_load(&text)
             .map_err(|e| format!("invalid plugin.yaml: {e}"))?
             .ok_or("invalid plugin.yaml: YAML root must be a mapping (the document is empty)")?,
-        "aisoc-plugin.json" => pyjson::loads(&text, &mut heap)
+        "aisoc-plugin.json" => sigward_pycanon::json_loads(&text)
             .map_err(|e| format!("invalid aisoc-plugin.json: {e}"))?,
         other => return Err(format!("{other:?} is not an AiSOC manifest name")),
     };
-    if !matches!(heap.get(root), Some(Obj::Dict(_))) {
+    if !doc.is_dict() {
         return Err(format!("{manifest_name}: the manifest is not a mapping"));
     }
-    let manifest_obj = heap.dict_without(root, &["signature", "trust"])?;
+    let manifest = doc.without_keys(&["signature", "trust"])?;
     let mut out = String::from("{\"files\":{");
     for (i, (path, digest)) in files.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        pyobj::escape_into(&PyStr::from_str(path), &mut out);
+        sigward_pycanon::json_string_into(path, &mut out);
         out.push_str(":\"");
         out.push_str(&hex::encode(digest));
         out.push('"');
     }
     out.push_str("},\"manifest\":");
     let before = out.len();
-    heap.dump(manifest_obj, &mut out, before + MAX_CANONICAL_MANIFEST)
+    manifest
+        .dump_into(&mut out, before + MAX_CANONICAL_MANIFEST)
         .map_err(|e| format!("{manifest_name}: the manifest has no canonical JSON form: {e}"))?;
     out.push('}');
     Ok(out.into_bytes())

@@ -8,10 +8,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::pynum::{py_float, py_int, BigInt, PyInt};
-use super::pyobj::{Heap, Id, Obj, PyStr};
-use super::yaml11::{Event, Mark, Parser};
-use super::MAX_DEPTH;
+use crate::pynum::{py_float, py_int, BigInt, PyInt};
+use crate::pyobj::{Heap, Id, Obj, PyStr};
+use crate::yaml11::{Event, Mark, Parser};
+use crate::MAX_DEPTH;
 
 const STR: &str = "tag:yaml.org,2002:str";
 const SEQ: &str = "tag:yaml.org,2002:seq";

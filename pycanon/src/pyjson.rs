@@ -4,9 +4,9 @@
 //! value, `\uXXXX` escapes may leave lone surrogates, and a leading BOM is
 //! an error.
 
-use super::pynum::{py_int, PyInt, MAX_STR_DIGITS};
-use super::pyobj::{Heap, Id, Obj, PyStr};
-use super::MAX_DEPTH;
+use crate::pynum::{py_int, PyInt, MAX_STR_DIGITS};
+use crate::pyobj::{Heap, Id, Obj, PyStr};
+use crate::MAX_DEPTH;
 
 struct Parser<'h> {
     s: Vec<char>,

@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::pyobj::PyStr;
-use super::MAX_DEPTH;
+use crate::pyobj::PyStr;
+use crate::MAX_DEPTH;
 
 /// A position for messages (0-based inside, printed 1-based).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

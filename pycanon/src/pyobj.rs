@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
-use super::pynum::{float_repr, BigInt, PyInt};
+use crate::pynum::{float_repr, BigInt, PyInt};
 
 /// Index of an object in its [`Heap`].
 pub(crate) type Id = usize;
@@ -82,7 +82,7 @@ enum KeyRepr {
 }
 
 /// Limits that keep the work bounded whatever the manifest holds.
-pub(crate) const MAX_OBJECTS: usize = 2 * super::construct::MAX_NODES + 16;
+pub(crate) const MAX_OBJECTS: usize = 2 * crate::construct::MAX_NODES + 16;
 const MAX_DUMP_DEPTH: usize = 512;
 
 /// The objects of one loaded manifest.
