@@ -624,18 +624,8 @@ fn split_list(list: &str) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------
-// Times (OpenSSH misc.c parse_absolute_time)
+// Times (OpenSSH misc.c parse_absolute_time), with the `time` crate
 // ---------------------------------------------------------------------------
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 /// Parses `YYYYMMDD[HHMM[SS]]` with an optional `Z` or `UTC` suffix into
 /// seconds since the epoch. OpenSSH reads times without the suffix as local
@@ -669,30 +659,20 @@ pub fn parse_absolute_time(text: &str) -> Option<u64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 61 {
         return None;
     }
-    let t = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s;
+    // OpenSSH (strptime, then timegm) takes day 1 to 31 in every month and
+    // normalises what overflows (20200231 is 2 March), and seconds up to 61:
+    // so the day and the time are added to the month's first day, not
+    // checked as a calendar date.
+    let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
+    let first = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, 1).ok()?;
+    let t =
+        first.midnight().assume_utc().unix_timestamp() + (d - 1) * 86_400 + h * 3600 + mi * 60 + s;
     u64::try_from(t).ok().filter(|&t| t > 0)
 }
 
 /// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
 fn format_time(t: u64) -> String {
-    let days = i64::try_from(t / 86_400).unwrap_or(i64::MAX / 2);
-    let secs = t % 86_400;
-    // Inverse of days_from_civil (H. Hinnant).
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    crate::verify::format_rfc3339(t)
 }
 
 // ---------------------------------------------------------------------------
@@ -1492,6 +1472,9 @@ mod tests {
             parse_absolute_time("20200231"),
             parse_absolute_time("20200302")
         );
+        // A leap second, as timegm counts it: the next minute's first.
+        assert_eq!(parse_absolute_time("20191231235960"), Some(1_577_836_800));
+        assert_eq!(parse_absolute_time("99991231"), Some(253_402_214_400));
         for bad in [
             "",
             "Z",
