@@ -153,6 +153,20 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+// Why the armour and the blob are read here rather than with `ssh-key`'s
+// `SshSig` (whose key types and signature checks are used below): a
+// signature must be accepted exactly when `ssh-keygen -Y verify` accepts
+// it, and refused with a reason an operator can act on.
+// * `SshSig::from_pem` goes through `pem-rfc7468`, which implements RFC
+//   7468's strict form; OpenSSH's `sshsig_dearmor` ignores any whitespace
+//   in the body and takes CRLF after the header, so re-wrapped signatures
+//   that OpenSSH verifies would be refused.
+// * `SshSig` holds the signer as plain `KeyData`: a signature made with a
+//   certificate (`-f key-cert.pub`) does not decode at all, where sigward
+//   must say that certificate-signed signatures are not supported.
+// * Unknown hash algorithms, versions and trailing data get OpenSSH's
+//   checks and messages of their own (see `parse_blob`).
+
 /// Removes the armour as OpenSSH's `sshsig_dearmor` does: the header and a
 /// line end, the base64 body (whitespace ignored), `\n` and the footer.
 pub fn dearmor(bytes: &[u8]) -> Result<Vec<u8>, String> {
