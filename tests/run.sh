@@ -80,17 +80,23 @@ if [ "$status" != 0 ]; then
     exit "$status"
 fi
 
+# all_ran WHAT RESULT: RESULT, a cargo "test result:" line, says that at
+# least 5 tests passed and none was ignored; otherwise the run stops here.
+all_ran() {
+    echo "$1: ${2:-<no result line>}"
+    local passed ignored
+    passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' <<<"$2")
+    ignored=$(sed -n 's/.* \([0-9]*\) ignored.*/\1/p' <<<"$2")
+    if [ -z "$passed" ] || [ "$passed" -lt 5 ] || [ "${ignored:-0}" != 0 ]; then
+        echo "tests/run.sh: the $1 tests did not all run (${2:-none found})" >&2
+        exit 1
+    fi
+}
+
 # The privileged suites (end-to-end, attack, fault and load tests) must have
 # run, not been skipped.
 for suite in e2e attacks faults; do
-    result=$(awk -v s="tests/$suite/main.rs" '/Running / && index($0, s) {found=1} found && /^test result:/ {print; exit}' "$log")
-    echo "$suite: ${result:-<no result line>}"
-    passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' <<<"$result")
-    ignored=$(sed -n 's/.* \([0-9]*\) ignored.*/\1/p' <<<"$result")
-    if [ -z "$passed" ] || [ "$passed" -lt 5 ] || [ "${ignored:-0}" != 0 ]; then
-        echo "tests/run.sh: the root $suite tests did not all run (${result:-none found})" >&2
-        exit 1
-    fi
+    all_ran "$suite" "$(awk -v s="tests/$suite/main.rs" '/Running / && index($0, s) {found=1} found && /^test result:/ {print; exit}' "$log")"
 done
 # The attack suite once more with its trees on a tmpfs (TMPDIR decides where
 # the harness puts them): stores through a shared mapping change no time
@@ -110,14 +116,7 @@ if [ "$status" != 0 ]; then
     echo "tests/run.sh: the attack suite failed on tmpfs (exit $status)" >&2
     exit "$status"
 fi
-result=$(grep '^test result:' "$log" | tail -n 1)
-echo "attacks on tmpfs: ${result:-<no result line>}"
-passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' <<<"$result")
-ignored=$(sed -n 's/.* \([0-9]*\) ignored.*/\1/p' <<<"$result")
-if [ -z "$passed" ] || [ "$passed" -lt 5 ] || [ "${ignored:-0}" != 0 ]; then
-    echo "tests/run.sh: the attack suite did not all run on tmpfs (${result:-none found})" >&2
-    exit 1
-fi
+all_ran "attacks on tmpfs" "$(grep '^test result:' "$log" | tail -n 1)"
 umount "$tmpfs" && rmdir "$tmpfs"
 
 # --- packages, and the packaged agent under a real systemd ------------------------
