@@ -27,6 +27,11 @@ impl Decision {
             Decision::Allow => "allow",
         }
     }
+
+    /// Whether the answer lets the open through (everything but a deny).
+    pub fn allows(self) -> bool {
+        self != Decision::Deny
+    }
 }
 
 /// Why an event got its answer: the `reason` of a verdict.
@@ -129,11 +134,6 @@ impl Judgement {
             record: decision != Decision::Allow || log_allowed || self_signed,
         }
     }
-
-    /// Whether the answer lets the open through.
-    pub fn allows(&self) -> bool {
-        self.decision != Decision::Deny
-    }
 }
 
 /// How a fail-closed (or, outside enforce mode, fail-open) answer counts:
@@ -169,7 +169,7 @@ mod tests {
             assert_eq!(j.reason, Some("tampered"));
             assert_eq!(j.detail, "tampered for the test");
             assert!(j.record);
-            assert_eq!(j.allows(), mode != Mode::Enforce);
+            assert_eq!(j.decision.allows(), mode != Mode::Enforce);
         }
     }
 

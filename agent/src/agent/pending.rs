@@ -63,7 +63,7 @@ impl Pending {
         let m = &self.shared.metrics;
         m.verdict(decision, why);
         m.observe_latency(self.received.elapsed());
-        self.answer(decision != Decision::Deny);
+        self.answer(decision.allows());
     }
 }
 
