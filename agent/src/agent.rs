@@ -75,7 +75,7 @@ mod guards;
 mod marks;
 mod pending;
 mod reload;
-mod status;
+mod telemetry;
 mod watcher;
 mod workers;
 
@@ -83,7 +83,7 @@ use events::event_loop;
 use marks::{guard_walked, mounts_loop, refresh_filesystem_marks, report_views};
 use pending::{Job, Pending};
 use reload::{load_at_start, reload, save_last_good};
-use status::{beat_interval_ms, log_status, metrics_loop, status, watchdog_loop};
+use telemetry::{beat_interval_ms, log_status, metrics_loop, status, watchdog_loop};
 use watcher::watch_loop;
 use workers::{unix_nanos, worker_loop};
 
@@ -564,7 +564,7 @@ impl control::Handler for ControlHandler {
         }
     }
 
-    fn status(&self) -> serde_json::Value {
+    fn status(&self) -> crate::status::Status {
         status(&self.0)
     }
 }

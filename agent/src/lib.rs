@@ -35,6 +35,7 @@ pub mod opener;
 pub mod scan;
 pub mod stale;
 pub mod state;
+pub mod status;
 pub mod strict;
 pub mod tools;
 pub mod verdict;

@@ -11,7 +11,8 @@ use crate::cli::{ReloadArgs, StatusArgs};
 use crate::exit::Exit;
 use crate::ids;
 
-use super::{AnyReply, IO_TIMEOUT, MAX_REPLY, MAX_STATUS_REPLY, PID_FILE_LIMIT};
+use super::{AnyReply, StatusReply, IO_TIMEOUT, MAX_REPLY, MAX_STATUS_REPLY, PID_FILE_LIMIT};
+use crate::status::Health;
 
 /// Whether `pid` is a running process named `sigward`.
 pub(super) fn is_sigward(pid: u32) -> bool {
@@ -209,17 +210,28 @@ pub fn status_command(args: &StatusArgs) -> ExitCode {
         eprintln!("sigward status: the agent at {shown} refused the request: {error}");
         return Exit::Unreachable.into();
     }
+    let status = match serde_json::from_value::<StatusReply>(answer) {
+        Ok(reply) => reply.status,
+        Err(e) => {
+            eprintln!(
+                "sigward status: the agent at {shown} answered a status this sigward {} cannot \
+                 read ({e}); is the running agent another version? Restart it after an upgrade",
+                env!("CARGO_PKG_VERSION")
+            );
+            return Exit::Unreachable.into();
+        }
+    };
     if args.json {
-        println!("{answer}");
+        // The answer as the agent sent it, `ok` included.
+        println!("{line}");
     } else if args.prometheus {
-        print!("{}", crate::metrics::prometheus(&answer));
+        print!("{}", crate::status::prometheus(&status));
     } else {
-        print!("{}", crate::metrics::human(&answer));
+        print!("{}", crate::status::human(&status));
     }
-    if answer.get("state").and_then(serde_json::Value::as_str) == Some("degraded") {
-        Exit::Degraded.into()
-    } else {
-        Exit::Ok.into()
+    match status.state {
+        Health::Degraded => Exit::Degraded.into(),
+        Health::Ok => Exit::Ok.into(),
     }
 }
 

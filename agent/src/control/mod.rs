@@ -11,7 +11,7 @@
 //! | -------- | ------ |
 //! | `reload` | `{"ok":true,"generation":N}`, or `{"ok":false,"error":"FILE:LINE: message","generation":N}` where N is the generation still in force |
 //! | `ping`   | `{"ok":true,"generation":N,"pid":PID}` |
-//! | `status` | `{"ok":true,...}`: counters and state, see [`crate::metrics::Metrics::status`] |
+//! | `status` | `{"ok":true,...}`: counters and state, a [`StatusReply`] (see [`crate::status::Status`]) |
 //!
 //! Any other request, a request from a peer that is not uid 0 (checked with
 //! `SO_PEERCRED`), an oversized request and a malformed one get
@@ -29,6 +29,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::status::Status;
 
 mod client;
 mod server;
@@ -83,8 +85,8 @@ pub trait Handler: Send + Sync + 'static {
     fn generation(&self) -> u64;
     /// Reloads the policy exactly as SIGHUP does, and reports the result.
     fn reload(&self) -> ReloadOutcome;
-    /// Counters and state, as one JSON object (without `ok`).
-    fn status(&self) -> serde_json::Value;
+    /// Counters and state.
+    fn status(&self) -> Status;
 }
 
 /// The requests the agent serves: the first word of the request line.
@@ -190,6 +192,16 @@ impl From<ReloadOutcome> for ReloadReply {
     }
 }
 
+/// The answer to `status`: the [`Status`]'s members and `ok`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusReply {
+    /// Always true.
+    pub ok: bool,
+    /// Counters and state.
+    #[serde(flatten)]
+    pub status: Status,
+}
+
 /// The answer to a request that was not served (no `generation`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
@@ -243,8 +255,8 @@ mod tests {
                 generation: 7,
             }
         }
-        fn status(&self) -> serde_json::Value {
-            json!({ "events": 3 })
+        fn status(&self) -> Status {
+            crate::status::tests::sample()
         }
     }
 
@@ -260,7 +272,10 @@ mod tests {
             json!({"ok": false, "error": "p.toml:3: bad", "generation": 7})
         );
         let status = dispatch("status", 1, &Fake);
-        assert_eq!(status, json!({"ok": true, "events": 3}));
+        assert_eq!(status["ok"], true);
+        assert_eq!(status["events"], 4);
+        let back: StatusReply = serde_json::from_value(status).unwrap();
+        assert_eq!(back.status, Fake.status());
         for bad in ["", "   ", "status now", "reload now", "RELOAD", "STATUS"] {
             let a = dispatch(bad, 1, &Fake);
             assert_eq!(a["ok"], false, "{bad:?}");

@@ -21,8 +21,8 @@ use crate::ids;
 
 use super::client::is_sigward;
 use super::{
-    Handler, Options, PingReply, Refusal, ReloadReply, Request, IO_TIMEOUT, MAX_REQUEST,
-    MAX_SOCKET_PATH, PID_FILE_LIMIT,
+    Handler, Options, PingReply, Refusal, ReloadReply, Request, StatusReply, IO_TIMEOUT,
+    MAX_REQUEST, MAX_SOCKET_PATH, PID_FILE_LIMIT,
 };
 
 /// Why the control socket or the pid file cannot be set up.
@@ -418,16 +418,10 @@ pub(super) fn dispatch(line: &str, peer_pid: i32, handler: &dyn Handler) -> serd
         Err(e) => return refusal(&e.to_string()),
     };
     let answer = match request {
-        Request::Status => {
-            let mut answer = handler.status();
-            return match answer.as_object_mut() {
-                Some(fields) => {
-                    fields.insert("ok".into(), serde_json::Value::Bool(true));
-                    answer
-                }
-                None => refusal("the status could not be built"),
-            };
-        }
+        Request::Status => serde_json::to_value(StatusReply {
+            ok: true,
+            status: handler.status(),
+        }),
         Request::Ping => serde_json::to_value(PingReply {
             generation: handler.generation(),
             ok: true,

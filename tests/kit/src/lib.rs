@@ -5,6 +5,7 @@
 //!   policy), the [`harness::Agent`] guard that runs the real binary as
 //!   root and SIGKILLs it by PID when dropped, processes run with a timeout
 //!   in their own process group, waits on the agent's records and state.
+//! * [`exposition`]: a checker of the Prometheus text the agent writes.
 //! * [`openers`]: real loaders (`cat`, Python `import`, `ctypes.CDLL`,
 //!   `execve`) run against a file, with the errno they saw.
 //!
@@ -12,5 +13,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod exposition;
 pub mod harness;
 pub mod openers;

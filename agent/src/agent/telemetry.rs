@@ -1,4 +1,6 @@
-//! The status, the metrics file writer and the systemd watchdog.
+//! What the agent tells the world besides its records: the status (the
+//! control socket, SIGUSR1), the metrics file writer, and the systemd
+//! watchdog.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -6,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use crate::files::AtomicWrite;
 use crate::{ids, metrics, notify};
 
 use super::Shared;
@@ -14,16 +17,17 @@ use super::Shared;
 /// record's `SIGWARD_STATUS` carries the JSON form).
 pub(super) fn log_status(shared: &Shared) {
     let v = status(shared);
+    let json = serde_json::to_string(&v).unwrap_or_default();
     tracing::info!(
         message_id = ids::STATUS,
-        sigward_status = %v,
+        sigward_status = %json,
         "status on SIGUSR1:\n{}",
-        metrics::human(&v)
+        crate::status::human(&v)
     );
 }
 
-/// The agent's status (see [`Metrics::status`]).
-pub(super) fn status(shared: &Shared) -> serde_json::Value {
+/// The agent's status (see [`metrics::Metrics::status`]).
+pub(super) fn status(shared: &Shared) -> crate::status::Status {
     let engine = shared.engine();
     shared.metrics.status(&metrics::Live {
         cache_entries: shared.cache.len(),
@@ -89,8 +93,11 @@ pub(super) fn metrics_loop(shared: &Shared, wake: &Receiver<()>) {
             }
         }
         if let Some(path) = &want {
-            match metrics::write_atomic(path, &metrics::prometheus(&status(shared))) {
-                Ok(()) => {
+            // World-readable whatever the umask (the unit sets 0077):
+            // node_exporter runs as another user.
+            let text = crate::status::prometheus(&status(shared));
+            match AtomicWrite::new(0o644).write(path, text.as_bytes()) {
+                Ok(_) => {
                     written = Some(path.clone());
                     failures.recovered(path);
                 }
