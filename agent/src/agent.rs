@@ -178,6 +178,7 @@ impl Shared {
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// The policy is invalid.
     #[error("{0}")]

@@ -13,31 +13,14 @@
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::process::ExitCode;
 
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::cli::{Cli, GenerateDocsArgs};
-use crate::exit::Exit;
+use crate::cli::Cli;
 
-/// `sigward generate-docs`.
-pub fn generate_docs(args: &GenerateDocsArgs) -> ExitCode {
-    match generate(&args.out) {
-        Ok(files) => {
-            for f in files {
-                println!("{f}");
-            }
-            Exit::Ok.into()
-        }
-        Err(e) => {
-            eprintln!("sigward generate-docs: {}: {e}", args.out.display());
-            Exit::Failed.into()
-        }
-    }
-}
-
-fn generate(out: &Path) -> io::Result<Vec<String>> {
+/// Writes the man pages and completions under `out`; returns their paths.
+pub fn generate(out: &Path) -> io::Result<Vec<String>> {
     let man = out.join("man");
     let completions = out.join("completions");
     fs::create_dir_all(&man)?;

@@ -1,11 +1,31 @@
 //! The `sigward` agent and command-line tools, as a library: the `sigward`
-//! binary (`main.rs`) parses the command line and calls into it, and the
-//! end-to-end tests use its types (MESSAGE_IDs, exit codes).
+//! binary (`main.rs`) parses the command line and hands it to [`cmd`], and
+//! the end-to-end tests use its types (MESSAGE_IDs, exit codes).
 //!
-//! The agent (`sigward run`) and the tools (`keygen`, `sign`, `verify`,
-//! `check`) share one verification path ([`check::evaluate`]) built on the
-//! pure `sigward-policy` library. `docs/architecture.md` follows one
-//! permission event and one reload through these modules.
+//! # The verdict path
+//!
+//! 1. The kernel queues a permission event on the group [`fan::Groups`]
+//!    holds; the event thread (`agent/events.rs`) reads it as a
+//!    [`fan::PermEvent`] and wraps it in the envelope `Pending`
+//!    (`agent/pending.rs`), which answers exactly once and denies if
+//!    dropped unanswered.
+//! 2. Triage on the event thread: the agent's own opens, directories, empty
+//!    files and signature reads are allowed at once; a verdict in the
+//!    userspace cache ([`cache::VerdictCache::fast`]) answers a repeat.
+//! 3. Anything else becomes a job for a worker (`agent/workers.rs`), which
+//!    reads, hashes and verifies the file through the event's descriptor
+//!    on the one path `sigward verify` uses too ([`check::evaluate`], over
+//!    the pure `sigward-policy` crate).
+//! 4. [`verdict::Judgement::of`] turns the outcome and the tree's mode into
+//!    a decision and a reason, with no system call; the worker answers
+//!    through [`fan::Groups::respond`], caches the verdict, and places a
+//!    kernel ignore mark when it may ([`kcache::KernelCache`]).
+//! 5. A [`audit::DecisionRecord`] goes to journald through
+//!    [`audit::Auditor::record`]; [`metrics::Metrics`] counts it, and
+//!    [`status::Status`] shows it.
+//!
+//! `docs/architecture.md` draws this path, and that of a reload, module by
+//! module.
 
 #![deny(missing_docs)]
 
@@ -14,6 +34,7 @@ pub mod audit;
 pub mod cache;
 pub mod check;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod control;
 pub mod exit;
@@ -37,7 +58,7 @@ pub mod stale;
 pub mod state;
 pub mod status;
 pub mod strict;
-pub mod tools;
+
 pub mod verdict;
 pub mod via;
 pub mod views;

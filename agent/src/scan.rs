@@ -6,16 +6,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use nix::errno::Errno;
 use serde_json::{json, Value};
 use sigward_policy::{Reason, Verdict};
 
 use crate::check;
-use crate::cli::ScanArgs;
 use crate::config::Engine;
-use crate::exit::Exit;
 
 /// Directories deeper than this below a scanned root are not walked.
 pub const MAX_DEPTH: usize = 64;
@@ -357,79 +354,6 @@ pub fn summary(entries: &[Entry]) -> String {
         if parts.is_empty() { "" } else { ": " },
         parts.join(", ")
     )
-}
-
-/// `sigward scan`.
-pub fn scan(args: &ScanArgs) -> ExitCode {
-    let engine = match Engine::load(&args.policy, 0) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("{e}");
-            return Exit::Usage.into();
-        }
-    };
-    for w in &engine.warnings {
-        eprintln!("{}: warning: {w}", args.policy.display());
-    }
-    let roots: Vec<PathBuf> = if args.paths.is_empty() {
-        engine.trees.iter().map(|t| t.root.clone()).collect()
-    } else {
-        let mut roots = Vec::new();
-        for p in &args.paths {
-            // As the agent names files: through symlinks in the path given.
-            match fs::canonicalize(p) {
-                Ok(c) => {
-                    if engine.tree_for(&c).is_none() {
-                        eprintln!(
-                            "note: {} is outside every protected tree: the agent does not \
-                             check it (verified with the policy's global settings)",
-                            p.display()
-                        );
-                    }
-                    roots.push(c);
-                }
-                Err(e) => {
-                    eprintln!("sigward scan: {}: {e}", p.display());
-                    return Exit::Usage.into();
-                }
-            }
-        }
-        roots
-    };
-    if roots.is_empty() {
-        eprintln!(
-            "{}: protects no trees; nothing to scan (give PATHs to scan)",
-            args.policy.display()
-        );
-    }
-    let mut scanner = Scanner::new(&engine);
-    // Nested trees are listed once, by the outermost walk.
-    let mut sorted = roots.clone();
-    sorted.sort();
-    sorted.dedup();
-    let outer: Vec<&PathBuf> = sorted
-        .iter()
-        .filter(|r| !sorted.iter().any(|o| o != *r && r.starts_with(o)))
-        .collect();
-    for root in outer {
-        scanner.scan(root);
-    }
-    for w in &scanner.warnings {
-        eprintln!("warning: {w}");
-    }
-    let entries = scanner.entries;
-    if args.json {
-        let list: Vec<Value> = entries.iter().map(Entry::to_json).collect();
-        println!("{}", Value::Array(list));
-    } else {
-        print!("{}", table(&entries));
-        eprintln!("{}", summary(&entries));
-    }
-    if entries.iter().any(|e| e.status.denied()) {
-        Exit::Failed.into()
-    } else {
-        Exit::Ok.into()
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The control socket of the running agent, and its clients (`sigward
-//! reload`, `sigward status`).
+//! The control socket of the running agent. Its clients are `sigward
+//! reload` and `sigward status` ([`crate::cmd::client`]).
 //!
 //! Protocol: a Unix stream socket (default `/run/sigward/control.sock`, mode 0600 in
 //! a root-only directory). One request per connection: the client writes one
@@ -22,8 +22,8 @@
 //! (each connection has a deadline of [`IO_TIMEOUT`]), never an open.
 //!
 //! This module holds the protocol ([`Request`], and the answers
-//! [`PingReply`], [`ReloadReply`], [`Refusal`]); `server` serves it for
-//! the agent, `client` is `sigward reload` and `sigward status`.
+//! [`PingReply`], [`ReloadReply`], [`StatusReply`], [`Refusal`]); `server`
+//! serves it for the agent.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,10 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::status::Status;
 
-mod client;
 mod server;
 
-pub use client::{reload_command, status_command};
 pub use server::{Endpoint, EndpointError, Server};
 
 /// How long one connection may take to send its request (and to accept the
@@ -87,6 +85,13 @@ pub trait Handler: Send + Sync + 'static {
     fn reload(&self) -> ReloadOutcome;
     /// Counters and state.
     fn status(&self) -> Status;
+}
+
+/// Whether `pid` is a running process named `sigward`.
+pub(crate) fn is_sigward(pid: u32) -> bool {
+    pid != 0
+        && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim_end() == "sigward")
 }
 
 /// The requests the agent serves: the first word of the request line.

@@ -19,10 +19,9 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 use crate::ids;
 
-use super::client::is_sigward;
 use super::{
-    Handler, Options, PingReply, Refusal, ReloadReply, Request, StatusReply, IO_TIMEOUT,
-    MAX_REQUEST, MAX_SOCKET_PATH, PID_FILE_LIMIT,
+    is_sigward, Handler, Options, PingReply, Refusal, ReloadReply, Request, StatusReply,
+    IO_TIMEOUT, MAX_REQUEST, MAX_SOCKET_PATH, PID_FILE_LIMIT,
 };
 
 /// Why the control socket or the pid file cannot be set up.

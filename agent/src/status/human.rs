@@ -2,10 +2,9 @@
 //! logged on SIGUSR1.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Health, Status};
-use crate::metrics::{unix_now, LATENCY_BUCKETS_US};
 
 /// The status as a table for people.
 pub fn human(v: &Status) -> String {
@@ -58,7 +57,10 @@ pub fn human(v: &Status) -> String {
             v.policy.generation,
             v.policy.loaded_at_rfc3339,
             humantime::format_duration(Duration::from_secs(
-                unix_now().saturating_sub(v.policy.loaded_at)
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+                    .saturating_sub(v.policy.loaded_at)
             ))
         ),
     );
@@ -113,6 +115,7 @@ pub fn human(v: &Status) -> String {
     if !label.is_empty() {
         t.row(label, "-".into());
     }
+    let top = v.latency.top_bound();
     let latency = match (
         v.latency.quantile(0.5),
         v.latency.quantile(0.99),
@@ -121,9 +124,9 @@ pub fn human(v: &Status) -> String {
         (Some(p50), Some(p99), Some(mean)) => format!(
             "{} answered by workers: half within {}, 99% within {} (mean {})",
             v.latency.count,
-            short_duration(p50),
-            short_duration(p99),
-            short_duration(mean)
+            short_duration(p50, top),
+            short_duration(p99, top),
+            short_duration(mean, top)
         ),
         _ => "nothing verified yet".into(),
     };
@@ -244,10 +247,9 @@ fn denials(t: &mut Table, v: &Status) {
 }
 
 /// A number of seconds for people: `250 µs`, `2.5 ms`, `10 s`, and `more
-/// than 10 s` for the `+Inf` bucket.
-fn short_duration(x: f64) -> String {
+/// than 10 s` for the `+Inf` bucket (`top`: the largest finite bound).
+fn short_duration(x: f64, top: f64) -> String {
     if x.is_infinite() {
-        let top = LATENCY_BUCKETS_US.last().copied().unwrap_or(0) as f64 / 1e6;
         format!("more than {top} s")
     } else if x < 1e-3 {
         format!("{} µs", (x * 1e6).round())
@@ -293,10 +295,11 @@ mod tests {
 
     #[test]
     fn durations_for_people() {
-        assert_eq!(short_duration(0.00005), "50 µs");
-        assert_eq!(short_duration(0.0025), "2.5 ms");
-        assert_eq!(short_duration(0.000381), "381 µs");
-        assert_eq!(short_duration(10.0), "10 s");
-        assert_eq!(short_duration(f64::INFINITY), "more than 10 s");
+        assert_eq!(short_duration(0.00005, 10.0), "50 µs");
+        assert_eq!(short_duration(0.0025, 10.0), "2.5 ms");
+        assert_eq!(short_duration(0.000381, 10.0), "381 µs");
+        assert_eq!(short_duration(10.0, 10.0), "10 s");
+        assert_eq!(short_duration(f64::INFINITY, 10.0), "more than 10 s");
+        assert_eq!(sample().latency.top_bound(), 10.0);
     }
 }

@@ -255,6 +255,15 @@ impl Latency {
         self.buckets.iter().find(|b| b.count >= want).map(|b| b.le)
     }
 
+    /// The largest finite bucket bound, in seconds (0 without buckets).
+    pub fn top_bound(&self) -> f64 {
+        self.buckets
+            .iter()
+            .map(|b| b.le)
+            .filter(|le| le.is_finite())
+            .fold(0.0, f64::max)
+    }
+
     /// The mean, in seconds, when there were observations.
     pub fn mean(&self) -> Option<f64> {
         (self.count > 0).then(|| self.sum_seconds / self.count as f64)
