@@ -65,6 +65,38 @@ pub struct DecisionRecord {
     pub time: SystemTime,
 }
 
+impl DecisionRecord {
+    /// A record of `decision` on the file at `path`, made now, with
+    /// nothing else known yet: the callers fill in what they know with
+    /// struct update syntax (`DecisionRecord { detail, ..new(..) }`).
+    pub fn new(
+        decision: Decision,
+        path: PathBuf,
+        access: &'static str,
+        mode: Mode,
+        generation: u64,
+    ) -> DecisionRecord {
+        DecisionRecord {
+            decision,
+            reason: None,
+            detail: String::new(),
+            path,
+            access,
+            pid: 0,
+            exe: None,
+            uid: None,
+            sha256: None,
+            sig_path: None,
+            key: None,
+            format: None,
+            signer: None,
+            mode,
+            generation,
+            time: SystemTime::now(),
+        }
+    }
+}
+
 enum Msg {
     Record(Box<DecisionRecord>),
     Settings(AuditSettings),
@@ -338,22 +370,17 @@ mod tests {
 
     fn rec(path: &str) -> DecisionRecord {
         DecisionRecord {
-            decision: Decision::Deny,
             reason: Some(Reason::Unsigned.as_str()),
             detail: "x".into(),
-            path: PathBuf::from(path),
-            access: "open",
             pid: 1,
-            exe: None,
-            uid: None,
-            sha256: None,
-            sig_path: None,
-            key: None,
-            format: None,
-            signer: None,
-            mode: Mode::Enforce,
-            generation: 1,
             time: SystemTime::UNIX_EPOCH,
+            ..DecisionRecord::new(
+                Decision::Deny,
+                PathBuf::from(path),
+                "open",
+                Mode::Enforce,
+                1,
+            )
         }
     }
 

@@ -58,6 +58,7 @@ pub mod stale;
 pub mod state;
 pub mod status;
 pub mod strict;
+pub mod triage;
 
 pub mod verdict;
 pub mod via;

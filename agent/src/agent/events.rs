@@ -1,5 +1,6 @@
 //! The event thread: reads the permission groups, answers at once what needs
-//! no verification, and hands the rest to the workers ([`handle_event`]).
+//! no verification, and hands the rest to the workers ([`handle_event`], which
+//! carries out what [`crate::triage`] decides).
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -9,25 +10,24 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::FileStat;
 use sigward_policy::config::{Mode, UntrustedWriters};
-use sigward_policy::Reason;
 
-use crate::cache::{Entry, Fast, Hit, Probe, NO_EPOCH};
-use crate::check::Outcome;
+use crate::cache::{Entry, Fast, Hit, Probe};
+use crate::config::Engine;
 use crate::fan::PermEvent;
 use crate::files::Stamp;
+use crate::fsmarks::Outside;
 use crate::lanes::{Lane, Lanes};
 use crate::metrics::Metrics;
+use crate::names::{self, Unresolved};
+use crate::triage::{triage, Facts, FileFacts, Lookup, Then, Triage};
 use crate::verdict::Why;
-use crate::verdict::{failure_decision, Decision};
 use crate::via::Via;
-use crate::{check, names};
 
 use super::marks::{leave_outside_file_to_kernel, link_target_of};
 use super::pending::{respond, Job, Pending};
-use super::workers::{
-    name_settled, only_trusted_can_write, unix_nanos, unwritten, NAME_EXEMPTION_REFUSED,
-};
+use super::workers::{name_settled, only_trusted_can_write, unix_nanos, unwritten};
 use super::Shared;
 
 /// Size of the event thread's read buffer: a few hundred events per read.
@@ -193,6 +193,9 @@ pub(super) fn names_epoch(shared: &Shared) -> Option<u64> {
     Some(shared.names_epoch.load(Ordering::SeqCst))
 }
 
+/// Handles one event: [`triage`] decides from the facts of [`EventFacts`],
+/// and this carries the decision out (answer, cache, kernel, or a job for
+/// the workers).
 pub(super) fn handle_event(
     shared: &Arc<Shared>,
     tx: Option<&Lanes<Job>>,
@@ -201,227 +204,219 @@ pub(super) fn handle_event(
 ) {
     let m = &shared.metrics;
     m.event();
-    if ev.pid() == shared.self_pid {
-        // The agent's own opens (signature files in marked directories).
-        m.verdict(Decision::Allow, Why::OwnOpen);
-        respond(shared, &ev, true);
-        return;
-    }
     let engine = shared.engine();
-    if !ev.version_ok() {
-        let allow = engine.policy.mode != Mode::Enforce;
-        m.verdict(failure_decision(allow), Why::Error);
-        respond(shared, &ev, allow);
-        return;
-    }
     let exec = ev.is_exec();
-    let pending = Pending::new(shared.clone(), ev, engine.policy.mode);
-    let Some(fd) = pending.fd() else { return };
-    let st = match nix::sys::stat::fstat(fd) {
-        Ok(st) => st,
-        Err(_) => return, // Pending answers fail-closed on drop
+    let mut facts = EventFacts {
+        shared,
+        engine: &engine,
+        ev: &ev,
+        names,
+        st: None,
+        outside: None,
     };
-    let stamp = Stamp::of(&st);
-    let is_dir = (st.st_mode & libc::S_IFMT) == libc::S_IFDIR;
-    if is_dir {
-        pending.allow_fast(Why::Directory);
-        return;
-    }
-    let regular = crate::files::is_regular(&st);
-    if regular && stamp.size == 0 && only_trusted_can_write(&engine, fd, &st) {
-        // Nothing to run in an empty file that only trusted owners can
-        // fill; deployment tools create files empty before writing them.
-        // Never cached: checked again on every later open. An empty file
-        // others can write goes to a worker (see `empty_file`).
-        pending.allow_fast(Why::Empty);
-        return;
-    }
-    let probe = Probe {
-        stamp,
-        nlink: st.st_nlink,
-        generation: engine.generation,
-    };
-    // The hit path: no path, no /proc, no allocation.
-    // Entries of files others may write answer only while nobody writes.
-    if let Some(why) = shared
-        .cache
-        .fast(&probe, exec, names.epoch(shared), || unwritten(fd))
-    {
-        m.cache_hit();
-        pending.allow_fast(why);
-        return;
-    }
-    // Read before the path, so that an entry made from this path is never
-    // newer than the names it saw.
-    let epoch = names.epoch(shared).unwrap_or(NO_EPOCH);
-    // The file's name in the agent's own mount namespace: never the name
-    // the opener's mounts show, which the opener may have chosen.
-    // On a filesystem whose mark raises opens outside the trees too, the
-    // mount the open went through tells whether it was opened in a tree.
-    let outside = shared.filesystem_marks.outside(stamp.dev);
-    let via = outside.as_ref().map_or(Via::Unknown, |o| {
-        shared.vias.of(fd, pending.pid(), &o.dev, &o.trees)
-    });
-    let resolved = names::resolve(&shared.groups, &shared.own_ns, fd, &st, pending.pid());
-    let resolved = match (resolved, via) {
-        (Ok(now), Via::Tree) if engine.tree_for(&now).is_none() => {
-            Err(names::Unresolved::LeftTree { now })
-        }
-        (Err(_), Via::Disjoint) => {
-            // Opened through a mount that shows no tree: not the agent's
-            // business, whatever the file is called.
-            m.cache_miss();
-            pending.allow_fast(Why::OutsideTrees);
+    let decided = triage(&mut facts);
+    let (st, outside) = (facts.st, facts.outside);
+    let pending = match decided {
+        Triage::Respond { decision, why } => {
+            m.verdict(decision, why);
+            respond(shared, &ev, decision.allows());
             return;
         }
-        (r, _) => r,
+        // Pending answers fail-closed on drop.
+        Triage::FailClosed => return drop(Pending::new(shared.clone(), ev, engine.policy.mode)),
+        _ => Pending::new(shared.clone(), ev, engine.policy.mode),
     };
-    let path = match resolved {
-        Ok(path) => path,
-        Err(why) => {
-            // Without a name its tree, mode and signature cannot be found:
-            // refused in the strictest mode of the policy, recorded by
-            // device and inode, and never cached.
-            m.cache_miss();
-            let mode = engine.strictest_mode();
-            let mut pending = pending;
-            pending.fail_allow = mode != Mode::Enforce;
-            if mode == Mode::Off {
-                pending.allow_fast(Why::ModeOff);
-                return;
+    let Some(st) = st else { return };
+    let stamp = Stamp::of(&st);
+    match decided {
+        Triage::Respond { .. } | Triage::FailClosed => {}
+        Triage::Allow { why, lookup, then } => {
+            count(m, lookup);
+            match then {
+                Then::Nothing => {}
+                Then::RememberModeOff { path, epoch } => shared.cache.insert(Entry {
+                    stamp,
+                    nlink: st.st_nlink,
+                    generation: engine.generation,
+                    epoch,
+                    path: path.into(),
+                    fast: Fast::both(Why::ModeOff),
+                    valid_until: None,
+                    outcome: None,
+                    // Mode off: nothing is checked, so nothing to watch.
+                    watch_writers: false,
+                }),
+                Then::LeaveToKernel(path) => {
+                    if let (Some(fd), Some(o)) = (pending.fd(), outside.as_deref()) {
+                        leave_outside_file_to_kernel(shared, &engine, fd, &st, &path, o);
+                    }
+                }
             }
+            pending.allow_fast(why);
+        }
+        Triage::Verify(plan) => {
+            count(m, plan.lookup);
+            let mut pending = pending;
+            pending.fail_allow = plan.mode != Mode::Enforce;
             let job = Job {
-                path: why.shown(stamp.dev, stamp.ino),
+                pending,
+                path: plan.path,
                 stamp,
                 nlink: st.st_nlink,
-                epoch: NO_EPOCH,
+                epoch: plan.epoch,
                 exec,
-                mode,
-                // An empty file needs no name: it is allowed while nobody
-                // else writes or reads it (see `empty_file`), unless a tree
-                // refuses untrusted writers (its tree cannot be told).
-                known: (!(regular
-                    && stamp.size == 0
-                    && engine
-                        .trees
-                        .iter()
-                        .all(|t| t.untrusted_writers != UntrustedWriters::Refuse)))
-                .then(|| {
-                    Arc::new(Outcome::refused(
-                        Reason::Unsigned,
-                        format!("the file's name cannot be resolved: {why}"),
-                        PathBuf::new(),
-                    ))
-                }),
-                cached: false,
-                name_settled: false,
+                mode: plan.mode,
+                known: plan.known,
+                cached: plan.cached,
+                name_settled: plan.name_settled,
                 engine,
-                pending,
             };
             send(m, tx, job);
-            return;
-        }
-    };
-    if let Some(o) = outside.as_deref() {
-        if via != Via::Tree && engine.tree_for(&path).is_none() && !link_target_of(shared, &path) {
-            // Raised by the filesystem mark of a tree that is a mount of its
-            // own, for a file that was not opened in a tree: nothing crosses
-            // that mount.
-            m.cache_miss();
-            leave_outside_file_to_kernel(shared, &engine, fd, &st, &path, o);
-            pending.allow_fast(Why::OutsideTrees);
-            return;
         }
     }
-    let mode = engine.mode_for(&path);
-    let mut pending = pending;
-    pending.fail_allow = mode != Mode::Enforce;
-    let remember = |fast: Fast, path: &Path| {
-        shared.cache.insert(Entry {
-            stamp,
+}
+
+fn count(m: &Metrics, lookup: Lookup) {
+    match lookup {
+        Lookup::None => {}
+        Lookup::Hit => m.cache_hit(),
+        Lookup::Miss => m.cache_miss(),
+    }
+}
+
+/// The facts of one event, found out as [`triage`] asks for them: through
+/// the event's descriptor, the policy in force, the caches and the mount
+/// tables.
+struct EventFacts<'a> {
+    shared: &'a Shared,
+    engine: &'a Engine,
+    ev: &'a PermEvent,
+    names: &'a mut Names,
+    /// `fstat` of the descriptor, once asked for.
+    st: Option<FileStat>,
+    /// The filesystem mark's view, when the file's filesystem has one that
+    /// also raises opens outside the trees.
+    outside: Option<Arc<Outside>>,
+}
+
+impl EventFacts<'_> {
+    fn probe(&self, st: &FileStat) -> Probe {
+        Probe {
+            stamp: Stamp::of(st),
             nlink: st.st_nlink,
-            generation: engine.generation,
-            epoch,
-            path: path.into(),
-            fast,
-            valid_until: None,
-            outcome: None,
-            // Mode off: nothing is checked, so nothing to watch.
-            watch_writers: false,
-        });
-    };
-    if mode == Mode::Off {
-        remember(Fast::both(Why::ModeOff), &path);
-        pending.allow_fast(Why::ModeOff);
-        return;
-    }
-    let sig_path = check::sig_path_for(&path);
-    let known = if !regular {
-        Some(Arc::new(Outcome::refused(
-            Reason::Unsigned,
-            "not a regular file: only regular files can carry a signature",
-            sig_path,
-        )))
-    } else if check::is_sig_file(&path) && !(regular && stamp.size == 0 && !exec) {
-        // (An empty one others can write goes to `empty_file` like any
-        // other empty file: creating a signature file opens it empty.)
-        let trusted = pending
-            .fd()
-            .is_some_and(|fd| only_trusted_can_write(&engine, fd, &st));
-        if !exec && (trusted || name_settled(shared, &st)) {
-            // Loaders and operators read signature files. An exemption,
-            // not a verdict: never cached, decided again on every open.
-            pending.allow_fast(Why::SignatureRead);
-            return;
+            generation: self.engine.generation,
         }
-        Some(Arc::new(Outcome::refused(
-            Reason::Invalid,
-            if exec {
-                "signature files are never executed"
-            } else {
-                NAME_EXEMPTION_REFUSED
-            },
-            sig_path,
-        )))
-    } else {
-        None
-    };
-    let mut cached = false;
-    let known = match known {
-        Some(k) => Some(k),
-        None => match shared.cache.lookup(&probe, &path, exec, epoch, || {
-            pending.fd().is_some_and(unwritten)
-        }) {
-            Some(Hit::Allow(why)) => {
-                m.cache_hit();
-                pending.allow_fast(why);
-                return;
-            }
-            Some(Hit::Outcome(hit)) => {
-                m.cache_hit();
-                cached = true;
-                Some(hit)
-            }
-            None => {
-                m.cache_miss();
-                None
-            }
-        },
-    };
-    let job = Job {
-        pending,
-        path,
-        stamp,
-        nlink: st.st_nlink,
-        epoch,
-        exec,
-        mode,
-        known,
-        cached,
-        name_settled: name_settled(shared, &st),
-        engine,
-    };
-    send(m, tx, job);
+    }
+}
+
+impl Facts for EventFacts<'_> {
+    fn own_open(&self) -> bool {
+        self.ev.pid() == self.shared.self_pid
+    }
+
+    fn version_ok(&self) -> bool {
+        self.ev.version_ok()
+    }
+
+    fn policy_mode(&self) -> Mode {
+        self.engine.policy.mode
+    }
+
+    fn strictest_mode(&self) -> Mode {
+        self.engine.strictest_mode()
+    }
+
+    fn untrusted_writers_allowed_everywhere(&self) -> bool {
+        self.engine
+            .trees
+            .iter()
+            .all(|t| t.untrusted_writers != UntrustedWriters::Refuse)
+    }
+
+    fn exec(&self) -> bool {
+        self.ev.is_exec()
+    }
+
+    fn file(&mut self) -> Option<FileFacts> {
+        let st = nix::sys::stat::fstat(self.ev.fd()).ok()?;
+        self.st = Some(st);
+        let stamp = Stamp::of(&st);
+        Some(FileFacts {
+            dir: (st.st_mode & libc::S_IFMT) == libc::S_IFDIR,
+            regular: crate::files::is_regular(&st),
+            size: stamp.size,
+            dev: stamp.dev,
+            ino: stamp.ino,
+        })
+    }
+
+    fn only_trusted_can_write(&mut self) -> bool {
+        self.st
+            .is_some_and(|st| only_trusted_can_write(self.engine, self.ev.fd(), &st))
+    }
+
+    fn fast_hit(&mut self) -> Option<Why> {
+        let st = self.st?;
+        let epoch = self.names.epoch(self.shared);
+        let fd = self.ev.fd();
+        // The hit path: no path, no /proc, no allocation. Entries of files
+        // others may write answer only while nobody writes.
+        self.shared
+            .cache
+            .fast(&self.probe(&st), self.ev.is_exec(), epoch, || unwritten(fd))
+    }
+
+    fn names_epoch(&mut self) -> Option<u64> {
+        self.names.epoch(self.shared)
+    }
+
+    fn name(&mut self) -> (Result<PathBuf, Unresolved>, Via) {
+        let Some(st) = self.st else {
+            return (Err(Unresolved::Unreadable), Via::Unknown);
+        };
+        let (fd, pid) = (self.ev.fd(), self.ev.pid());
+        // On a filesystem whose mark raises opens outside the trees too,
+        // the mount the open went through tells whether it was opened in a
+        // tree.
+        self.outside = self.shared.filesystem_marks.outside(Stamp::of(&st).dev);
+        let via = self.outside.as_ref().map_or(Via::Unknown, |o| {
+            self.shared.vias.of(fd, pid, &o.dev, &o.trees)
+        });
+        // The name in the agent's own mount namespace: never the name the
+        // opener's mounts show, which the opener may have chosen.
+        let shared = self.shared;
+        let name = names::resolve(&shared.groups, &shared.own_ns, fd, &st, pid);
+        (name, via)
+    }
+
+    fn in_tree(&self, path: &Path) -> bool {
+        self.engine.tree_for(path).is_some()
+    }
+
+    fn raised_outside(&mut self, path: &Path, via: Via) -> bool {
+        self.outside.is_some()
+            && via != Via::Tree
+            && !self.in_tree(path)
+            && !link_target_of(self.shared, path)
+    }
+
+    fn mode_for(&self, path: &Path) -> Mode {
+        self.engine.mode_for(path)
+    }
+
+    fn name_settled(&mut self) -> bool {
+        self.st.is_some_and(|st| name_settled(self.shared, &st))
+    }
+
+    fn lookup(&mut self, path: &Path, epoch: u64) -> Option<Hit> {
+        let st = self.st?;
+        let fd = self.ev.fd();
+        self.shared
+            .cache
+            .lookup(&self.probe(&st), path, self.ev.is_exec(), epoch, || {
+                unwritten(fd)
+            })
+    }
 }
 
 /// Hands a job to the workers of its lane (by the file's size). Unbounded

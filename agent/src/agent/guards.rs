@@ -85,22 +85,16 @@ pub(super) fn guard_special(shared: &Shared, engine: &Engine, paths: &[PathBuf])
             .metrics
             .verdict(decision, Why::Rejected(Reason::Unsigned));
         shared.auditor.record(DecisionRecord {
-            decision,
             reason: Some(Reason::Unsigned.as_str()),
             detail,
-            path: path.clone(),
-            access: "create",
-            pid: 0,
-            exe: None,
             uid: Some(owner),
-            sha256: None,
-            sig_path: None,
-            key: None,
-            format: None,
-            signer: None,
-            mode: tree.mode,
-            generation: engine.generation,
-            time: std::time::SystemTime::now(),
+            ..DecisionRecord::new(
+                decision,
+                path.clone(),
+                "create",
+                tree.mode,
+                engine.generation,
+            )
         });
     }
 }

@@ -19,6 +19,7 @@ use crate::config::Engine;
 use crate::files::Stamp;
 use crate::lanes::{Lane, LaneWatch};
 use crate::metrics::unix_now;
+use crate::triage::NAME_EXEMPTION_REFUSED;
 use crate::verdict::{Decision, Judgement, Why};
 use crate::{check, kcache, metrics};
 
@@ -457,14 +458,6 @@ pub(super) fn name_settled(shared: &Shared, st: &FileStat) -> bool {
     ctime.saturating_add(settle) < shared.queue_empty_at.load(Ordering::SeqCst)
 }
 
-/// Why a file named like a signature or an AiSOC manifest is not read
-/// freely.
-pub(super) const NAME_EXEMPTION_REFUSED: &str =
-    "named like a signature file or an AiSOC manifest, which \
-     may be read freely only when nobody but the trusted owners can write it, or when it was not \
-     renamed in the 2 s before this open: its owner could have swapped its name with a plugin's \
-     while the plugin was being opened";
-
 /// Whether no process has the file open for writing (a lease probe: one
 /// `fcntl` pair, no `/proc`).
 pub(super) fn unwritten(fd: BorrowedFd<'_>) -> bool {
@@ -545,12 +538,10 @@ pub(super) fn conclude(
     }
     pending.decide(j.decision, j.why);
     let signer = check::signer(engine, &outcome.verdict);
+    let access = if exec { "exec" } else { "open" };
     shared.auditor.record(DecisionRecord {
-        decision: j.decision,
         reason: j.reason,
         detail: j.detail,
-        path: path.to_path_buf(),
-        access: if exec { "exec" } else { "open" },
         pid,
         exe,
         uid,
@@ -559,8 +550,12 @@ pub(super) fn conclude(
         key: outcome.verdict.key().map(|k| k.to_string()),
         format: outcome.verdict.format().map(|f| f.name()),
         signer,
-        mode,
-        generation: engine.generation,
-        time: std::time::SystemTime::now(),
+        ..DecisionRecord::new(
+            j.decision,
+            path.to_path_buf(),
+            access,
+            mode,
+            engine.generation,
+        )
     });
 }
