@@ -1,7 +1,9 @@
 //! The running agent: start-up, the threads, shutdown. Each thread's work
 //! lives in a submodule: `pending` (the envelope of one event), `events`,
 //! `workers`, `watcher`, `guards` (special files and symbolic links),
-//! `marks` (trees, filesystems, mounts), `reload` and `status`.
+//! `marks` (trees, filesystems, mounts), `reload` and `telemetry` (status,
+//! metrics file, watchdog); `shared` holds the state every thread shares,
+//! `signals` the signals the main thread waits for.
 //!
 //! Threads:
 //! * **events**: reads the permission group, answers at once what needs no
@@ -42,24 +44,23 @@
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, unbounded, Sender};
+use crossbeam_channel::{bounded, unbounded};
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 use sigward_policy::config::Mode;
 
 use crate::audit::Auditor;
 use crate::cache::VerdictCache;
 use crate::config::Engine;
-use crate::control::{self, ReloadOutcome};
+use crate::control;
 use crate::fan::{self, Groups, Op};
-use crate::files::Stamp;
 use crate::fsmarks::FilesystemMarks;
 use crate::ids;
 use crate::kcache::KernelCache;
@@ -75,106 +76,22 @@ mod guards;
 mod marks;
 mod pending;
 mod reload;
+mod shared;
+mod signals;
 mod telemetry;
 mod watcher;
 mod workers;
 
+use shared::{ControlHandler, InflightKey, Shared, Waiter};
+pub use signals::block_signals;
+
 use events::event_loop;
 use marks::{guard_walked, mounts_loop, refresh_filesystem_marks, report_views};
-use pending::{Job, Pending};
+use pending::Job;
 use reload::{load_at_start, reload, save_last_good};
-use telemetry::{beat_interval_ms, log_status, metrics_loop, status, watchdog_loop};
+use telemetry::{beat_interval_ms, log_status, metrics_loop, watchdog_loop};
 use watcher::watch_loop;
 use workers::{unix_nanos, worker_loop};
-
-/// State shared by every thread.
-struct Shared {
-    groups: Groups,
-    engine: RwLock<Arc<Engine>>,
-    cache: VerdictCache,
-    auditor: Auditor,
-    self_pid: i32,
-    /// Set when a stop was requested: the event thread hands its queued
-    /// events to the workers, then stops dispatching.
-    stopping: AtomicBool,
-    /// Set once every worker has finished: the event thread may exit.
-    workers_done: AtomicBool,
-    wake: EventFd,
-    /// Held for the whole of a reload: SIGHUP and the control socket may ask
-    /// at the same time, and reloads must not interleave.
-    reloading: Mutex<()>,
-    /// Counters and state for `sigward status` and the metrics file.
-    metrics: Metrics,
-    /// How often the event loop wakes up at least, to beat its heartbeat
-    /// (milliseconds, at most 1000).
-    beat_ms: u16,
-    /// systemd's watchdog interval, when it is enabled.
-    watchdog: Option<Duration>,
-    /// Set as soon as a stop is requested: the watchdog stops confirming
-    /// liveness and the metrics thread writes its last file.
-    shutting_down: AtomicBool,
-    /// Wakes the metrics thread (after a reload, and to stop it).
-    metrics_wake: Sender<()>,
-    /// Ignore marks on verified files.
-    kcache: KernelCache,
-    /// Bumped by the watcher after each directory rename it reads (see
-    /// [`names_epoch`]).
-    names_epoch: AtomicU64,
-    /// Set by the watcher while it holds notification events it has read
-    /// but not yet applied.
-    watch_busy: AtomicBool,
-    /// Files being verified now, with the events waiting for the same
-    /// verdict.
-    inflight: Mutex<HashMap<InflightKey, Vec<Waiter>>>,
-    /// Symbolic links out of the trees already handled (link, target).
-    symlinks: Mutex<HashSet<(PathBuf, PathBuf)>>,
-    /// When the event thread last found the permission queue empty (Unix
-    /// time in nanoseconds): every event it reads later was queued after
-    /// it (see [`name_settled`]).
-    queue_empty_at: AtomicU64,
-    /// The filesystem marks that close the window for new directories.
-    filesystem_marks: FilesystemMarks,
-    /// Where the last good policy is kept (`--state-dir`).
-    state: Option<StateDir>,
-    /// Set once this agent's marks are all in place and the inherited
-    /// group's marks are removed: that group is closed when drained.
-    inherited_retired: AtomicBool,
-    /// What the mounts that opens went through show.
-    vias: Vias,
-    /// Files and directories outside every tree that [`guard_symlink`]
-    /// marked for a link in a tree: their opens are checked, never taken
-    /// for opens outside the trees.
-    link_targets: Mutex<HashSet<PathBuf>>,
-    /// The agent's own mount namespace, in which files are named.
-    own_ns: names::OwnNamespace,
-    /// Files in the trees that an untrusted user's link gives another name:
-    /// (device, inode) → the link. Refused under every name while the link
-    /// resolves to them (checked again on every reload).
-    aliases: Mutex<HashMap<(u64, u64), PathBuf>>,
-}
-
-/// One version of one file under one name and policy generation.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct InflightKey {
-    stamp: Stamp,
-    generation: u64,
-    path: PathBuf,
-}
-
-/// An event waiting for a verification another worker is running.
-struct Waiter {
-    pending: Pending,
-    exec: bool,
-}
-
-impl Shared {
-    fn engine(&self) -> Arc<Engine> {
-        self.engine
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -545,57 +462,6 @@ pub fn run(
     drop(endpoint);
     let _ = audit_thread.join();
     Ok(())
-}
-
-/// What the control socket may ask of the agent.
-struct ControlHandler(Arc<Shared>);
-
-impl control::Handler for ControlHandler {
-    fn generation(&self) -> u64 {
-        self.0.engine().generation
-    }
-
-    fn reload(&self) -> ReloadOutcome {
-        match reload(&self.0) {
-            Ok(generation) => ReloadOutcome::Applied { generation },
-            Err((e, generation)) => ReloadOutcome::Refused {
-                error: e.to_string(),
-                generation,
-            },
-        }
-    }
-
-    fn status(&self) -> crate::status::Status {
-        status(&self.0)
-    }
-}
-
-/// The signals the agent handles itself, on the main thread, with
-/// `sigwait`: SIGHUP reloads, SIGTERM and SIGINT stop, SIGUSR1 writes the
-/// status to the log, and SIGUSR2, SIGALRM and SIGPIPE are ignored. A
-/// burst of any of them (several configuration-management handlers at
-/// once) coalesces into one pending signal and never kills the agent.
-const HANDLED_SIGNALS: [Signal; 7] = [
-    Signal::SIGHUP,
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGALRM,
-    Signal::SIGPIPE,
-];
-
-/// Blocks the signals the agent handles itself (`HANDLED_SIGNALS`) in the calling thread, and so in every thread
-/// it starts afterwards, and returns the set for `sigwait`. `main` calls it
-/// before anything else starts a thread: a thread started earlier would
-/// take such a signal with its default action, which ends the process.
-pub fn block_signals() -> nix::Result<SigSet> {
-    let mut set = SigSet::empty();
-    for s in HANDLED_SIGNALS {
-        set.add(s);
-    }
-    set.thread_block()?;
-    Ok(set)
 }
 
 fn stop_threads(

@@ -1,4 +1,8 @@
-//! Command-line interface.
+//! The command line: clap's definitions of every command and argument,
+//! with the `--help` texts that the man pages are generated from
+//! (`sigward generate-docs`). Over 600 lines because most of it is those
+//! texts, each beside the argument it describes; the commands themselves
+//! are in [`crate::cmd`].
 
 use std::path::PathBuf;
 use std::str::FromStr;
