@@ -1,0 +1,226 @@
+//! AiSOC plugin bundles: finding a plugin's root, walking and hashing its
+//! `*.py` files, and verifying its bundle signature.
+
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode as FileMode;
+use sigward_policy::formats::aisoc;
+use sigward_policy::{Format, Reason, TrustStore, Verdict};
+
+use super::companion::read_signature;
+use crate::files::is_regular;
+use crate::hash::{sha256_fd_watched, HashError, Interrupt, Unwatched, Watch};
+
+/// Bounds on the AiSOC bundle walk.
+const MAX_BUNDLE_FILES: usize = 10_000;
+const MAX_BUNDLE_DEPTH: usize = 64;
+const MAX_BUNDLE_ANCESTORS: usize = 32;
+
+/// Whether a path is an AiSOC manifest with a `plugin.sig` beside it: such
+/// manifests are read by AiSOC's loader before anything is verified, and are
+/// covered by the bundle signature.
+pub fn is_aisoc_manifest(path: &Path) -> bool {
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| aisoc::MANIFEST_NAMES.contains(&n));
+    named
+        && path
+            .parent()
+            .and_then(|d| nix::sys::stat::lstat(&d.join(aisoc::SIG_NAME)).ok())
+            .is_some_and(|st| is_regular(&st))
+}
+
+/// The nearest directory above `path` (up to `stop`) that is an AiSOC
+/// plugin root: it holds `plugin.sig` and a manifest.
+pub(super) fn find_bundle_root(
+    path: &Path,
+    stop: Option<&Path>,
+) -> Option<(PathBuf, &'static str)> {
+    let mut dir = path.parent()?;
+    for _ in 0..MAX_BUNDLE_ANCESTORS {
+        let has = |name: &str| {
+            nix::sys::stat::lstat(&dir.join(name))
+                .ok()
+                .is_some_and(|st| is_regular(&st))
+        };
+        if has(aisoc::SIG_NAME) {
+            if let Some(m) = aisoc::MANIFEST_NAMES.iter().find(|m| has(m)) {
+                return Some((dir.to_path_buf(), m));
+            }
+        }
+        if stop.is_some_and(|s| s == dir) {
+            return None;
+        }
+        dir = dir.parent()?;
+    }
+    None
+}
+
+/// Verifies the AiSOC bundle rooted at `root` with the file being checked
+/// at `path` (whose SHA-256 was computed through its descriptor). Returns
+/// the verdict, the `plugin.sig` path, and whether every file could be read.
+pub(super) fn bundle_verdict(
+    root: &Path,
+    manifest_name: &'static str,
+    path: &Path,
+    sha256: &[u8; 32],
+    trust: &TrustStore,
+    buf: &mut [u8],
+    watch: &mut dyn Watch,
+) -> Result<(Verdict, PathBuf, bool), Interrupt> {
+    let sig_path = root.join(aisoc::SIG_NAME);
+    let malformed =
+        |detail: String| Verdict::reject(Reason::Malformed, detail, None).in_format(Format::Aisoc);
+    let manifest = match read_signature(&root.join(manifest_name)) {
+        Ok(Some((m, _))) => m,
+        Ok(None) => {
+            return Ok((
+                malformed(format!("{manifest_name} disappeared")),
+                sig_path,
+                false,
+            ))
+        }
+        Err(e) => return Ok((malformed(format!("{manifest_name}: {e}")), sig_path, false)),
+    };
+    let sig = match read_signature(&sig_path) {
+        Ok(Some((s, _))) => s,
+        Ok(None) => return Ok((malformed("plugin.sig disappeared".into()), sig_path, false)),
+        Err(e) => return Ok((malformed(format!("plugin.sig: {e}")), sig_path, false)),
+    };
+    let Ok(own) = path.strip_prefix(root) else {
+        return Ok((
+            malformed("file is outside its plugin root".into()),
+            sig_path,
+            false,
+        ));
+    };
+    let (files, complete) =
+        match bundle_files_watched(root, Some((&posix(own), *sha256)), buf, watch)? {
+            Ok(r) => r,
+            Err(e) => return Ok((malformed(e), sig_path, false)),
+        };
+    let bundle = aisoc::Bundle {
+        manifest_name,
+        manifest: &manifest,
+        sig: &sig,
+        files: &files,
+    };
+    Ok((aisoc::verify_bundle(&bundle, trust), sig_path, complete))
+}
+
+/// Every `*.py` file under an AiSOC plugin root (hidden directories
+/// included, symlinked directories not followed), as relative POSIX path →
+/// SHA-256. `known` supplies the hash of one file already computed (the one
+/// being opened, hashed through its descriptor). The flag says whether every
+/// file could be read.
+pub fn bundle_files(
+    root: &Path,
+    known: Option<(&str, [u8; 32])>,
+    buf: &mut [u8],
+) -> Result<(BTreeMap<String, [u8; 32]>, bool), String> {
+    bundle_files_watched(root, known, buf, &mut Unwatched).unwrap_or_else(|i| Err(i.to_string()))
+}
+
+/// Bundle members with their SHA-256 and whether all could be read, or why
+/// the bundle cannot be verified.
+type Members = Result<(BTreeMap<String, [u8; 32]>, bool), String>;
+
+/// [`bundle_files`], consulting `watch` before every read (outer error:
+/// interrupted).
+fn bundle_files_watched(
+    root: &Path,
+    known: Option<(&str, [u8; 32])>,
+    buf: &mut [u8],
+    watch: &mut dyn Watch,
+) -> Result<Members, Interrupt> {
+    let mut files = BTreeMap::new();
+    let mut complete = true;
+    let mut stack = vec![(root.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            complete = false;
+            continue;
+        };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            let Ok(ft) = entry.file_type() else {
+                complete = false;
+                continue;
+            };
+            if ft.is_dir() {
+                if depth + 1 < MAX_BUNDLE_DEPTH {
+                    stack.push((p, depth + 1));
+                } else {
+                    complete = false;
+                }
+                continue;
+            }
+            if p.extension().is_none_or(|e| e != "py") {
+                continue;
+            }
+            if files.len() >= MAX_BUNDLE_FILES {
+                return Ok(Err(format!(
+                    "plugin holds more than {MAX_BUNDLE_FILES} .py files"
+                )));
+            }
+            let Ok(rel) = p.strip_prefix(root) else {
+                continue;
+            };
+            if rel.to_str().is_none() {
+                return Ok(Err(format!(
+                    "{} has a name that is not UTF-8, which an AiSOC bundle cannot list",
+                    p.display()
+                )));
+            }
+            let rel = posix(rel);
+            let digest = match known {
+                Some((k, d)) if k == rel => Some(d),
+                _ => hash_path(&p, buf, watch)?,
+            };
+            match digest {
+                Some(d) => {
+                    files.insert(rel, d);
+                }
+                None => complete = false,
+            }
+        }
+    }
+    Ok(Ok((files, complete)))
+}
+
+fn posix(rel: &Path) -> String {
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// SHA-256 of a file by path (bundle members other than the one opened).
+/// Symlinks to files are followed, as Python's `rglob` does.
+/// `Ok(None)`: it cannot be read.
+fn hash_path(
+    path: &Path,
+    buf: &mut [u8],
+    watch: &mut dyn Watch,
+) -> Result<Option<[u8; 32]>, Interrupt> {
+    let Ok(fd) = nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        FileMode::empty(),
+    ) else {
+        return Ok(None);
+    };
+    let size = match nix::sys::stat::fstat(fd.as_fd()) {
+        Ok(st) if is_regular(&st) => u64::try_from(st.st_size).unwrap_or(0),
+        _ => return Ok(None),
+    };
+    match sha256_fd_watched(fd.as_fd(), size, buf, watch) {
+        Ok(d) => Ok(Some(d)),
+        Err(HashError::Interrupted(i)) => Err(i),
+        Err(_) => Ok(None),
+    }
+}

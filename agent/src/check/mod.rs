@@ -1,0 +1,318 @@
+//! The one verification path shared by the agent and `sigward verify`:
+//! from an open file and the name it was opened under to a verdict.
+//!
+//! Evidence is read from beside the file (`FILE.sig`, `FILE.minisig`,
+//! `FILE.sha256`) and, for `*.py` files inside an AiSOC plugin directory,
+//! from the bundle signature at the plugin's root. The file itself is only
+//! ever read through the descriptor the caller holds.
+
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use sigward_policy::formats;
+use sigward_policy::{Evidence, Format, Options, Reason, Subject, TrustStore, Verdict};
+
+use crate::files::{is_regular, Stamp};
+use crate::hash::{digest_fd, HashError, Interrupt, Watch};
+
+// The unit tests (`tests.rs`) take these from here with `use super::*`.
+#[cfg(test)]
+use std::os::fd::{AsFd, OwnedFd};
+
+mod bundle;
+mod companion;
+mod engine;
+
+pub use bundle::{bundle_files, is_aisoc_manifest};
+use bundle::{bundle_verdict, find_bundle_root};
+pub use companion::{
+    companion, is_sig_file, open_for_verify, open_no_follow, read_signature, sig_path_for,
+    sig_stamp, EvidenceStamps, SigError, COMPANION_SUFFIXES, MAX_SIGNATURE_SIZE,
+};
+pub use engine::{evaluate_in, evaluate_in_watched, signer, writable_refusal};
+
+/// A file that its evidence alone refuses (no signature at all, or one
+/// that binds another size: see
+/// [`sigward_policy::formats::refused_without_content`]) is read only up
+/// to this size: small ones are still hashed, so that their records carry
+/// `SIGWARD_SHA256` and the content deny list applies to them as to every
+/// file; larger ones are refused without reading a byte of them, so that
+/// an unsigned 100 GiB sparse file costs no more than a small one.
+pub const HASH_REFUSED_UP_TO: u64 = 1024 * 1024;
+
+/// What a verification found.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// SHA-256 of the content, when it was computed.
+    pub sha256: Option<[u8; 32]>,
+    /// The signature file the verdict rests on (`FILE.sig` when there is
+    /// none).
+    pub sig_path: PathBuf,
+    /// The companions' stamps when they were read. A cached rejection is
+    /// reused only while these are unchanged.
+    pub evidence: EvidenceStamps,
+    /// Whether the verdict may be cached: the file was read whole and did
+    /// not change meanwhile, and nothing failed for a passing reason.
+    pub cacheable: bool,
+    /// Unix time from which a verified verdict no longer holds, because the
+    /// validity window of a key it rests on ends (`None`: no window ends
+    /// it). See [`valid_until`].
+    pub valid_until: Option<u64>,
+}
+
+impl Outcome {
+    /// A rejection decided without reading the file (nothing hashed, not
+    /// cacheable).
+    pub fn refused(reason: Reason, detail: impl Into<String>, sig_path: PathBuf) -> Self {
+        Outcome {
+            verdict: Verdict::reject(reason, detail, None),
+            sha256: None,
+            sig_path,
+            evidence: EvidenceStamps::default(),
+            cacheable: false,
+            valid_until: None,
+        }
+    }
+}
+
+/// What a verification may consult besides the file.
+pub struct Context<'a> {
+    /// Trusted keys.
+    pub trust: &'a TrustStore,
+    /// Accepted formats and format settings, with `now` set.
+    pub options: &'a Options,
+    /// The protected tree's root: AiSOC plugin roots are looked for up to
+    /// here (and up to a fixed number of levels without one).
+    pub tree_root: Option<&'a Path>,
+}
+
+/// Verifies the open file `fd`, opened as `path`.
+///
+/// `buf` is the caller's hashing buffer. The file is hashed through `fd`
+/// (never reopened by name), and its stamp is compared before and after, so a
+/// file changed during verification is refused rather than cached. A file
+/// refused by its evidence alone is not read beyond [`HASH_REFUSED_UP_TO`].
+/// `watch` is consulted before every read of the content (the file's and
+/// its AiSOC bundle's): an interruption ends the verification without a
+/// verdict.
+pub fn evaluate(
+    fd: BorrowedFd<'_>,
+    path: &Path,
+    ctx: &Context<'_>,
+    buf: &mut [u8],
+    watch: &mut dyn Watch,
+) -> Result<Outcome, Interrupt> {
+    let sig_path = sig_path_for(path);
+    let before = match nix::sys::stat::fstat(fd) {
+        Ok(st) => st,
+        Err(e) => {
+            return Ok(Outcome::refused(
+                Reason::Invalid,
+                format!("cannot stat file: {e}"),
+                sig_path,
+            ))
+        }
+    };
+    if !is_regular(&before) {
+        return Ok(Outcome::refused(
+            Reason::Unsigned,
+            "not a regular file: only regular files can carry a signature",
+            sig_path,
+        ));
+    }
+    let stamp = Stamp::of(&before);
+
+    // Evidence beside the file.
+    let mut cacheable = true;
+    let mut stamps = EvidenceStamps::default();
+    let mut read_errors: Vec<Verdict> = Vec::new();
+    let mut read = |suffix: &str, slot: &mut Option<Stamp>| -> Option<Vec<u8>> {
+        let p = companion(path, suffix);
+        match read_signature(&p) {
+            Ok(Some((bytes, st))) => {
+                *slot = Some(st);
+                Some(bytes)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                *slot = sig_stamp(&p);
+                if matches!(e, SigError::Io(_)) {
+                    cacheable = false;
+                }
+                read_errors.push(Verdict::reject(
+                    Reason::Malformed,
+                    format!("{}: {e}", p.display()),
+                    None,
+                ));
+                None
+            }
+        }
+    };
+    let sig = read(".sig", &mut stamps.sig);
+    let minisig = read(".minisig", &mut stamps.minisig);
+    let sha256sum = read(".sha256", &mut stamps.sha256sum);
+    let evidence = Evidence {
+        sig: sig.as_deref(),
+        minisig: minisig.as_deref(),
+        sha256sum: sha256sum.as_deref(),
+    };
+    let needs = formats::needs(&evidence, ctx.options);
+    let bundle_root =
+        if ctx.options.allows(Format::Aisoc) && path.extension().is_some_and(|e| e == "py") {
+            find_bundle_root(path, ctx.tree_root)
+        } else {
+            None
+        };
+    let name = path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+    let used_sig = if evidence.sig.is_none() && evidence.minisig.is_some() {
+        companion(path, ".minisig")
+    } else {
+        sig_path.clone()
+    };
+
+    // Refused whatever the content: a large file is not read at all.
+    if bundle_root.is_none() && stamp.size > HASH_REFUSED_UP_TO {
+        if let Some(verdict) =
+            formats::refused_without_content(name, stamp.size, &evidence, ctx.options)
+        {
+            return Ok(Outcome {
+                verdict: read_errors.into_iter().fold(verdict, formats::best),
+                sha256: None,
+                sig_path: used_sig,
+                evidence: stamps,
+                cacheable,
+                valid_until: None,
+            });
+        }
+    }
+
+    let digests = match digest_fd(fd, stamp.size, needs, buf, watch) {
+        Ok(d) => d,
+        Err(HashError::Interrupted(i)) => return Err(i),
+        Err(e @ HashError::Shrunk { .. }) => {
+            return Ok(Outcome::refused(Reason::Tampered, e.to_string(), sig_path))
+        }
+        Err(e @ HashError::TooLarge { .. }) => {
+            return Ok(Outcome::refused(Reason::Malformed, e.to_string(), sig_path))
+        }
+        Err(e @ HashError::Read(_)) => {
+            return Ok(Outcome::refused(Reason::Invalid, e.to_string(), sig_path))
+        }
+    };
+    match nix::sys::stat::fstat(fd) {
+        Ok(after) if Stamp::of(&after) == stamp => {}
+        Ok(_) => {
+            return Ok(Outcome {
+                sha256: Some(digests.sha256),
+                ..Outcome::refused(
+                    Reason::Tampered,
+                    "file changed while it was being verified",
+                    sig_path,
+                )
+            })
+        }
+        Err(e) => {
+            return Ok(Outcome::refused(
+                Reason::Invalid,
+                format!("cannot stat file: {e}"),
+                sig_path,
+            ))
+        }
+    }
+
+    let subject = Subject {
+        name,
+        size: stamp.size,
+        sha256: &digests.sha256,
+        sha512: digests.sha512.as_ref(),
+        blake2b512: digests.blake2b512.as_ref(),
+        content: digests.content.as_deref(),
+    };
+    // An AiSOC bundle is one more piece of evidence, decided together with
+    // the others (deny list, validity windows, thresholds).
+    let mut extra = Vec::new();
+    let mut bundle_sig = None;
+    if let Some((root, manifest)) = bundle_root {
+        let (bundle, sig, complete) = bundle_verdict(
+            &root,
+            manifest,
+            path,
+            &digests.sha256,
+            ctx.trust,
+            buf,
+            watch,
+        )?;
+        // A bundle's verdict depends on every file of the plugin: never
+        // cache a rejection that may rest on it.
+        if !(complete && bundle.is_verified()) {
+            cacheable = false;
+        }
+        bundle_sig = Some((sig, bundle.clone()));
+        extra.push(bundle);
+    }
+    let mut verdict = formats::verify_with(&subject, &evidence, extra, ctx.trust, ctx.options);
+    for e in read_errors {
+        verdict = formats::best(verdict, e);
+    }
+    let mut used_sig = used_sig;
+    if let Some((sig, bundle)) = bundle_sig {
+        let rests_on_bundle = match (&verdict, &bundle) {
+            (Verdict::Verified { key, .. }, Verdict::Verified { key: b, .. }) => key == b,
+            _ => verdict == bundle.clone().in_format(Format::Aisoc),
+        };
+        if rests_on_bundle || (evidence.is_empty() && !verdict.is_verified()) {
+            used_sig = sig;
+        }
+    }
+    // A key that is not valid yet becomes valid without any file changing.
+    if matches!(
+        verdict,
+        Verdict::Rejected {
+            reason: Reason::Expired,
+            ..
+        }
+    ) {
+        cacheable = false;
+    }
+    Ok(Outcome {
+        valid_until: valid_until(&verdict, ctx.trust, ctx.options),
+        verdict,
+        sha256: Some(digests.sha256),
+        sig_path: used_sig,
+        evidence: stamps,
+        cacheable,
+    })
+}
+
+/// Until when a verdict holds as time passes (`None`: for ever). A
+/// signature with an authenticated signing time was checked against the
+/// key's window at that time, which does not move; otherwise the window
+/// was checked at `options.now` and the verdict ends with it. With a
+/// threshold above one, the verdict names one of its keys only: the
+/// earliest end among all keys valid now applies.
+pub fn valid_until(verdict: &Verdict, trust: &TrustStore, options: &Options) -> Option<u64> {
+    let Verdict::Verified {
+        key,
+        signed_at: None,
+        ..
+    } = verdict
+    else {
+        return None;
+    };
+    if options.threshold > 1 {
+        // A key not valid now gives `Some(now)` (see
+        // `TrustStore::valid_until`): only later ends count.
+        return trust
+            .iter()
+            .filter_map(|k| trust.valid_until(&k.fingerprint, options.now))
+            .filter(|&until| until > options.now)
+            .min();
+    }
+    trust.valid_until(key, options.now)
+}
+
+#[cfg(test)]
+mod tests;
