@@ -4,7 +4,7 @@
 //! conductor, notur, minisign, ssh) and two file sizes (4 KiB and 16 MiB of
 //! deterministic pseudo-random content), each benchmark measures what the
 //! agent does in memory when a protected file is opened (`evaluate` in
-//! `agent/src/check.rs`), minus the I/O:
+//! `agent/src/check/`), minus the I/O:
 //!
 //! 1. [`formats::needs`] over the evidence (it parses minisign and OpenSSH
 //!    signatures to learn their hash);
