@@ -18,7 +18,6 @@ use crate::files::Stamp;
 use crate::{fan, ids, kcache};
 
 use super::guards::{guard_special, guard_symlinks};
-use super::watcher::drop_kernel_marks;
 use super::{report_walk_errors, Shared};
 
 /// Marks every tree of `engine` again (marks are idempotent).
@@ -227,5 +226,41 @@ pub(super) fn report_views(
             );
             Vec::new()
         }
+    }
+}
+
+/// Removes every kernel ignore mark (the kernel cache stays closed until the
+/// caller opens it for the next generation). A mark that cannot be found
+/// again by its handle is removed by flushing every mark of the permission
+/// group and marking `next`'s trees again: during that short gap opens in
+/// the trees are not seen, which is logged; keeping a verdict of the old
+/// policy in the kernel would be worse.
+pub(super) fn drop_kernel_marks(shared: &Shared, next: &Engine) {
+    let dropped = shared.kcache.drop_all(&shared.groups);
+    if dropped.failed == 0 {
+        return;
+    }
+    tracing::error!(
+        message_id = ids::MARK_FAILED,
+        "{} kernel ignore marks could not be removed one by one; flushing all marks and \
+         marking every tree again (opens during the next moments are not checked)",
+        dropped.failed
+    );
+    if let Err(e) = shared.groups.flush_perm() {
+        tracing::error!(
+            message_id = ids::MARK_FAILED,
+            "cannot flush fanotify marks: {e}; stale kernel verdicts may remain until restart"
+        );
+        return;
+    }
+    // The flush removed the marks placed for symbolic links too: guard
+    // every link again.
+    shared
+        .symlinks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+    for tree in &next.trees {
+        mark_tree(shared, next, &tree.root);
     }
 }

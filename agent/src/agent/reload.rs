@@ -11,8 +11,8 @@ use crate::state::StateDir;
 use crate::{fan, ids, metrics, notify};
 
 use super::guards::recheck_aliases;
+use super::marks::drop_kernel_marks;
 use super::marks::{mark_tree, refresh_filesystem_marks, report_views};
-use super::watcher::drop_kernel_marks;
 use super::{announce_modes, Shared, StartError};
 
 /// Loads the policy at start-up; when it cannot be loaded, the last good

@@ -9,12 +9,11 @@ use std::sync::Arc;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
-use crate::config::Engine;
 use crate::fan::Op;
 use crate::{ids, watch};
 
 use super::guards::{guard_special, guard_symlink};
-use super::marks::{guard_walked, mark_all, mark_tree};
+use super::marks::{guard_walked, mark_all};
 use super::Shared;
 
 pub(super) fn watch_loop(shared: &Arc<Shared>) {
@@ -99,42 +98,6 @@ pub(super) fn watch_loop(shared: &Arc<Shared>) {
             }
         }
         shared.watch_busy.store(false, Ordering::SeqCst);
-    }
-}
-
-/// Removes every kernel ignore mark (the kernel cache stays closed until the
-/// caller opens it for the next generation). A mark that cannot be found
-/// again by its handle is removed by flushing every mark of the permission
-/// group and marking `next`'s trees again: during that short gap opens in
-/// the trees are not seen, which is logged; keeping a verdict of the old
-/// policy in the kernel would be worse.
-pub(super) fn drop_kernel_marks(shared: &Shared, next: &Engine) {
-    let dropped = shared.kcache.drop_all(&shared.groups);
-    if dropped.failed == 0 {
-        return;
-    }
-    tracing::error!(
-        message_id = ids::MARK_FAILED,
-        "{} kernel ignore marks could not be removed one by one; flushing all marks and \
-         marking every tree again (opens during the next moments are not checked)",
-        dropped.failed
-    );
-    if let Err(e) = shared.groups.flush_perm() {
-        tracing::error!(
-            message_id = ids::MARK_FAILED,
-            "cannot flush fanotify marks: {e}; stale kernel verdicts may remain until restart"
-        );
-        return;
-    }
-    // The flush removed the marks placed for symbolic links too: guard
-    // every link again.
-    shared
-        .symlinks
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clear();
-    for tree in &next.trees {
-        mark_tree(shared, next, &tree.root);
     }
 }
 

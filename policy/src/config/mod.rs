@@ -83,10 +83,17 @@ mod print;
 mod raw;
 #[cfg(test)]
 mod tests;
+mod values;
 
 pub use merge::merge;
-pub use parse::{parse, parse_fragment, Fragment};
+pub use parse::{parse_fragment, Fragment};
 pub use print::to_toml;
+
+/// Parses and merges a single policy file (no drop-ins). Relative paths
+/// resolve against `base_dir`.
+pub fn parse(text: &str, base_dir: &std::path::Path) -> Result<Policy, PolicyError> {
+    merge(&[parse_fragment(text, base_dir, 0)?])
+}
 
 /// What the agent does with a file that fails verification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,7 +1,6 @@
 //! One policy file (the main file or a drop-in) to a [`Fragment`], with
 //! every error naming its line.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
@@ -9,11 +8,9 @@ use toml::Spanned;
 use crate::fingerprint::Fingerprint;
 use crate::formats::Format;
 
-use super::merge::{bounded, format_list, merge, mode_word, normalize, owner, writers_word};
 use super::raw::{OneOrMany, ProtectFragment, RawNamedKey, RawPolicy, RawTime};
-use super::{
-    line_of, KeySource, Located, Mode, NamedKey, Owner, Policy, PolicyError, MAX_THRESHOLD,
-};
+use super::values::{bounded, format_list, mode_word, owner, writers_word, Cx};
+use super::{line_of, KeySource, Located, Mode, NamedKey, Owner, PolicyError, MAX_THRESHOLD};
 
 /// What one file says, before merging.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,12 +38,6 @@ pub struct Fragment {
     pub(super) log_allowed: Option<Located<bool>>,
     pub(super) rate_limit_burst: Option<Located<u32>>,
     pub(super) rate_limit_interval: Option<Located<u64>>,
-}
-
-/// Parses and merges a single policy file (no drop-ins). Relative paths
-/// resolve against `base_dir`.
-pub fn parse(text: &str, base_dir: &Path) -> Result<Policy, PolicyError> {
-    merge(&[parse_fragment(text, base_dir, 0)?])
 }
 
 /// Reads one file of a policy. `file` is its index, recorded in every
@@ -249,46 +240,6 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
         }
     }
     Ok(f)
-}
-
-pub(super) struct Cx<'a> {
-    pub(super) text: &'a str,
-    pub(super) base_dir: &'a Path,
-    pub(super) file: usize,
-}
-
-impl Cx<'_> {
-    pub(super) fn err(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
-        PolicyError {
-            file: self.file,
-            line: Some(line_of(self.text, span.start)),
-            message: message.into(),
-            previous: None,
-        }
-    }
-
-    pub(super) fn located<S, T>(&self, at: &Spanned<S>, value: T) -> Located<T> {
-        Located {
-            value,
-            line: line_of(self.text, at.span().start),
-            file: self.file,
-        }
-    }
-
-    pub(super) fn path(
-        &self,
-        v: &Spanned<String>,
-        what: &str,
-    ) -> Result<Located<PathBuf>, PolicyError> {
-        let raw = v.get_ref();
-        if raw.is_empty() {
-            return Err(self.err(v.span(), format!("{what} is empty")));
-        }
-        if raw.contains('\0') {
-            return Err(self.err(v.span(), format!("{what} contains a NUL byte")));
-        }
-        Ok(self.located(v, normalize(&self.base_dir.join(raw))))
-    }
 }
 
 pub(super) fn valid_name(s: &str) -> bool {
