@@ -24,7 +24,8 @@ impl TrustStore {
             return self.extend(formats::minisign::parse_public_key_file(source, text)?);
         }
         if trimmed.len() == 64 && trimmed.iter().all(u8::is_ascii_hexdigit) {
-            let key = formats::notur::parse_hex_key(trimmed).map_err(KeyFileError::Invalid)?;
+            let key = formats::notur::parse_hex_key(trimmed)
+                .map_err(|e| KeyFileError::Invalid(e.to_string()))?;
             let added = self.insert(TrustedKey::new(
                 KeyMaterial::Ed25519(key),
                 source,
@@ -78,12 +79,15 @@ impl TrustStore {
             let parsed = match tag {
                 "PUBLIC KEY" => match VerifyingKey::from_public_key_der(block.contents()) {
                     Ok(vk) => Ok((KeyMaterial::Ed25519(vk), None)),
-                    Err(_) => formats::rsa::key_from_spki_der(block.contents()).map(|k| (k, None)),
+                    Err(_) => formats::rsa::key_from_spki_der(block.contents())
+                        .map(|k| (k, None))
+                        .map_err(|e| e.to_string()),
                 },
-                "RSA PUBLIC KEY" => {
-                    formats::rsa::key_from_pkcs1_der(block.contents()).map(|k| (k, None))
-                }
-                "CERTIFICATE" => formats::rsa::key_from_certificate_der(block.contents()),
+                "RSA PUBLIC KEY" => formats::rsa::key_from_pkcs1_der(block.contents())
+                    .map(|k| (k, None))
+                    .map_err(|e| e.to_string()),
+                "CERTIFICATE" => formats::rsa::key_from_certificate_der(block.contents())
+                    .map_err(|e| e.to_string()),
                 other => Err(format!("{other} blocks are not public keys")),
             };
             match parsed {

@@ -236,6 +236,62 @@ pub enum KeyFileError {
     Invalid(String),
 }
 
+/// One validity window of a trusted key, as [`WindowError`] lists it.
+/// Its `Display` is `NAME valid from NOT_BEFORE to NOT_AFTER` (RFC 3339
+/// times, `-` for an open end, `key` when the policy gives no name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyWindow {
+    /// The policy's name for the key entry (`[[trust.key]] name`), if any.
+    pub name: Option<String>,
+    /// Not before, seconds since the epoch.
+    pub not_before: Option<u64>,
+    /// Not after (inclusive), seconds since the epoch.
+    pub not_after: Option<u64>,
+}
+
+impl std::fmt::Display for KeyWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time =
+            |v: Option<u64>| v.map_or_else(|| "-".to_string(), crate::verify::format_rfc3339);
+        write!(
+            f,
+            "{} valid from {} to {}",
+            self.name.as_deref().unwrap_or("key"),
+            time(self.not_before),
+            time(self.not_after)
+        )
+    }
+}
+
+/// Why a trusted key may not be used for a signature made at a given time
+/// ([`TrustStore::check_window`]). Its `Display` lists the key's windows,
+/// for the detail of an `expired` verdict.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WindowError {
+    /// No validity window set for the key allows the time.
+    #[error("{}", join_windows(windows))]
+    Outside {
+        /// The key.
+        fingerprint: Fingerprint,
+        /// The time checked (the signing time, or the verification time),
+        /// seconds since the epoch.
+        at: u64,
+        /// Every window set for the key, in load order.
+        windows: Vec<KeyWindow>,
+    },
+}
+
+/// The windows, `; `-separated.
+fn join_windows(windows: &[KeyWindow]) -> String {
+    windows
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// What loading one key file did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct LoadReport {
@@ -316,7 +372,7 @@ impl TrustStore {
     /// any entry for the key binds it everywhere, so a key retired with
     /// `not_after` stays retired even if an unnamed copy of it is also
     /// trusted; several windows for one key are alternatives.
-    pub fn check_window(&self, fingerprint: &Fingerprint, t: u64) -> Result<(), String> {
+    pub fn check_window(&self, fingerprint: &Fingerprint, t: u64) -> Result<(), WindowError> {
         let windowed: Vec<&TrustedKey> = self
             .lookup(fingerprint)
             .filter(|k| k.window != (None, None))
@@ -324,19 +380,18 @@ impl TrustStore {
         if windowed.is_empty() || windowed.iter().any(|k| k.valid_at(t)) {
             return Ok(());
         }
-        let fmt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), crate::verify::format_rfc3339);
-        Err(windowed
-            .iter()
-            .map(|k| {
-                format!(
-                    "{} valid from {} to {}",
-                    k.name.as_deref().unwrap_or("key"),
-                    fmt(k.window.0),
-                    fmt(k.window.1)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "))
+        Err(WindowError::Outside {
+            fingerprint: *fingerprint,
+            at: t,
+            windows: windowed
+                .iter()
+                .map(|k| KeyWindow {
+                    name: k.name.clone(),
+                    not_before: k.window.0,
+                    not_after: k.window.1,
+                })
+                .collect(),
+        })
     }
 
     /// How long a verdict by `fingerprint` whose window check passed at
@@ -453,3 +508,6 @@ impl TrustStore {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod window_texts;

@@ -26,11 +26,16 @@ mod scalars;
 
 pub(crate) use nodes::MAX_NODES;
 
+pub use composer::ComposerError;
+pub use constructor::ConstructorError;
+pub use scalars::ScalarError;
+
 use crate::pyobj::{Heap, Id};
+use crate::PyError;
 use composer::Composer;
 use constructor::Constructor;
 
-type R<T> = Result<T, String>;
+type R<T> = Result<T, PyError>;
 
 /// `yaml.safe_load(text)` into `heap`; `Ok(None)` for an empty stream.
 pub(crate) fn safe_load(text: &str, heap: &mut Heap) -> R<Option<Id>> {

@@ -19,6 +19,14 @@
 //!
 //! Every loop consumes input or is bounded by it, nesting is bounded by
 //! [`MAX_DEPTH`], and nothing recurses on the input.
+//!
+//! Where Python raises, these functions return a [`PyError`]: one variant
+//! per kind of exception (PyYAML's `ReaderError`, `ScannerError`,
+//! `ParserError`, `ComposerError` and `ConstructorError` with their marks,
+//! `json.JSONDecodeError`, the `ValueError`, `TypeError` and
+//! `RecursionError` of `int()`, `float()` and `json.dumps`), plus the
+//! bounds of this port ([`Limit`]). Its `Display` is the message the
+//! refusal of a manifest shows.
 
 #![deny(missing_docs)]
 
@@ -30,8 +38,171 @@ mod yaml11;
 
 use pyobj::{Heap, Id, Obj, PyStr};
 
+pub use construct::{ComposerError, ConstructorError, ScalarError};
+pub use pyjson::{JsonError, JsonProblem};
+pub use pynum::NumberError;
+pub use pyobj::TypeError;
+pub use yaml11::{
+    Mark, ParseContext, ParseProblem, ParserError, ReaderError, ScanContext, ScanProblem,
+    ScannerError,
+};
+
 /// Deepest nesting of a document.
 pub const MAX_DEPTH: usize = 128;
+
+/// Why a manifest cannot be loaded or written out: the exception Python
+/// raises there, or a bound of this port.
+///
+/// The larger errors are boxed, which keeps a `PyError` at four words: the
+/// recursive helpers (`flatten_mapping`, `construct_scalar`, `json.dumps`)
+/// return it at each of up to 512 levels, and their stack frames (large in
+/// unoptimised builds) grow with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PyError {
+    /// `yaml.reader.ReaderError`: a character YAML does not allow.
+    #[error(transparent)]
+    Reader(#[from] ReaderError),
+    /// `yaml.scanner.ScannerError`: characters that make no token.
+    #[error(transparent)]
+    Scanner(Box<ScannerError>),
+    /// `yaml.parser.ParserError`: tokens that make no document.
+    #[error(transparent)]
+    Parser(Box<ParserError>),
+    /// `yaml.composer.ComposerError`: anchors, aliases, documents.
+    #[error(transparent)]
+    Composer(Box<ComposerError>),
+    /// `yaml.constructor.ConstructorError`, and what constructing a value
+    /// raises.
+    #[error(transparent)]
+    Constructor(Box<ConstructorError>),
+    /// What `json.loads` raises.
+    #[error(transparent)]
+    Json(Box<JsonError>),
+    /// The `ValueError` of `str(int)` when `json.dumps` writes an integer
+    /// past 4300 digits.
+    #[error(transparent)]
+    Number(Box<NumberError>),
+    /// The `TypeError` of `hash()` or `json.dumps`.
+    #[error(transparent)]
+    Type(#[from] TypeError),
+    /// The `ValueError` of `json.dumps` (`check_circular=True`) for an
+    /// object that contains itself (YAML aliases can build one).
+    #[error("Circular reference detected")]
+    CircularReference,
+    /// The `RecursionError` Python raises in one of PyYAML's recursive
+    /// helpers (bounded here where Python would exhaust its stack).
+    #[error("maximum recursion depth exceeded in {function}")]
+    Recursion {
+        /// The PyYAML function (`construct_scalar`, `flatten_mapping`).
+        function: &'static str,
+    },
+    /// A bound of this port, where Python would only use more memory.
+    #[error(transparent)]
+    Limit(#[from] Limit),
+    /// A broken invariant of this port (a bug, not the input's fault).
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// `From` for the variants that hold their error in a `Box` (keeping
+/// [`PyError`], and the stack frames of the recursive helpers that return
+/// it, small).
+macro_rules! from_boxed {
+    ($($variant:ident($error:ty)),* $(,)?) => {
+        $(
+            impl From<$error> for PyError {
+                fn from(e: $error) -> Self {
+                    PyError::$variant(Box::new(e))
+                }
+            }
+        )*
+    };
+}
+
+from_boxed!(
+    Scanner(ScannerError),
+    Parser(ParserError),
+    Composer(ComposerError),
+    Constructor(ConstructorError),
+    Json(JsonError),
+    Number(NumberError),
+);
+
+/// The bounds that keep the work on any manifest small.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Limit {
+    /// Collections nest deeper than `levels` (the parser, the composer,
+    /// `json.loads` and `json.dumps`; the scanner's own check is
+    /// [`ScanProblem::TooDeep`], with its mark).
+    #[error("the manifest nests deeper than {levels} levels")]
+    TooDeep {
+        /// The bound.
+        levels: usize,
+    },
+    /// The YAML document has more than `limit` nodes.
+    #[error("the manifest has more than {limit} nodes")]
+    TooManyNodes {
+        /// The bound.
+        limit: usize,
+    },
+    /// Loading builds more than `limit` Python objects.
+    #[error("the manifest builds more than {limit} objects")]
+    TooManyObjects {
+        /// The bound.
+        limit: usize,
+    },
+    /// Merge keys (`<<`) copy or move more than `limit` entries.
+    #[error("merge keys copy more than {limit} entries")]
+    TooManyMergedEntries {
+        /// The bound.
+        limit: usize,
+    },
+    /// The canonical JSON would be longer than `limit` bytes.
+    #[error("the canonical form would exceed {limit} bytes")]
+    OutputTooLong {
+        /// The bound, in bytes of the output.
+        limit: usize,
+    },
+    /// Sorting 64 or more numeric keys that include NaN: CPython's order
+    /// then depends on its merge sort, which this port does not copy.
+    #[error("a mapping with 64 or more numeric keys including NaN cannot be ordered reliably")]
+    UnorderableNanKeys,
+}
+
+/// A broken invariant of this port: none of these can happen on any input.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InternalError {
+    /// An object index outside the heap, or of the wrong type.
+    #[error("internal: dangling object reference")]
+    DanglingObject,
+    /// A node index outside the composed nodes.
+    #[error("internal: dangling node")]
+    DanglingNode,
+    /// The parser popped more states than it pushed.
+    #[error("internal: parser state stack underflow")]
+    StateStackUnderflow,
+    /// The parser checked for an alias token and got another.
+    #[error("internal: alias token expected")]
+    AliasTokenExpected,
+    /// The parser checked for a scalar token and got another.
+    #[error("internal: scalar token expected")]
+    ScalarTokenExpected,
+    /// The composer met an event no node starts with.
+    #[error("internal: unexpected event {event}")]
+    UnexpectedEvent {
+        /// The event, as its `Debug` shows it (the type is internal).
+        event: String,
+    },
+    /// The scanner ran out of tokens before the end of the stream.
+    #[error("unexpected end of the token stream")]
+    EndOfTokens,
+    /// The parser ran out of events before the end of the stream.
+    #[error("unexpected end of the event stream")]
+    EndOfEvents,
+}
 
 /// A document read by [`safe_load`] or [`json_loads`]: Python objects.
 pub struct Document {
@@ -40,14 +211,14 @@ pub struct Document {
 }
 
 /// `yaml.safe_load(text)`: `None` for an empty document.
-pub fn safe_load(text: &str) -> Result<Option<Document>, String> {
+pub fn safe_load(text: &str) -> Result<Option<Document>, PyError> {
     let mut heap = Heap::default();
     let root = construct::safe_load(text, &mut heap)?;
     Ok(root.map(|root| Document { heap, root }))
 }
 
 /// `json.loads(text)`.
-pub fn json_loads(text: &str) -> Result<Document, String> {
+pub fn json_loads(text: &str) -> Result<Document, PyError> {
     let mut heap = Heap::default();
     let root = pyjson::loads(text, &mut heap)?;
     Ok(Document { heap, root })
@@ -61,7 +232,7 @@ impl Document {
 
     /// The mapping without `keys` (`{k: v for k, v in d.items() if k not in
     /// keys}`); `Err` if the document is not a mapping.
-    pub fn without_keys(mut self, keys: &[&str]) -> Result<Document, String> {
+    pub fn without_keys(mut self, keys: &[&str]) -> Result<Document, PyError> {
         self.root = self.heap.dict_without(self.root, keys)?;
         Ok(self)
     }
@@ -70,7 +241,7 @@ impl Document {
     /// ensure_ascii=True)` to `out`, refusing to let `out` grow beyond
     /// `limit` bytes. `Err` where Python raises (a key that is not a
     /// string, NaN) or the limit is reached.
-    pub fn dump_into(&self, out: &mut String, limit: usize) -> Result<(), String> {
+    pub fn dump_into(&self, out: &mut String, limit: usize) -> Result<(), PyError> {
         self.heap.dump(self.root, out, limit)
     }
 }
@@ -79,3 +250,6 @@ impl Document {
 pub fn json_string_into(s: &str, out: &mut String) {
     pyobj::escape_into(&PyStr::from_str(s), out);
 }
+
+#[cfg(test)]
+mod error_texts;

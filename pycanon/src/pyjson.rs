@@ -6,7 +6,69 @@
 
 use crate::pynum::{py_int, PyInt, MAX_STR_DIGITS};
 use crate::pyobj::{Heap, Id, Obj, PyStr};
-use crate::MAX_DEPTH;
+use crate::{Limit, PyError, MAX_DEPTH};
+
+/// What `json.loads` raises.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonError {
+    /// `json.JSONDecodeError`: Python's message, `msg: line L column C
+    /// (char N)`.
+    #[error("{problem}: line {lineno} column {colno} (char {pos})")]
+    Decode {
+        /// What is wrong (the exception's `msg`).
+        problem: JsonProblem,
+        /// Where, in characters from the start of the text.
+        pos: usize,
+        /// The line of `pos`, from 1.
+        lineno: usize,
+        /// The column of `pos`, from 1.
+        colno: usize,
+    },
+    /// The `ValueError` of `int()` on an integer literal longer than
+    /// CPython converts.
+    #[error("an integer literal has more than {MAX_STR_DIGITS} digits (Python's int() refuses it) at char {pos}")]
+    IntegerTooLong {
+        /// Where the literal starts, in characters.
+        pos: usize,
+    },
+}
+
+/// The `msg` of a `json.JSONDecodeError`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonProblem {
+    /// The text starts with a byte order mark.
+    #[error("Unexpected UTF-8 BOM (decode using utf-8-sig)")]
+    Bom,
+    /// Something follows the document.
+    #[error("Extra data")]
+    ExtraData,
+    /// No value starts here.
+    #[error("Expecting value")]
+    ExpectingValue,
+    /// The string starting here has no closing quote.
+    #[error("Unterminated string starting at")]
+    UnterminatedString,
+    /// A backslash followed by a character that is no escape.
+    #[error("Invalid \\escape")]
+    InvalidEscape,
+    /// A `\u` not followed by four hexadecimal digits.
+    #[error("Invalid \\uXXXX escape")]
+    InvalidUnicodeEscape,
+    /// A control character inside a string (`strict=True`).
+    #[error("Invalid control character at")]
+    InvalidControlCharacter,
+    /// An object key that is not a string.
+    #[error("Expecting property name enclosed in double quotes")]
+    ExpectingPropertyName,
+    /// A key not followed by `:`.
+    #[error("Expecting ':' delimiter")]
+    ExpectingColon,
+    /// Items not separated by `,`.
+    #[error("Expecting ',' delimiter")]
+    ExpectingComma,
+}
 
 struct Parser<'h> {
     s: Vec<char>,
@@ -18,11 +80,15 @@ fn is_ws(c: char) -> bool {
 }
 
 /// Parses `text` into `heap`, returning the top-level object.
-pub(crate) fn loads(text: &str, heap: &mut Heap) -> Result<Id, String> {
+pub(crate) fn loads(text: &str, heap: &mut Heap) -> Result<Id, PyError> {
     if text.starts_with('\u{feff}') {
-        return Err(
-            "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)".into(),
-        );
+        return Err(JsonError::Decode {
+            problem: JsonProblem::Bom,
+            pos: 0,
+            lineno: 1,
+            colno: 1,
+        }
+        .into());
     }
     let mut p = Parser {
         s: text.chars().collect(),
@@ -32,7 +98,7 @@ pub(crate) fn loads(text: &str, heap: &mut Heap) -> Result<Id, String> {
     let (obj, end) = p.value(start, 0)?;
     let end = p.skip_ws(end);
     if end != p.s.len() {
-        return Err(p.err("Extra data", end));
+        return Err(p.err(JsonProblem::ExtraData, end));
     }
     Ok(obj)
 }
@@ -50,11 +116,17 @@ impl Parser<'_> {
     }
 
     /// Python's message: `msg: line L column C (char N)`.
-    fn err(&self, msg: &str, pos: usize) -> String {
+    fn err(&self, msg: JsonProblem, pos: usize) -> PyError {
         let before = self.s.get(..pos).unwrap_or(&self.s);
         let line = 1 + before.iter().filter(|&&c| c == '\n').count();
         let col = pos - before.iter().rposition(|&c| c == '\n').map_or(0, |p| p + 1) + 1;
-        format!("{msg}: line {line} column {col} (char {pos})")
+        JsonError::Decode {
+            problem: msg,
+            pos,
+            lineno: line,
+            colno: col,
+        }
+        .into()
     }
 
     fn starts_with(&self, i: usize, lit: &str) -> bool {
@@ -63,7 +135,7 @@ impl Parser<'_> {
             .all(|(k, c)| self.at(i + k) == Some(c))
     }
 
-    fn value(&mut self, i: usize, depth: usize) -> Result<(Id, usize), String> {
+    fn value(&mut self, i: usize, depth: usize) -> Result<(Id, usize), PyError> {
         match self.at(i) {
             Some('"') => {
                 let (s, end) = self.string(i + 1)?;
@@ -91,7 +163,7 @@ impl Parser<'_> {
         }
     }
 
-    fn number(&mut self, start: usize) -> Result<(Id, usize), String> {
+    fn number(&mut self, start: usize) -> Result<(Id, usize), PyError> {
         let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
         let mut i = start;
         if self.at(i) == Some('-') {
@@ -105,7 +177,7 @@ impl Parser<'_> {
                 }
             }
             Some('0') => i += 1,
-            _ => return Err(self.err("Expecting value", start)),
+            _ => return Err(self.err(JsonProblem::ExpectingValue, start)),
         }
         let mut is_float = false;
         if self.at(i) == Some('.') && digit(self.at(i + 1)) {
@@ -133,17 +205,13 @@ impl Parser<'_> {
         let obj = if is_float {
             let f: f64 = text
                 .parse()
-                .map_err(|_| self.err("Expecting value", start))?;
+                .map_err(|_| self.err(JsonProblem::ExpectingValue, start))?;
             Obj::Float(f)
         } else {
             let cps: Vec<u32> = text.chars().map(u32::from).collect();
             match py_int(&cps, 10) {
                 Ok(v) => Obj::Int(v),
-                Err(_) => {
-                    return Err(format!(
-                        "an integer literal has more than {MAX_STR_DIGITS} digits (Python's int() refuses it) at char {start}"
-                    ))
-                }
+                Err(_) => return Err(JsonError::IntegerTooLong { pos: start }.into()),
             }
         };
         debug_assert!(!matches!(obj, Obj::Int(PyInt::Huge)));
@@ -159,18 +227,18 @@ impl Parser<'_> {
     }
 
     /// The body of a string starting after its opening quote.
-    fn string(&self, start: usize) -> Result<(PyStr, usize), String> {
+    fn string(&self, start: usize) -> Result<(PyStr, usize), PyError> {
         let mut out = Vec::new();
         let mut i = start;
         loop {
             let Some(c) = self.at(i) else {
-                return Err(self.err("Unterminated string starting at", start - 1));
+                return Err(self.err(JsonProblem::UnterminatedString, start - 1));
             };
             match c {
                 '"' => return Ok((PyStr(out), i + 1)),
                 '\\' => {
                     let Some(e) = self.at(i + 1) else {
-                        return Err(self.err("Unterminated string starting at", start - 1));
+                        return Err(self.err(JsonProblem::UnterminatedString, start - 1));
                     };
                     let simple = match e {
                         '"' => Some('"'),
@@ -189,10 +257,10 @@ impl Parser<'_> {
                         continue;
                     }
                     if e != 'u' {
-                        return Err(self.err("Invalid \\escape", i));
+                        return Err(self.err(JsonProblem::InvalidEscape, i));
                     }
                     let Some(mut cp) = self.hex4(i + 2) else {
-                        return Err(self.err("Invalid \\uXXXX escape", i + 1));
+                        return Err(self.err(JsonProblem::InvalidUnicodeEscape, i + 1));
                     };
                     i += 6;
                     if (0xd800..=0xdbff).contains(&cp)
@@ -200,7 +268,7 @@ impl Parser<'_> {
                         && self.at(i + 1) == Some('u')
                     {
                         let Some(lo) = self.hex4(i + 2) else {
-                            return Err(self.err("Invalid \\uXXXX escape", i + 1));
+                            return Err(self.err(JsonProblem::InvalidUnicodeEscape, i + 1));
                         };
                         if (0xdc00..=0xdfff).contains(&lo) {
                             cp = 0x10000 + (((cp - 0xd800) << 10) | (lo - 0xdc00));
@@ -209,7 +277,9 @@ impl Parser<'_> {
                     }
                     out.push(cp);
                 }
-                c if u32::from(c) < 0x20 => return Err(self.err("Invalid control character at", i)),
+                c if u32::from(c) < 0x20 => {
+                    return Err(self.err(JsonProblem::InvalidControlCharacter, i))
+                }
                 c => {
                     out.push(u32::from(c));
                     i += 1;
@@ -218,9 +288,9 @@ impl Parser<'_> {
         }
     }
 
-    fn object(&mut self, start: usize, depth: usize) -> Result<(Id, usize), String> {
+    fn object(&mut self, start: usize, depth: usize) -> Result<(Id, usize), PyError> {
         if depth > MAX_DEPTH {
-            return Err(format!("the manifest nests deeper than {MAX_DEPTH} levels"));
+            return Err(Limit::TooDeep { levels: MAX_DEPTH }.into());
         }
         let dict = self.heap.alloc(Obj::Dict(Box::default()))?;
         let mut i = self.skip_ws(start);
@@ -229,12 +299,12 @@ impl Parser<'_> {
         }
         loop {
             if self.at(i) != Some('"') {
-                return Err(self.err("Expecting property name enclosed in double quotes", i));
+                return Err(self.err(JsonProblem::ExpectingPropertyName, i));
             }
             let (key, end) = self.string(i + 1)?;
             i = self.skip_ws(end);
             if self.at(i) != Some(':') {
-                return Err(self.err("Expecting ':' delimiter", i));
+                return Err(self.err(JsonProblem::ExpectingColon, i));
             }
             i = self.skip_ws(i + 1);
             let (value, end) = self.value(i, depth)?;
@@ -244,14 +314,14 @@ impl Parser<'_> {
             match self.at(i) {
                 Some('}') => return Ok((dict, i + 1)),
                 Some(',') => i = self.skip_ws(i + 1),
-                _ => return Err(self.err("Expecting ',' delimiter", i)),
+                _ => return Err(self.err(JsonProblem::ExpectingComma, i)),
             }
         }
     }
 
-    fn array(&mut self, start: usize, depth: usize) -> Result<(Id, usize), String> {
+    fn array(&mut self, start: usize, depth: usize) -> Result<(Id, usize), PyError> {
         if depth > MAX_DEPTH {
-            return Err(format!("the manifest nests deeper than {MAX_DEPTH} levels"));
+            return Err(Limit::TooDeep { levels: MAX_DEPTH }.into());
         }
         let list = self.heap.alloc(Obj::List(Vec::new()))?;
         let mut i = self.skip_ws(start);
@@ -265,7 +335,7 @@ impl Parser<'_> {
             match self.at(i) {
                 Some(']') => return Ok((list, i + 1)),
                 Some(',') => i = self.skip_ws(i + 1),
-                _ => return Err(self.err("Expecting ',' delimiter", i)),
+                _ => return Err(self.err(JsonProblem::ExpectingComma, i)),
             }
         }
     }

@@ -12,6 +12,34 @@ use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
 use crate::pynum::{float_repr, BigInt, PyInt};
+use crate::{InternalError, Limit, PyError};
+
+/// The `TypeError` Python raises on hashing a key or in `json.dumps`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TypeError {
+    /// A list, set or dict as a dictionary key.
+    #[error("found unhashable key")]
+    UnhashableKey,
+    /// An object `json.dumps` cannot write (bytes, a date, a set).
+    #[error("Object of type {type_name} is not JSON serializable")]
+    NotSerializable {
+        /// Python's name of its type.
+        type_name: &'static str,
+    },
+    /// A key `json.dumps` cannot write (`skipkeys=False`).
+    #[error("keys must be str, int, float, bool or None, not {type_name}")]
+    KeyType {
+        /// Python's name of its type.
+        type_name: &'static str,
+    },
+    /// `sort_keys=True` over a mapping with a `None` key among others.
+    #[error("'<' not supported between instances of 'NoneType' and another key")]
+    NoneKeyOrder,
+    /// `sort_keys=True` over a mapping with both string and number keys.
+    #[error("'<' not supported between instances of 'int' and 'str' (mixed key types)")]
+    MixedKeyOrder,
+}
 
 /// Index of an object in its [`Heap`].
 pub(crate) type Id = usize;
@@ -91,12 +119,12 @@ pub(crate) struct Heap {
     objs: Vec<Obj>,
 }
 
-fn too_many() -> String {
-    format!("the manifest builds more than {MAX_OBJECTS} objects")
+fn too_many() -> PyError {
+    Limit::TooManyObjects { limit: MAX_OBJECTS }.into()
 }
 
 impl Heap {
-    pub(crate) fn alloc(&mut self, o: Obj) -> Result<Id, String> {
+    pub(crate) fn alloc(&mut self, o: Obj) -> Result<Id, PyError> {
         if self.objs.len() >= MAX_OBJECTS {
             return Err(too_many());
         }
@@ -108,12 +136,12 @@ impl Heap {
         self.objs.get(id)
     }
 
-    fn missing() -> String {
-        "internal: dangling object reference".to_string()
+    fn missing() -> PyError {
+        InternalError::DanglingObject.into()
     }
 
     /// The key identity of a hashable object; `Err` for unhashable ones.
-    fn key_repr(&self, id: Id) -> Result<KeyRepr, String> {
+    fn key_repr(&self, id: Id) -> Result<KeyRepr, PyError> {
         Ok(match self.get(id).ok_or_else(Self::missing)? {
             Obj::None => KeyRepr::None,
             Obj::Bool(b) => KeyRepr::Int(BigInt::from_u64(u64::from(*b))),
@@ -132,7 +160,7 @@ impl Heap {
             }
             Obj::Str(s) => KeyRepr::Str(s.clone()),
             Obj::List(_) | Obj::Tuple(_) | Obj::Set(_) | Obj::Dict(_) => {
-                return Err("found unhashable key".into())
+                return Err(TypeError::UnhashableKey.into())
             }
         })
     }
@@ -143,7 +171,7 @@ impl Heap {
     }
 
     /// `dict[key] = value`.
-    pub(crate) fn dict_set(&mut self, dict: Id, key: Id, value: Id) -> Result<(), String> {
+    pub(crate) fn dict_set(&mut self, dict: Id, key: Id, value: Id) -> Result<(), PyError> {
         let repr = self.key_repr(key)?;
         let Some(Obj::Dict(d)) = self.objs.get_mut(dict) else {
             return Err(Self::missing());
@@ -163,7 +191,7 @@ impl Heap {
     }
 
     /// Adds a key to a `set` being filled from a dict's (distinct) keys.
-    pub(crate) fn set_add(&mut self, set: Id, key: Id) -> Result<(), String> {
+    pub(crate) fn set_add(&mut self, set: Id, key: Id) -> Result<(), PyError> {
         self.key_repr(key)?;
         match self.objs.get_mut(set) {
             Some(Obj::Set(v)) => {
@@ -175,7 +203,7 @@ impl Heap {
     }
 
     /// Appends to a list or tuple.
-    pub(crate) fn push(&mut self, seq: Id, item: Id) -> Result<(), String> {
+    pub(crate) fn push(&mut self, seq: Id, item: Id) -> Result<(), PyError> {
         match self.objs.get_mut(seq) {
             Some(Obj::List(v) | Obj::Tuple(v)) => {
                 v.push(item);
@@ -195,7 +223,7 @@ impl Heap {
 
     /// `{k: v for k, v in d.items() if k not in drop}` (only `str` keys can
     /// equal the `str` names dropped).
-    pub(crate) fn dict_without(&mut self, dict: Id, drop: &[&str]) -> Result<Id, String> {
+    pub(crate) fn dict_without(&mut self, dict: Id, drop: &[&str]) -> Result<Id, PyError> {
         let items: Vec<(Id, Id)> = self.dict_items(dict).ok_or_else(Self::missing)?.to_vec();
         let out = self.alloc(Obj::Dict(Box::default()))?;
         for (k, v) in items {
@@ -209,7 +237,7 @@ impl Heap {
 
     /// `json.dumps(obj, sort_keys=True, separators=(",", ":"))` appended
     /// to `out`; fails where Python raises, and past `limit` bytes.
-    pub(crate) fn dump(&self, id: Id, out: &mut String, limit: usize) -> Result<(), String> {
+    pub(crate) fn dump(&self, id: Id, out: &mut String, limit: usize) -> Result<(), PyError> {
         let mut markers = HashSet::new();
         self.dump_rec(id, out, &mut markers, 0, limit)
     }
@@ -221,14 +249,15 @@ impl Heap {
         markers: &mut HashSet<Id>,
         depth: usize,
         limit: usize,
-    ) -> Result<(), String> {
+    ) -> Result<(), PyError> {
         if out.len() > limit {
-            return Err(format!("the canonical form would exceed {limit} bytes"));
+            return Err(Limit::OutputTooLong { limit }.into());
         }
         if depth > MAX_DUMP_DEPTH {
-            return Err(format!(
-                "the manifest nests deeper than {MAX_DUMP_DEPTH} levels"
-            ));
+            return Err(Limit::TooDeep {
+                levels: MAX_DUMP_DEPTH,
+            }
+            .into());
         }
         match self.get(id).ok_or_else(Self::missing)? {
             Obj::None => out.push_str("null"),
@@ -246,7 +275,7 @@ impl Heap {
                     return Ok(());
                 }
                 if !markers.insert(id) {
-                    return Err("Circular reference detected".into());
+                    return Err(PyError::CircularReference);
                 }
                 out.push('[');
                 for (i, &item) in v.iter().enumerate() {
@@ -264,7 +293,7 @@ impl Heap {
                     return Ok(());
                 }
                 if !markers.insert(id) {
-                    return Err("Circular reference detected".into());
+                    return Err(PyError::CircularReference);
                 }
                 let items = self.sorted_items(&d.items)?;
                 out.push('{');
@@ -283,7 +312,7 @@ impl Heap {
         Ok(())
     }
 
-    fn dump_key(&self, k: Id, out: &mut String) -> Result<(), String> {
+    fn dump_key(&self, k: Id, out: &mut String) -> Result<(), PyError> {
         let text = match self.get(k).ok_or_else(Self::missing)? {
             Obj::Str(s) => {
                 escape_into(s, out);
@@ -294,10 +323,10 @@ impl Heap {
             Obj::None => "null".to_string(),
             Obj::Int(i) => i.repr()?,
             other => {
-                return Err(format!(
-                    "keys must be str, int, float, bool or None, not {}",
-                    type_name(other)
-                ))
+                return Err(TypeError::KeyType {
+                    type_name: type_name(other),
+                }
+                .into())
             }
         };
         out.push('"');
@@ -307,7 +336,7 @@ impl Heap {
     }
 
     /// `sorted(d.items())`, failing where Python's comparison raises.
-    fn sorted_items(&self, items: &[(Id, Id)]) -> Result<Vec<(Id, Id)>, String> {
+    fn sorted_items(&self, items: &[(Id, Id)]) -> Result<Vec<(Id, Id)>, PyError> {
         let mut v = items.to_vec();
         if v.len() < 2 {
             return Ok(v);
@@ -323,23 +352,17 @@ impl Heap {
                     nums += 1;
                     nan |= f.is_nan();
                 }
-                Obj::None => {
-                    return Err(
-                        "'<' not supported between instances of 'NoneType' and another key".into(),
-                    )
-                }
+                Obj::None => return Err(TypeError::NoneKeyOrder.into()),
                 other => {
-                    return Err(format!(
-                        "keys must be str, int, float, bool or None, not {}",
-                        type_name(other)
-                    ))
+                    return Err(TypeError::KeyType {
+                        type_name: type_name(other),
+                    }
+                    .into())
                 }
             }
         }
         if strs > 0 && nums > 0 {
-            return Err(
-                "'<' not supported between instances of 'int' and 'str' (mixed key types)".into(),
-            );
+            return Err(TypeError::MixedKeyOrder.into());
         }
         if strs > 0 {
             let key = |id: Id| match self.get(id) {
@@ -352,7 +375,7 @@ impl Heap {
         let lt = |a: &(Id, Id), b: &(Id, Id)| self.num_cmp(a.0, b.0) == Some(Ordering::Less);
         if nan {
             if v.len() >= 64 {
-                return Err("a mapping with 64 or more numeric keys including NaN cannot be ordered reliably".into());
+                return Err(Limit::UnorderableNanKeys.into());
             }
             cpython_small_sort(&mut v, lt);
         } else {
@@ -443,8 +466,8 @@ fn type_name(o: &Obj) -> &'static str {
     }
 }
 
-fn not_serialisable(t: &str) -> String {
-    format!("Object of type {t} is not JSON serializable")
+fn not_serialisable(t: &'static str) -> PyError {
+    TypeError::NotSerializable { type_name: t }.into()
 }
 
 /// A float as the JSON encoder writes it.

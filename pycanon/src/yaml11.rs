@@ -29,6 +29,9 @@ mod reader;
 mod scanner;
 mod tokens;
 
-pub(crate) use error::Mark;
+pub use error::{
+    Mark, ParseContext, ParseProblem, ParserError, ReaderError, ScanContext, ScanProblem,
+    ScannerError,
+};
 pub(crate) use events::Event;
 pub(crate) use parser::Parser;

@@ -392,7 +392,7 @@ pub(super) fn describe_writers(found: &[crate::writers::Writer]) -> String {
 /// it could be filled after the check. Allowed only when no other process
 /// has it open for writing, and, when this open is itself for writing
 /// (creating or filling it), while no other process has it open at all.
-pub(super) fn empty_file(fd: BorrowedFd<'_>, stamp: &Stamp) -> Result<(), String> {
+fn empty_file(fd: BorrowedFd<'_>, stamp: &Stamp) -> Result<(), String> {
     match crate::writers::open_for_writing(fd) {
         Some(false) => Ok(()),
         None => Err(

@@ -101,7 +101,7 @@ pub(super) fn bundle_verdict(
     let (files, complete) =
         match bundle_files_watched(root, Some((&posix(own), *sha256)), buf, watch)? {
             Ok(r) => r,
-            Err(e) => return Ok((malformed(e), sig_path, false)),
+            Err(e) => return Ok((malformed(e.to_string()), sig_path, false)),
         };
     let bundle = aisoc::Bundle {
         manifest_name,
@@ -117,17 +117,36 @@ pub(super) fn bundle_verdict(
 /// SHA-256. `known` supplies the hash of one file already computed (the one
 /// being opened, hashed through its descriptor). The flag says whether every
 /// file could be read.
-pub fn bundle_files(
-    root: &Path,
-    known: Option<(&str, [u8; 32])>,
-    buf: &mut [u8],
-) -> Result<(BTreeMap<String, [u8; 32]>, bool), String> {
-    bundle_files_watched(root, known, buf, &mut Unwatched).unwrap_or_else(|i| Err(i.to_string()))
+pub fn bundle_files(root: &Path, known: Option<(&str, [u8; 32])>, buf: &mut [u8]) -> Members {
+    bundle_files_watched(root, known, buf, &mut Unwatched)
+        .unwrap_or_else(|i| Err(BundleError::Interrupted(i)))
+}
+
+/// Why the files of an AiSOC plugin cannot be listed as its signature
+/// would list them.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// More `.py` files than a bundle may hold.
+    #[error("plugin holds more than {limit} .py files")]
+    TooManyFiles {
+        /// The limit.
+        limit: usize,
+    },
+    /// A `.py` file whose name is not UTF-8.
+    #[error("{} has a name that is not UTF-8, which an AiSOC bundle cannot list", path.display())]
+    NameNotUtf8 {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The walk was interrupted (the agent is stopping, or nobody waits).
+    #[error("{0}")]
+    Interrupted(Interrupt),
 }
 
 /// Bundle members with their SHA-256 and whether all could be read, or why
 /// the bundle cannot be verified.
-type Members = Result<(BTreeMap<String, [u8; 32]>, bool), String>;
+type Members = Result<(BTreeMap<String, [u8; 32]>, bool), BundleError>;
 
 /// [`bundle_files`], consulting `watch` before every read (outer error:
 /// interrupted).
@@ -163,18 +182,15 @@ fn bundle_files_watched(
                 continue;
             }
             if files.len() >= MAX_BUNDLE_FILES {
-                return Ok(Err(format!(
-                    "plugin holds more than {MAX_BUNDLE_FILES} .py files"
-                )));
+                return Ok(Err(BundleError::TooManyFiles {
+                    limit: MAX_BUNDLE_FILES,
+                }));
             }
             let Ok(rel) = p.strip_prefix(root) else {
                 continue;
             };
             if rel.to_str().is_none() {
-                return Ok(Err(format!(
-                    "{} has a name that is not UTF-8, which an AiSOC bundle cannot list",
-                    p.display()
-                )));
+                return Ok(Err(BundleError::NameNotUtf8 { path: p }));
             }
             let rel = posix(rel);
             let digest = match known {

@@ -24,7 +24,7 @@ mod bundle;
 mod companion;
 mod engine;
 
-pub use bundle::{bundle_files, is_aisoc_manifest};
+pub use bundle::{bundle_files, is_aisoc_manifest, BundleError};
 use bundle::{bundle_verdict, find_bundle_root};
 pub use companion::{
     companion, is_sig_file, open_for_verify, open_no_follow, read_signature, sig_path_for,

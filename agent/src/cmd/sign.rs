@@ -34,7 +34,7 @@ pub enum KeyError {
     Pem(#[source] ed25519_dalek::pkcs8::Error),
     /// It looks like a Notur secret key but is not one.
     #[error("{0}")]
-    Notur(String),
+    Notur(#[source] notur::ParseError),
     /// None of the forms sigward signs with.
     #[error(
         "not a key sigward can sign with (expected PKCS#8 PEM, 128 hex characters or 32 raw bytes)"
@@ -88,9 +88,12 @@ pub enum SignError {
     /// Part of the plugin could not be read.
     #[error("some files or directories of the plugin could not be read")]
     Incomplete,
+    /// The plugin's files cannot be listed as its signature lists them.
+    #[error(transparent)]
+    Files(#[from] check::BundleError),
     /// The bundle cannot be signed (the AiSOC format's own error).
     #[error("{0}")]
-    Bundle(String),
+    Bundle(#[source] aisoc::BundleError),
 }
 
 /// `sigward sign`: one line per file signed; exit 1 when any failed.
@@ -239,7 +242,7 @@ fn sign_bundle(key: &SigningKey, dir: &Path, buf: &mut [u8]) -> Result<PathBuf, 
                 source,
             }
         })?;
-    let (files, complete) = check::bundle_files(dir, None, buf).map_err(SignError::Bundle)?;
+    let (files, complete) = check::bundle_files(dir, None, buf)?;
     if !complete {
         return Err(SignError::Incomplete);
     }

@@ -97,41 +97,77 @@ pub fn needs(_bytes: &[u8], _opts: &Options) -> Needs {
     Needs::default()
 }
 
+/// Why a Cloacina signature file cannot be read (Cloacina's
+/// `MalformedSignature` reason). Its `Display` is the detail of the
+/// refusal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The file is larger than [`MAX_SIG_BYTES`].
+    #[error("Cloacina signature file is {len} bytes (at most {MAX_SIG_BYTES} are read)")]
+    TooLarge {
+        /// The file's size in bytes.
+        len: usize,
+    },
+    /// The file is not the JSON document Cloacina writes.
+    #[error("not a Cloacina signature file: {0}")]
+    Json(#[source] serde_json::Error),
+    /// `version` is not [`VERSION`].
+    #[error("unsupported Cloacina signature version {version} (expected {VERSION})")]
+    Version {
+        /// The version the file gives.
+        version: u64,
+    },
+    /// `algorithm` is not [`ALGORITHM`].
+    #[error("unsupported Cloacina signature algorithm {algorithm:?} (expected {ALGORITHM:?})")]
+    Algorithm {
+        /// The algorithm the file gives.
+        algorithm: String,
+    },
+    /// `package_hash` is not 64 hex characters.
+    #[error("package_hash is not 64 hex characters")]
+    PackageHash,
+    /// `key_fingerprint` is not 64 hex characters.
+    #[error("key_fingerprint is not 64 hex characters")]
+    KeyFingerprint,
+    /// `signature` is not standard base64.
+    #[error("signature is not standard base64: {0}")]
+    SignatureBase64(#[source] base64::DecodeError),
+    /// `signature` does not decode to 64 bytes.
+    #[error("signature is {len} bytes, expected 64")]
+    SignatureLength {
+        /// The number of bytes decoded.
+        len: usize,
+    },
+}
+
 /// Parses and decodes a signature file; the error is Cloacina's
 /// `MalformedSignature` reason.
-pub fn parse(bytes: &[u8]) -> Result<Decoded, String> {
+pub fn parse(bytes: &[u8]) -> Result<Decoded, ParseError> {
     if bytes.len() > MAX_SIG_BYTES {
-        return Err(format!(
-            "Cloacina signature file is {} bytes (at most {MAX_SIG_BYTES} are read)",
-            bytes.len()
-        ));
+        return Err(ParseError::TooLarge { len: bytes.len() });
     }
-    let doc: DetachedSignature =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a Cloacina signature file: {e}"))?;
+    let doc: DetachedSignature = serde_json::from_slice(bytes).map_err(ParseError::Json)?;
     if doc.version != VERSION {
-        return Err(format!(
-            "unsupported Cloacina signature version {} (expected {VERSION})",
-            doc.version
-        ));
+        return Err(ParseError::Version {
+            version: doc.version,
+        });
     }
     if doc.algorithm != ALGORITHM {
-        return Err(format!(
-            "unsupported Cloacina signature algorithm {:?} (expected {ALGORITHM:?})",
-            doc.algorithm
-        ));
+        return Err(ParseError::Algorithm {
+            algorithm: doc.algorithm,
+        });
     }
     let mut sha256 = [0u8; 32];
-    hex::decode_to_slice(&doc.package_hash, &mut sha256)
-        .map_err(|_| "package_hash is not 64 hex characters".to_string())?;
-    let key = Fingerprint::from_hex(&doc.key_fingerprint)
-        .ok_or_else(|| "key_fingerprint is not 64 hex characters".to_string())?;
+    hex::decode_to_slice(&doc.package_hash, &mut sha256).map_err(|_| ParseError::PackageHash)?;
+    let key = Fingerprint::from_hex(&doc.key_fingerprint).ok_or(ParseError::KeyFingerprint)?;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(&doc.signature)
-        .map_err(|e| format!("signature is not standard base64: {e}"))?;
+        .map_err(ParseError::SignatureBase64)?;
     let sig: [u8; 64] = raw
         .as_slice()
         .try_into()
-        .map_err(|_| format!("signature is {} bytes, expected 64", raw.len()))?;
+        .map_err(|_| ParseError::SignatureLength { len: raw.len() })?;
     Ok(Decoded {
         sha256,
         key,
@@ -150,7 +186,7 @@ pub fn verify(
 ) -> Verdict {
     let d = match parse(bytes) {
         Ok(d) => d,
-        Err(why) => return Verdict::reject(Reason::Malformed, why, None),
+        Err(why) => return Verdict::reject(Reason::Malformed, why.to_string(), None),
     };
     let fp = d.key;
     if &d.sha256 != subject.sha256 {
@@ -202,6 +238,9 @@ pub fn sign(key: &SigningKey, sha256: &[u8; 32], signed_at: &str) -> String {
     };
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod error_texts;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -129,36 +129,65 @@ pub fn needs(_bytes: &[u8], _opts: &Options) -> Needs {
     Needs::default()
 }
 
+/// Why a Conductor signature file cannot be read. Its `Display` is the
+/// detail of the refusal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The file is larger than [`MAX_SIG_BYTES`].
+    #[error("Conductor signature file is {len} bytes (at most {MAX_SIG_BYTES} are read)")]
+    TooLarge {
+        /// The file's size in bytes.
+        len: usize,
+    },
+    /// The file is not the JSON document Conductor writes.
+    #[error("not a Conductor signature file: {0}")]
+    Json(#[source] serde_json::Error),
+    /// `version` is not [`VERSION`].
+    #[error("unsupported Conductor signature version {version} (expected {VERSION})")]
+    Version {
+        /// The version the file gives.
+        version: u64,
+    },
+    /// `algorithm` is not [`ALGORITHM`].
+    #[error("unsupported Conductor signature algorithm {algorithm:?} (expected {ALGORITHM:?})")]
+    Algorithm {
+        /// The algorithm the file gives.
+        algorithm: String,
+    },
+    /// `plugin_hash` is not 64 hex characters.
+    #[error("plugin_hash is not 64 hex characters")]
+    PluginHash,
+    /// `public_key` is not an Ed25519 key in hex.
+    #[error("public_key is not a 64-hex-character Ed25519 key: {0}")]
+    PublicKey(#[source] crate::formats::notur::ParseError),
+    /// `signature` is not 128 hex characters.
+    #[error("signature is not 128 hex characters")]
+    Signature,
+}
+
 /// Parses and decodes a signature file; the error says what is wrong.
-pub fn parse(bytes: &[u8]) -> Result<Decoded, String> {
+pub fn parse(bytes: &[u8]) -> Result<Decoded, ParseError> {
     if bytes.len() > MAX_SIG_BYTES {
-        return Err(format!(
-            "Conductor signature file is {} bytes (at most {MAX_SIG_BYTES} are read)",
-            bytes.len()
-        ));
+        return Err(ParseError::TooLarge { len: bytes.len() });
     }
-    let doc: SignatureFile = serde_json::from_slice(bytes)
-        .map_err(|e| format!("not a Conductor signature file: {e}"))?;
+    let doc: SignatureFile = serde_json::from_slice(bytes).map_err(ParseError::Json)?;
     if doc.version != VERSION {
-        return Err(format!(
-            "unsupported Conductor signature version {} (expected {VERSION})",
-            doc.version
-        ));
+        return Err(ParseError::Version {
+            version: doc.version,
+        });
     }
     if doc.algorithm != ALGORITHM {
-        return Err(format!(
-            "unsupported Conductor signature algorithm {:?} (expected {ALGORITHM:?})",
-            doc.algorithm
-        ));
+        return Err(ParseError::Algorithm {
+            algorithm: doc.algorithm,
+        });
     }
     let mut sha256 = [0u8; 32];
-    hex::decode_to_slice(&doc.plugin_hash, &mut sha256)
-        .map_err(|_| "plugin_hash is not 64 hex characters".to_string())?;
+    hex::decode_to_slice(&doc.plugin_hash, &mut sha256).map_err(|_| ParseError::PluginHash)?;
     let key = crate::formats::notur::parse_hex_key(doc.public_key.as_bytes())
-        .map_err(|e| format!("public_key is not a 64-hex-character Ed25519 key: {e}"))?;
+        .map_err(ParseError::PublicKey)?;
     let mut sig = [0u8; 64];
-    hex::decode_to_slice(&doc.signature, &mut sig)
-        .map_err(|_| "signature is not 128 hex characters".to_string())?;
+    hex::decode_to_slice(&doc.signature, &mut sig).map_err(|_| ParseError::Signature)?;
     Ok(Decoded {
         sha256,
         fingerprint: Fingerprint::of_ed25519(&key),
@@ -188,7 +217,7 @@ pub fn verify(
 pub fn refused_by_size(size: u64, bytes: &[u8]) -> Option<Verdict> {
     let d = match parse(bytes) {
         Ok(d) => d,
-        Err(why) => return Some(Verdict::reject(Reason::Malformed, why, None)),
+        Err(why) => return Some(Verdict::reject(Reason::Malformed, why.to_string(), None)),
     };
     (d.doc.plugin_size != size).then(|| {
         Verdict::reject(
@@ -215,7 +244,7 @@ fn verify_with(
 ) -> Verdict {
     let d = match parse(bytes) {
         Ok(d) => d,
-        Err(why) => return Verdict::reject(Reason::Malformed, why, None),
+        Err(why) => return Verdict::reject(Reason::Malformed, why.to_string(), None),
     };
     let fp = d.fingerprint;
     if d.doc.plugin_size != subject.size || &d.sha256 != subject.sha256 {
@@ -503,3 +532,6 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod error_texts;

@@ -89,13 +89,100 @@ fn next_line<'a>(text: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
     Some(line.strip_suffix(b"\r").unwrap_or(line))
 }
 
-fn decode_fixed<const N: usize>(line: &[u8], what: &str) -> Result<[u8; N], String> {
+/// Why a `.minisig` file or a minisign public key line cannot be read. Its
+/// `Display` follows `not a minisign signature: ` in the detail of the
+/// refusal (or is the message of the key file's line).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The signature file is larger than [`MAX_SIGNATURE_FILE`].
+    #[error(
+        "signature file is {len} bytes, more than the {MAX_SIGNATURE_FILE} a minisign signature can hold"
+    )]
+    TooLarge {
+        /// The file's size in bytes.
+        len: usize,
+    },
+    /// The file ends before one of its four lines.
+    #[error("truncated: {missing} line missing")]
+    Truncated {
+        /// The missing line (`untrusted comment`, `signature`, ...).
+        missing: &'static str,
+    },
+    /// The first line is not an untrusted comment.
+    #[error("first line does not start with {UNTRUSTED_PREFIX:?}")]
+    UntrustedPrefix,
+    /// The untrusted comment line is longer than minisign reads, or holds a
+    /// carriage return.
+    #[error("untrusted comment line is too long or contains a carriage return")]
+    UntrustedLine,
+    /// A base64 line does not decode.
+    #[error("{what} is not base64: {source}")]
+    NotBase64 {
+        /// Which line (`signature line`, `public key`, ...).
+        what: &'static str,
+        /// Why it does not decode.
+        #[source]
+        source: base64::DecodeError,
+    },
+    /// A base64 line decodes to the wrong number of bytes.
+    #[error("{what} is {len} bytes, expected {expected}")]
+    Length {
+        /// Which line (`signature line`, `public key`, ...).
+        what: &'static str,
+        /// The number of bytes decoded.
+        len: usize,
+        /// The number of bytes the line holds in minisign's format.
+        expected: usize,
+    },
+    /// The signature's algorithm is neither `ED` nor `Ed`.
+    #[error(
+        "unsupported signature algorithm {:?} (expected \"ED\" or legacy \"Ed\")",
+        String::from_utf8_lossy(algorithm)
+    )]
+    SignatureAlgorithm {
+        /// The two algorithm bytes.
+        algorithm: [u8; 2],
+    },
+    /// The third line is not a trusted comment.
+    #[error("third line does not start with {TRUSTED_PREFIX:?}")]
+    TrustedPrefix,
+    /// The trusted comment line is longer than minisign reads, or holds a
+    /// carriage return.
+    #[error("trusted comment is too long or contains a carriage return")]
+    TrustedLine,
+    /// The trusted comment is not UTF-8 or holds control characters.
+    #[error("trusted comment contains unprintable characters")]
+    Unprintable,
+    /// A public key's algorithm is not `Ed`.
+    #[error(
+        "unsupported public key algorithm {:?} (minisign keys are \"Ed\")",
+        String::from_utf8_lossy(algorithm)
+    )]
+    KeyAlgorithm {
+        /// The two algorithm bytes.
+        algorithm: [u8; 2],
+    },
+    /// A public key's 32 bytes are not an Ed25519 point.
+    #[error("the public key is not a valid Ed25519 point")]
+    InvalidPoint,
+    /// A length this module's own slicing guarantees was wrong.
+    #[error("internal: {what}")]
+    Internal {
+        /// What had the wrong length.
+        what: &'static str,
+    },
+}
+
+fn decode_fixed<const N: usize>(line: &[u8], what: &'static str) -> Result<[u8; N], ParseError> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(line)
-        .map_err(|e| format!("{what} is not base64: {e}"))?;
-    raw.as_slice()
-        .try_into()
-        .map_err(|_| format!("{what} is {} bytes, expected {N}", raw.len()))
+        .map_err(|source| ParseError::NotBase64 { what, source })?;
+    raw.as_slice().try_into().map_err(|_| ParseError::Length {
+        what,
+        len: raw.len(),
+        expected: N,
+    })
 }
 
 /// Whether minisign would print this trusted comment: tab, printable ASCII
@@ -106,25 +193,19 @@ fn printable(text: &str) -> bool {
 
 /// Parses a `.minisig` file as minisign 0.11 reads it (lines after the
 /// fourth are ignored, as minisign ignores them).
-pub fn parse_signature(bytes: &[u8]) -> Result<MinisignSignature, String> {
+pub fn parse_signature(bytes: &[u8]) -> Result<MinisignSignature, ParseError> {
     if bytes.len() > MAX_SIGNATURE_FILE {
-        return Err(format!(
-            "signature file is {} bytes, more than the {MAX_SIGNATURE_FILE} a minisign signature can hold",
-            bytes.len()
-        ));
+        return Err(ParseError::TooLarge { len: bytes.len() });
     }
     let mut pos = 0usize;
-    let mut line = |what: &str| {
-        next_line(bytes, &mut pos).ok_or_else(|| format!("truncated: {what} line missing"))
-    };
+    let mut line =
+        |missing: &'static str| next_line(bytes, &mut pos).ok_or(ParseError::Truncated { missing });
     let untrusted = line("untrusted comment")?;
     if !untrusted.starts_with(UNTRUSTED_PREFIX.as_bytes()) {
-        return Err(format!(
-            "first line does not start with {UNTRUSTED_PREFIX:?}"
-        ));
+        return Err(ParseError::UntrustedPrefix);
     }
     if untrusted.len() > MAX_UNTRUSTED_LINE || untrusted.contains(&b'\r') {
-        return Err("untrusted comment line is too long or contains a carriage return".into());
+        return Err(ParseError::UntrustedLine);
     }
     let sig_line = line("signature")?;
     let blob: [u8; 74] = decode_fixed(sig_line, "signature line")?;
@@ -134,31 +215,34 @@ pub fn parse_signature(bytes: &[u8]) -> Result<MinisignSignature, String> {
         a if a == ALG_PREHASHED => true,
         a if a == ALG_LEGACY => false,
         other => {
-            return Err(format!(
-                "unsupported signature algorithm {:?} (expected \"ED\" or legacy \"Ed\")",
-                String::from_utf8_lossy(other)
-            ))
+            return Err(ParseError::SignatureAlgorithm {
+                algorithm: other.try_into().map_err(|_| ParseError::Internal {
+                    what: "algorithm length",
+                })?,
+            })
         }
     };
     let trusted = line("trusted comment")?;
     let Some(comment) = trusted.strip_prefix(TRUSTED_PREFIX.as_bytes()) else {
-        return Err(format!("third line does not start with {TRUSTED_PREFIX:?}"));
+        return Err(ParseError::TrustedPrefix);
     };
     if trusted.len() > MAX_TRUSTED_LINE || comment.contains(&b'\r') {
-        return Err("trusted comment is too long or contains a carriage return".into());
+        return Err(ParseError::TrustedLine);
     }
     let comment = std::str::from_utf8(comment)
         .ok()
         .filter(|c| printable(c))
-        .ok_or("trusted comment contains unprintable characters")?;
+        .ok_or(ParseError::Unprintable)?;
     let global_line = line("global signature")?;
     let global_signature: [u8; 64] = decode_fixed(global_line, "global signature line")?;
     Ok(MinisignSignature {
         prehashed,
-        key_id: key_id.try_into().map_err(|_| "internal: key id length")?,
-        signature: signature
-            .try_into()
-            .map_err(|_| "internal: signature length")?,
+        key_id: key_id.try_into().map_err(|_| ParseError::Internal {
+            what: "key id length",
+        })?,
+        signature: signature.try_into().map_err(|_| ParseError::Internal {
+            what: "signature length",
+        })?,
         trusted_comment: comment.to_string(),
         global_signature,
     })
@@ -315,24 +399,24 @@ fn verify_parsed(subject: &Subject<'_>, sig: MinisignSignature, trust: &TrustSto
 }
 
 /// Decodes a public key line: base64(`Ed` || key id [8] || key [32]).
-fn parse_key_line(line: &[u8]) -> Result<([u8; 8], ed25519_dalek::VerifyingKey), String> {
+fn parse_key_line(line: &[u8]) -> Result<([u8; 8], ed25519_dalek::VerifyingKey), ParseError> {
     let blob: [u8; 42] = decode_fixed(line.trim_ascii(), "public key")?;
     let (alg, rest) = blob.split_at(2);
     if alg != ALG_LEGACY {
-        return Err(format!(
-            "unsupported public key algorithm {:?} (minisign keys are \"Ed\")",
-            String::from_utf8_lossy(alg)
-        ));
+        return Err(ParseError::KeyAlgorithm {
+            algorithm: alg.try_into().map_err(|_| ParseError::Internal {
+                what: "algorithm length",
+            })?,
+        });
     }
     let (id, pk) = rest.split_at(8);
-    let key_id: [u8; 8] = id
-        .try_into()
-        .map_err(|_| "internal: key id length".to_string())?;
+    let key_id: [u8; 8] = id.try_into().map_err(|_| ParseError::Internal {
+        what: "key id length",
+    })?;
     let pk: [u8; 32] = pk
         .try_into()
-        .map_err(|_| "internal: key length".to_string())?;
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk)
-        .map_err(|_| "the public key is not a valid Ed25519 point".to_string())?;
+        .map_err(|_| ParseError::Internal { what: "key length" })?;
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk).map_err(|_| ParseError::InvalidPoint)?;
     Ok((key_id, vk))
 }
 
@@ -363,9 +447,9 @@ pub fn parse_public_key_file(
             comment = Some((number, label));
             continue;
         }
-        let (key_id, vk) = parse_key_line(line).map_err(|message| KeyFileError::Line {
+        let (key_id, vk) = parse_key_line(line).map_err(|e| KeyFileError::Line {
             line: number,
-            message,
+            message: e.to_string(),
         })?;
         let label = comment.take().map(|(_, l)| l).filter(|l| !l.is_empty());
         keys.push(
@@ -394,3 +478,6 @@ pub fn parse_public_key_file(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod error_texts;

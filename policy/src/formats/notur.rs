@@ -72,17 +72,103 @@ pub fn needs(_bytes: &[u8], _opts: &Options) -> Needs {
     }
 }
 
+/// Why a Notur signature, key or checksum file cannot be read. Its
+/// `Display` is the detail of the refusal (for a `.sha256` file, after
+/// `checksum file (.sha256) is unreadable: `).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The `.sig` file does not hold 128 characters once trimmed.
+    #[error("a Notur signature is 128 hex characters, this one has {len} non-blank bytes")]
+    SignatureLength {
+        /// The number of bytes left after trimming whitespace.
+        len: usize,
+    },
+    /// The `.sig` file's 128 characters are not hex.
+    #[error("signature is not hex: {0}")]
+    SignatureHex(#[source] hex::FromHexError),
+    /// A secret key is not 128 characters once trimmed.
+    #[error("a Notur secret key is 128 hex characters, this one has {len}")]
+    SecretKeyLength {
+        /// The number of bytes left after trimming whitespace.
+        len: usize,
+    },
+    /// A secret key's 128 characters are not hex.
+    #[error("secret key is not hex: {0}")]
+    SecretKeyHex(#[source] hex::FromHexError),
+    /// The secret key's second half is not the public key of its seed.
+    #[error("the public half of the secret key does not belong to its seed")]
+    SecretKeyMismatch,
+    /// A public key is not 64 hex characters.
+    #[error("{0}")]
+    PublicKeyHex(#[source] hex::FromHexError),
+    /// A public key's 32 bytes are not an Ed25519 point.
+    #[error("{0}")]
+    PublicKeyPoint(#[source] ed25519_dalek::SignatureError),
+    /// A `.sha256` file is larger than [`MAX_SHA256SUM_BYTES`].
+    #[error("{len} bytes, more than the {MAX_SHA256SUM_BYTES} read")]
+    ChecksumFileTooLarge {
+        /// The file's size in bytes.
+        len: usize,
+    },
+    /// A `.sha256` file lists more than [`MAX_SHA256SUM_LINES`] lines.
+    #[error("more than {MAX_SHA256SUM_LINES} lines")]
+    TooManyChecksumLines,
+    /// A `.sha256` file holds no checksum line.
+    #[error("no checksum line")]
+    NoChecksumLine,
+    /// A `SHA256 (NAME) = HEX` line without its `) = `.
+    #[error("line {line}: expected \"SHA256 (NAME) = HEX\"")]
+    TagLineSyntax {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A `SHA256 (NAME) = HEX` line whose checksum is not 64 hex characters.
+    #[error("line {line}: the checksum is not 64 hex characters")]
+    TagLineChecksum {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A line shorter than 64 characters.
+    #[error("line {line}: the line is shorter than a SHA-256 checksum")]
+    LineTooShort {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A line whose first 64 characters are not hex.
+    #[error("line {line}: the line does not start with 64 hex characters (a SHA-256 checksum)")]
+    ChecksumNotHex {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// Neither `"  "` nor `" *"` after the checksum.
+    #[error("line {line}: expected two spaces (or \" *\") between the checksum and the file name")]
+    Separator {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// Nothing after the checksum and separator.
+    #[error("line {line}: no file name after the checksum")]
+    NoFileName {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// An escaped file name with a backslash GNU coreutils does not write.
+    #[error("line {line}: invalid backslash escape in the file name")]
+    BadEscape {
+        /// 1-based line number.
+        line: usize,
+    },
+}
+
 /// Parses a `.sig` file: 128 hex characters, surrounding whitespace ignored.
-pub fn parse_signature(bytes: &[u8]) -> Result<Signature, String> {
+pub fn parse_signature(bytes: &[u8]) -> Result<Signature, ParseError> {
     let t = trimmed(bytes);
     if t.len() != 128 {
-        return Err(format!(
-            "a Notur signature is 128 hex characters, this one has {} non-blank bytes",
-            t.len()
-        ));
+        return Err(ParseError::SignatureLength { len: t.len() });
     }
     let mut raw = [0u8; 64];
-    hex::decode_to_slice(t, &mut raw).map_err(|e| format!("signature is not hex: {e}"))?;
+    hex::decode_to_slice(t, &mut raw).map_err(ParseError::SignatureHex)?;
     Ok(Signature::from_bytes(&raw))
 }
 
@@ -96,7 +182,7 @@ pub fn verify(
 ) -> Verdict {
     let signature = match parse_signature(bytes) {
         Ok(s) => s,
-        Err(why) => return Verdict::reject(Reason::Malformed, why, None),
+        Err(why) => return Verdict::reject(Reason::Malformed, why.to_string(), None),
     };
     let Some(content) = subject.content else {
         return Verdict::reject(
@@ -222,12 +308,9 @@ pub struct ChecksumLine {
 /// newline or a carriage return, and `SHA256 (<name>) = <64 hex>` lines
 /// (`--tag`). Blank lines and `#` comments are skipped; a trailing `\r` is
 /// ignored. Every other line is an error.
-pub fn parse_sha256sum(text: &[u8]) -> Result<Vec<ChecksumLine>, String> {
+pub fn parse_sha256sum(text: &[u8]) -> Result<Vec<ChecksumLine>, ParseError> {
     if text.len() > MAX_SHA256SUM_BYTES {
-        return Err(format!(
-            "{} bytes, more than the {MAX_SHA256SUM_BYTES} read",
-            text.len()
-        ));
+        return Err(ParseError::ChecksumFileTooLarge { len: text.len() });
     }
     let mut out = Vec::new();
     for (i, line) in text.split(|&b| b == b'\n').enumerate() {
@@ -236,68 +319,67 @@ pub fn parse_sha256sum(text: &[u8]) -> Result<Vec<ChecksumLine>, String> {
             continue;
         }
         if out.len() >= MAX_SHA256SUM_LINES {
-            return Err(format!("more than {MAX_SHA256SUM_LINES} lines"));
+            return Err(ParseError::TooManyChecksumLines);
         }
-        let entry = parse_sha256sum_line(line).map_err(|why| format!("line {}: {why}", i + 1))?;
-        out.push(entry);
+        out.push(parse_sha256sum_line(i + 1, line)?);
     }
     if out.is_empty() {
-        return Err("no checksum line".into());
+        return Err(ParseError::NoChecksumLine);
     }
     Ok(out)
 }
 
-fn parse_sha256sum_line(line: &[u8]) -> Result<ChecksumLine, String> {
+/// Parses line `number` (1-based, for the error) of a `sha256sum` file.
+fn parse_sha256sum_line(number: usize, line: &[u8]) -> Result<ChecksumLine, ParseError> {
     let (escaped, line) = match line.strip_prefix(b"\\") {
         Some(rest) => (true, rest),
         None => (false, line),
     };
+    let unescaped =
+        |name: &[u8]| unescape(name, escaped).ok_or(ParseError::BadEscape { line: number });
     let mut digest = [0u8; 32];
     if let Some(rest) = line.strip_prefix(b"SHA256 (") {
         // BSD / --tag style: SHA256 (name) = hex
         let split = rest
             .windows(4)
             .rposition(|w| w == b") = ")
-            .ok_or("expected \"SHA256 (NAME) = HEX\"")?;
+            .ok_or(ParseError::TagLineSyntax { line: number })?;
         let name = rest.get(..split).unwrap_or_default();
         let hexpart = rest.get(split + 4..).unwrap_or_default();
         hex::decode_to_slice(hexpart, &mut digest)
-            .map_err(|_| "the checksum is not 64 hex characters")?;
+            .map_err(|_| ParseError::TagLineChecksum { line: number })?;
         return Ok(ChecksumLine {
             digest,
-            name: unescape(name, escaped)?,
+            name: unescaped(name)?,
             binary: false,
         });
     }
     let hexpart = line
         .get(..64)
-        .ok_or("the line is shorter than a SHA-256 checksum")?;
+        .ok_or(ParseError::LineTooShort { line: number })?;
     hex::decode_to_slice(hexpart, &mut digest)
-        .map_err(|_| "the line does not start with 64 hex characters (a SHA-256 checksum)")?;
+        .map_err(|_| ParseError::ChecksumNotHex { line: number })?;
     let binary = match (line.get(64), line.get(65)) {
         (Some(b' '), Some(b' ')) => false,
         (Some(b' '), Some(b'*')) => true,
-        _ => {
-            return Err(
-                "expected two spaces (or \" *\") between the checksum and the file name".into(),
-            )
-        }
+        _ => return Err(ParseError::Separator { line: number }),
     };
     let name = line.get(66..).unwrap_or_default();
     if name.is_empty() {
-        return Err("no file name after the checksum".into());
+        return Err(ParseError::NoFileName { line: number });
     }
     Ok(ChecksumLine {
         digest,
-        name: unescape(name, escaped)?,
+        name: unescaped(name)?,
         binary,
     })
 }
 
 /// Undoes GNU coreutils' file name escaping (`\\`, `\n`, `\r`).
-fn unescape(name: &[u8], escaped: bool) -> Result<Vec<u8>, String> {
+/// `None` for any other escape.
+fn unescape(name: &[u8], escaped: bool) -> Option<Vec<u8>> {
     if !escaped {
-        return Ok(name.to_vec());
+        return Some(name.to_vec());
     }
     let mut out = Vec::with_capacity(name.len());
     let mut it = name.iter();
@@ -310,10 +392,10 @@ fn unescape(name: &[u8], escaped: bool) -> Result<Vec<u8>, String> {
             Some(b'\\') => out.push(b'\\'),
             Some(b'n') => out.push(b'\n'),
             Some(b'r') => out.push(b'\r'),
-            _ => return Err("invalid backslash escape in the file name".into()),
+            _ => return None,
         }
     }
-    Ok(out)
+    Some(out)
 }
 
 /// The `.sha256` line Notur (and `sha256sum`) writes for a file. Names
@@ -346,26 +428,22 @@ pub fn secret_key_hex(key: &SigningKey) -> String {
 
 /// Parses Notur's 128-hex-character secret key (surrounding whitespace
 /// ignored), checking that its public half belongs to its seed.
-pub fn parse_secret_key_hex(text: &str) -> Result<SigningKey, String> {
+pub fn parse_secret_key_hex(text: &str) -> Result<SigningKey, ParseError> {
     let t = text.trim();
     if t.len() != 128 {
-        return Err(format!(
-            "a Notur secret key is 128 hex characters, this one has {}",
-            t.len()
-        ));
+        return Err(ParseError::SecretKeyLength { len: t.len() });
     }
     let mut raw = [0u8; 64];
-    hex::decode_to_slice(t, &mut raw).map_err(|e| format!("secret key is not hex: {e}"))?;
-    SigningKey::from_keypair_bytes(&raw)
-        .map_err(|_| "the public half of the secret key does not belong to its seed".to_string())
+    hex::decode_to_slice(t, &mut raw).map_err(ParseError::SecretKeyHex)?;
+    SigningKey::from_keypair_bytes(&raw).map_err(|_| ParseError::SecretKeyMismatch)
 }
 
 /// Parses a 64-hex-character Ed25519 public key (Notur's `NOTUR_PUBLIC_KEY`,
 /// Conductor's `.public` file).
-pub fn parse_hex_key(hex64: &[u8]) -> Result<VerifyingKey, String> {
+pub fn parse_hex_key(hex64: &[u8]) -> Result<VerifyingKey, ParseError> {
     let mut raw = [0u8; 32];
-    hex::decode_to_slice(hex64, &mut raw).map_err(|e| e.to_string())?;
-    VerifyingKey::from_bytes(&raw).map_err(|e| e.to_string())
+    hex::decode_to_slice(hex64, &mut raw).map_err(ParseError::PublicKeyHex)?;
+    VerifyingKey::from_bytes(&raw).map_err(ParseError::PublicKeyPoint)
 }
 
 /// The fingerprint of a 64-hex-character public key, when it parses.
@@ -377,3 +455,6 @@ pub fn hex_key_fingerprint(hex64: &[u8]) -> Option<Fingerprint> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod error_texts;

@@ -406,39 +406,104 @@ pub fn verify(
     )
 }
 
+/// Why a public key (or the certificate holding it) cannot be trusted. Its
+/// `Display` is the warning given when the PEM block is skipped.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The modulus is longer than a [`MAX_BITS`] key's.
+    #[error("RSA key of more than {MAX_BITS} bits is too large (at most {MAX_BITS} supported)")]
+    ModulusTooLong {
+        /// The modulus length in bytes (without a leading zero).
+        len: usize,
+    },
+    /// The public exponent is longer than 8 bytes.
+    #[error("RSA public exponent is too large (at most 2^33-1)")]
+    ExponentTooLarge {
+        /// The exponent length in bytes.
+        len: usize,
+    },
+    /// The modulus has fewer than [`MIN_BITS`] bits.
+    #[error("RSA key of {bits} bits is too small (at least {MIN_BITS} required)")]
+    TooSmall {
+        /// The modulus size in bits.
+        bits: usize,
+    },
+    /// The modulus has more than [`MAX_BITS`] bits.
+    #[error("RSA key of {bits} bits is too large (at most {MAX_BITS} supported)")]
+    TooLarge {
+        /// The modulus size in bits.
+        bits: usize,
+    },
+    /// The `rsa` crate refuses the key (even modulus, insane exponent...).
+    #[error("invalid RSA public key: {0}")]
+    InvalidRsa(#[source] rsa::Error),
+    /// A `PUBLIC KEY` block is not a DER SubjectPublicKeyInfo.
+    #[error("not a SubjectPublicKeyInfo: {0}")]
+    NotSpki(#[source] rsa::pkcs8::der::Error),
+    /// An `rsaEncryption` key whose algorithm parameters are not NULL.
+    #[error("rsaEncryption key has parameters other than NULL")]
+    RsaParameters,
+    /// The key's BIT STRING does not hold whole bytes.
+    #[error("RSA key bit string has unused bits")]
+    UnusedBits,
+    /// An Ed25519 SubjectPublicKeyInfo that does not hold an Ed25519 key.
+    #[error("invalid Ed25519 public key: {0}")]
+    InvalidEd25519(#[source] ed25519_dalek::pkcs8::spki::Error),
+    /// A key of another algorithm.
+    #[error(
+        "unsupported public key algorithm {}: only RSA and Ed25519 keys are supported",
+        algorithm_name(oid, *name)
+    )]
+    UnsupportedAlgorithm {
+        /// The algorithm's OID.
+        oid: rsa::pkcs8::ObjectIdentifier,
+        /// Its name, when the OID database knows it.
+        name: Option<&'static str>,
+    },
+    /// An `RSA PUBLIC KEY` block is not a DER PKCS#1 `RSAPublicKey`.
+    #[error("not a PKCS#1 RSA public key: {0}")]
+    NotPkcs1(#[source] rsa::pkcs1::der::Error),
+    /// A `CERTIFICATE` block is not a DER X.509 certificate.
+    #[error("not an X.509 certificate: {0}")]
+    NotCertificate(#[source] x509_cert::der::Error),
+    /// The certificate's subject key cannot be encoded again as DER.
+    #[error("certificate subject key cannot be re-encoded: {0}")]
+    SubjectKeyEncoding(#[source] x509_cert::der::Error),
+    /// The certificate's subject key cannot be trusted.
+    #[error("certificate subject key: {0}")]
+    SubjectKey(#[source] Box<KeyError>),
+}
+
 /// Builds an RSA key from big-endian modulus and exponent bytes, refusing
 /// keys under [`MIN_BITS`] or over [`MAX_BITS`] bits and insane exponents.
-fn rsa_key(modulus: &[u8], exponent: &[u8]) -> Result<KeyMaterial, String> {
+fn rsa_key(modulus: &[u8], exponent: &[u8]) -> Result<KeyMaterial, KeyError> {
     let modulus = modulus.strip_prefix(&[0]).unwrap_or(modulus);
     if modulus.len() > MAX_SIGNATURE_LEN {
-        return Err(format!(
-            "RSA key of more than {MAX_BITS} bits is too large (at most {MAX_BITS} supported)"
-        ));
+        return Err(KeyError::ModulusTooLong { len: modulus.len() });
     }
     if exponent.len() > 8 {
-        return Err("RSA public exponent is too large (at most 2^33-1)".to_string());
+        return Err(KeyError::ExponentTooLarge {
+            len: exponent.len(),
+        });
     }
     let n = BigUint::from_bytes_be(modulus);
     let e = BigUint::from_bytes_be(exponent);
     let bits = n.bits();
     if bits < MIN_BITS {
-        return Err(format!(
-            "RSA key of {bits} bits is too small (at least {MIN_BITS} required)"
-        ));
+        return Err(KeyError::TooSmall { bits });
     }
     if bits > MAX_BITS {
-        return Err(format!(
-            "RSA key of {bits} bits is too large (at most {MAX_BITS} supported)"
-        ));
+        return Err(KeyError::TooLarge { bits });
     }
     RsaPublicKey::new_with_max_size(n, e, MAX_BITS)
         .map(|k| KeyMaterial::Rsa(Box::new(k)))
-        .map_err(|err| format!("invalid RSA public key: {err}"))
+        .map_err(KeyError::InvalidRsa)
 }
 
 /// The name of a public-key algorithm OID, for messages.
-fn algorithm_name(oid: &rsa::pkcs8::ObjectIdentifier) -> String {
-    match x509_cert::der::oid::db::DB.by_oid(oid) {
+fn algorithm_name(oid: &rsa::pkcs8::ObjectIdentifier, name: Option<&str>) -> String {
+    match name {
         Some(name) => format!("{name} (OID {oid})"),
         None => format!("OID {oid}"),
     }
@@ -446,9 +511,8 @@ fn algorithm_name(oid: &rsa::pkcs8::ObjectIdentifier) -> String {
 
 /// Reads a DER SubjectPublicKeyInfo (`PUBLIC KEY` PEM block): RSA (at least
 /// 2048 bits) or Ed25519. Any other algorithm is an error naming its OID.
-pub fn key_from_spki_der(der: &[u8]) -> Result<KeyMaterial, String> {
-    let spki = rsa::pkcs8::SubjectPublicKeyInfoRef::from_der(der)
-        .map_err(|e| format!("not a SubjectPublicKeyInfo: {e}"))?;
+pub fn key_from_spki_der(der: &[u8]) -> Result<KeyMaterial, KeyError> {
+    let spki = rsa::pkcs8::SubjectPublicKeyInfoRef::from_der(der).map_err(KeyError::NotSpki)?;
     let oid = spki.algorithm.oid;
     if oid == rsa::pkcs1::ALGORITHM_OID {
         // rsaEncryption parameters are NULL (RFC 3279); tolerate their absence.
@@ -457,29 +521,28 @@ pub fn key_from_spki_der(der: &[u8]) -> Result<KeyMaterial, String> {
             Some(p) => p.is_null(),
         };
         if !params_ok {
-            return Err("rsaEncryption key has parameters other than NULL".to_string());
+            return Err(KeyError::RsaParameters);
         }
         let bits = spki
             .subject_public_key
             .as_bytes()
-            .ok_or("RSA key bit string has unused bits")?;
+            .ok_or(KeyError::UnusedBits)?;
         return key_from_pkcs1_der(bits);
     }
     if oid == ed25519_dalek::pkcs8::ALGORITHM_OID {
         return ed25519_dalek::VerifyingKey::from_public_key_der(der)
             .map(KeyMaterial::Ed25519)
-            .map_err(|e| format!("invalid Ed25519 public key: {e}"));
+            .map_err(KeyError::InvalidEd25519);
     }
-    Err(format!(
-        "unsupported public key algorithm {}: only RSA and Ed25519 keys are supported",
-        algorithm_name(&oid)
-    ))
+    Err(KeyError::UnsupportedAlgorithm {
+        oid,
+        name: x509_cert::der::oid::db::DB.by_oid(&oid),
+    })
 }
 
 /// Reads a DER PKCS#1 `RSAPublicKey` (`RSA PUBLIC KEY` PEM block).
-pub fn key_from_pkcs1_der(der: &[u8]) -> Result<KeyMaterial, String> {
-    let key = rsa::pkcs1::RsaPublicKey::from_der(der)
-        .map_err(|e| format!("not a PKCS#1 RSA public key: {e}"))?;
+pub fn key_from_pkcs1_der(der: &[u8]) -> Result<KeyMaterial, KeyError> {
+    let key = rsa::pkcs1::RsaPublicKey::from_der(der).map_err(KeyError::NotPkcs1)?;
     rsa_key(key.modulus.as_bytes(), key.public_exponent.as_bytes())
 }
 
@@ -487,15 +550,14 @@ pub fn key_from_pkcs1_der(der: &[u8]) -> Result<KeyMaterial, String> {
 /// public key (RSA or Ed25519) and its subject name as the label. Validity
 /// dates, extensions and the issuer's signature are not checked: the
 /// certificate is a container for a key the administrator trusts.
-pub fn key_from_certificate_der(der: &[u8]) -> Result<(KeyMaterial, Option<String>), String> {
-    let cert = x509_cert::Certificate::from_der(der)
-        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+pub fn key_from_certificate_der(der: &[u8]) -> Result<(KeyMaterial, Option<String>), KeyError> {
+    let cert = x509_cert::Certificate::from_der(der).map_err(KeyError::NotCertificate)?;
     let tbs = &cert.tbs_certificate;
     let spki = tbs
         .subject_public_key_info
         .to_der()
-        .map_err(|e| format!("certificate subject key cannot be re-encoded: {e}"))?;
-    let material = key_from_spki_der(&spki).map_err(|e| format!("certificate subject key: {e}"))?;
+        .map_err(KeyError::SubjectKeyEncoding)?;
+    let material = key_from_spki_der(&spki).map_err(|e| KeyError::SubjectKey(Box::new(e)))?;
     let subject: String = tbs
         .subject
         .to_string()
@@ -507,3 +569,6 @@ pub fn key_from_certificate_der(der: &[u8]) -> Result<(KeyMaterial, Option<Strin
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod error_texts;

@@ -6,10 +6,34 @@ use std::collections::HashMap;
 
 use super::nodes::{Kind, Node, Tag, MAX_NODES};
 use super::resolver::{resolve_scalar, MAP, SEQ};
-use crate::yaml11::{Event, Parser};
-use crate::MAX_DEPTH;
+use crate::yaml11::{Event, Mark, Parser};
+use crate::{InternalError, Limit, PyError, MAX_DEPTH};
 
-type R<T> = Result<T, String>;
+type R<T> = Result<T, PyError>;
+
+/// `yaml.composer.ComposerError`: the events do not make one document
+/// whose aliases all refer to an anchor.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComposerError {
+    /// `yaml.safe_load` reads one document; the stream has more.
+    #[error("expected a single document in the stream, but found another document")]
+    AnotherDocument,
+    /// An alias (`*name`) to an anchor not defined before it.
+    #[error("found undefined alias {anchor:?} ({mark})")]
+    UndefinedAlias {
+        /// The anchor's name.
+        anchor: String,
+        /// Where the alias is.
+        mark: Mark,
+    },
+    /// An anchor (`&name`) defined twice in the document.
+    #[error("found duplicate anchor {anchor:?}")]
+    DuplicateAnchor {
+        /// The anchor's name.
+        anchor: String,
+    },
+}
 
 /// PyYAML's `Composer` over the parser.
 pub(super) struct Composer {
@@ -40,9 +64,7 @@ impl Composer {
         }
         if !self.is_stream_end()? {
             self.parser.get_event()?;
-            return Err(
-                "expected a single document in the stream, but found another document".into(),
-            );
+            return Err(ComposerError::AnotherDocument.into());
         }
         self.parser.get_event()?;
         Ok(document)
@@ -58,7 +80,7 @@ impl Composer {
 
     fn add(&mut self, node: Node) -> R<usize> {
         if self.nodes.len() >= MAX_NODES {
-            return Err(format!("the manifest has more than {MAX_NODES} nodes"));
+            return Err(Limit::TooManyNodes { limit: MAX_NODES }.into());
         }
         self.nodes.push(node);
         Ok(self.nodes.len() - 1)
@@ -66,22 +88,27 @@ impl Composer {
 
     fn compose_node(&mut self, depth: usize) -> R<usize> {
         if depth > MAX_DEPTH {
-            return Err(format!("the manifest nests deeper than {MAX_DEPTH} levels"));
+            return Err(Limit::TooDeep { levels: MAX_DEPTH }.into());
         }
         let event = self
             .parser
             .get_event()?
-            .ok_or_else(|| "unexpected end of the event stream".to_string())?;
+            .ok_or(PyError::Internal(InternalError::EndOfEvents))?;
         if let Event::Alias { anchor, mark } = &event {
-            return self
-                .anchors
-                .get(anchor)
-                .copied()
-                .ok_or_else(|| format!("found undefined alias {anchor:?} ({mark})"));
+            return self.anchors.get(anchor).copied().ok_or_else(|| {
+                ComposerError::UndefinedAlias {
+                    anchor: anchor.clone(),
+                    mark: *mark,
+                }
+                .into()
+            });
         }
         if let Some(a) = event.anchor() {
             if self.anchors.contains_key(a) {
-                return Err(format!("found duplicate anchor {a:?}"));
+                return Err(ComposerError::DuplicateAnchor {
+                    anchor: a.to_string(),
+                }
+                .into());
             }
         }
         match event {
@@ -157,7 +184,10 @@ impl Composer {
                 self.parser.get_event()?;
                 Ok(id)
             }
-            other => Err(format!("internal: unexpected event {other:?}")),
+            other => Err(InternalError::UnexpectedEvent {
+                event: format!("{other:?}"),
+            }
+            .into()),
         }
     }
 }

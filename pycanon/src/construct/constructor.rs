@@ -8,8 +8,12 @@ use super::nodes::{Kind, Node, Tag};
 use super::resolver::{
     BINARY, BOOL, FLOAT, INT, MAP, MERGE, NULL, OMAP, PAIRS, SEQ, SET, STR, TIMESTAMP, VALUE,
 };
-use super::scalars::{construct_float, construct_int, construct_timestamp, decode_base64};
+use super::scalars::{
+    construct_float, construct_int, construct_timestamp, decode_base64, ScalarError,
+};
 use crate::pyobj::{Heap, Id, Obj, PyStr};
+use crate::yaml11::Mark;
+use crate::{InternalError, Limit, PyError};
 
 /// Bound on map entries copied or moved by merge keys (PyYAML copies them,
 /// nested merges can double the count at every level, and each merge key
@@ -20,7 +24,98 @@ const MAX_MERGED_ENTRIES: usize = 1 << 20;
 /// `construct_scalar`), where Python would hit its recursion limit.
 const MAX_RECURSION: usize = 512;
 
-type R<T> = Result<T, String>;
+type R<T> = Result<T, PyError>;
+
+/// `yaml.constructor.ConstructorError`, and the errors raised while making
+/// a value of a scalar; `mark` is where the node starts.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConstructorError {
+    /// A node that contains itself where Python cannot build it (an alias
+    /// to an enclosing node as a mapping key, say).
+    #[error("found unconstructable recursive node ({mark})")]
+    RecursiveNode {
+        /// Where the node starts.
+        mark: Mark,
+    },
+    /// What making the scalar's value raised.
+    #[error("{error} ({mark})")]
+    Scalar {
+        /// The error.
+        error: ScalarError,
+        /// Where the scalar starts.
+        mark: Mark,
+    },
+    /// A scalar tag on a sequence or a mapping (without a `=` key).
+    #[error("expected a scalar node, but found {found} ({mark})")]
+    ExpectedScalar {
+        /// The kind of node found (`sequence`, `mapping`).
+        found: &'static str,
+        /// Where it starts.
+        mark: Mark,
+    },
+    /// A `!!seq` tag on another kind of node.
+    #[error("expected a sequence node, but found {found} ({mark})")]
+    ExpectedSequence {
+        /// The kind of node found (`scalar`, `mapping`).
+        found: &'static str,
+        /// Where it starts.
+        mark: Mark,
+    },
+    /// A `!!map` or `!!set` tag on another kind of node.
+    #[error("expected a mapping node, but found {found} ({mark})")]
+    ExpectedMapping {
+        /// The kind of node found (`scalar`, `sequence`).
+        found: &'static str,
+        /// Where it starts.
+        mark: Mark,
+    },
+    /// A sequence or mapping as a mapping key.
+    #[error("while constructing a mapping ({mark}): found unhashable key")]
+    UnhashableKey {
+        /// Where the mapping starts.
+        mark: Mark,
+    },
+    /// An `!!omap` or `!!pairs` tag on another node than a sequence.
+    #[error("while constructing an ordered map ({mark}): expected a sequence")]
+    PairsNotSequence {
+        /// Where the node starts.
+        mark: Mark,
+    },
+    /// An item of an `!!omap` or `!!pairs` that is not a mapping.
+    #[error("while constructing an ordered map ({mark}): expected a mapping of length 1, but found {found}")]
+    PairNotMapping {
+        /// The kind of node found (`scalar`, `sequence`).
+        found: &'static str,
+        /// Where the ordered map starts.
+        mark: Mark,
+    },
+    /// An item of an `!!omap` or `!!pairs` with more or less than one
+    /// entry.
+    #[error("while constructing an ordered map ({mark}): expected a single mapping item, but found {items} items")]
+    PairLength {
+        /// The entries of the item.
+        items: usize,
+        /// Where the ordered map starts.
+        mark: Mark,
+    },
+    /// A merge key (`<<`) whose list holds something else than mappings.
+    #[error(
+        "while constructing a mapping ({mark}): expected a mapping for merging, but found {found}"
+    )]
+    MergeNotMapping {
+        /// The kind of node found (`scalar`, `sequence`).
+        found: &'static str,
+        /// Where the mapping starts.
+        mark: Mark,
+    },
+    /// A merge key (`<<`) whose value is a scalar.
+    #[error("while constructing a mapping ({mark}): expected a mapping or list of mappings for merging, but found scalar")]
+    MergeScalar {
+        /// Where the mapping starts.
+        mark: Mark,
+    },
+}
 
 /// The generator PyYAML's constructor leaves to fill a collection once
 /// it has been made (`construct_yaml_seq`, `_map`, `_set`, `_omap` and
@@ -64,7 +159,7 @@ impl Constructor<'_> {
     fn node(&self, n: usize) -> R<&Node> {
         self.nodes
             .get(n)
-            .ok_or_else(|| "internal: dangling node".to_string())
+            .ok_or(PyError::Internal(InternalError::DanglingNode))
     }
 
     pub(super) fn construct_document(&mut self, root: usize) -> R<Id> {
@@ -84,11 +179,11 @@ impl Constructor<'_> {
         }
         let mark = self.node(n)?.mark;
         if self.recursive.contains(&n) {
-            return Err(format!("found unconstructable recursive node ({mark})"));
+            return Err(ConstructorError::RecursiveNode { mark }.into());
         }
         self.recursive.insert(n);
         let tag = self.node(n)?.tag.clone();
-        let at = |e: String| format!("{e} ({mark})");
+        let at = |error: ScalarError| ConstructorError::Scalar { error, mark };
         let id = match tag.as_ref() {
             NULL => {
                 self.construct_scalar(n, 0)?;
@@ -108,7 +203,7 @@ impl Constructor<'_> {
                 let b = match lower.as_deref() {
                     Some("yes" | "true" | "on") => true,
                     Some("no" | "false" | "off") => false,
-                    _ => return Err(at(format!("{:?} is not a YAML 1.1 boolean", v.lossy()))),
+                    _ => return Err(at(ScalarError::NotBool { value: v.lossy() }).into()),
                 };
                 self.heap.alloc(Obj::Bool(b))?
             }
@@ -141,7 +236,7 @@ impl Constructor<'_> {
             TIMESTAMP => {
                 self.construct_scalar(n, 0)?;
                 let Kind::Scalar(v) = &self.node(n)?.kind else {
-                    return Err(at("a timestamp must be a scalar".into()));
+                    return Err(at(ScalarError::TimestampNotScalar).into());
                 };
                 construct_timestamp(v).map_err(at)?;
                 self.heap.alloc(Obj::Timestamp)?
@@ -171,9 +266,10 @@ impl Constructor<'_> {
                 id
             }
             other => {
-                return Err(at(format!(
-                    "could not determine a constructor for the tag {other:?}"
-                )))
+                return Err(at(ScalarError::UnknownTag {
+                    tag: other.to_string(),
+                })
+                .into())
             }
         };
         if let Some(slot) = self.constructed.get_mut(n) {
@@ -187,7 +283,9 @@ impl Constructor<'_> {
     /// for that key's value.
     fn construct_scalar(&self, n: usize, depth: usize) -> R<PyStr> {
         if depth > MAX_RECURSION {
-            return Err("maximum recursion depth exceeded in construct_scalar".into());
+            return Err(PyError::Recursion {
+                function: "construct_scalar",
+            });
         }
         let node = self.node(n)?;
         match &node.kind {
@@ -198,15 +296,17 @@ impl Constructor<'_> {
                         return self.construct_scalar(v, depth + 1);
                     }
                 }
-                Err(format!(
-                    "expected a scalar node, but found mapping ({})",
-                    node.mark
-                ))
+                Err(ConstructorError::ExpectedScalar {
+                    found: "mapping",
+                    mark: node.mark,
+                }
+                .into())
             }
-            Kind::Seq(_) => Err(format!(
-                "expected a scalar node, but found sequence ({})",
-                node.mark
-            )),
+            Kind::Seq(_) => Err(ConstructorError::ExpectedScalar {
+                found: "sequence",
+                mark: node.mark,
+            }
+            .into()),
         }
     }
 
@@ -215,11 +315,11 @@ impl Constructor<'_> {
             Gen::Seq => {
                 let node = self.node(n)?;
                 let Kind::Seq(children) = &node.kind else {
-                    return Err(format!(
-                        "expected a sequence node, but found {} ({})",
-                        node.id(),
-                        node.mark
-                    ));
+                    return Err(ConstructorError::ExpectedSequence {
+                        found: node.id(),
+                        mark: node.mark,
+                    }
+                    .into());
                 };
                 for child in children.clone() {
                     let item = self.construct_object(child)?;
@@ -230,11 +330,11 @@ impl Constructor<'_> {
                 self.flatten_mapping(n, 0)?;
                 let node = self.node(n)?;
                 let Kind::Map(pairs) = &node.kind else {
-                    return Err(format!(
-                        "expected a mapping node, but found {} ({})",
-                        node.id(),
-                        node.mark
-                    ));
+                    return Err(ConstructorError::ExpectedMapping {
+                        found: node.id(),
+                        mark: node.mark,
+                    }
+                    .into());
                 };
                 let mark = node.mark;
                 let pairs = pairs.clone();
@@ -248,9 +348,7 @@ impl Constructor<'_> {
                 for (k, v) in pairs {
                     let key = self.construct_object(k)?;
                     if !self.heap.is_hashable(key) {
-                        return Err(format!(
-                            "while constructing a mapping ({mark}): found unhashable key"
-                        ));
+                        return Err(ConstructorError::UnhashableKey { mark }.into());
                     }
                     let value = self.construct_object(v)?;
                     self.heap.dict_set(target, key, value)?;
@@ -272,23 +370,23 @@ impl Constructor<'_> {
                 let node = self.node(n)?;
                 let mark = node.mark;
                 let Kind::Seq(children) = &node.kind else {
-                    return Err(format!(
-                        "while constructing an ordered map ({mark}): expected a sequence"
-                    ));
+                    return Err(ConstructorError::PairsNotSequence { mark }.into());
                 };
                 for sub in children.clone() {
                     let s = self.node(sub)?;
                     let Kind::Map(items) = &s.kind else {
-                        return Err(format!(
-                            "while constructing an ordered map ({mark}): expected a mapping of length 1, but found {}",
-                            s.id()
-                        ));
+                        return Err(ConstructorError::PairNotMapping {
+                            found: s.id(),
+                            mark,
+                        }
+                        .into());
                     };
                     let [(k, v)] = items.as_slice() else {
-                        return Err(format!(
-                            "while constructing an ordered map ({mark}): expected a single mapping item, but found {} items",
-                            items.len()
-                        ));
+                        return Err(ConstructorError::PairLength {
+                            items: items.len(),
+                            mark,
+                        }
+                        .into());
                     };
                     let (k, v) = (*k, *v);
                     let key = self.construct_object(k)?;
@@ -311,9 +409,10 @@ impl Constructor<'_> {
     fn count_merged(&mut self, n: usize) -> R<()> {
         self.merged += n;
         if self.merged > MAX_MERGED_ENTRIES {
-            return Err(format!(
-                "merge keys copy more than {MAX_MERGED_ENTRIES} entries"
-            ));
+            return Err(Limit::TooManyMergedEntries {
+                limit: MAX_MERGED_ENTRIES,
+            }
+            .into());
         }
         Ok(())
     }
@@ -322,7 +421,9 @@ impl Constructor<'_> {
     /// (mutating it, as PyYAML does) and retags `=` keys as strings.
     fn flatten_mapping(&mut self, n: usize, depth: usize) -> R<()> {
         if depth > MAX_RECURSION {
-            return Err("maximum recursion depth exceeded in flatten_mapping".into());
+            return Err(PyError::Recursion {
+                function: "flatten_mapping",
+            });
         }
         let mark = self.node(n)?.mark;
         let mut merge: Vec<(usize, usize)> = Vec::new();
@@ -346,9 +447,10 @@ impl Constructor<'_> {
                     pairs.remove(index);
                 }
                 if self.merged > MAX_MERGED_ENTRIES {
-                    return Err(format!(
-                        "merge keys copy more than {MAX_MERGED_ENTRIES} entries"
-                    ));
+                    return Err(Limit::TooManyMergedEntries {
+                        limit: MAX_MERGED_ENTRIES,
+                    }
+                    .into());
                 }
                 let vnode = self.node(v)?;
                 match &vnode.kind {
@@ -364,10 +466,11 @@ impl Constructor<'_> {
                         for sub in subs {
                             let s = self.node(sub)?;
                             if !matches!(s.kind, Kind::Map(_)) {
-                                return Err(format!(
-                                    "while constructing a mapping ({mark}): expected a mapping for merging, but found {}",
-                                    s.id()
-                                ));
+                                return Err(ConstructorError::MergeNotMapping {
+                                    found: s.id(),
+                                    mark,
+                                }
+                                .into());
                             }
                             self.flatten_mapping(sub, depth + 1)?;
                             let items = self.map_items(sub)?;
@@ -378,11 +481,7 @@ impl Constructor<'_> {
                             merge.extend(items);
                         }
                     }
-                    Kind::Scalar(_) => {
-                        return Err(format!(
-                            "while constructing a mapping ({mark}): expected a mapping or list of mappings for merging, but found scalar"
-                        ))
-                    }
+                    Kind::Scalar(_) => return Err(ConstructorError::MergeScalar { mark }.into()),
                 }
             } else if ktag == VALUE {
                 if let Some(node) = self.nodes.get_mut(k) {
@@ -404,9 +503,10 @@ impl Constructor<'_> {
                 *pairs = merge;
             }
             if self.merged > MAX_MERGED_ENTRIES {
-                return Err(format!(
-                    "merge keys copy more than {MAX_MERGED_ENTRIES} entries"
-                ));
+                return Err(Limit::TooManyMergedEntries {
+                    limit: MAX_MERGED_ENTRIES,
+                }
+                .into());
             }
         }
         Ok(())

@@ -5,10 +5,90 @@
 //! objects `json.dumps` refuses.
 
 use super::resolver::parse_ts;
-use crate::pynum::{py_float, py_int, BigInt, PyInt};
+use crate::pynum::{py_float, py_int, BigInt, NumberError, PyInt};
 use crate::pyobj::PyStr;
 
-type R<T> = Result<T, String>;
+type R<T> = Result<T, ScalarError>;
+
+/// What Python raises while `SafeConstructor` makes a value of a scalar
+/// (shown after the scalar's mark as a [`ConstructorError`]).
+///
+/// [`ConstructorError`]: super::ConstructorError
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScalarError {
+    /// A `!!bool` scalar that is no YAML 1.1 boolean.
+    #[error("{value:?} is not a YAML 1.1 boolean")]
+    NotBool {
+        /// The scalar (lone surrogates replaced).
+        value: String,
+    },
+    /// A `!!timestamp` tag on a collection.
+    #[error("a timestamp must be a scalar")]
+    TimestampNotScalar,
+    /// A tag `SafeConstructor` has no constructor for.
+    #[error("could not determine a constructor for the tag {tag:?}")]
+    UnknownTag {
+        /// The tag.
+        tag: String,
+    },
+    /// The `IndexError` of `construct_yaml_int` on an empty (or
+    /// underscores-only) scalar.
+    #[error("string index out of range (empty int)")]
+    EmptyInt,
+    /// The `IndexError` of `construct_yaml_float` on an empty (or
+    /// underscores-only) scalar.
+    #[error("string index out of range (empty float)")]
+    EmptyFloat,
+    /// The `OverflowError` of a sexagesimal float whose place values pass
+    /// the largest float.
+    #[error("OverflowError: int too large to convert to float")]
+    IntTooLargeForFloat,
+    /// What `int()` or `float()` raises on the scalar.
+    #[error(transparent)]
+    Number(#[from] NumberError),
+    /// `!!binary` data with characters outside ASCII.
+    #[error("failed to convert base64 data into ascii")]
+    Base64NotAscii,
+    /// `!!binary` data whose length leaves one character over.
+    #[error("failed to decode base64 data: number of data characters ({data}) cannot be 1 more than a multiple of 4")]
+    Base64Length {
+        /// The base64 characters read.
+        data: usize,
+    },
+    /// `!!binary` data whose padding is incomplete.
+    #[error("failed to decode base64 data: Incorrect padding")]
+    Base64Padding,
+    /// The `AttributeError` of a `!!timestamp` scalar that is no timestamp.
+    #[error("'NoneType' object has no attribute 'groupdict' (not a timestamp)")]
+    NotTimestamp,
+    /// A time zone offset of a day or more.
+    #[error(
+        "offset must be a timedelta strictly between -timedelta(hours=24) and timedelta(hours=24)"
+    )]
+    OffsetOutOfRange,
+    /// A year outside 1..=9999.
+    #[error("year {year} is out of range")]
+    YearOutOfRange {
+        /// The year.
+        year: u32,
+    },
+    /// A month outside 1..=12.
+    #[error("month must be in 1..12")]
+    MonthOutOfRange,
+    /// A day the month does not have.
+    #[error("day is out of range for month")]
+    DayOutOfRange,
+    /// An hour past 23.
+    #[error("hour must be in 0..23")]
+    HourOutOfRange,
+    /// A minute past 59.
+    #[error("minute must be in 0..59")]
+    MinuteOutOfRange,
+    /// A second past 59.
+    #[error("second must be in 0..59")]
+    SecondOutOfRange,
+}
 
 fn without_underscores(v: &PyStr) -> Vec<u32> {
     v.0.iter()
@@ -24,9 +104,7 @@ fn starts(v: &[u32], p: &str) -> bool {
 /// `SafeConstructor.construct_yaml_int`.
 pub(super) fn construct_int(v: &PyStr) -> R<PyInt> {
     let mut value = without_underscores(v);
-    let first = *value
-        .first()
-        .ok_or("string index out of range (empty int)")?;
+    let first = *value.first().ok_or(ScalarError::EmptyInt)?;
     let neg = first == u32::from('-');
     if first == u32::from('-') || first == u32::from('+') {
         value.remove(0);
@@ -39,16 +117,18 @@ pub(super) fn construct_int(v: &PyStr) -> R<PyInt> {
         return Ok(PyInt::Exact(BigInt::default()));
     }
     if starts(&value, "0b") {
-        return py_int(value.get(2..).unwrap_or_default(), 2).map(sign);
+        return py_int(value.get(2..).unwrap_or_default(), 2)
+            .map(sign)
+            .map_err(ScalarError::Number);
     }
     if starts(&value, "0x") {
-        return py_int(value.get(2..).unwrap_or_default(), 16).map(sign);
+        return py_int(value.get(2..).unwrap_or_default(), 16)
+            .map(sign)
+            .map_err(ScalarError::Number);
     }
-    let first = *value
-        .first()
-        .ok_or("string index out of range (empty int)")?;
+    let first = *value.first().ok_or(ScalarError::EmptyInt)?;
     if first == u32::from('0') {
-        return py_int(&value, 8).map(sign);
+        return py_int(&value, 8).map(sign).map_err(ScalarError::Number);
     }
     if value.contains(&u32::from(':')) {
         let mut digits = Vec::new();
@@ -69,7 +149,7 @@ pub(super) fn construct_int(v: &PyStr) -> R<PyInt> {
         }
         return Ok(sign(PyInt::from_big(acc)));
     }
-    py_int(&value, 10).map(sign)
+    py_int(&value, 10).map(sign).map_err(ScalarError::Number)
 }
 
 /// `SafeConstructor.construct_yaml_float`; `None` stands for the shared
@@ -85,9 +165,7 @@ pub(super) fn construct_float(v: &PyStr) -> R<Option<f64>> {
             }
         })
         .collect();
-    let first = *value
-        .first()
-        .ok_or("string index out of range (empty float)")?;
+    let first = *value.first().ok_or(ScalarError::EmptyFloat)?;
     let sign = if first == u32::from('-') { -1.0 } else { 1.0 };
     if first == u32::from('-') || first == u32::from('+') {
         value.remove(0);
@@ -107,9 +185,7 @@ pub(super) fn construct_float(v: &PyStr) -> R<Option<f64>> {
         let mut base = BigInt::from_u64(1);
         let mut acc = 0.0f64;
         for d in digits.iter().rev() {
-            let b = base
-                .to_f64()
-                .ok_or("OverflowError: int too large to convert to float")?;
+            let b = base.to_f64().ok_or(ScalarError::IntTooLargeForFloat)?;
             acc += d * b;
             base = base.mul_small(60);
         }
@@ -126,7 +202,7 @@ pub(super) fn decode_base64(v: &PyStr) -> R<()> {
     let mut data = 0usize;
     for &c in &v.0 {
         if c >= 0x80 {
-            return Err("failed to convert base64 data into ascii".into());
+            return Err(ScalarError::Base64NotAscii);
         }
         let b = c as u8;
         if b == b'=' {
@@ -146,11 +222,8 @@ pub(super) fn decode_base64(v: &PyStr) -> R<()> {
     }
     match quad {
         0 => Ok(()),
-        1 => Err(format!(
-            "failed to decode base64 data: number of data characters ({}) cannot be 1 more than a multiple of 4",
-            data
-        )),
-        _ => Err("failed to decode base64 data: Incorrect padding".into()),
+        1 => Err(ScalarError::Base64Length { data }),
+        _ => Err(ScalarError::Base64Padding),
     }
 }
 
@@ -166,17 +239,17 @@ pub(super) fn construct_timestamp(v: &PyStr) -> R<()> {
         .and_then(|s| {
             parse_ts(s, false).or_else(|| s.strip_suffix('\n').and_then(|t| parse_ts(t, false)))
         })
-        .ok_or("'NoneType' object has no attribute 'groupdict' (not a timestamp)")?;
+        .ok_or(ScalarError::NotTimestamp)?;
     if let Some(tz) = ts.tz_minutes {
         if tz.abs() >= 24 * 60 {
-            return Err("offset must be a timedelta strictly between -timedelta(hours=24) and timedelta(hours=24)".into());
+            return Err(ScalarError::OffsetOutOfRange);
         }
     }
     if !(1..=9999).contains(&ts.year) {
-        return Err(format!("year {} is out of range", ts.year));
+        return Err(ScalarError::YearOutOfRange { year: ts.year });
     }
     if !(1..=12).contains(&ts.month) {
-        return Err("month must be in 1..12".into());
+        return Err(ScalarError::MonthOutOfRange);
     }
     let leap = ts.year % 4 == 0 && (ts.year % 100 != 0 || ts.year % 400 == 0);
     let dim = match ts.month {
@@ -186,17 +259,17 @@ pub(super) fn construct_timestamp(v: &PyStr) -> R<()> {
         _ => 31,
     };
     if ts.day < 1 || ts.day > dim {
-        return Err("day is out of range for month".into());
+        return Err(ScalarError::DayOutOfRange);
     }
     if let Some((h, m, s)) = ts.time {
         if h > 23 {
-            return Err("hour must be in 0..23".into());
+            return Err(ScalarError::HourOutOfRange);
         }
         if m > 59 {
-            return Err("minute must be in 0..59".into());
+            return Err(ScalarError::MinuteOutOfRange);
         }
         if s > 59 {
-            return Err("second must be in 0..59".into());
+            return Err(ScalarError::SecondOutOfRange);
         }
     }
     Ok(())

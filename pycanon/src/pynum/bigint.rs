@@ -4,6 +4,8 @@
 
 use std::cmp::Ordering;
 
+use super::NumberError;
+
 /// CPython's default `sys.get_int_max_str_digits()`: `int(str)` in base 10
 /// and `str(int)` refuse more decimal digits than this.
 pub(crate) const MAX_STR_DIGITS: usize = 4300;
@@ -320,17 +322,14 @@ impl PyInt {
     }
 
     /// `repr(int)`, or the error `str(int)` raises past 4300 digits.
-    pub(crate) fn repr(&self) -> Result<String, String> {
-        let too_big = || {
-            format!("an integer exceeds the limit ({MAX_STR_DIGITS} digits) for integer string conversion")
-        };
+    pub(crate) fn repr(&self) -> Result<String, NumberError> {
         match self {
-            PyInt::Huge => Err(too_big()),
+            PyInt::Huge => Err(NumberError::IntTooLongToPrint),
             PyInt::Exact(b) => {
                 let s = b.to_decimal();
                 let digits = s.len() - usize::from(b.is_negative());
                 if digits > MAX_STR_DIGITS {
-                    Err(too_big())
+                    Err(NumberError::IntTooLongToPrint)
                 } else {
                     Ok(s)
                 }

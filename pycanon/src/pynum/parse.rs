@@ -4,6 +4,7 @@
 //! [`MAX_STR_DIGITS`] digits.
 
 use super::bigint::{BigInt, PyInt, MAX_STR_DIGITS};
+use super::NumberError;
 
 /// `Py_ISSPACE`: the ASCII whitespace `int()` and `float()` strip.
 fn is_ascii_py_space(b: u8) -> bool {
@@ -36,7 +37,7 @@ fn unicode_decimal(cp: u32) -> Option<u8> {
 
 /// CPython's `_PyUnicode_TransformDecimalAndSpaceToASCII`, the first step
 /// of `int(str)` and `float(str)`.
-fn to_ascii_number(s: &[u32]) -> Result<Vec<u8>, String> {
+fn to_ascii_number(s: &[u32]) -> Result<Vec<u8>, NumberError> {
     let mut out = Vec::with_capacity(s.len());
     for &cp in s {
         if cp < 0x80 {
@@ -46,7 +47,7 @@ fn to_ascii_number(s: &[u32]) -> Result<Vec<u8>, String> {
         } else if let Some(d) = unicode_decimal(cp) {
             out.push(b'0' + d);
         } else {
-            return Err(format!("invalid character U+{cp:04X} in a number"));
+            return Err(NumberError::InvalidCharacter { code_point: cp });
         }
     }
     Ok(out)
@@ -54,13 +55,11 @@ fn to_ascii_number(s: &[u32]) -> Result<Vec<u8>, String> {
 
 /// `int(s, base)` for base 2, 8, 10 or 16 (no underscores ever reach it:
 /// PyYAML removes them first).
-pub(crate) fn py_int(s: &[u32], base: u32) -> Result<PyInt, String> {
+pub(crate) fn py_int(s: &[u32], base: u32) -> Result<PyInt, NumberError> {
     let bytes = to_ascii_number(s)?;
-    let invalid = || {
-        format!(
-            "invalid literal for int() with base {base}: {:?}",
-            String::from_utf8_lossy(&bytes)
-        )
+    let invalid = || NumberError::InvalidInt {
+        base,
+        literal: String::from_utf8_lossy(&bytes).into_owned(),
     };
     let mut i = 0;
     while bytes.get(i).copied().is_some_and(is_ascii_py_space) {
@@ -109,10 +108,9 @@ pub(crate) fn py_int(s: &[u32], base: u32) -> Result<PyInt, String> {
         return Err(invalid());
     }
     if base == 10 && digits.len() > MAX_STR_DIGITS {
-        return Err(format!(
-            "exceeds the limit ({MAX_STR_DIGITS} digits) for integer string conversion: value has {} digits",
-            digits.len()
-        ));
+        return Err(NumberError::TooManyDigits {
+            digits: digits.len(),
+        });
     }
     let first = digits.iter().position(|&d| d != 0).unwrap_or(digits.len());
     let significant = digits.get(first..).unwrap_or_default();
@@ -121,13 +119,10 @@ pub(crate) fn py_int(s: &[u32], base: u32) -> Result<PyInt, String> {
 }
 
 /// `float(s)`.
-pub(crate) fn py_float(s: &[u32]) -> Result<f64, String> {
+pub(crate) fn py_float(s: &[u32]) -> Result<f64, NumberError> {
     let bytes = to_ascii_number(s)?;
-    let invalid = || {
-        format!(
-            "could not convert string to float: {:?}",
-            String::from_utf8_lossy(&bytes)
-        )
+    let invalid = || NumberError::InvalidFloat {
+        literal: String::from_utf8_lossy(&bytes).into_owned(),
     };
     let mut a = 0;
     let mut b = bytes.len();

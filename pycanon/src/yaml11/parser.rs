@@ -1,16 +1,18 @@
 //! PyYAML's `Parser` (`yaml/parser.py`): tokens to events, by the grammar
 //! in its docstring. Python keeps the next state as a bound method
 //! (`self.state = self.parse_block_node`); here it is a `State`, which
-//! `run` dispatches to the same code, and `states` is the same stack.
+//! `run` dispatches to the same code, and `states` is the same stack. One
+//! file of a little over 600 lines, as `parser.py` is one class, so that the
+//! two can be read side by side.
 
-use super::error::{error, Mark};
+use super::error::{Mark, ParseContext, ParseProblem, ParserError};
 use super::events::Event;
 use super::scanner::Scanner;
 use super::tokens::{kind, DirectiveValue, Tok, Token, K};
 use crate::pyobj::PyStr;
-use crate::MAX_DEPTH;
+use crate::{InternalError, Limit, PyError, MAX_DEPTH};
 
-type R<T> = Result<T, String>;
+type R<T> = Result<T, PyError>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -98,27 +100,27 @@ impl Parser {
         self.scanner
             .peek_token()?
             .cloned()
-            .ok_or_else(|| "unexpected end of the token stream".to_string())
+            .ok_or(PyError::Internal(InternalError::EndOfTokens))
     }
 
     fn next_tok(&mut self) -> R<Token> {
         self.scanner
             .get_token()?
-            .ok_or_else(|| "unexpected end of the token stream".to_string())
+            .ok_or(PyError::Internal(InternalError::EndOfTokens))
     }
 
     fn pop_state(&mut self) -> R<()> {
         self.state = Some(
             self.states
                 .pop()
-                .ok_or_else(|| "internal: parser state stack underflow".to_string())?,
+                .ok_or(PyError::Internal(InternalError::StateStackUnderflow))?,
         );
         Ok(())
     }
 
     fn push_state(&mut self, s: State) -> R<()> {
         if self.states.len() > 8 * MAX_DEPTH + 16 {
-            return Err(format!("the manifest nests deeper than {MAX_DEPTH} levels"));
+            return Err(Limit::TooDeep { levels: MAX_DEPTH }.into());
         }
         self.states.push(s);
         Ok(())
@@ -272,11 +274,12 @@ impl Parser {
             self.process_directives()?;
             if !self.check(&[K::DocumentStart])? {
                 let t = self.peek_tok()?;
-                return Err(error(
-                    "",
-                    &format!("expected '<document start>', but found {:?}", t.id()),
+                return Err(ParserError::new(
+                    None,
+                    ParseProblem::ExpectedDocumentStart { found: t.id() },
                     t.start,
-                ));
+                )
+                .into());
             }
             self.next_tok()?;
             self.push_state(State::DocumentEnd)?;
@@ -298,24 +301,31 @@ impl Parser {
                 match (name.as_str(), value) {
                     ("YAML", Some(DirectiveValue::Yaml(major, minor))) => {
                         if yaml_version.is_some() {
-                            return Err(error("", "found duplicate YAML directive", t.start));
+                            return Err(ParserError::new(
+                                None,
+                                ParseProblem::DuplicateYamlDirective,
+                                t.start,
+                            )
+                            .into());
                         }
                         if major != 1 {
-                            return Err(error(
-                                "",
-                                "found incompatible YAML document (version 1.* is required)",
+                            return Err(ParserError::new(
+                                None,
+                                ParseProblem::IncompatibleVersion,
                                 t.start,
-                            ));
+                            )
+                            .into());
                         }
                         yaml_version = Some((major, minor));
                     }
                     ("TAG", Some(DirectiveValue::Tag(handle, prefix))) => {
                         if self.tag_handles.iter().any(|(h, _)| *h == handle) {
-                            return Err(error(
-                                "",
-                                &format!("duplicate tag handle {handle:?}"),
+                            return Err(ParserError::new(
+                                None,
+                                ParseProblem::DuplicateTagHandle { handle },
                                 t.start,
-                            ));
+                            )
+                            .into());
                         }
                         self.tag_handles.push((handle, prefix));
                     }
@@ -341,7 +351,7 @@ impl Parser {
                     mark: t.start,
                 });
             }
-            return Err("internal: alias token expected".into());
+            return Err(PyError::Internal(InternalError::AliasTokenExpected));
         }
         let mut anchor: Option<String> = None;
         let mut tag: Option<(Option<String>, String)> = None;
@@ -378,11 +388,12 @@ impl Parser {
             None => None,
             Some((Some(handle), suffix)) => {
                 let Some((_, prefix)) = self.tag_handles.iter().find(|(h, _)| *h == handle) else {
-                    return Err(error(
-                        &format!("while parsing a node ({})", start_mark.unwrap_or_default()),
-                        &format!("found undefined tag handle {handle:?}"),
+                    return Err(ParserError::new(
+                        Some(ParseContext::Node(start_mark.unwrap_or_default())),
+                        ParseProblem::UndefinedTagHandle { handle },
                         tag_mark.unwrap_or_default(),
-                    ));
+                    )
+                    .into());
                 };
                 Some(format!("{prefix}{suffix}"))
             }
@@ -404,7 +415,7 @@ impl Parser {
         if self.check(&[K::Scalar])? {
             let t = self.next_tok()?;
             let Tok::Scalar { value, plain, .. } = t.tok else {
-                return Err("internal: scalar token expected".into());
+                return Err(PyError::Internal(InternalError::ScalarTokenExpected));
             };
             let implicit = if (plain && tag.is_none()) || tag.as_deref() == Some("!") {
                 (true, false)
@@ -465,14 +476,17 @@ impl Parser {
             });
         }
         let t = self.peek_tok()?;
-        Err(error(
-            &format!(
-                "while parsing a {} node ({start_mark})",
-                if block { "block" } else { "flow" }
-            ),
-            &format!("expected the node content, but found {:?}", t.id()),
+        let context = if block {
+            ParseContext::BlockNode(start_mark)
+        } else {
+            ParseContext::FlowNode(start_mark)
+        };
+        Err(ParserError::new(
+            Some(context),
+            ParseProblem::ExpectedNodeContent { found: t.id() },
             t.start,
-        ))
+        )
+        .into())
     }
 
     fn parse_block_sequence_entry(&mut self) -> R<Event> {
@@ -487,11 +501,12 @@ impl Parser {
         }
         if !self.check(&[K::BlockEnd])? {
             let t = self.peek_tok()?;
-            return Err(error(
-                &format!("while parsing a block collection ({})", self.last_mark()),
-                &format!("expected <block end>, but found {:?}", t.id()),
+            return Err(ParserError::new(
+                Some(ParseContext::BlockCollection(self.last_mark())),
+                ParseProblem::ExpectedBlockEnd { found: t.id() },
                 t.start,
-            ));
+            )
+            .into());
         }
         self.next_tok()?;
         self.pop_state()?;
@@ -511,11 +526,12 @@ impl Parser {
         }
         if !self.check(&[K::BlockEnd])? {
             let t = self.peek_tok()?;
-            return Err(error(
-                &format!("while parsing a block mapping ({})", self.last_mark()),
-                &format!("expected <block end>, but found {:?}", t.id()),
+            return Err(ParserError::new(
+                Some(ParseContext::BlockMapping(self.last_mark())),
+                ParseProblem::ExpectedBlockEnd { found: t.id() },
                 t.start,
-            ));
+            )
+            .into());
         }
         self.next_tok()?;
         self.pop_state()?;
@@ -530,11 +546,12 @@ impl Parser {
                     self.next_tok()?;
                 } else {
                     let t = self.peek_tok()?;
-                    return Err(error(
-                        &format!("while parsing a flow sequence ({})", self.last_mark()),
-                        &format!("expected ',' or ']', but got {:?}", t.id()),
+                    return Err(ParserError::new(
+                        Some(ParseContext::FlowSequence(self.last_mark())),
+                        ParseProblem::ExpectedSequenceSeparator { found: t.id() },
                         t.start,
-                    ));
+                    )
+                    .into());
                 }
             }
             if self.check(&[K::Key])? {
@@ -563,11 +580,12 @@ impl Parser {
                     self.next_tok()?;
                 } else {
                     let t = self.peek_tok()?;
-                    return Err(error(
-                        &format!("while parsing a flow mapping ({})", self.last_mark()),
-                        &format!("expected ',' or '}}', but got {:?}", t.id()),
+                    return Err(ParserError::new(
+                        Some(ParseContext::FlowMapping(self.last_mark())),
+                        ParseProblem::ExpectedMappingSeparator { found: t.id() },
                         t.start,
-                    ));
+                    )
+                    .into());
                 }
             }
             if self.check(&[K::Key])? {

@@ -5,9 +5,7 @@
 //! `forward`, in which `\x85`, `\u2028` and `\u2029` break lines and a
 //! BOM takes no column.
 
-use super::error::Mark;
-
-type R<T> = Result<T, String>;
+use super::error::{Mark, ReaderError};
 
 /// Whether `c` is one of the characters of `set` (Python's `c in set`).
 pub(super) fn is_in(c: char, set: &str) -> bool {
@@ -30,14 +28,14 @@ pub(super) struct Reader {
 
 impl Reader {
     /// The characters of `text`, refused if one is not printable.
-    pub(super) fn new(text: &str) -> R<Reader> {
+    pub(super) fn new(text: &str) -> Result<Reader, ReaderError> {
         let mut buf: Vec<char> = Vec::with_capacity(text.len() + 1);
         for (i, c) in text.chars().enumerate() {
             if !is_printable(c) {
-                return Err(format!(
-                    "unacceptable character #x{:04x}: special characters are not allowed (position {i})",
-                    u32::from(c)
-                ));
+                return Err(ReaderError {
+                    character: c,
+                    position: i,
+                });
             }
             buf.push(c);
         }

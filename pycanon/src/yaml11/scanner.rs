@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Deref, DerefMut};
 
-use super::error::{error, Mark};
+use super::error::{Mark, ReaderError, ScanContext, ScanProblem, ScannerError};
 use super::reader::{is_in, Reader};
 use super::tokens::{DirectiveValue, Tok, Token};
 use crate::pyobj::PyStr;
@@ -53,7 +53,33 @@ pub(super) struct Scanner {
     possible_simple_keys: BTreeMap<usize, SimpleKey>,
 }
 
-type R<T> = Result<T, String>;
+type R<T> = Result<T, ScannerError>;
+
+/// What `scan_tag_handle`, `scan_tag_uri` and `scan_uri_escapes` read a
+/// part of (PyYAML's `name` argument, `"directive"` or `"tag"`).
+#[derive(Clone, Copy, Debug)]
+enum Part {
+    Directive,
+    Tag,
+}
+
+impl Part {
+    /// `"while scanning a %s" % name`.
+    fn scanning(self, start: Mark) -> ScanContext {
+        match self {
+            Part::Directive => ScanContext::Directive(start),
+            Part::Tag => ScanContext::Tag(start),
+        }
+    }
+
+    /// `"while parsing a %s" % name`.
+    fn parsing(self, start: Mark) -> ScanContext {
+        match self {
+            Part::Directive => ScanContext::DirectiveUri(start),
+            Part::Tag => ScanContext::TagUri(start),
+        }
+    }
+}
 
 impl Deref for Scanner {
     type Target = Reader;
@@ -70,7 +96,7 @@ impl DerefMut for Scanner {
 }
 
 impl Scanner {
-    pub(super) fn new(text: &str) -> R<Scanner> {
+    pub(super) fn new(text: &str) -> Result<Scanner, ReaderError> {
         let mut s = Scanner {
             reader: Reader::new(text)?,
             done: false,
@@ -176,9 +202,9 @@ impl Scanner {
         if self.check_plain() {
             return self.fetch_plain();
         }
-        Err(error(
-            "while scanning for the next token",
-            &format!("found character {ch:?} that cannot start any token"),
+        Err(ScannerError::new(
+            Some(ScanContext::NextToken),
+            ScanProblem::CannotStartToken { found: ch },
             self.mark(),
         ))
     }
@@ -200,9 +226,9 @@ impl Scanner {
             };
             if key.line != self.line || self.pointer.saturating_sub(key.index) > 1024 {
                 if key.required {
-                    return Err(error(
-                        &format!("while scanning a simple key ({})", key.mark),
-                        "could not find expected ':'",
+                    return Err(ScannerError::new(
+                        Some(ScanContext::SimpleKey(key.mark)),
+                        ScanProblem::MissingColon,
                         self.mark(),
                     ));
                 }
@@ -233,9 +259,9 @@ impl Scanner {
     fn remove_possible_simple_key(&mut self) -> R<()> {
         if let Some(key) = self.possible_simple_keys.get(&self.flow_level) {
             if key.required {
-                return Err(error(
-                    &format!("while scanning a simple key ({})", key.mark),
-                    "could not find expected ':'",
+                return Err(ScannerError::new(
+                    Some(ScanContext::SimpleKey(key.mark)),
+                    ScanProblem::MissingColon,
                     self.mark(),
                 ));
             }
@@ -260,9 +286,10 @@ impl Scanner {
     fn add_indent(&mut self, column: isize) -> R<bool> {
         if self.indent < column {
             if self.indents.len() >= MAX_DEPTH {
-                return Err(format!(
-                    "the manifest nests deeper than {MAX_DEPTH} levels ({})",
-                    self.mark()
+                return Err(ScannerError::new(
+                    None,
+                    ScanProblem::TooDeep { levels: MAX_DEPTH },
+                    self.mark(),
                 ));
             }
             self.indents.push(self.indent);
@@ -308,9 +335,10 @@ impl Scanner {
     fn fetch_flow_collection_start(&mut self, tok: Tok) -> R<()> {
         self.save_possible_simple_key()?;
         if self.flow_level >= MAX_DEPTH {
-            return Err(format!(
-                "the manifest nests deeper than {MAX_DEPTH} levels ({})",
-                self.mark()
+            return Err(ScannerError::new(
+                None,
+                ScanProblem::TooDeep { levels: MAX_DEPTH },
+                self.mark(),
             ));
         }
         self.flow_level += 1;
@@ -348,9 +376,9 @@ impl Scanner {
     fn fetch_block_entry(&mut self) -> R<()> {
         if self.flow_level == 0 {
             if !self.allow_simple_key {
-                return Err(error(
-                    "",
-                    "sequence entries are not allowed here",
+                return Err(ScannerError::new(
+                    None,
+                    ScanProblem::SequenceEntryNotAllowed,
                     self.mark(),
                 ));
             }
@@ -371,7 +399,11 @@ impl Scanner {
     fn fetch_key(&mut self) -> R<()> {
         if self.flow_level == 0 {
             if !self.allow_simple_key {
-                return Err(error("", "mapping keys are not allowed here", self.mark()));
+                return Err(ScannerError::new(
+                    None,
+                    ScanProblem::MappingKeyNotAllowed,
+                    self.mark(),
+                ));
             }
             if self.add_indent(self.column as isize)? {
                 let mark = self.mark();
@@ -415,9 +447,9 @@ impl Scanner {
         } else {
             if self.flow_level == 0 {
                 if !self.allow_simple_key {
-                    return Err(error(
-                        "",
-                        "mapping values are not allowed here",
+                    return Err(ScannerError::new(
+                        None,
+                        ScanProblem::MappingValueNotAllowed,
                         self.mark(),
                     ));
                 }
@@ -568,12 +600,8 @@ impl Scanner {
         })
     }
 
-    fn directive_err(&self, start: Mark, problem: String) -> String {
-        error(
-            &format!("while scanning a directive ({start})"),
-            &problem,
-            self.mark(),
-        )
+    fn directive_err(&self, start: Mark, problem: ScanProblem) -> ScannerError {
+        ScannerError::new(Some(ScanContext::Directive(start)), problem, self.mark())
     }
 
     fn scan_directive_name(&mut self, start: Mark) -> R<String> {
@@ -584,10 +612,9 @@ impl Scanner {
         if length == 0 {
             return Err(self.directive_err(
                 start,
-                format!(
-                    "expected alphabetic or numeric character, but found {:?}",
-                    self.peek(length)
-                ),
+                ScanProblem::ExpectedAlphanumeric {
+                    found: self.peek(length),
+                },
             ));
         }
         let value = self.prefix(length);
@@ -595,10 +622,7 @@ impl Scanner {
         if !is_in(self.ch(), NUL_SPACE_BREAKS) {
             return Err(self.directive_err(
                 start,
-                format!(
-                    "expected alphabetic or numeric character, but found {:?}",
-                    self.ch()
-                ),
+                ScanProblem::ExpectedAlphanumeric { found: self.ch() },
             ));
         }
         Ok(value)
@@ -610,17 +634,16 @@ impl Scanner {
         }
         let major = self.scan_yaml_directive_number(start)?;
         if self.ch() != '.' {
-            return Err(self.directive_err(
-                start,
-                format!("expected a digit or '.', but found {:?}", self.ch()),
-            ));
+            return Err(
+                self.directive_err(start, ScanProblem::ExpectedDigitOrDot { found: self.ch() })
+            );
         }
         self.forward(1);
         let minor = self.scan_yaml_directive_number(start)?;
         if !is_in(self.ch(), NUL_SPACE_BREAKS) {
             return Err(self.directive_err(
                 start,
-                format!("expected a digit or ' ', but found {:?}", self.ch()),
+                ScanProblem::ExpectedDigitOrSpace { found: self.ch() },
             ));
         }
         Ok(DirectiveValue::Yaml(major, minor))
@@ -628,10 +651,7 @@ impl Scanner {
 
     fn scan_yaml_directive_number(&mut self, start: Mark) -> R<u64> {
         if !self.ch().is_ascii_digit() {
-            return Err(self.directive_err(
-                start,
-                format!("expected a digit, but found {:?}", self.ch()),
-            ));
+            return Err(self.directive_err(start, ScanProblem::ExpectedDigit { found: self.ch() }));
         }
         let mut length = 0;
         while self.peek(length).is_ascii_digit() {
@@ -647,20 +667,16 @@ impl Scanner {
         while self.ch() == ' ' {
             self.forward(1);
         }
-        let handle = self.scan_tag_handle("directive", start)?;
+        let handle = self.scan_tag_handle(Part::Directive, start)?;
         if self.ch() != ' ' {
-            return Err(
-                self.directive_err(start, format!("expected ' ', but found {:?}", self.ch()))
-            );
+            return Err(self.directive_err(start, ScanProblem::ExpectedSpace { found: self.ch() }));
         }
         while self.ch() == ' ' {
             self.forward(1);
         }
-        let prefix = self.scan_tag_uri("directive", start)?;
+        let prefix = self.scan_tag_uri(Part::Directive, start)?;
         if !is_in(self.ch(), NUL_SPACE_BREAKS) {
-            return Err(
-                self.directive_err(start, format!("expected ' ', but found {:?}", self.ch()))
-            );
+            return Err(self.directive_err(start, ScanProblem::ExpectedSpace { found: self.ch() }));
         }
         Ok(DirectiveValue::Tag(handle, prefix))
     }
@@ -677,10 +693,7 @@ impl Scanner {
         if !is_in(self.ch(), NUL_BREAKS) {
             return Err(self.directive_err(
                 start,
-                format!(
-                    "expected a comment or a line break, but found {:?}",
-                    self.ch()
-                ),
+                ScanProblem::ExpectedCommentOrLineBreak { found: self.ch() },
             ));
         }
         self.scan_line_break();
@@ -689,16 +702,20 @@ impl Scanner {
 
     fn scan_anchor(&mut self, alias: bool) -> R<Token> {
         let start = self.mark();
-        let name = if alias { "alias" } else { "anchor" };
+        let context = if alias {
+            ScanContext::Alias(start)
+        } else {
+            ScanContext::Anchor(start)
+        };
         self.forward(1);
         let mut length = 0;
         while is_word(self.peek(length)) {
             length += 1;
         }
         let err = |s: &Self, c: char| {
-            error(
-                &format!("while scanning an {name} ({start})"),
-                &format!("expected alphabetic or numeric character, but found {c:?}"),
+            ScannerError::new(
+                Some(context),
+                ScanProblem::ExpectedAlphanumeric { found: c },
                 s.mark(),
             )
         };
@@ -730,11 +747,11 @@ impl Scanner {
         if ch == '<' {
             handle = None;
             self.forward(2);
-            suffix = self.scan_tag_uri("tag", start)?;
+            suffix = self.scan_tag_uri(Part::Tag, start)?;
             if self.ch() != '>' {
-                return Err(error(
-                    &format!("while parsing a tag ({start})"),
-                    &format!("expected '>', but found {:?}", self.ch()),
+                return Err(ScannerError::new(
+                    Some(ScanContext::TagUri(start)),
+                    ScanProblem::ExpectedClosingAngle { found: self.ch() },
                     self.mark(),
                 ));
             }
@@ -755,17 +772,17 @@ impl Scanner {
                 ch = self.peek(length);
             }
             if use_handle {
-                handle = Some(self.scan_tag_handle("tag", start)?);
+                handle = Some(self.scan_tag_handle(Part::Tag, start)?);
             } else {
                 handle = Some("!".to_string());
                 self.forward(1);
             }
-            suffix = self.scan_tag_uri("tag", start)?;
+            suffix = self.scan_tag_uri(Part::Tag, start)?;
         }
         if !is_in(self.ch(), NUL_SPACE_BREAKS) {
-            return Err(error(
-                &format!("while scanning a tag ({start})"),
-                &format!("expected ' ', but found {:?}", self.ch()),
+            return Err(ScannerError::new(
+                Some(ScanContext::Tag(start)),
+                ScanProblem::ExpectedSpace { found: self.ch() },
                 self.mark(),
             ));
         }
@@ -853,12 +870,8 @@ impl Scanner {
         })
     }
 
-    fn block_scalar_err(&self, start: Mark, problem: String) -> String {
-        error(
-            &format!("while scanning a block scalar ({start})"),
-            &problem,
-            self.mark(),
-        )
+    fn block_scalar_err(&self, start: Mark, problem: ScanProblem) -> ScannerError {
+        ScannerError::new(Some(ScanContext::BlockScalar(start)), problem, self.mark())
     }
 
     fn scan_block_scalar_indicators(&mut self, start: Mark) -> R<(Option<bool>, Option<u32>)> {
@@ -871,20 +884,14 @@ impl Scanner {
             ch = self.ch();
             if let Some(d) = ch.to_digit(10) {
                 if d == 0 {
-                    return Err(self.block_scalar_err(
-                        start,
-                        "expected indentation indicator in the range 1-9, but found 0".into(),
-                    ));
+                    return Err(self.block_scalar_err(start, ScanProblem::ZeroIndentation));
                 }
                 increment = Some(d);
                 self.forward(1);
             }
         } else if let Some(d) = ch.to_digit(10) {
             if d == 0 {
-                return Err(self.block_scalar_err(
-                    start,
-                    "expected indentation indicator in the range 1-9, but found 0".into(),
-                ));
+                return Err(self.block_scalar_err(start, ScanProblem::ZeroIndentation));
             }
             increment = Some(d);
             self.forward(1);
@@ -897,10 +904,7 @@ impl Scanner {
         if !is_in(self.ch(), NUL_SPACE_BREAKS) {
             return Err(self.block_scalar_err(
                 start,
-                format!(
-                    "expected chomping or indentation indicators, but found {:?}",
-                    self.ch()
-                ),
+                ScanProblem::ExpectedBlockIndicators { found: self.ch() },
             ));
         }
         Ok((chomping, increment))
@@ -918,10 +922,7 @@ impl Scanner {
         if !is_in(self.ch(), NUL_BREAKS) {
             return Err(self.block_scalar_err(
                 start,
-                format!(
-                    "expected a comment or a line break, but found {:?}",
-                    self.ch()
-                ),
+                ScanProblem::ExpectedCommentOrLineBreak { found: self.ch() },
             ));
         }
         self.scan_line_break();
@@ -977,9 +978,9 @@ impl Scanner {
             self.scan_flow_scalar_spaces(start, &mut chunks)?;
             self.scan_flow_scalar_non_spaces(double, start, &mut chunks)?;
             if self.pointer == before {
-                return Err(error(
-                    "",
-                    "internal: quoted scalar scan made no progress",
+                return Err(ScannerError::new(
+                    None,
+                    ScanProblem::NoProgress,
                     self.mark(),
                 ));
             }
@@ -997,10 +998,10 @@ impl Scanner {
         })
     }
 
-    fn quoted_err(&self, start: Mark, problem: String) -> String {
-        error(
-            &format!("while scanning a double-quoted scalar ({start})"),
-            &problem,
+    fn quoted_err(&self, start: Mark, problem: ScanProblem) -> ScannerError {
+        ScannerError::new(
+            Some(ScanContext::DoubleQuotedScalar(start)),
+            problem,
             self.mark(),
         )
     }
@@ -1066,20 +1067,19 @@ impl Scanner {
                         let Some(d) = self.peek(k).to_digit(16) else {
                             return Err(self.quoted_err(
                                 start,
-                                format!(
-                                    "expected escape sequence of {length} hexadecimal numbers, but found {:?}",
-                                    self.peek(k)
-                                ),
+                                ScanProblem::ExpectedHexEscape {
+                                    length,
+                                    found: self.peek(k),
+                                },
                             ));
                         };
                         code = code * 16 + u64::from(d);
                     }
                     if code > 0x10ffff {
                         // chr() raises ValueError: not a YAMLError, but an error.
-                        return Err(self.quoted_err(
-                            start,
-                            format!("chr() arg not in range(0x110000): {code:#x}"),
-                        ));
+                        return Err(
+                            self.quoted_err(start, ScanProblem::CodePointOutOfRange { code })
+                        );
                     }
                     chunks.push(code as u32);
                     self.forward(length);
@@ -1087,9 +1087,7 @@ impl Scanner {
                     self.scan_line_break();
                     self.scan_flow_scalar_breaks(start, chunks)?;
                 } else {
-                    return Err(
-                        self.quoted_err(start, format!("found unknown escape character {ch:?}"))
-                    );
+                    return Err(self.quoted_err(start, ScanProblem::UnknownEscape { found: ch }));
                 }
             } else {
                 return Ok(());
@@ -1106,9 +1104,9 @@ impl Scanner {
         self.forward(length);
         let ch = self.ch();
         if ch == '\0' {
-            return Err(error(
-                &format!("while scanning a quoted scalar ({start})"),
-                "found unexpected end of stream",
+            return Err(ScannerError::new(
+                Some(ScanContext::QuotedScalar(start)),
+                ScanProblem::UnexpectedEnd,
                 self.mark(),
             ));
         } else if is_in(ch, BREAKS) {
@@ -1133,9 +1131,9 @@ impl Scanner {
         loop {
             let prefix = self.prefix(3);
             if (prefix == "---" || prefix == "...") && is_in(self.peek(3), NUL_BLANK_BREAKS) {
-                return Err(error(
-                    &format!("while scanning a quoted scalar ({start})"),
-                    "found unexpected document separator",
+                return Err(ScannerError::new(
+                    Some(ScanContext::QuotedScalar(start)),
+                    ScanProblem::UnexpectedDocumentSeparator,
                     self.mark(),
                 ));
             }
@@ -1257,11 +1255,11 @@ impl Scanner {
         Some(chunks)
     }
 
-    fn scan_tag_handle(&mut self, name: &str, start: Mark) -> R<String> {
+    fn scan_tag_handle(&mut self, name: Part, start: Mark) -> R<String> {
         let err = |s: &Self, c: char| {
-            error(
-                &format!("while scanning a {name} ({start})"),
-                &format!("expected '!', but found {c:?}"),
+            ScannerError::new(
+                Some(name.scanning(start)),
+                ScanProblem::ExpectedBang { found: c },
                 s.mark(),
             )
         };
@@ -1286,7 +1284,7 @@ impl Scanner {
         Ok(value)
     }
 
-    fn scan_tag_uri(&mut self, name: &str, start: Mark) -> R<String> {
+    fn scan_tag_uri(&mut self, name: Part, start: Mark) -> R<String> {
         let mut chunks = String::new();
         let mut length = 0;
         let mut ch = self.peek(length);
@@ -1306,16 +1304,16 @@ impl Scanner {
             self.forward(length);
         }
         if chunks.is_empty() {
-            return Err(error(
-                &format!("while parsing a {name} ({start})"),
-                &format!("expected URI, but found {ch:?}"),
+            return Err(ScannerError::new(
+                Some(name.parsing(start)),
+                ScanProblem::ExpectedUri { found: ch },
                 self.mark(),
             ));
         }
         Ok(chunks)
     }
 
-    fn scan_uri_escapes(&mut self, name: &str, start: Mark) -> R<String> {
+    fn scan_uri_escapes(&mut self, name: Part, start: Mark) -> R<String> {
         let mut codes = Vec::new();
         let mark = self.mark();
         while self.ch() == '%' {
@@ -1323,12 +1321,11 @@ impl Scanner {
             let mut v = 0u8;
             for k in 0..2 {
                 let Some(d) = self.peek(k).to_digit(16) else {
-                    return Err(error(
-                        &format!("while scanning a {name} ({start})"),
-                        &format!(
-                            "expected URI escape sequence of 2 hexadecimal numbers, but found {:?}",
-                            self.peek(k)
-                        ),
+                    return Err(ScannerError::new(
+                        Some(name.scanning(start)),
+                        ScanProblem::ExpectedUriEscape {
+                            found: self.peek(k),
+                        },
                         self.mark(),
                     ));
                 };
@@ -1338,9 +1335,9 @@ impl Scanner {
             self.forward(2);
         }
         String::from_utf8(codes).map_err(|e| {
-            error(
-                &format!("while scanning a {name} ({start})"),
-                &e.to_string(),
+            ScannerError::new(
+                Some(name.scanning(start)),
+                ScanProblem::InvalidUtf8(e.utf8_error()),
                 mark,
             )
         })

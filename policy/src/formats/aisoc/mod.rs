@@ -94,6 +94,76 @@ fn universal_newlines(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Why a manifest has no canonical form, so that a bundle can be neither
+/// verified nor signed. Its `Display` is the detail of the refusal.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// The manifest is larger than [`MAX_MANIFEST_BYTES`].
+    #[error("{manifest_name} is {len} bytes, more than the {MAX_MANIFEST_BYTES} read")]
+    ManifestTooLarge {
+        /// The manifest's file name.
+        manifest_name: String,
+        /// Its size in bytes.
+        len: usize,
+    },
+    /// The manifest is not UTF-8 text.
+    #[error("{manifest_name} is not UTF-8 text: {source}")]
+    NotUtf8 {
+        /// The manifest's file name.
+        manifest_name: String,
+        /// Where the decoding failed.
+        #[source]
+        source: std::str::Utf8Error,
+    },
+    /// `yaml.safe_load` raises on `plugin.yaml`.
+    #[error("invalid plugin.yaml: {0}")]
+    Yaml(#[source] sigward_pycanon::PyError),
+    /// `plugin.yaml` holds no document.
+    #[error("invalid plugin.yaml: YAML root must be a mapping (the document is empty)")]
+    EmptyYaml,
+    /// `json.loads` raises on `aisoc-plugin.json`.
+    #[error("invalid aisoc-plugin.json: {0}")]
+    Json(#[source] sigward_pycanon::PyError),
+    /// The manifest name is not one of [`MANIFEST_NAMES`].
+    #[error("{manifest_name:?} is not an AiSOC manifest name")]
+    UnknownManifestName {
+        /// The name given.
+        manifest_name: String,
+    },
+    /// The manifest's root is not a mapping.
+    #[error("{manifest_name}: the manifest is not a mapping")]
+    NotMapping {
+        /// The manifest's file name.
+        manifest_name: String,
+    },
+    /// The keys `signature` and `trust` cannot be removed from the manifest.
+    #[error("{0}")]
+    UnsignedKeys(#[source] sigward_pycanon::PyError),
+    /// `json.dumps` cannot write the manifest (or its form is too large).
+    #[error("{manifest_name}: the manifest has no canonical JSON form: {source}")]
+    NoCanonicalForm {
+        /// The manifest's file name.
+        manifest_name: String,
+        /// What Python raises (or the bound reached).
+        #[source]
+        source: sigward_pycanon::PyError,
+    },
+}
+
+/// Why `plugin.sig` cannot be read. Its `Display` follows `plugin.sig: ` in
+/// the detail of the refusal.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// Neither 64 bytes in hex nor 64 raw bytes.
+    #[error("expected 64 raw bytes or their 128 hex characters, found {len} bytes")]
+    Length {
+        /// The size of `plugin.sig` in bytes.
+        len: usize,
+    },
+}
+
 /// The exact bytes `aisoc plugin sign` hashes for this manifest and these
 /// files; `Err` says why the manifest has no canonical form (the real tool
 /// fails on it too).
@@ -101,28 +171,37 @@ pub fn canonical(
     manifest_name: &str,
     manifest: &[u8],
     files: &BTreeMap<String, [u8; 32]>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, BundleError> {
     if manifest.len() > MAX_MANIFEST_BYTES {
-        return Err(format!(
-            "{manifest_name} is {} bytes, more than the {MAX_MANIFEST_BYTES} read",
-            manifest.len()
-        ));
+        return Err(BundleError::ManifestTooLarge {
+            manifest_name: manifest_name.to_string(),
+            len: manifest.len(),
+        });
     }
-    let text = std::str::from_utf8(manifest)
-        .map_err(|e| format!("{manifest_name} is not UTF-8 text: {e}"))?;
+    let text = std::str::from_utf8(manifest).map_err(|source| BundleError::NotUtf8 {
+        manifest_name: manifest_name.to_string(),
+        source,
+    })?;
     let text = universal_newlines(text);
     let doc = match manifest_name {
         "plugin.yaml" => sigward_pycanon::safe_load(&text)
-            .map_err(|e| format!("invalid plugin.yaml: {e}"))?
-            .ok_or("invalid plugin.yaml: YAML root must be a mapping (the document is empty)")?,
-        "aisoc-plugin.json" => sigward_pycanon::json_loads(&text)
-            .map_err(|e| format!("invalid aisoc-plugin.json: {e}"))?,
-        other => return Err(format!("{other:?} is not an AiSOC manifest name")),
+            .map_err(BundleError::Yaml)?
+            .ok_or(BundleError::EmptyYaml)?,
+        "aisoc-plugin.json" => sigward_pycanon::json_loads(&text).map_err(BundleError::Json)?,
+        other => {
+            return Err(BundleError::UnknownManifestName {
+                manifest_name: other.to_string(),
+            })
+        }
     };
     if !doc.is_dict() {
-        return Err(format!("{manifest_name}: the manifest is not a mapping"));
+        return Err(BundleError::NotMapping {
+            manifest_name: manifest_name.to_string(),
+        });
     }
-    let manifest = doc.without_keys(&["signature", "trust"])?;
+    let manifest = doc
+        .without_keys(&["signature", "trust"])
+        .map_err(BundleError::UnsignedKeys)?;
     let mut out = String::from("{\"files\":{");
     for (i, (path, digest)) in files.iter().enumerate() {
         if i > 0 {
@@ -137,7 +216,10 @@ pub fn canonical(
     let before = out.len();
     manifest
         .dump_into(&mut out, before + MAX_CANONICAL_MANIFEST)
-        .map_err(|e| format!("{manifest_name}: the manifest has no canonical JSON form: {e}"))?;
+        .map_err(|source| BundleError::NoCanonicalForm {
+            manifest_name: manifest_name.to_string(),
+            source,
+        })?;
     out.push('}');
     Ok(out.into_bytes())
 }
@@ -177,7 +259,7 @@ fn from_hex_python(s: &[u8]) -> Option<Vec<u8>> {
 
 /// Reads `plugin.sig` as AiSOC does: hex of 64 bytes (after stripping
 /// surrounding whitespace), else exactly 64 raw bytes.
-pub fn parse_signature(raw: &[u8]) -> Result<Signature, String> {
+pub fn parse_signature(raw: &[u8]) -> Result<Signature, SignatureError> {
     let text = py_strip(raw);
     if text.is_ascii() {
         if let Some(bytes) = from_hex_python(text) {
@@ -189,10 +271,7 @@ pub fn parse_signature(raw: &[u8]) -> Result<Signature, String> {
     if let Ok(b) = <[u8; 64]>::try_from(raw) {
         return Ok(Signature::from_bytes(&b));
     }
-    Err(format!(
-        "expected 64 raw bytes or their 128 hex characters, found {} bytes",
-        raw.len()
-    ))
+    Err(SignatureError::Length { len: raw.len() })
 }
 
 /// Verifies an AiSOC bundle: any trusted Ed25519 key may have signed it
@@ -206,7 +285,7 @@ pub fn verify_bundle(bundle: &Bundle<'_>, trust: &TrustStore) -> Verdict {
     };
     let canonical = match canonical(bundle.manifest_name, bundle.manifest, bundle.files) {
         Ok(c) => c,
-        Err(e) => return malformed(e),
+        Err(e) => return malformed(e.to_string()),
     };
     let digest = Sha256::digest(&canonical);
     let mut seen = HashSet::new();
@@ -258,7 +337,7 @@ pub fn sign_bundle(
     manifest_name: &str,
     manifest: &[u8],
     files: &BTreeMap<String, [u8; 32]>,
-) -> Result<String, String> {
+) -> Result<String, BundleError> {
     let c = canonical(manifest_name, manifest, files)?;
     let sig = key.sign(&Sha256::digest(&c));
     Ok(format!("{}\n", hex::encode(sig.to_bytes())))
@@ -267,3 +346,6 @@ pub fn sign_bundle(
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;
+
+#[cfg(test)]
+mod error_texts;

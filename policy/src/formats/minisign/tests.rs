@@ -372,6 +372,7 @@ fn truncated_and_garbage_signature_files() {
     let ctl = text.replace("release key", "release\u{1}key");
     assert!(parse_signature(ctl.as_bytes())
         .unwrap_err()
+        .to_string()
         .contains("unprintable"));
     let cr = text.replace("release key", "release\rkey");
     assert!(parse_signature(cr.as_bytes()).is_err());
@@ -389,6 +390,7 @@ fn truncated_and_garbage_signature_files() {
     );
     assert!(parse_signature(alg.as_bytes())
         .unwrap_err()
+        .to_string()
         .contains("algorithm"));
     // CRLF line ends are read as minisign reads them.
     let crlf = text.replace('\n', "\r\n");

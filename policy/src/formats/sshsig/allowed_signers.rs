@@ -5,11 +5,11 @@ use base64::Engine as _;
 use ssh_key::public::KeyData;
 use ssh_key::PublicKey;
 
+use super::error::EntryRefusal;
 use super::patterns::{match_pattern_list, split_list};
-use super::times::{format_time, parse_absolute_time};
+use super::times::parse_absolute_time;
 use super::wire::{Wire, CERT_SUFFIX};
 use crate::trust::{AllowedSigner, KeyFileError, KeyMaterial, KeyOrigin, TrustedKey};
-use crate::verify::Reason;
 
 /// Key types sigward verifies.
 const SUPPORTED_KEY_TYPES: &[&str] = &[
@@ -308,38 +308,25 @@ pub(super) fn entry_admits(
     entry: &AllowedSigner,
     namespace: &str,
     now: u64,
-) -> Result<(), (Reason, String)> {
+) -> Result<(), EntryRefusal> {
     if let Some(ns) = &entry.namespaces {
         if match_pattern_list(namespace, ns) != 1 {
-            return Err((
-                Reason::Untrusted,
-                format!(
-                    "is not permitted for signature namespace {namespace:?} (namespaces=\"{}\")",
-                    ns.join(",")
-                ),
-            ));
+            return Err(EntryRefusal::Namespace {
+                namespace: namespace.to_string(),
+                patterns: ns.clone(),
+            });
         }
     }
     if let Some(after) = entry.valid_after {
         if now < after {
-            return Err((
-                Reason::Expired,
-                format!(
-                    "is not yet valid: valid-after {} is later than the verification time",
-                    format_time(after)
-                ),
-            ));
+            return Err(EntryRefusal::NotYetValid { valid_after: after });
         }
     }
     if let Some(before) = entry.valid_before {
         if now > before {
-            return Err((
-                Reason::Expired,
-                format!(
-                    "has expired: valid-before {} has passed",
-                    format_time(before)
-                ),
-            ));
+            return Err(EntryRefusal::Expired {
+                valid_before: before,
+            });
         }
     }
     Ok(())

@@ -3,6 +3,8 @@
 
 use base64::Engine as _;
 
+use super::error::ArmorError;
+
 /// First line of an armoured signature.
 pub const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----";
 /// Last line of an armoured signature.
@@ -16,23 +18,23 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Removes the armour as OpenSSH's `sshsig_dearmor` does: the header and a
 /// line end, the base64 body (whitespace ignored), `\n` and the footer.
-pub fn dearmor(bytes: &[u8]) -> Result<Vec<u8>, String> {
+pub fn dearmor(bytes: &[u8]) -> Result<Vec<u8>, ArmorError> {
     if bytes.len() > MAX_SIGNATURE_FILE {
-        return Err(format!(
-            "signature file is {} bytes, more than the {MAX_SIGNATURE_FILE} an OpenSSH signature can hold",
-            bytes.len()
-        ));
+        return Err(ArmorError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_SIGNATURE_FILE,
+        });
     }
     let text = bytes.trim_ascii_start();
     let rest = text
         .strip_prefix(BEGIN.as_bytes())
-        .ok_or("missing -----BEGIN SSH SIGNATURE----- header")?;
+        .ok_or(ArmorError::MissingHeader)?;
     let rest = rest
         .strip_prefix(b"\r\n")
         .or_else(|| rest.strip_prefix(b"\n"))
-        .ok_or("no line end after the header")?;
+        .ok_or(ArmorError::NoLineEnd)?;
     let footer = [b"\n", END.as_bytes()].concat();
-    let end = find(rest, &footer).ok_or("missing -----END SSH SIGNATURE----- footer")?;
+    let end = find(rest, &footer).ok_or(ArmorError::MissingFooter)?;
     let body: Vec<u8> = rest
         .get(..end)
         .unwrap_or_default()
@@ -42,5 +44,5 @@ pub fn dearmor(bytes: &[u8]) -> Result<Vec<u8>, String> {
         .collect();
     base64::engine::general_purpose::STANDARD
         .decode(&body)
-        .map_err(|e| format!("signature body is not base64: {e}"))
+        .map_err(ArmorError::Base64)
 }

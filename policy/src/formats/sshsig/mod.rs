@@ -42,6 +42,7 @@ use crate::verify::{Reason, Subject, Verdict};
 
 mod allowed_signers;
 mod armor;
+mod error;
 mod patterns;
 mod signature;
 mod times;
@@ -49,11 +50,13 @@ mod wire;
 
 pub use allowed_signers::parse_allowed_signers;
 pub use armor::{dearmor, BEGIN, END, MAX_SIGNATURE_FILE};
+pub use error::{ArmorError, ParseError, WireError};
 pub use patterns::{match_pattern, match_pattern_list};
 pub use times::parse_absolute_time;
 pub use wire::{parse_blob, signed_data};
 
 use allowed_signers::entry_admits;
+use error::CheckError;
 use signature::check_signature;
 
 /// The message digest a signature covers.
@@ -118,7 +121,7 @@ pub struct SshSignature {
 //   checks and messages of their own (see `parse_blob`).
 
 /// Parses an armoured OpenSSH signature file.
-pub fn parse(bytes: &[u8]) -> Result<SshSignature, String> {
+pub fn parse(bytes: &[u8]) -> Result<SshSignature, ParseError> {
     parse_blob(&dearmor(bytes)?)
 }
 
@@ -223,7 +226,7 @@ pub fn verify(
         }
         let message = match message_for(subject, sig.hash, expected_ns) {
             Ok(m) => m,
-            Err(why) => return Verdict::reject(Reason::Invalid, why, Some(fp)),
+            Err(why) => return Verdict::reject(Reason::Invalid, why.to_string(), Some(fp)),
         };
         return match check_signature(key, &sig, &message) {
             Ok(()) => Verdict::verified(fp, Format::Ssh, None).as_self_signed(),
@@ -256,7 +259,7 @@ pub fn verify(
     }
     let message = match message_for(subject, sig.hash, expected_ns) {
         Ok(m) => m,
-        Err(why) => return Verdict::reject(Reason::Invalid, why, Some(fp)),
+        Err(why) => return Verdict::reject(Reason::Invalid, why.to_string(), Some(fp)),
     };
     if let Err(why) = check_signature(key, &sig, &message) {
         return Verdict::reject(
@@ -271,9 +274,9 @@ pub fn verify(
     for (k, entry) in &entries {
         match entry_admits(entry, &sig.namespace, opts.now) {
             Ok(()) => return Verdict::verified(fp, Format::Ssh, k.label.clone()),
-            Err((reason, why)) => {
+            Err(why) => {
                 refusal.get_or_insert((
-                    reason,
+                    why.reason(),
                     format!(
                         "key {ssh_fp} ({fp}) of {} in {} line {} {why}",
                         k.label.as_deref().unwrap_or("?"),
@@ -308,12 +311,14 @@ fn wrong_namespace(sig: &SshSignature, expected_ns: &str, fp: Fingerprint) -> Op
 
 /// The SSHSIG signed data for the file, from the digest the signature's
 /// hash algorithm names.
-fn message_for(subject: &Subject<'_>, hash: SshHash, namespace: &str) -> Result<Vec<u8>, String> {
+fn message_for(
+    subject: &Subject<'_>,
+    hash: SshHash,
+    namespace: &str,
+) -> Result<Vec<u8>, CheckError> {
     let digest: &[u8] = match hash {
         SshHash::Sha256 => subject.sha256,
-        SshHash::Sha512 => subject
-            .sha512
-            .ok_or_else(|| "internal: SHA-512 of the file was not computed".to_string())?,
+        SshHash::Sha512 => subject.sha512.ok_or(CheckError::MissingSha512)?,
     };
     Ok(signed_data(namespace, hash, digest))
 }

@@ -3,6 +3,7 @@
 
 use ssh_key::PublicKey;
 
+use super::error::{ParseError, WireError};
 use super::{SignerKey, SshHash, SshSignature};
 
 /// The magic preamble of the blob and of the signed data.
@@ -14,38 +15,35 @@ pub(super) const CERT_SUFFIX: &str = "-cert-v01@openssh.com";
 pub(super) struct Wire<'a>(pub(super) &'a [u8]);
 
 impl<'a> Wire<'a> {
-    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         if n > self.0.len() {
-            return Err("truncated".into());
+            return Err(WireError::Truncated);
         }
         let (head, tail) = self.0.split_at(n);
         self.0 = tail;
         Ok(head)
     }
 
-    pub(super) fn u32(&mut self) -> Result<u32, String> {
-        let b: [u8; 4] = self
-            .take(4)?
-            .try_into()
-            .map_err(|_| "truncated".to_string())?;
+    pub(super) fn u32(&mut self) -> Result<u32, WireError> {
+        let b: [u8; 4] = self.take(4)?.try_into().map_err(|_| WireError::Truncated)?;
         Ok(u32::from_be_bytes(b))
     }
 
-    pub(super) fn u8(&mut self) -> Result<u8, String> {
+    pub(super) fn u8(&mut self) -> Result<u8, WireError> {
         Ok(self.take(1)?.first().copied().unwrap_or_default())
     }
 
-    pub(super) fn string(&mut self) -> Result<&'a [u8], String> {
+    pub(super) fn string(&mut self) -> Result<&'a [u8], WireError> {
         let n = self.u32()?;
-        self.take(usize::try_from(n).map_err(|_| "truncated".to_string())?)
+        self.take(usize::try_from(n).map_err(|_| WireError::Truncated)?)
     }
 
-    pub(super) fn text(&mut self, what: &str) -> Result<&'a str, String> {
+    pub(super) fn text(&mut self, what: &'static str) -> Result<&'a str, WireError> {
         let s = self.string()?;
         if s.contains(&0) {
-            return Err(format!("{what} contains a NUL byte"));
+            return Err(WireError::Nul { field: what });
         }
-        std::str::from_utf8(s).map_err(|_| format!("{what} is not UTF-8"))
+        std::str::from_utf8(s).map_err(|_| WireError::NotUtf8 { field: what })
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -63,16 +61,14 @@ pub(super) fn put_string(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Parses the binary `SSHSIG` blob, as OpenSSH's `sshsig_wrap_verify` does
 /// (trailing data is an error).
-pub fn parse_blob(blob: &[u8]) -> Result<SshSignature, String> {
+pub fn parse_blob(blob: &[u8]) -> Result<SshSignature, ParseError> {
     let mut w = Wire(blob);
     if w.take(MAGIC.len()).ok() != Some(MAGIC) {
-        return Err("missing SSHSIG magic".into());
+        return Err(ParseError::MissingMagic);
     }
     let version = w.u32()?;
     if version > 1 {
-        return Err(format!(
-            "signature version {version} is newer than the supported version 1"
-        ));
+        return Err(ParseError::UnsupportedVersion { version });
     }
     let key_blob = w.string()?;
     let namespace = w.text("namespace")?.to_string();
@@ -81,28 +77,33 @@ pub fn parse_blob(blob: &[u8]) -> Result<SshSignature, String> {
         "sha256" => SshHash::Sha256,
         "sha512" => SshHash::Sha512,
         other => {
-            return Err(format!(
-                "unsupported hash algorithm {other:?} (OpenSSH allows sha256 and sha512)"
-            ))
+            return Err(ParseError::UnsupportedHash {
+                algorithm: other.to_string(),
+            })
         }
     };
     let signature = w.string()?.to_vec();
     if !w.is_empty() {
-        return Err("signature contains trailing data".into());
+        return Err(ParseError::TrailingData);
     }
     let key_alg = Wire(key_blob).text("public key algorithm")?.to_string();
     let key = if key_alg.ends_with(CERT_SUFFIX) {
         SignerKey::Certificate(key_alg)
     } else {
-        let pk = PublicKey::from_bytes(key_blob)
-            .map_err(|e| format!("public key ({key_alg}) is invalid: {e}"))?;
+        let pk = match PublicKey::from_bytes(key_blob) {
+            Ok(pk) => pk,
+            Err(error) => {
+                return Err(ParseError::InvalidKey {
+                    algorithm: key_alg,
+                    error,
+                })
+            }
+        };
         if pk.algorithm().as_str() != key_alg {
-            return Err(format!(
-                "public key algorithm {key_alg:?} does not match its key data"
-            ));
+            return Err(ParseError::KeyAlgorithmMismatch { algorithm: key_alg });
         }
         if pk.to_bytes().ok().as_deref() != Some(key_blob) {
-            return Err(format!("public key ({key_alg}) is not canonically encoded"));
+            return Err(ParseError::NonCanonicalKey { algorithm: key_alg });
         }
         SignerKey::Plain(pk.key_data().clone())
     };

@@ -45,7 +45,10 @@ fn truncated_garbage_and_oversized_files() {
     }
     let mut trailing = blob.clone();
     trailing.push(0);
-    assert!(parse_blob(&trailing).unwrap_err().contains("trailing"));
+    assert!(parse_blob(&trailing)
+        .unwrap_err()
+        .to_string()
+        .contains("trailing"));
     let garbage = format!("{BEGIN}\n!!!!\n{END}\n");
     assert_eq!(
         check(PAYLOAD, garbage.as_bytes()).reason(),

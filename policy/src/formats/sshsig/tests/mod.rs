@@ -86,5 +86,6 @@ fn key_of(pub_line: &str) -> KeyData {
 }
 
 mod blob;
+mod error_texts;
 mod signers;
 mod verdicts;
