@@ -43,21 +43,32 @@ pub(super) fn journald_lock() -> MutexGuard<'static, ()> {
     guard
 }
 
-/// The inode of the Unix socket bound at `path`, from /proc/net/unix.
-pub(super) fn unix_socket_inode(path: &str) -> Option<u64> {
-    let table = fs::read_to_string("/proc/net/unix").ok()?;
-    table.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.len() >= 8 && f[7] == path)
-            .then(|| f[6].parse().ok())
-            .flatten()
-    })
+/// The inodes of the Unix sockets bound at `path`, from /proc/net/unix.
+/// There can be several: the table is per network namespace, and a
+/// container that shares this one (systemd-nspawn's default) lists its own
+/// journald's socket under the same path.
+pub(super) fn unix_socket_inodes(path: &str) -> Vec<u64> {
+    let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 8 && f[7] == path)
+                .then(|| f[6].parse().ok())
+                .flatten()
+        })
+        .collect()
 }
 
-/// The journald process serving the native socket, and its descriptor of
-/// that socket.
+/// The journald process serving the native socket in this mount namespace
+/// (never a container's), and its descriptor of that socket.
 pub(super) fn journald_serving() -> Option<(i32, i32)> {
-    let target = format!("socket:[{}]", unix_socket_inode(JOURNAL_SOCKET)?);
+    let targets: Vec<String> = unix_socket_inodes(JOURNAL_SOCKET)
+        .iter()
+        .map(|i| format!("socket:[{i}]"))
+        .collect();
+    let own_ns = fs::read_link("/proc/self/ns/mnt").ok()?;
     for p in fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
             continue;
@@ -65,11 +76,17 @@ pub(super) fn journald_serving() -> Option<(i32, i32)> {
         if !proc_text(&format!("/proc/{pid}/comm")).starts_with("systemd-journal") {
             continue;
         }
+        if fs::read_link(format!("/proc/{pid}/ns/mnt")).ok().as_ref() != Some(&own_ns) {
+            continue;
+        }
         let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
             continue;
         };
         for fd in fds.flatten() {
-            if fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == target.as_str()) {
+            let Ok(link) = fs::read_link(fd.path()) else {
+                continue;
+            };
+            if targets.iter().any(|t| link.as_os_str() == t.as_str()) {
                 if let Ok(n) = fd.file_name().to_string_lossy().parse::<i32>() {
                     return Some((pid, n));
                 }
