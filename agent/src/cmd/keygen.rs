@@ -1,9 +1,7 @@
 //! `sigward keygen`: a new Ed25519 key pair.
 
 use std::ffi::OsString;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::{spki, EncodePrivateKey, EncodePublicKey};
@@ -12,6 +10,7 @@ use sigward_policy::Fingerprint;
 
 use crate::cli::{KeyFormat, KeygenArgs};
 use crate::exit::Exit;
+use crate::files::AtomicWrite;
 
 use super::CmdError;
 
@@ -92,19 +91,17 @@ pub fn keygen(args: &KeygenArgs) -> Result<Exit, CmdError> {
     Ok(Exit::Ok)
 }
 
-/// Creates `path` (it must not exist) with `mode` and `bytes`, synced.
+/// Creates `path` with `mode` and `bytes`, atomically, never replacing a
+/// file that exists ([`AtomicWrite::no_replace`]).
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeygenError> {
-    let write = || {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(path)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    };
-    write().map_err(|source| KeygenError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    match AtomicWrite::new(mode).no_replace().write(path, bytes) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(KeygenError::Exists {
+            path: path.to_path_buf(),
+        }),
+        Err(source) => Err(KeygenError::Write {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }

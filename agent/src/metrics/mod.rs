@@ -274,6 +274,11 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// `n` as a counter value (saturating: a count never wraps).
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
 fn saturating_u64(n: u128) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
@@ -480,7 +485,7 @@ impl Metrics {
 
     /// A whole walk of the tree rooted at `root` marked `dirs` directories.
     pub fn set_tree_directories(&self, root: &Path, dirs: usize) {
-        let n = u64::try_from(dirs).unwrap_or(u64::MAX);
+        let n = count(dirs);
         if let Some(t) = self.policy().trees.iter_mut().find(|t| t.root == root) {
             t.directories = n;
         }
@@ -489,7 +494,7 @@ impl Metrics {
     /// A new directory at `path` (and `dirs` directories in all, with its
     /// subdirectories) was marked: counted in the innermost tree holding it.
     pub fn tree_grew(&self, path: &Path, dirs: usize) {
-        let n = u64::try_from(dirs).unwrap_or(u64::MAX);
+        let n = count(dirs);
         // Trees are sorted longest root first: the first match is the
         // innermost.
         if let Some(t) = self
@@ -504,8 +509,7 @@ impl Metrics {
 
     /// `dirs` directories were marked (every walk counts).
     pub fn count_marked(&self, dirs: usize) {
-        self.directories_marked
-            .fetch_add(u64::try_from(dirs).unwrap_or(u64::MAX), Relaxed);
+        self.directories_marked.fetch_add(count(dirs), Relaxed);
     }
 
     /// Remembers a denial (workers only).

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::{decision_index, rfc3339, Live, Metrics, ALL_WHY, DECISIONS, LATENCY_BUCKETS_US};
+use super::{
+    count, decision_index, rfc3339, Live, Metrics, ALL_WHY, DECISIONS, LATENCY_BUCKETS_US,
+};
 use crate::status::{
     Allows, AuditStatus, Bucket, CacheStatus, DegradedStatus, DenialStatus, EventLoop, Health,
     KernelCacheStatus, LastReload, Latency, MetricsFileStatus, OverlayStatus, PolicyStatus, Queue,
@@ -185,8 +187,4 @@ impl Metrics {
                 .collect(),
         }
     }
-}
-
-fn count(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
 }
