@@ -316,9 +316,50 @@ usage or configuration error.")]
     /// Validate a policy and every key file and directory it names.
     #[command(long_about = "\
 Validate a policy and every key file and directory it names, without running \
-anything. Prints a summary on success; on failure prints FILE:LINE: message \
-on stderr. Use it before installing a policy, e.g. Ansible's \
-`validate: sigward check --policy %s`.
+anything. Prints a summary on success: the mode (\"mixed\" when trees differ), \
+the policy digest, each protected tree, each trusted key with its validity. \
+On failure prints every error as FILE:LINE: message on stderr, in file order \
+(the main policy first, then the drop-ins in the order they are read), each \
+file's from its first line on. Errors that only follow from an earlier one \
+are not reported: when a file is not a valid policy the files are not \
+merged, and when they cannot be merged nothing they name is read.
+
+Warnings (stderr, \"warning:\") do not fail the check; among them, trusted \
+keys that have expired, are not valid yet, or expire within \
+trust.expiry_warning_days (default 30).
+
+Forms for configuration management (validate a file before it is installed):
+
+  sigward check --policy %s --base-dir /etc/sigward
+      a templated main policy, written to a temporary path
+  sigward check --drop-in %s --as 10-fleet.toml
+      a templated drop-in; errors name /etc/sigward/policy.d/10-fleet.toml
+  sigward check --without 10-fleet.toml
+      the removal of a drop-in (refused when another file depends on it,
+      e.g. a tree that trusts a key only that drop-in defines)
+  sigward check --key %s --as vendor.pub
+      one key file: is it a usable public key, of which kind, fingerprint
+      (a private key is refused)
+  sigward check --offline --policy site/policy.toml
+      off-host, in CI: syntax, values and references; key files, key
+      directories and protected directories that are not on this machine
+      are noted, not refused; strict modes and the checks of trees on disk
+      are skipped. Files that are there are still read and validated.
+
+The digest (also in sigward status and the metrics) is the SHA-256 of the \
+effective policy without annotations plus every trusted key's fingerprint, \
+name, groups and validity window and every revoked fingerprint: hosts that \
+show the same digest enforce the same policy with the same keys, however \
+their files divide it.
+
+--json prints one object on stdout (also on failure): {\"policy\", \"ok\", \
+\"offline\", \"errors\": [{\"file\", \"line\", \"message\"}], \"warnings\", \
+\"notes\", \"mode\", \"global_mode\", \"digest\", \"files\", \"trees\": \
+[{\"path\", \"mode\", \"file\", \"line\", \"allow_sha256\"}], \"absent_trees\", \
+\"keys\": [{\"fingerprint\", \"kind\", \"name\", \"groups\", \"label\", \"source\", \
+\"origin\", \"not_before\", \"not_after\", \"not_after_rfc3339\", \
+\"validity\"}]}; with --key, {\"file\", \"ok\", \"errors\", \"warnings\", \
+\"keys\"}. Fields are documented in docs/operations.md.
 
 Exit status: 0 valid, 1 invalid, 2 usage error.")]
     Check(CheckArgs),
@@ -505,6 +546,7 @@ pub struct TrustRemoveArgs {
 
 /// `sigward check` arguments.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("named").args(["drop_in", "key"])))]
 pub struct CheckArgs {
     /// The main policy file; drop-ins are read from policy.d/ beside it.
     #[arg(long, short = 'p', value_name = "POLICY", default_value = DEFAULT_POLICY)]
@@ -519,10 +561,31 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub drop_in: Option<PathBuf>,
     /// The name the --drop-in FILE will have in policy.d/ (default: FILE's
-    /// own name). Config management validates a temporary copy, so give
-    /// the final name: `sigward check --drop-in %s --as 10-fleet.toml`.
-    #[arg(long = "as", value_name = "NAME", requires = "drop_in")]
+    /// own name), or the --key FILE's final name. Config management
+    /// validates a temporary copy: errors name the file as it will be
+    /// installed: `sigward check --drop-in %s --as 10-fleet.toml`.
+    #[arg(long = "as", value_name = "NAME", requires = "named")]
     pub drop_in_name: Option<std::ffi::OsString>,
+    /// Validate the policy as if the drop-in NAME of policy.d/ were removed
+    /// (repeatable), before removing it.
+    #[arg(long, value_name = "NAME")]
+    pub without: Vec<std::ffi::OsString>,
+    /// Off-host validation (CI): syntax, values and references only; key
+    /// files and directories that are not on this machine are noted, not
+    /// refused; strict modes are not checked.
+    #[arg(long)]
+    pub offline: bool,
+    /// Validate one key file instead of a policy: is it a usable public
+    /// key, of which kind, with which fingerprint.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["print", "drop_in", "without", "base_dir", "offline"]
+    )]
+    pub key: Option<PathBuf>,
+    /// Print the result as one JSON object (see above).
+    #[arg(long, conflicts_with = "print")]
+    pub json: bool,
     /// Resolve the policy's relative paths and find policy.d/ under DIR
     /// instead of the policy file's own directory: for validating a
     /// templated main policy written to a temporary path, e.g.

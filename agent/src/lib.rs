@@ -40,6 +40,7 @@ pub mod control;
 pub mod exit;
 pub mod fan;
 pub mod files;
+pub mod fleet;
 pub mod fsmarks;
 pub mod gendocs;
 pub mod handle;

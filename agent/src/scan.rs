@@ -28,6 +28,9 @@ pub enum Status {
     /// A valid signature by an untrusted key, accepted by
     /// `allow_self_signed`.
     SelfSigned,
+    /// Trusted without a signature by its content's SHA-256
+    /// (`allow_sha256`).
+    Listed,
     /// Refused by verification.
     Rejected(Reason),
     /// An empty file: allowed, checked again once written.
@@ -46,6 +49,7 @@ impl Status {
         match self {
             Status::Verified => "verified",
             Status::SelfSigned => "self-signed",
+            Status::Listed => "allow-sha256",
             Status::Rejected(r) => r.as_str(),
             Status::Empty => "empty",
             Status::Symlink => "symlink",
@@ -239,7 +243,7 @@ impl<'a> Scanner<'a> {
                 if let Some(refused) = check::writable_refusal(self.engine, fd.as_fd(), &name) {
                     let detail = match refused.verdict {
                         Verdict::Rejected { detail, .. } => detail,
-                        Verdict::Verified { .. } => String::new(),
+                        Verdict::Verified { .. } | Verdict::Listed { .. } => String::new(),
                     };
                     return Entry::plain(&name, Status::Rejected(Reason::Writable), detail);
                 }
@@ -263,6 +267,14 @@ impl<'a> Scanner<'a> {
                 "valid signature by a key that is not trusted (allow_self_signed)".to_string(),
             ),
             Verdict::Verified { .. } => (Status::Verified, None, "signature verified".into()),
+            Verdict::Listed { sha256 } => (
+                Status::Listed,
+                Some("allow-sha256"),
+                format!(
+                    "content sha256 {} is on the policy's allow list (allow_sha256)",
+                    hex::encode(sha256)
+                ),
+            ),
             Verdict::Rejected { reason, detail, .. } => (
                 Status::Rejected(*reason),
                 Some(reason.as_str()),

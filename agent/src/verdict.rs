@@ -56,6 +56,9 @@ pub enum Why {
     Verified,
     /// Verified by a key that is not trusted (`allow_self_signed`).
     SelfSigned,
+    /// Trusted without a signature: its content's SHA-256 is on the
+    /// policy's allow list (`allow_sha256`).
+    Listed,
     /// An AiSOC manifest read (covered by the bundle signature).
     AisocManifest,
     /// Refused by verification.
@@ -78,6 +81,7 @@ impl Why {
             Why::Cached => "cached",
             Why::Verified => "verified",
             Why::SelfSigned => "self-signed",
+            Why::Listed => "allow-sha256",
             Why::AisocManifest => "aisoc-manifest",
             Why::Rejected(r) => r.as_str(),
             Why::Error => "error",
@@ -120,6 +124,14 @@ impl Judgement {
                 String::from("valid signature by a key that is not trusted (allow_self_signed)"),
             ),
             Verdict::Verified { .. } => (Why::Verified, None, String::from("signature verified")),
+            Verdict::Listed { sha256 } => (
+                Why::Listed,
+                Some("allow-sha256"),
+                format!(
+                    "content sha256 {} is on the policy's allow list (allow_sha256)",
+                    hex::encode(sha256)
+                ),
+            ),
             Verdict::Rejected { reason, detail, .. } => (
                 Why::Rejected(*reason),
                 Some(reason.as_str()),

@@ -310,6 +310,7 @@ pub struct TrustStore {
     by_fingerprint: HashMap<Fingerprint, Vec<usize>>,
     revoked: HashSet<Fingerprint>,
     denied_content: HashSet<[u8; 32]>,
+    allowed_content: HashSet<[u8; 32]>,
 }
 
 impl TrustStore {
@@ -365,6 +366,30 @@ impl TrustStore {
     /// Number of denied contents.
     pub fn denied_contents(&self) -> usize {
         self.denied_content.len()
+    }
+
+    /// Trusts a file content (by SHA-256) without a signature
+    /// (`allow_sha256`). A denied content stays denied.
+    pub fn allow_content(&mut self, sha256: [u8; 32]) -> bool {
+        self.allowed_content.insert(sha256)
+    }
+
+    /// Whether a file content is trusted without a signature (and not
+    /// denied).
+    pub fn is_allowed_content(&self, sha256: &[u8; 32]) -> bool {
+        self.allowed_content.contains(sha256) && !self.denied_content.contains(sha256)
+    }
+
+    /// Number of contents trusted without a signature.
+    pub fn allowed_contents(&self) -> usize {
+        self.allowed_content.len()
+    }
+
+    /// The contents trusted without a signature, sorted.
+    pub fn allowed_digests(&self) -> Vec<[u8; 32]> {
+        let mut v: Vec<[u8; 32]> = self.allowed_content.iter().copied().collect();
+        v.sort_unstable();
+        v
     }
 
     /// The validity check for signatures by `fingerprint` made at `t`:
@@ -432,6 +457,7 @@ impl TrustStore {
         let mut out = TrustStore {
             revoked: self.revoked.clone(),
             denied_content: self.denied_content.clone(),
+            allowed_content: self.allowed_content.clone(),
             ..TrustStore::default()
         };
         for k in &self.keys {

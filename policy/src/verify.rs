@@ -186,6 +186,12 @@ pub enum Verdict {
         /// the key is not trusted.
         self_signed: bool,
     },
+    /// Trusted without a signature: the content's SHA-256 is on the
+    /// policy's allow list (`allow_sha256`) and not on its deny list.
+    Listed {
+        /// The content's SHA-256.
+        sha256: [u8; 32],
+    },
     /// Refused.
     Rejected {
         /// Class of failure.
@@ -228,6 +234,7 @@ impl Verdict {
             Verdict::Verified { signer, .. } | Verdict::Rejected { signer, .. } => {
                 signer.as_deref()
             }
+            Verdict::Listed { .. } => None,
         }
     }
 
@@ -278,9 +285,10 @@ impl Verdict {
         self
     }
 
-    /// True for [`Verdict::Verified`].
+    /// True for [`Verdict::Verified`] and [`Verdict::Listed`]: the file may
+    /// be used.
     pub fn is_verified(&self) -> bool {
-        matches!(self, Verdict::Verified { .. })
+        matches!(self, Verdict::Verified { .. } | Verdict::Listed { .. })
     }
 
     /// The key named by the verdict, if any.
@@ -288,13 +296,14 @@ impl Verdict {
         match self {
             Verdict::Verified { key, .. } => Some(*key),
             Verdict::Rejected { key, .. } => *key,
+            Verdict::Listed { .. } => None,
         }
     }
 
     /// The reason, for rejections.
     pub fn reason(&self) -> Option<Reason> {
         match self {
-            Verdict::Verified { .. } => None,
+            Verdict::Verified { .. } | Verdict::Listed { .. } => None,
             Verdict::Rejected { reason, .. } => Some(*reason),
         }
     }
@@ -304,6 +313,7 @@ impl Verdict {
         match self {
             Verdict::Verified { format, .. } => Some(*format),
             Verdict::Rejected { format, .. } => *format,
+            Verdict::Listed { .. } => None,
         }
     }
 }

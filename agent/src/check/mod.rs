@@ -173,8 +173,11 @@ pub fn evaluate(
         sig_path.clone()
     };
 
-    // Refused whatever the content: a large file is not read at all.
-    if bundle_root.is_none() && stamp.size > HASH_REFUSED_UP_TO {
+    // Refused whatever the content: a large file is not read at all
+    // (unless contents may be trusted by their digest alone: then only the
+    // digest can tell).
+    if bundle_root.is_none() && stamp.size > HASH_REFUSED_UP_TO && ctx.trust.allowed_contents() == 0
+    {
         if let Some(verdict) =
             formats::refused_without_content(name, stamp.size, &evidence, ctx.options)
         {

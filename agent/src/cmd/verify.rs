@@ -47,6 +47,11 @@ pub fn verify(args: &VerifyArgs) -> Result<Exit, CmdError> {
                         ..
                     } => format!("{}: ok (self-signed, key {key})", file.display()),
                     Verdict::Verified { key, .. } => format!("{}: ok (key {key})", file.display()),
+                    Verdict::Listed { sha256 } => format!(
+                        "{}: ok (content sha256 {} on the allow list)",
+                        file.display(),
+                        hex::encode(sha256)
+                    ),
                     Verdict::Rejected { reason, detail, .. } => {
                         all_ok = false;
                         format!("{}: {reason}: {detail}", file.display())

@@ -78,6 +78,9 @@ pub struct Engine {
     pub inputs: Inputs,
     /// Optional trees (`required = false`) whose directory does not exist.
     pub absent: Vec<PathBuf>,
+    /// What an off-host or `--without` validation did not check, one
+    /// sentence each (see [`LoadOptions`]); empty for an ordinary load.
+    pub notes: Vec<String>,
 }
 
 /// Everything a policy load read from disk: the policy file, its drop-ins,
@@ -111,6 +114,16 @@ pub struct LoadOptions {
     /// base name). Config management validates a temporary copy whose
     /// name says nothing of where it will be installed.
     pub extra_drop_in_name: Option<std::ffi::OsString>,
+    /// Drop-ins of policy.d (by base name) to leave out: validating their
+    /// removal before it is made.
+    pub without: Vec<std::ffi::OsString>,
+    /// Off-host validation: syntax, values and references only. Key files,
+    /// key directories and protected directories that do not exist here
+    /// are noted instead of refused, user names that do not resolve here
+    /// are noted, and strict modes and the checks of the trees on disk are
+    /// skipped (ownership is a property of the host the policy will run
+    /// on). Files that do exist are still read and validated.
+    pub offline: bool,
 }
 
 /// The files of a key directory (`[trust] keys_dir`) that are loaded.

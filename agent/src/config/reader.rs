@@ -19,12 +19,22 @@ pub(super) enum ReadFail {
     Strict(String),
     /// It could not be read (or is not among the saved inputs).
     Io(String),
+    /// Off-host validation: it does not exist on this machine (the
+    /// message says so).
+    Absent(String),
 }
 
 /// Where a load reads the policy's files from.
 pub(super) enum Reader<'a> {
-    /// The filesystem, under strict modes; what is read is recorded.
-    Disk(std::cell::RefCell<Inputs>),
+    /// The filesystem, under strict modes (not `offline`); what is read is
+    /// recorded.
+    Disk {
+        /// What was read.
+        read: std::cell::RefCell<Inputs>,
+        /// Off-host validation: no strict modes, and a file that is not
+        /// there is [`ReadFail::Absent`].
+        offline: bool,
+    },
     /// What an earlier load read.
     Saved(&'a Inputs),
 }
@@ -32,13 +42,17 @@ pub(super) enum Reader<'a> {
 impl Reader<'_> {
     pub(super) fn read(&self, path: &Path) -> Result<Vec<u8>, ReadFail> {
         match self {
-            Reader::Disk(rec) => {
+            Reader::Disk { read, offline } => {
                 // (A file that is not there is reported as such, below.)
-                if fs::metadata(path).is_ok() {
-                    strict(path).map_err(ReadFail::Strict)?;
+                match fs::metadata(path) {
+                    Ok(_) if !offline => strict(path).map_err(ReadFail::Strict)?,
+                    Err(e) if *offline && e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(ReadFail::Absent(e.to_string()))
+                    }
+                    _ => {}
                 }
                 let bytes = read_bounded(path).map_err(|e| ReadFail::Io(e.to_string()))?;
-                rec.borrow_mut()
+                read.borrow_mut()
                     .files
                     .insert(path.to_path_buf(), bytes.clone());
                 Ok(bytes)
@@ -54,19 +68,21 @@ impl Reader<'_> {
     /// The entries of directory `dir` (`None`: it does not exist).
     pub(super) fn list(&self, dir: &Path) -> Result<Option<Vec<PathBuf>>, ReadFail> {
         match self {
-            Reader::Disk(rec) => {
+            Reader::Disk { read, offline } => {
                 match fs::metadata(dir) {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                     _ => {}
                 }
-                strict(dir).map_err(ReadFail::Strict)?;
+                if !offline {
+                    strict(dir).map_err(ReadFail::Strict)?;
+                }
                 let entries = fs::read_dir(dir).map_err(|e| ReadFail::Io(e.to_string()))?;
                 let mut paths = Vec::new();
                 for e in entries {
                     paths.push(e.map_err(|e| ReadFail::Io(e.to_string()))?.path());
                 }
                 paths.sort();
-                rec.borrow_mut()
+                read.borrow_mut()
                     .dirs
                     .insert(dir.to_path_buf(), paths.clone());
                 Ok(Some(paths))
@@ -75,10 +91,15 @@ impl Reader<'_> {
         }
     }
 
+    /// Whether this is an off-host validation.
+    pub(super) fn offline(&self) -> bool {
+        matches!(self, Reader::Disk { offline: true, .. })
+    }
+
     /// Whether `path` is a regular file (on disk, or among the saved files).
     pub(super) fn is_file(&self, path: &Path) -> bool {
         match self {
-            Reader::Disk(_) => path.is_file(),
+            Reader::Disk { .. } => path.is_file(),
             Reader::Saved(inputs) => inputs.files.contains_key(path),
         }
     }

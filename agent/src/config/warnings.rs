@@ -38,12 +38,15 @@ pub(super) fn untrusted_root_warning(t: &Tree, trusted: &[u32]) -> Option<String
 
 /// `agent.kernel_cache` and `agent.kernel_cache_owners`, with user names
 /// resolved to uids (an unknown name is an error at its line: the operator
-/// meant to trust someone). Kernel caching is off when
+/// meant to trust someone; `offline`, a note: the user may exist only on
+/// the host the policy is for). Kernel caching is off when
 /// `fs.protected_hardlinks` is not 1, with a warning.
 pub(super) fn kernel_cache_settings(
     agent: &config::AgentSettings,
+    offline: bool,
     at: &dyn Fn(usize, usize, String) -> LoadError,
     warnings: &mut Vec<String>,
+    notes: &mut Vec<String>,
 ) -> Result<kcache::Settings, LoadError> {
     let mut owners = Vec::new();
     for owner in &agent.kernel_cache_owners {
@@ -53,6 +56,10 @@ pub(super) fn kernel_cache_settings(
                 let err = |message: String| at(owner.file, owner.line, message);
                 match nix::unistd::User::from_name(name) {
                     Ok(Some(user)) => owners.push(user.uid.as_raw()),
+                    Ok(None) if offline => notes.push(format!(
+                        "not checked here: agent.kernel_cache_owners names user {name:?}, \
+                         unknown on this machine"
+                    )),
                     Ok(None) => {
                         return Err(err(format!(
                             "agent.kernel_cache_owners: no user named {name:?} on this system"
@@ -68,7 +75,7 @@ pub(super) fn kernel_cache_settings(
         }
     }
     let mut enabled = agent.kernel_cache && !owners.is_empty();
-    if enabled && !kcache::hardlinks_protected() {
+    if enabled && !offline && !kcache::hardlinks_protected() {
         warnings.push(
             "fs.protected_hardlinks is not 1: verified files are not kernel-cached (anyone could \
              link them under another name); every open reaches the agent"

@@ -44,9 +44,10 @@ const REJECTIONS: [Reason; 8] = [
 ];
 
 /// Every reason, in the order they are shown.
-const ALL_WHY: [Why; 19] = [
+const ALL_WHY: [Why; 20] = [
     Why::Verified,
     Why::SelfSigned,
+    Why::Listed,
     Why::Cached,
     Why::Empty,
     Why::Directory,
@@ -93,6 +94,7 @@ impl Why {
             Why::Rejected(Reason::Writable) => 16,
             Why::Error => 17,
             Why::OutsideTrees => 18,
+            Why::Listed => 19,
         }
     }
 

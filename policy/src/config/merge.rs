@@ -11,8 +11,16 @@ use super::{
 };
 
 /// Merges the fragments of a policy, main file first, then drop-ins in
-/// order, and validates the result.
+/// order, and validates the result. The error is the first one
+/// [`merge_all`] finds.
 pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
+    merge_all(fragments).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// [`merge`], reporting every error (never an empty list), in the order of
+/// the files and lines they name.
+pub fn merge_all(fragments: &[Fragment]) -> Result<Policy, Vec<PolicyError>> {
+    let mut errors = Vec::new();
     let mut origins = BTreeMap::new();
     let mut set = |key: &'static str, at: (usize, usize)| {
         origins.insert(key, at);
@@ -49,13 +57,18 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
             trust.minisign_legacy = b.value;
             set("trust.minisign_legacy", (b.file, b.line));
         }
+        if let Some(d) = &f.expiry_warning_days {
+            trust.expiry_warning_days = Some(d.value);
+            set("trust.expiry_warning_days", (d.file, d.line));
+        }
         trust.revoked.extend(f.revoked.iter().cloned());
         // Revocations only accumulate: every file's directories apply.
         trust.revoked_dirs.extend(f.revoked_dirs.iter().cloned());
         trust.deny_sha256.extend(f.deny_sha256.iter().cloned());
+        trust.allow_sha256.extend(f.allow_sha256.iter().cloned());
         for k in &f.named {
             if let Some(prev) = trust.named.iter().find(|p| p.name.value == k.name.value) {
-                return Err(PolicyError {
+                errors.push(PolicyError {
                     file: k.name.file,
                     line: Some(k.name.line),
                     message: format!(
@@ -64,6 +77,7 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
                     ),
                     previous: Some((prev.name.file, prev.name.line)),
                 });
+                continue;
             }
             trust.named.push(k.clone());
         }
@@ -80,6 +94,7 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
                         allow_self_signed: false,
                         untrusted_writers: UntrustedWriters::default(),
                         required: true,
+                        allow_sha256: Vec::new(),
                         origins: BTreeMap::new(),
                     });
                     protect.len() - 1
@@ -118,6 +133,7 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
                 q.required = r.value;
                 q.origins.insert("required", (r.file, r.line));
             }
+            q.allow_sha256.extend(p.allow_sha256.iter().cloned());
         }
         if let Some(w) = &f.workers {
             agent.workers = Some(w.value);
@@ -164,7 +180,7 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
     for k in &trust.named {
         for g in &k.groups {
             if names.contains(g.as_str()) {
-                return Err(PolicyError {
+                errors.push(PolicyError {
                     file: k.name.file,
                     line: Some(k.name.line),
                     message: format!(
@@ -183,15 +199,21 @@ pub fn merge(fragments: &[Fragment]) -> Result<Policy, PolicyError> {
     for p in &protect {
         for n in p.trust.iter().flatten() {
             if !names.contains(n.value.as_str()) && !groups.contains(n.value.as_str()) {
-                return Err(PolicyError {
+                errors.push(PolicyError {
                     file: n.file,
                     line: Some(n.line),
                     message: format!(
                         "protect.trust names {:?}, which is neither a [[trust.key]] name nor a group",
                         n.value
-                    ), previous: None });
+                    ),
+                    previous: None,
+                });
             }
         }
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| (e.file, e.line));
+        return Err(errors);
     }
     Ok(Policy {
         mode,

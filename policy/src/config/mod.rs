@@ -12,7 +12,8 @@
 //!   replaces the earlier list as a whole;
 //! * lists (`trust.keys`, `trust.ed25519`, `trust.allowed_signers`,
 //!   `trust.revoked`, `trust.revoked_dir`, `trust.deny_sha256`,
-//!   `[[trust.key]]`): appended.
+//!   `trust.allow_sha256`, `[[trust.key]]`, `protect.allow_sha256`):
+//!   appended.
 //!   Revocations and deny entries can only be added, never removed by a
 //!   later file; a named key may be defined once;
 //! * `[[protect]]`: appended; an entry for a path an earlier file already
@@ -35,9 +36,11 @@
 //! allowed_signers = ["allowed_signers"]
 //! ssh_namespace = "file"
 //! minisign_legacy = false
+//! expiry_warning_days = 30           # warn about keys whose not_after is this close
 //! revoked = ["<fingerprint>"]
 //! revoked_dir = "/etc/sigward/revoked.d"
 //! deny_sha256 = ["<sha256>"]
+//! allow_sha256 = ["<sha256>"]        # contents trusted without a signature (deny wins)
 //!
 //! [[trust.key]]
 //! name = "vendor-a"
@@ -55,6 +58,7 @@
 //! allow_self_signed = false
 //! untrusted_writers = "refuse"       # or "allow": files users other than the trusted owners can write
 //! required = true                   # false: a missing directory is reported, not an error
+//! allow_sha256 = ["<sha256>"]        # trusted here without a signature (added to trust.allow_sha256)
 //!
 //! [agent]
 //! workers = 4
@@ -85,9 +89,9 @@ mod raw;
 mod tests;
 mod values;
 
-pub use merge::merge;
-pub use parse::{parse_fragment, Fragment};
-pub use print::to_toml;
+pub use merge::{merge, merge_all};
+pub use parse::{parse_fragment, parse_fragment_all, Fragment};
+pub use print::{to_toml, to_toml_plain};
 
 /// Parses and merges a single policy file (no drop-ins). Relative paths
 /// resolve against `base_dir`.
@@ -180,6 +184,9 @@ pub struct Trust {
     pub ssh_namespace: Option<String>,
     /// Accept legacy (non-prehashed) minisign signatures.
     pub minisign_legacy: bool,
+    /// Warn about trusted keys whose `not_after` is this many days away or
+    /// less (`None`: the agent's default, 30; 0: only expired keys).
+    pub expiry_warning_days: Option<u64>,
     /// Revoked key fingerprints.
     pub revoked: Vec<Located<Fingerprint>>,
     /// Directories of revoked keys (key files, Conductor
@@ -187,6 +194,9 @@ pub struct Trust {
     pub revoked_dirs: Vec<Located<PathBuf>>,
     /// Denied file contents.
     pub deny_sha256: Vec<Located<[u8; 32]>>,
+    /// File contents trusted without a signature, in every tree (a digest
+    /// that is also in `deny_sha256` stays denied).
+    pub allow_sha256: Vec<Located<[u8; 32]>>,
     /// Named keys.
     pub named: Vec<NamedKey>,
 }
@@ -237,6 +247,9 @@ pub struct Protect {
     /// required tree refuses the policy; a missing optional one is reported
     /// and protected from the first reload that finds it.
     pub required: bool,
+    /// File contents trusted without a signature in this tree (added to
+    /// `trust.allow_sha256`; every file's entries apply).
+    pub allow_sha256: Vec<Located<[u8; 32]>>,
     /// Where each field was last set (`"mode"`, `"threshold"`, ...).
     pub origins: BTreeMap<&'static str, (usize, usize)>,
 }

@@ -24,9 +24,11 @@ pub struct Fragment {
     pub(super) allowed_signers: Vec<Located<PathBuf>>,
     pub(super) ssh_namespace: Option<Located<String>>,
     pub(super) minisign_legacy: Option<Located<bool>>,
+    pub(super) expiry_warning_days: Option<Located<u64>>,
     pub(super) revoked: Vec<Located<Fingerprint>>,
     pub(super) revoked_dirs: Vec<Located<PathBuf>>,
     pub(super) deny_sha256: Vec<Located<[u8; 32]>>,
+    pub(super) allow_sha256: Vec<Located<[u8; 32]>>,
     pub(super) named: Vec<NamedKey>,
     pub(super) protect: Vec<ProtectFragment>,
     pub(super) workers: Option<Located<usize>>,
@@ -41,65 +43,88 @@ pub struct Fragment {
 }
 
 /// Reads one file of a policy. `file` is its index, recorded in every
-/// location and error; relative paths resolve against `base_dir`.
+/// location and error; relative paths resolve against `base_dir`. The error
+/// is the file's first (by line); [`parse_fragment_all`] gives them all.
 pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragment, PolicyError> {
+    parse_fragment_all(text, base_dir, file).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// [`parse_fragment`], reporting every error of the file, first line first
+/// (never an empty list). A TOML syntax error stops the reading of the file
+/// there: it is then the only error.
+pub fn parse_fragment_all(
+    text: &str,
+    base_dir: &Path,
+    file: usize,
+) -> Result<Fragment, Vec<PolicyError>> {
     let cx = Cx {
         text,
         base_dir,
         file,
     };
-    let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError {
-        file,
-        line: e.span().map(|s| line_of(text, s.start)),
-        message: e.message().trim().to_string(),
-        previous: None,
+    let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+        vec![PolicyError {
+            file,
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().trim().to_string(),
+            previous: None,
+        }]
     })?;
+    let mut errors = Errors::default();
     let mut f = Fragment {
         file,
         ..Fragment::default()
     };
     if let Some(m) = &raw.mode {
-        f.mode = Some(cx.located(m, mode_word(&cx, m)?));
+        f.mode = errors.keep(mode_word(&cx, m)).map(|v| cx.located(m, v));
     }
     if let Some(list) = &raw.formats {
-        f.formats = Some(cx.located(list, format_list(&cx, list)?));
+        f.formats = errors
+            .keep(format_list(&cx, list))
+            .map(|v| cx.located(list, v));
     }
     if let Some(t) = raw.trust {
         for k in &t.keys {
-            f.keys.push(cx.path(k, "trust.keys entry")?);
+            f.keys.extend(errors.keep(cx.path(k, "trust.keys entry")));
         }
         if let Some(d) = &t.keys_dir {
-            f.keys_dir = Some(cx.path(d, "trust.keys_dir")?);
+            f.keys_dir = errors.keep(cx.path(d, "trust.keys_dir"));
         }
         for k in &t.ed25519 {
-            f.ed25519
-                .push(cx.located(k, ed25519_hex(&cx, k, "trust.ed25519 entries")?));
+            let v = errors.keep(ed25519_hex(&cx, k, "trust.ed25519 entries"));
+            f.ed25519.extend(v.map(|v| cx.located(k, v)));
         }
         for a in &t.allowed_signers {
             f.allowed_signers
-                .push(cx.path(a, "trust.allowed_signers entry")?);
+                .extend(errors.keep(cx.path(a, "trust.allowed_signers entry")));
         }
         if let Some(ns) = &t.ssh_namespace {
             let v = ns.get_ref();
             if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c.is_control()) {
-                return Err(cx.err(
+                errors.push(cx.err(
                     ns.span(),
                     "trust.ssh_namespace must be a non-empty word (the -n of ssh-keygen -Y sign)",
                 ));
+            } else {
+                f.ssh_namespace = Some(cx.located(ns, v.clone()));
             }
-            f.ssh_namespace = Some(cx.located(ns, v.clone()));
         }
         if let Some(b) = &t.minisign_legacy {
             f.minisign_legacy = Some(cx.located(b, *b.get_ref()));
         }
+        if let Some(d) = &t.expiry_warning_days {
+            f.expiry_warning_days = errors
+                .keep(bounded(&cx, d, "trust.expiry_warning_days", 0, 3650))
+                .map(|v| cx.located(d, v));
+        }
         for r in &t.revoked {
-            let fp = Fingerprint::from_hex(r.get_ref().trim()).ok_or_else(|| {
-                cx.err(
+            match Fingerprint::from_hex(r.get_ref().trim()) {
+                Some(fp) => f.revoked.push(cx.located(r, fp)),
+                None => errors.push(cx.err(
                     r.span(),
                     "trust.revoked entries must be key fingerprints: 64 hex characters (SHA-256 of the raw public key)",
-                )
-            })?;
-            f.revoked.push(cx.located(r, fp));
+                )),
+            }
         }
         if let Some(d) = &t.revoked_dir {
             let dirs = match d.get_ref() {
@@ -108,40 +133,37 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
             };
             for one in dirs {
                 let spanned = Spanned::new(d.span(), one);
-                f.revoked_dirs.push(cx.path(&spanned, "trust.revoked_dir")?);
+                f.revoked_dirs
+                    .extend(errors.keep(cx.path(&spanned, "trust.revoked_dir")));
             }
         }
         for h in &t.deny_sha256 {
-            let mut raw = [0u8; 32];
-            hex::decode_to_slice(h.get_ref().trim(), &mut raw).map_err(|_| {
-                cx.err(
-                    h.span(),
-                    "trust.deny_sha256 entries must be SHA-256 digests: 64 hex characters",
-                )
-            })?;
-            f.deny_sha256.push(cx.located(h, raw));
+            let v = errors.keep(sha256_hex(&cx, h, "trust.deny_sha256"));
+            f.deny_sha256.extend(v.map(|v| cx.located(h, v)));
+        }
+        for h in &t.allow_sha256 {
+            let v = errors.keep(sha256_hex(&cx, h, "trust.allow_sha256"));
+            f.allow_sha256.extend(v.map(|v| cx.located(h, v)));
         }
         for k in &t.key {
-            f.named.push(named_key(&cx, k)?);
+            f.named.extend(errors.keep(named_key(&cx, k)));
         }
     }
-    let mut seen: Vec<&Located<PathBuf>> = Vec::new();
-    let mut paths = Vec::new();
+    let mut seen: Vec<Located<PathBuf>> = Vec::new();
     for entry in &raw.protect {
         let p = entry.get_ref();
-        let path = cx.path(&p.path, "protect.path")?;
+        let Some(path) = errors.keep(cx.path(&p.path, "protect.path")) else {
+            continue;
+        };
         if path.value == Path::new("/") {
-            return Err(cx.err(
+            errors.push(cx.err(
                 p.path.span(),
                 "protecting / is not supported: name the plugin directories to protect",
             ));
+            continue;
         }
-        paths.push(path);
-    }
-    for (entry, path) in raw.protect.iter().zip(paths.iter()) {
-        let p = entry.get_ref();
         if let Some(dup) = seen.iter().find(|q| q.value == path.value) {
-            return Err(cx.err(
+            errors.push(cx.err(
                 p.path.span(),
                 format!(
                     "{} is already protected by the entry on line {}",
@@ -149,42 +171,53 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
                     dup.line
                 ),
             ));
+            continue;
         }
-        seen.push(path);
-        let mode = match &p.mode {
-            Some(m) => Some(cx.located(m, mode_word(&cx, m)?)),
-            None => None,
-        };
-        let formats = match &p.formats {
-            Some(l) => Some(cx.located(l, format_list(&cx, l)?)),
-            None => None,
-        };
+        seen.push(path.clone());
+        let mode = p
+            .mode
+            .as_ref()
+            .and_then(|m| errors.keep(mode_word(&cx, m)).map(|v| cx.located(m, v)));
+        let formats = p
+            .formats
+            .as_ref()
+            .and_then(|l| errors.keep(format_list(&cx, l)).map(|v| cx.located(l, v)));
         let trust = match &p.trust {
-            Some(list) => {
-                if list.get_ref().is_empty() {
-                    return Err(cx.err(
-                        list.span(),
-                        "protect.trust is empty: nothing could ever verify (omit it to trust every key)",
-                    ));
-                }
-                Some(
-                    cx.located(
-                        list,
-                        list.get_ref()
-                            .iter()
-                            .map(|n| cx.located(n, n.get_ref().clone()))
-                            .collect(),
-                    ),
-                )
+            Some(list) if list.get_ref().is_empty() => {
+                errors.push(cx.err(
+                    list.span(),
+                    "protect.trust is empty: nothing could ever verify (omit it to trust every key)",
+                ));
+                None
             }
+            Some(list) => Some(
+                cx.located(
+                    list,
+                    list.get_ref()
+                        .iter()
+                        .map(|n| cx.located(n, n.get_ref().clone()))
+                        .collect(),
+                ),
+            ),
             None => None,
         };
-        let threshold = match &p.threshold {
-            Some(t) => Some(cx.located(t, bounded(&cx, t, "protect.threshold", 1, MAX_THRESHOLD)?)),
-            None => None,
-        };
+        let threshold = p.threshold.as_ref().and_then(|t| {
+            errors
+                .keep(bounded(&cx, t, "protect.threshold", 1, MAX_THRESHOLD))
+                .map(|v| cx.located(t, v))
+        });
+        let untrusted_writers = p
+            .untrusted_writers
+            .as_ref()
+            .and_then(|w| errors.keep(writers_word(&cx, w)).map(|v| cx.located(w, v)));
+        let allow_sha256 = p.allow_sha256.iter().flatten().filter_map(|h| {
+            errors
+                .keep(sha256_hex(&cx, h, "protect.allow_sha256"))
+                .map(|v| cx.located(h, v))
+        });
+        let allow_sha256 = allow_sha256.collect();
         f.protect.push(ProtectFragment {
-            path: path.clone(),
+            path,
             mode,
             formats,
             trust,
@@ -193,36 +226,39 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
                 .allow_self_signed
                 .as_ref()
                 .map(|b| cx.located(b, *b.get_ref())),
-            untrusted_writers: match &p.untrusted_writers {
-                Some(w) => Some(cx.located(w, writers_word(&cx, w)?)),
-                None => None,
-            },
+            untrusted_writers,
             required: p.required.as_ref().map(|b| cx.located(b, *b.get_ref())),
+            allow_sha256,
         });
     }
     if let Some(a) = raw.agent {
         if let Some(w) = &a.workers {
-            f.workers = Some(cx.located(w, bounded(&cx, w, "agent.workers", 1, 256)?));
+            f.workers = errors
+                .keep(bounded(&cx, w, "agent.workers", 1, 256))
+                .map(|v| cx.located(w, v));
         }
         if let Some(c) = &a.cache_entries {
-            f.cache_entries =
-                Some(cx.located(c, bounded(&cx, c, "agent.cache_entries", 1, 16_777_216)?));
+            f.cache_entries = errors
+                .keep(bounded(&cx, c, "agent.cache_entries", 1, 16_777_216))
+                .map(|v| cx.located(c, v));
         }
         if let Some(m) = &a.metrics_file {
-            f.metrics_file = Some(cx.path(m, "agent.metrics_file")?);
+            f.metrics_file = errors.keep(cx.path(m, "agent.metrics_file"));
         }
         if let Some(i) = &a.metrics_interval {
-            f.metrics_interval =
-                Some(cx.located(i, bounded(&cx, i, "agent.metrics_interval", 1, 3600)?));
+            f.metrics_interval = errors
+                .keep(bounded(&cx, i, "agent.metrics_interval", 1, 3600))
+                .map(|v| cx.located(i, v));
         }
         if let Some(k) = &a.kernel_cache {
             f.kernel_cache = Some(cx.located(k, *k.get_ref()));
         }
         if let Some(list) = &a.kernel_cache_owners {
-            let mut owners = Vec::new();
-            for o in list.get_ref() {
-                owners.push(cx.located(o, owner(&cx, o)?));
-            }
+            let owners = list
+                .get_ref()
+                .iter()
+                .filter_map(|o| errors.keep(owner(&cx, o)).map(|v| cx.located(o, v)))
+                .collect();
             f.kernel_cache_owners = Some(cx.located(list, owners));
         }
     }
@@ -231,15 +267,54 @@ pub fn parse_fragment(text: &str, base_dir: &Path, file: usize) -> Result<Fragme
             f.log_allowed = Some(cx.located(l, *l.get_ref()));
         }
         if let Some(b) = &a.rate_limit_burst {
-            f.rate_limit_burst =
-                Some(cx.located(b, bounded(&cx, b, "audit.rate_limit_burst", 1, 1_000_000)?));
+            f.rate_limit_burst = errors
+                .keep(bounded(&cx, b, "audit.rate_limit_burst", 1, 1_000_000))
+                .map(|v| cx.located(b, v));
         }
         if let Some(i) = &a.rate_limit_interval {
-            f.rate_limit_interval =
-                Some(cx.located(i, bounded(&cx, i, "audit.rate_limit_interval", 1, 86_400)?));
+            f.rate_limit_interval = errors
+                .keep(bounded(&cx, i, "audit.rate_limit_interval", 1, 86_400))
+                .map(|v| cx.located(i, v));
         }
     }
-    Ok(f)
+    errors.finish(f)
+}
+
+/// The errors of one file, collected so that all are reported.
+#[derive(Default)]
+struct Errors(Vec<PolicyError>);
+
+impl Errors {
+    fn push(&mut self, e: PolicyError) {
+        self.0.push(e);
+    }
+
+    /// The value, or `None` with its error kept.
+    fn keep<T>(&mut self, r: Result<T, PolicyError>) -> Option<T> {
+        r.map_err(|e| self.0.push(e)).ok()
+    }
+
+    /// `value` when nothing was wrong, else every error, first line first.
+    fn finish<T>(mut self, value: T) -> Result<T, Vec<PolicyError>> {
+        if self.0.is_empty() {
+            return Ok(value);
+        }
+        self.0.sort_by_key(|e| e.line);
+        Err(self.0)
+    }
+}
+
+/// A SHA-256 digest given as 64 hex characters (`what`: the key, for the
+/// message).
+fn sha256_hex(cx: &Cx<'_>, h: &Spanned<String>, what: &str) -> Result<[u8; 32], PolicyError> {
+    let mut raw = [0u8; 32];
+    hex::decode_to_slice(h.get_ref().trim(), &mut raw).map_err(|_| {
+        cx.err(
+            h.span(),
+            format!("{what} entries must be SHA-256 digests: 64 hex characters"),
+        )
+    })?;
+    Ok(raw)
 }
 
 pub(super) fn valid_name(s: &str) -> bool {

@@ -8,16 +8,34 @@ use super::{KeySource, Policy};
 /// The effective policy as TOML, each value annotated with where it was
 /// set. `files` names the files by index.
 pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
+    render(p, Some(files))
+}
+
+/// The effective policy as TOML without annotations: the same text for the
+/// same effective policy however its files divide it (what the policy
+/// digest is computed over).
+pub fn to_toml_plain(p: &Policy) -> String {
+    render(p, None)
+}
+
+/// `files`: annotate each value with where it was set.
+fn render(p: &Policy, files: Option<&[PathBuf]>) -> String {
+    let note = |text: &str| -> String {
+        match files {
+            Some(_) => format!("  # {text}"),
+            None => String::new(),
+        }
+    };
     let at = |file: usize, line: usize| -> String {
         let name = files
-            .get(file)
+            .and_then(|f| f.get(file))
             .map_or_else(|| format!("file #{file}"), |f| f.display().to_string());
-        format!("  # from {name}:{line}")
+        note(&format!("from {name}:{line}"))
     };
     let origin = |key: &str| {
         p.origins
             .get(key)
-            .map_or_else(|| "  # default".to_string(), |&(f, l)| at(f, l))
+            .map_or_else(|| note("default"), |&(f, l)| at(f, l))
     };
     let q = |s: &str| toml::Value::String(s.to_string()).to_string();
     let qp = |pb: &Path| q(&pb.display().to_string());
@@ -91,6 +109,12 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
         p.trust.minisign_legacy,
         origin("trust.minisign_legacy")
     ));
+    if let Some(d) = p.trust.expiry_warning_days {
+        o.push_str(&format!(
+            "expiry_warning_days = {d}{}\n",
+            origin("trust.expiry_warning_days")
+        ));
+    }
     list(
         &mut o,
         "revoked",
@@ -118,6 +142,12 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
             .map(|k| (q(&hex::encode(k.value)), k.file, k.line))
             .collect(),
     );
+    let digests = |v: &[super::Located<[u8; 32]>]| {
+        v.iter()
+            .map(|k| (q(&hex::encode(k.value)), k.file, k.line))
+            .collect()
+    };
+    list(&mut o, "allow_sha256", digests(&p.trust.allow_sha256));
     for k in &p.trust.named {
         // A named key is defined once: every field comes from its entry.
         let here = at(k.name.file, k.name.line);
@@ -150,10 +180,9 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
     }
     for t in &p.protect {
         let field = |key: &str| {
-            t.origins.get(key).map_or_else(
-                || "  # inherited or default".to_string(),
-                |&(f, l)| at(f, l),
-            )
+            t.origins
+                .get(key)
+                .map_or_else(|| note("inherited or default"), |&(f, l)| at(f, l))
         };
         o.push_str(&format!(
             "\n[[protect]]\npath = {}{}\n",
@@ -197,6 +226,7 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
             field("untrusted_writers")
         ));
         o.push_str(&format!("required = {}{}\n", t.required, field("required")));
+        list(&mut o, "allow_sha256", digests(&t.allow_sha256));
     }
     o.push_str("\n[agent]\n");
     if let Some(w) = p.agent.workers {

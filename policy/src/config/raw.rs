@@ -20,6 +20,7 @@ pub(super) struct ProtectFragment {
     pub(super) allow_self_signed: Option<Located<bool>>,
     pub(super) untrusted_writers: Option<Located<UntrustedWriters>>,
     pub(super) required: Option<Located<bool>>,
+    pub(super) allow_sha256: Vec<Located<[u8; 32]>>,
 }
 
 #[derive(Deserialize)]
@@ -46,11 +47,14 @@ pub(super) struct RawTrust {
     pub(super) allowed_signers: Vec<Spanned<String>>,
     pub(super) ssh_namespace: Option<Spanned<String>>,
     pub(super) minisign_legacy: Option<Spanned<bool>>,
+    pub(super) expiry_warning_days: Option<Spanned<i64>>,
     #[serde(default)]
     pub(super) revoked: Vec<Spanned<String>>,
     pub(super) revoked_dir: Option<Spanned<OneOrMany>>,
     #[serde(default)]
     pub(super) deny_sha256: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) allow_sha256: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) key: Vec<Spanned<RawNamedKey>>,
 }
@@ -92,6 +96,7 @@ pub(super) struct RawProtect {
     pub(super) allow_self_signed: Option<Spanned<bool>>,
     pub(super) untrusted_writers: Option<Spanned<String>>,
     pub(super) required: Option<Spanned<bool>>,
+    pub(super) allow_sha256: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]

@@ -292,7 +292,7 @@ mod tests {
     fn detail(v: &Verdict) -> String {
         match v {
             Verdict::Rejected { detail, .. } => detail.clone(),
-            Verdict::Verified { .. } => String::new(),
+            Verdict::Verified { .. } | Verdict::Listed { .. } => String::new(),
         }
     }
 

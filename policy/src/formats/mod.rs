@@ -255,7 +255,7 @@ pub fn needs(evidence: &Evidence<'_>, opts: &Options) -> Needs {
 /// How close a rejection came to verifying: lower is closer.
 fn closeness(v: &Verdict) -> u8 {
     match v {
-        Verdict::Verified { .. } => 0,
+        Verdict::Verified { .. } | Verdict::Listed { .. } => 0,
         Verdict::Rejected { reason, .. } => match reason {
             Reason::Revoked | Reason::Expired | Reason::Writable => 1,
             Reason::Tampered => 2,
@@ -296,6 +296,8 @@ pub fn verify(
 /// elsewhere for the same file (an AiSOC bundle), and applies the policy:
 ///
 /// * a denied content (`deny_sha256`) is `revoked`, whatever signed it;
+/// * otherwise a content on the allow list (`allow_sha256`) is
+///   [`Verdict::Listed`], whatever its evidence;
 /// * a signature made outside its key's validity window is `expired` (the
 ///   signing time is the authenticated one where the format has it, else
 ///   `opts.now`);
@@ -319,6 +321,11 @@ pub fn verify_with(
             ),
             None,
         );
+    }
+    if trust.is_allowed_content(subject.sha256) {
+        return Verdict::Listed {
+            sha256: *subject.sha256,
+        };
     }
     let threshold = opts.threshold.max(1);
     let mut best: Option<Verdict> = None;

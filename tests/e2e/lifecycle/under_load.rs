@@ -343,9 +343,22 @@ fn check_drop_in_as_its_final_name_replaces_the_installed_version() {
     let candidate = fx.root.join("ansible-tmp-source");
     write_file(&candidate, format!("{text}\n# a new revision\n").as_bytes());
 
-    // Without --as the copy is merged beside the installed version: the
-    // key name is defined twice.
+    // Without --as the copy keeps its own name, which the agent would not
+    // read (not *.toml): refused as such.
     let beside = sw(&[&"check", &"--policy", &fx.policy, &"--drop-in", &candidate]);
+    assert_eq!(beside.code(), Some(1), "{beside}");
+    assert!(beside.stderr.contains("would be ignored"), "{beside}");
+    // Under another name it is merged beside the installed version: the
+    // key name is defined twice.
+    let beside = sw(&[
+        &"check",
+        &"--policy",
+        &fx.policy,
+        &"--drop-in",
+        &candidate,
+        &"--as",
+        &"20-copy.toml",
+    ]);
     assert_eq!(beside.code(), Some(1), "{beside}");
     assert!(beside.stderr.contains("already defined"), "{beside}");
 
@@ -373,10 +386,12 @@ fn check_drop_in_as_its_final_name_replaces_the_installed_version() {
         &"10-fleet.toml",
     ]);
     assert_eq!(broken.code(), Some(1), "{broken}");
+    // ... under the name it will be installed as, not the temporary one.
+    let installed = fx.root.join("policy.d").join("10-fleet.toml");
     assert!(
         broken
             .stderr
-            .contains(&format!("{}:1:", candidate.display())),
+            .contains(&format!("{}:1:", installed.display())),
         "{broken}"
     );
 }

@@ -56,7 +56,7 @@ fn check(content: &[u8], sig: &[u8], ts: &TrustStore) -> Verdict {
 fn detail(v: &Verdict) -> String {
     match v {
         Verdict::Rejected { detail, .. } => detail.clone(),
-        Verdict::Verified { .. } => String::new(),
+        Verdict::Verified { .. } | Verdict::Listed { .. } => String::new(),
     }
 }
 

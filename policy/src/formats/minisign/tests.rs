@@ -65,7 +65,7 @@ fn trusted_fp(ts: &TrustStore) -> Fingerprint {
 fn detail(v: &Verdict) -> String {
     match v {
         Verdict::Rejected { detail, .. } => detail.clone(),
-        Verdict::Verified { .. } => String::new(),
+        Verdict::Verified { .. } | Verdict::Listed { .. } => String::new(),
     }
 }
 

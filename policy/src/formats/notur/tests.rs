@@ -55,7 +55,7 @@ fn check(name: &[u8], content: &[u8], sig: &[u8], sums: Option<&[u8]>, ts: &Trus
 fn detail(v: &Verdict) -> String {
     match v {
         Verdict::Rejected { detail, .. } => detail.clone(),
-        Verdict::Verified { .. } => String::new(),
+        Verdict::Verified { .. } | Verdict::Listed { .. } => String::new(),
     }
 }
 
