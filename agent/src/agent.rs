@@ -303,13 +303,10 @@ pub fn run(
         t.filesystem_mark = shared.filesystem_marks.covers(&t.root);
     }
     shared.metrics.count_marked(dirs);
-    shared.metrics.set_policy(
-        engine.generation,
-        engine.policy.mode.as_str(),
-        &engine.source,
-        tree_states,
-    );
-    announce_modes(&engine);
+    shared
+        .metrics
+        .set_policy(crate::fleet::facts(&engine, tree_states));
+    announce(&engine);
     shared.metrics.set_absent_trees(engine.absent.clone());
     shared
         .metrics
@@ -521,22 +518,48 @@ fn report_walk_errors(stats: &fan::WalkStats) {
     }
 }
 
-fn announce_modes(engine: &Engine) {
-    if engine.policy.mode == Mode::Off {
+/// What a newly loaded policy must say out loud: the trees it leaves
+/// unchecked (exactly those: a global `mode = "off"` under trees that
+/// enforce is not reported), and the trusted keys that have expired, are
+/// not valid yet, or expire within the warning horizon.
+fn announce(engine: &Engine) {
+    let off: Vec<String> = engine
+        .trees
+        .iter()
+        .filter(|t| t.mode == Mode::Off)
+        .map(|t| t.root.display().to_string())
+        .collect();
+    if !off.is_empty() {
+        let all = off.len() == engine.trees.len();
         tracing::warn!(
             message_id = ids::MODE_OFF,
-            "MODE IS OFF: policy {} disables signature checking; every open is allowed unchecked",
-            engine.source.display()
+            sigward_trees = %off.join(" "),
+            "MODE IS OFF for {}: files in {} are allowed unchecked{}",
+            off.join(", "),
+            if off.len() == 1 { "it" } else { "them" },
+            if all {
+                String::from(" (every protected tree)")
+            } else {
+                format!(" ({} of {} protected trees)", off.len(), engine.trees.len())
+            }
         );
     }
-    for t in &engine.trees {
-        if t.mode == Mode::Off && engine.policy.mode != Mode::Off {
-            tracing::warn!(
-                message_id = ids::MODE_OFF,
-                "MODE IS OFF for {}: files in it are allowed unchecked",
-                t.root.display()
-            );
-        }
+    let now = crate::metrics::unix_now();
+    let keys = crate::fleet::keys(&engine.trust, now, crate::fleet::horizon(engine));
+    for (k, w) in keys.iter().filter_map(|k| {
+        crate::fleet::expiry_warnings(std::slice::from_ref(k), now)
+            .pop()
+            .map(|w| (k, w))
+    }) {
+        tracing::warn!(
+            message_id = ids::KEY_EXPIRY,
+            sigward_key = %k.fingerprint,
+            sigward_key_name = k.name.as_deref().unwrap_or(""),
+            sigward_key_validity = k.validity.as_str(),
+            sigward_not_after = k.not_after_rfc3339.as_deref().unwrap_or(""),
+            "policy {}: {w}",
+            engine.source.display()
+        );
     }
 }
 

@@ -446,12 +446,48 @@ pub enum TrustCommand {
     /// where the format has one, name, principal or comment.
     #[command(long_about = "\
 List every key the policy loads (or, with --dir, every key file in a trust \
-directory): type, fingerprint, source file and block, and, where the format \
-has one, name, principal or comment. Revoked fingerprints follow, marked \
+directory): type, fingerprint, source file and block, validity now \
+(valid, expires-soon, expired, not-yet-valid, revoked; expires-soon within \
+trust.expiry_warning_days, default 30), not_after, and, where the format has \
+one, name, principal or comment. Revoked fingerprints follow, marked \
 `revoked`.
+
+--json prints one object: {\"keys\": [{\"fingerprint\", \"kind\", \"name\", \
+\"groups\", \"label\", \"source\", \"origin\", \"not_before\", \"not_after\", \
+\"not_after_rfc3339\", \"validity\"}], \"revoked\": [FINGERPRINT], \
+\"allow_sha256\": [DIGEST], \"warnings\", \"errors\"} (the same key objects as \
+sigward check --json and sigward status --json).
 
 Exit status: 0 listed, 1 the policy or a key file cannot be loaded.")]
     List(TrustListArgs),
+
+    /// Trust file contents without a signature, by SHA-256 (allow_sha256).
+    #[command(long_about = "\
+Trust file contents without a signature, by their SHA-256: for a vendor \
+file that cannot be signed (fapolicyd's `fapolicyd-cli --file add`). Each \
+FILE is hashed (never followed into a FIFO or device), each --sha256 HEX is \
+taken as given, and the digests are written to the drop-in \
+policy.d/NAME.toml beside the policy (90-allow-sha256.toml unless --name), \
+each with a comment naming its file: under [trust] allow_sha256 (every \
+tree), or with --tree DIR under that tree's [[protect]] allow_sha256 (DIR \
+must be a tree the policy protects).
+
+The drop-in is validated with the whole policy before it is written: \
+nothing is written when the policy would not load. A digest on the \
+policy's deny list (trust.deny_sha256) is refused: a denied content is \
+never allowed. The drop-in is an ordinary policy file: strict modes apply \
+to it, config management can template it instead, and `sigward check` \
+shows its digests per tree.
+
+A file inside a tree the running agent enforces cannot be read to be \
+hashed (the agent denies the open): hash it before installing it, or give \
+its digest with --sha256.
+
+The running agent uses the digests after `sigward reload`.
+
+Exit status: 0 written, 1 failed (unreadable file, denied digest, the \
+policy would not load), 2 usage error.")]
+    AddHash(TrustAddHashArgs),
 
     /// Install a public key in the trust directory as NAME.pub.
     #[command(long_about = "\
@@ -513,6 +549,29 @@ pub struct TrustListArgs {
     /// instead of a policy's keys.
     #[arg(long, value_name = "DIR", conflicts_with = "policy")]
     pub dir: Option<PathBuf>,
+    /// Print one JSON object (see above).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sigward trust add-hash` arguments.
+#[derive(Debug, Args)]
+pub struct TrustAddHashArgs {
+    /// The policy; the drop-in is written to policy.d/ beside it.
+    #[arg(long, short = 'p', value_name = "POLICY", default_value = DEFAULT_POLICY)]
+    pub policy: PathBuf,
+    /// Trust the contents in this protected tree only.
+    #[arg(long, value_name = "DIR")]
+    pub tree: Option<PathBuf>,
+    /// The drop-in's name, without .toml.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// A digest to trust, 64 hex characters (repeatable).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Vec<String>,
+    /// Files whose contents to trust.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 /// `sigward trust add` arguments.

@@ -124,6 +124,37 @@ pub struct KeyInfo {
     pub validity: Validity,
 }
 
+impl KeyInfo {
+    /// The same key with its validity at `now` (a revoked key stays
+    /// revoked).
+    pub fn at(&self, now: u64, horizon: u64) -> KeyInfo {
+        let validity = if self.validity == Validity::Revoked {
+            Validity::Revoked
+        } else {
+            window_validity((self.not_before, self.not_after), now, horizon)
+        };
+        KeyInfo {
+            validity,
+            ..self.clone()
+        }
+    }
+}
+
+/// The state of a validity window at `now`, warning `horizon` seconds
+/// ahead.
+fn window_validity(window: (Option<u64>, Option<u64>), now: u64, horizon: u64) -> Validity {
+    let (not_before, not_after) = window;
+    if not_after.is_some_and(|t| t < now) {
+        Validity::Expired
+    } else if not_before.is_some_and(|t| t > now) {
+        Validity::NotYetValid
+    } else if not_after.is_some_and(|t| t <= now.saturating_add(horizon)) {
+        Validity::ExpiresSoon
+    } else {
+        Validity::Valid
+    }
+}
+
 /// The form of a key's source, as one word.
 pub fn origin(k: &TrustedKey) -> &'static str {
     match k.origin {
@@ -137,17 +168,10 @@ pub fn origin(k: &TrustedKey) -> &'static str {
 
 /// The state of a key at `now`, warning `horizon` seconds ahead.
 pub fn validity(trust: &TrustStore, k: &TrustedKey, now: u64, horizon: u64) -> Validity {
-    let (not_before, not_after) = k.window;
     if trust.is_revoked(&k.fingerprint) {
         Validity::Revoked
-    } else if not_after.is_some_and(|t| t < now) {
-        Validity::Expired
-    } else if not_before.is_some_and(|t| t > now) {
-        Validity::NotYetValid
-    } else if not_after.is_some_and(|t| t <= now.saturating_add(horizon)) {
-        Validity::ExpiresSoon
     } else {
-        Validity::Valid
+        window_validity(k.window, now, horizon)
     }
 }
 
@@ -172,14 +196,34 @@ pub fn keys(trust: &TrustStore, now: u64, horizon: u64) -> Vec<KeyInfo> {
         .collect()
 }
 
-/// The warning horizon of an engine's policy, in seconds.
-pub fn horizon(engine: &Engine) -> u64 {
+/// The warning horizon of an engine's policy, in days.
+pub fn horizon_days(engine: &Engine) -> u64 {
     engine
         .policy
         .trust
         .expiry_warning_days
         .unwrap_or(DEFAULT_EXPIRY_WARNING_DAYS)
-        .saturating_mul(86_400)
+}
+
+/// The warning horizon of an engine's policy, in seconds.
+pub fn horizon(engine: &Engine) -> u64 {
+    horizon_days(engine).saturating_mul(86_400)
+}
+
+/// What the status shows of a policy put in force with these trees.
+pub fn facts(
+    engine: &Engine,
+    trees: Vec<crate::metrics::TreeState>,
+) -> crate::metrics::PolicyFacts {
+    crate::metrics::PolicyFacts {
+        generation: engine.generation,
+        source: engine.source.clone(),
+        global_mode: engine.policy.mode.as_str(),
+        trees,
+        digest: digest(engine),
+        keys: keys(&engine.trust, crate::metrics::unix_now(), horizon(engine)),
+        expiry_warning_days: horizon_days(engine),
+    }
 }
 
 /// One warning per key that has expired, is not valid yet, or expires

@@ -68,6 +68,9 @@ message_ids! {
     /// A reload was requested over the control socket (the reload's own
     /// record follows).
     CONTROL_RELOAD = "8a49415f395c4aa692da63836747246f";
+    /// A trusted key has expired, is not valid yet, or expires within the
+    /// warning horizon (`trust.expiry_warning_days`).
+    KEY_EXPIRY = "6b1d9e4f2a7c4e58b3f0a2d6c9e1b475";
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::{fan, ids, metrics, notify};
 use super::guards::recheck_aliases;
 use super::marks::drop_kernel_marks;
 use super::marks::{mark_tree, refresh_filesystem_marks, report_views};
-use super::{announce_modes, Shared, StartError};
+use super::{announce, Shared, StartError};
 
 /// Loads the policy at start-up; when it cannot be loaded, the last good
 /// policy from the state directory instead ([`crate::state`]), with the
@@ -173,12 +173,9 @@ pub(super) fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
             drop_kernel_marks(shared, &new);
             recheck_aliases(shared);
             *shared.engine.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
-            shared.metrics.set_policy(
-                new.generation,
-                new.policy.mode.as_str(),
-                &new.source,
-                tree_states,
-            );
+            shared
+                .metrics
+                .set_policy(crate::fleet::facts(&new, tree_states));
             shared.metrics.reloaded(true);
             shared.metrics.reload_result(None);
             shared.metrics.set_degraded(None);
@@ -211,7 +208,7 @@ pub(super) fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
                     shared.groups.walk(Op::Remove, root, &t.root, &keep);
                 }
             }
-            announce_modes(&new);
+            announce(&new);
             shared.metrics.set_absent_trees(new.absent.clone());
             shared.metrics.set_overlay_views(report_views(shared, &new));
             tracing::info!(

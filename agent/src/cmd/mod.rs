@@ -17,6 +17,7 @@
 //! | `verify` | [`verify`] |
 //! | `sign`, `keygen` | [`sign`], [`keygen`] |
 //! | `trust list|add|remove` | [`trust`] |
+//! | `trust add-hash` | [`allow`] |
 //! | `generate-docs` | here (the pages are [`crate::gendocs`]) |
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ use crate::config::LoadError;
 use crate::exit::Exit;
 use client::ClientError;
 
+pub mod allow;
 pub mod check;
 pub mod client;
 pub mod keygen;
@@ -49,6 +51,7 @@ pub fn dispatch(command: &Command) -> Result<Exit, CmdError> {
         Command::Trust(TrustCommand::List(a)) => trust::list(a),
         Command::Trust(TrustCommand::Add(a)) => trust::add(a),
         Command::Trust(TrustCommand::Remove(a)) => trust::remove(a),
+        Command::Trust(TrustCommand::AddHash(a)) => allow::add_hash(a),
         Command::GenerateDocs(a) => generate_docs(a),
     }
 }
@@ -79,6 +82,7 @@ pub fn name(command: &Command) -> &'static str {
         Command::Trust(TrustCommand::List(_)) => "trust list",
         Command::Trust(TrustCommand::Add(_)) => "trust add",
         Command::Trust(TrustCommand::Remove(_)) => "trust remove",
+        Command::Trust(TrustCommand::AddHash(_)) => "trust add-hash",
         Command::GenerateDocs(_) => "generate-docs",
     }
 }
@@ -134,6 +138,9 @@ pub enum CmdError {
     /// `trust list|add|remove` failed.
     #[error(transparent)]
     Trust(#[from] trust::TrustError),
+    /// `trust add-hash` failed.
+    #[error(transparent)]
+    Allow(#[from] allow::AllowError),
     /// `reload` or `status` reached no agent (or no answer).
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -165,6 +172,7 @@ impl CmdError {
             | CmdError::Sign { .. }
             | CmdError::Keygen(_)
             | CmdError::Trust(_)
+            | CmdError::Allow(_)
             | CmdError::Write { .. }
             | CmdError::Agent(_) => Exit::Failed,
         }

@@ -173,35 +173,77 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
+/// What `trust list --json` prints.
+#[derive(serde::Serialize)]
+struct Listing {
+    keys: Vec<crate::fleet::KeyInfo>,
+    revoked: Vec<String>,
+    allow_sha256: Vec<String>,
+    warnings: Vec<String>,
+    errors: Vec<String>,
+}
+
 /// `sigward trust list`: the keys of a policy, or of a key directory.
 pub fn list(args: &TrustListArgs) -> Result<Exit, CmdError> {
-    if let Some(dir) = &args.dir {
-        let loaded = load_trust_dir(dir)?;
-        for w in &loaded.warnings {
-            eprintln!("warning: {w}");
+    let now = crate::metrics::unix_now();
+    let (trust, horizon, warnings, errors) = match &args.dir {
+        Some(dir) => {
+            let loaded = load_trust_dir(dir)?;
+            let horizon = crate::fleet::DEFAULT_EXPIRY_WARNING_DAYS * 86_400;
+            (loaded.trust, horizon, loaded.warnings, loaded.errors)
         }
-        for e in &loaded.errors {
-            eprintln!("{e}");
+        None => {
+            let engine = Engine::load(&args.policy, 0).map_err(CmdError::Policy)?;
+            let horizon = crate::fleet::horizon(&engine);
+            let warnings = engine
+                .warnings
+                .iter()
+                .map(|w| format!("{}: warning: {w}", args.policy.display()))
+                .collect();
+            ((*engine.trust).clone(), horizon, warnings, Vec::new())
         }
-        print_keys(&loaded.trust);
-        return Ok(if loaded.errors.is_empty() {
+    };
+    let keys = crate::fleet::keys(&trust, now, horizon);
+    if args.json {
+        let listing = Listing {
+            revoked: trust.revoked().map(ToString::to_string).collect(),
+            allow_sha256: trust.allowed_digests().iter().map(hex::encode).collect(),
+            keys,
+            warnings,
+            errors,
+        };
+        let text = serde_json::to_string_pretty(&listing).unwrap_or_default();
+        println!("{text}");
+        return Ok(if listing.errors.is_empty() {
             Exit::Ok
         } else {
             Exit::Failed
         });
     }
-    let policy = &args.policy;
-    let engine = Engine::load(policy, 0).map_err(CmdError::Policy)?;
-    for w in &engine.warnings {
-        eprintln!("{}: warning: {w}", policy.display());
+    for w in &warnings {
+        if args.dir.is_some() {
+            eprintln!("warning: {w}");
+        } else {
+            eprintln!("{w}");
+        }
     }
-    print_keys(&engine.trust);
-    Ok(Exit::Ok)
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    print_keys(&trust, &keys);
+    Ok(if errors.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
 }
 
-fn print_keys(trust: &TrustStore) {
-    println!("{:<12} {:<64} {:<40} NAME", "TYPE", "FINGERPRINT", "SOURCE");
-    for k in trust.iter() {
+fn print_keys(trust: &TrustStore, keys: &[crate::fleet::KeyInfo]) {
+    println!(
+        "{:<12} {:<64} {:<40} {:<13} {:<20} NAME",
+        "TYPE", "FINGERPRINT", "SOURCE", "VALIDITY", "NOT_AFTER"
+    );
+    for (k, info) in trust.iter().zip(keys) {
         let name = match &k.origin {
             KeyOrigin::AllowedSigner(a) => {
                 let mut s = format!("principals={}", a.principals.join(","));
@@ -219,13 +261,21 @@ fn print_keys(trust: &TrustStore) {
             }
             _ => k.label.clone().unwrap_or_default(),
         };
-        let source = format!("{}#{}", k.source, k.block);
+        let name = match &k.name {
+            Some(n) if !name.trim().is_empty() && name.trim() != n => {
+                format!("{n} ({})", name.trim())
+            }
+            Some(n) => n.clone(),
+            None => name.trim().to_string(),
+        };
         println!(
-            "{:<12} {} {:<40} {}",
+            "{:<12} {} {:<40} {:<13} {:<20} {}",
             k.material.kind(),
             k.fingerprint,
-            source,
-            name.trim()
+            info.source,
+            info.validity.as_str(),
+            info.not_after_rfc3339.as_deref().unwrap_or("-"),
+            name
         );
     }
     for fp in trust.revoked() {

@@ -165,14 +165,31 @@ pub struct TreeState {
     pub filesystem_mark: bool,
 }
 
+/// A policy put in force, as the status shows it.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyFacts {
+    /// Its generation.
+    pub generation: u64,
+    /// Its main file.
+    pub source: PathBuf,
+    /// Its own `mode` (files outside every tree).
+    pub global_mode: &'static str,
+    /// Its trees.
+    pub trees: Vec<TreeState>,
+    /// [`crate::fleet::digest`].
+    pub digest: String,
+    /// Its trusted keys (their validity is computed again at every
+    /// status).
+    pub keys: Vec<crate::fleet::KeyInfo>,
+    /// `trust.expiry_warning_days`, or the default.
+    pub expiry_warning_days: u64,
+}
+
 /// The policy in force.
 #[derive(Clone, Debug, Default)]
 struct PolicyState {
-    generation: u64,
     loaded_at: u64,
-    mode: &'static str,
-    source: PathBuf,
-    trees: Vec<TreeState>,
+    facts: PolicyFacts,
     /// Writable overlays over protected trees, as last looked for.
     overlay_views: Vec<crate::views::UncoveredView>,
     /// Set while the policy on disk is not the policy in force.
@@ -439,23 +456,14 @@ impl Metrics {
 
     /// A policy generation was put in force, with its trees and how many
     /// directories each has marked.
-    pub fn set_policy(
-        &self,
-        generation: u64,
-        mode: &'static str,
-        source: &Path,
-        trees: Vec<TreeState>,
-    ) {
+    pub fn set_policy(&self, facts: PolicyFacts) {
         let mut p = self.policy();
         // The degraded state and the last reload outlive a policy change:
         // whoever applies a policy sets them.
         let (degraded, last_reload) = (p.degraded.take(), p.last_reload.take());
         *p = PolicyState {
-            generation,
             loaded_at: unix_now(),
-            mode,
-            source: source.to_path_buf(),
-            trees,
+            facts,
             overlay_views: Vec::new(),
             degraded,
             last_reload,
@@ -472,6 +480,7 @@ impl Metrics {
     /// Directories marked in the tree rooted at `root` (as last counted).
     pub fn tree_directories(&self, root: &Path) -> Option<u64> {
         self.policy()
+            .facts
             .trees
             .iter()
             .find(|t| t.root == root)
@@ -480,7 +489,13 @@ impl Metrics {
 
     /// Whether a filesystem mark covers the tree rooted at `root` now.
     pub fn set_tree_filesystem_mark(&self, root: &Path, marked: bool) {
-        if let Some(t) = self.policy().trees.iter_mut().find(|t| t.root == root) {
+        if let Some(t) = self
+            .policy()
+            .facts
+            .trees
+            .iter_mut()
+            .find(|t| t.root == root)
+        {
             t.filesystem_mark = marked;
         }
     }
@@ -488,7 +503,13 @@ impl Metrics {
     /// A whole walk of the tree rooted at `root` marked `dirs` directories.
     pub fn set_tree_directories(&self, root: &Path, dirs: usize) {
         let n = count(dirs);
-        if let Some(t) = self.policy().trees.iter_mut().find(|t| t.root == root) {
+        if let Some(t) = self
+            .policy()
+            .facts
+            .trees
+            .iter_mut()
+            .find(|t| t.root == root)
+        {
             t.directories = n;
         }
     }
@@ -501,6 +522,7 @@ impl Metrics {
         // innermost.
         if let Some(t) = self
             .policy()
+            .facts
             .trees
             .iter_mut()
             .find(|t| path.starts_with(&t.root))

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::{
-    count, decision_index, rfc3339, Live, Metrics, ALL_WHY, DECISIONS, LATENCY_BUCKETS_US,
+    count, decision_index, rfc3339, unix_now, Live, Metrics, PolicyFacts, ALL_WHY, DECISIONS,
+    LATENCY_BUCKETS_US,
 };
 use crate::status::{
     Allows, AuditStatus, Bucket, CacheStatus, DegradedStatus, DenialStatus, EventLoop, Health,
@@ -74,7 +75,7 @@ impl Metrics {
             started_at: self.started_at,
             started_at_rfc3339: rfc3339(self.started_at),
             uptime_seconds: self.start.elapsed().as_secs(),
-            mode: policy.mode.to_string(),
+            mode: mode_summary(&policy.facts),
             state: if policy.degraded.is_some() {
                 Health::Degraded
             } else {
@@ -95,12 +96,26 @@ impl Metrics {
                 error: r.error.clone(),
             }),
             policy: PolicyStatus {
-                file: text(&policy.source),
-                generation: policy.generation,
+                file: text(&policy.facts.source),
+                generation: policy.facts.generation,
+                mode: policy.facts.global_mode.to_string(),
+                digest: policy.facts.digest.clone(),
+                expiry_warning_days: policy.facts.expiry_warning_days,
+                keys: {
+                    let now = unix_now();
+                    let horizon = policy.facts.expiry_warning_days.saturating_mul(86_400);
+                    policy
+                        .facts
+                        .keys
+                        .iter()
+                        .map(|k| k.at(now, horizon))
+                        .collect()
+                },
                 loaded_at: policy.loaded_at,
                 loaded_at_rfc3339: rfc3339(policy.loaded_at),
             },
             trees: policy
+                .facts
                 .trees
                 .iter()
                 .map(|t| TreeStatus {
@@ -186,5 +201,16 @@ impl Metrics {
                 })
                 .collect(),
         }
+    }
+}
+
+/// Every tree's mode when they agree, `mixed` when they differ, the
+/// policy's own mode when there is no tree.
+fn mode_summary(facts: &PolicyFacts) -> String {
+    let mut modes = facts.trees.iter().map(|t| t.mode);
+    match modes.next() {
+        None => facts.global_mode.to_string(),
+        Some(first) if modes.all(|m| m == first) => first.to_string(),
+        Some(_) => "mixed".to_string(),
     }
 }

@@ -12,11 +12,26 @@ fn wire(m: &Metrics, live: &Live) -> serde_json::Value {
 
 pub(crate) fn sample() -> (Metrics, Live) {
     let m = Metrics::new();
-    m.set_policy(
-        3,
-        "enforce",
-        Path::new("/etc/sigward/policy.toml"),
-        vec![
+    m.set_policy(PolicyFacts {
+        generation: 3,
+        global_mode: "enforce",
+        source: PathBuf::from("/etc/sigward/policy.toml"),
+        digest: "ab".repeat(32),
+        expiry_warning_days: 30,
+        keys: vec![crate::fleet::KeyInfo {
+            fingerprint: "cd".repeat(32),
+            kind: "ed25519".into(),
+            name: Some("release-2027".into()),
+            groups: vec!["vendors".into()],
+            label: None,
+            source: "/etc/sigward/keys.d/release.pub#1".into(),
+            origin: "pem".into(),
+            not_before: None,
+            not_after: Some(1_830_297_600),
+            not_after_rfc3339: Some("2028-01-01T00:00:00Z".into()),
+            validity: crate::fleet::Validity::Valid,
+        }],
+        trees: vec![
             TreeState {
                 root: PathBuf::from("/srv/p/inner"),
                 mode: "audit",
@@ -32,7 +47,7 @@ pub(crate) fn sample() -> (Metrics, Live) {
                 filesystem_mark: true,
             },
         ],
-    );
+    });
     for _ in 0..4 {
         m.event();
     }

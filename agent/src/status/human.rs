@@ -64,6 +64,8 @@ pub fn human(v: &Status) -> String {
             ))
         ),
     );
+    t.row("digest", v.policy.digest.clone());
+    keys(&mut t, v);
     trees(&mut t, v);
     let rate = match v.cache.hit_rate() {
         None => "no lookups yet".to_string(),
@@ -220,6 +222,18 @@ fn trees(t: &mut Table, v: &Status) {
     }
 }
 
+fn keys(t: &mut Table, v: &Status) {
+    if v.policy.keys.is_empty() {
+        t.row("keys", "none trusted".into());
+        return;
+    }
+    let mut label = "keys";
+    for k in &v.policy.keys {
+        t.row(label, crate::cmd::check::key_line(k));
+        label = "";
+    }
+}
+
 fn denials(t: &mut Table, v: &Status) {
     if v.last_denials.is_empty() {
         t.row("last denials", "none".into());
@@ -272,7 +286,10 @@ mod tests {
     fn human_table() {
         let text = human(&sample());
         for want in [
-            "mode          enforce",
+            "mode          mixed",
+            "digest        abab",
+            "keys          ed25519 cdcd",
+            "name=release-2027 groups=vendors not_after=2028-01-01T00:00:00Z",
             "generation 3",
             "/srv/p/inner  audit    3 directories marked, untrusted writers: refuse, new directories unchecked until marked",
             "/srv/p        enforce  8 directories marked, untrusted writers: allow, filesystem marked",

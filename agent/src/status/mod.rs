@@ -38,7 +38,9 @@ pub struct Status {
     pub started_at_rfc3339: String,
     /// Seconds since it started.
     pub uptime_seconds: u64,
-    /// The global mode of the policy in force (`enforce`, `audit`, `off`).
+    /// The mode of the policy in force: every protected tree's mode when
+    /// they agree (`enforce`, `audit`, `off`), `mixed` when they differ
+    /// (see `trees`), the policy's own mode when it protects no tree.
     pub mode: String,
     /// Whether the policy on disk is the policy in force.
     pub state: Health,
@@ -137,6 +139,15 @@ pub struct PolicyStatus {
     pub file: String,
     /// Its generation (1 at start, +1 per applied reload).
     pub generation: u64,
+    /// Its own `mode` (what applies outside every tree).
+    pub mode: String,
+    /// The digest of the effective policy with its key material (see
+    /// `sigward check --help`): equal on hosts that enforce the same.
+    pub digest: String,
+    /// Keys expiring within this many days are `expires-soon`.
+    pub expiry_warning_days: u64,
+    /// The trusted keys, with their validity now.
+    pub keys: Vec<crate::fleet::KeyInfo>,
     /// When it was put in force (Unix seconds).
     pub loaded_at: u64,
     /// The same, RFC 3339.

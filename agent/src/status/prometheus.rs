@@ -118,8 +118,65 @@ impl Collector for StatusCollector {
         )?;
         f.gauges(
             "sigward_mode",
-            "The global mode of the policy in force (1 for the mode in force).",
-            ["enforce", "audit", "off"].map(|m| ([("mode", m)], u64::from(v.mode == m))),
+            "The mode of the policy in force (1 for the mode in force): every protected tree's \
+             mode when they agree, mixed when they differ (see sigward_tree_mode).",
+            ["enforce", "audit", "off", "mixed"].map(|m| ([("mode", m)], u64::from(v.mode == m))),
+        )?;
+        f.gauges(
+            "sigward_tree_mode",
+            "The effective mode of each protected tree (1 for its mode).",
+            v.trees.iter().flat_map(|t| {
+                ["enforce", "audit", "off"].map(|m| {
+                    (
+                        [("tree", t.path.as_str()), ("mode", m)],
+                        u64::from(t.mode == m),
+                    )
+                })
+            }),
+        )?;
+        f.gauges(
+            "sigward_policy_info",
+            "The policy in force (always 1): its digest, equal on hosts that enforce the same \
+             policy with the same keys, and its own mode.",
+            [(
+                [
+                    ("digest", v.policy.digest.as_str()),
+                    ("global_mode", v.policy.mode.as_str()),
+                ],
+                1u64,
+            )],
+        )?;
+        f.gauges(
+            "sigward_key_info",
+            "Each trusted key of the policy in force (always 1), with its validity now.",
+            v.policy.keys.iter().map(|k| {
+                (
+                    [
+                        ("fingerprint", k.fingerprint.as_str()),
+                        ("name", k.name.as_deref().unwrap_or("")),
+                        ("kind", k.kind.as_str()),
+                        ("origin", k.origin.as_str()),
+                        ("validity", k.validity.as_str()),
+                    ],
+                    1u64,
+                )
+            }),
+        )?;
+        f.gauges(
+            "sigward_key_not_after_timestamp_seconds",
+            "When each trusted key with a not_after stops being valid, in seconds since the \
+             epoch.",
+            v.policy.keys.iter().filter_map(|k| {
+                k.not_after.map(|t| {
+                    (
+                        [
+                            ("fingerprint", k.fingerprint.as_str()),
+                            ("name", k.name.as_deref().unwrap_or("")),
+                        ],
+                        t,
+                    )
+                })
+            }),
         )?;
         f.gauge(
             "sigward_policy_generation",
@@ -350,8 +407,13 @@ mod tests {
             "sigward_queue_depth 1\n",
             "sigward_reloads_total{result=\"failed\"} 2\n",
             "sigward_tree_directories{tree=\"/srv/p\",mode=\"enforce\"} 8\n",
-            "sigward_mode{mode=\"enforce\"} 1\n",
-            "sigward_mode{mode=\"audit\"} 0\n",
+            "sigward_mode{mode=\"mixed\"} 1\n",
+            "sigward_mode{mode=\"enforce\"} 0\n",
+            "sigward_tree_mode{tree=\"/srv/p/inner\",mode=\"audit\"} 1\n",
+            "sigward_tree_mode{tree=\"/srv/p/inner\",mode=\"enforce\"} 0\n",
+            "sigward_policy_info{digest=\"abababababababababababababababababababababababababababababababab\",global_mode=\"enforce\"} 1\n",
+            "sigward_key_info{fingerprint=\"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd\",name=\"release-2027\",kind=\"ed25519\",origin=\"pem\",validity=\"valid\"} 1\n",
+            "sigward_key_not_after_timestamp_seconds{fingerprint=\"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd\",name=\"release-2027\"} 1830297600\n",
             "sigward_policy_generation 3\n",
             "sigward_audit_dropped_total 7\n",
             "sigward_cache_hits_total 1\n",
