@@ -27,6 +27,7 @@ use crate::harness::{
 use crate::openers::python_cmd;
 
 mod dropins;
+mod fleet;
 mod revocation;
 mod trust;
 mod under_load;
