@@ -53,7 +53,9 @@ fn status_shows_counts_reasons_denials_and_marks() {
     expect_allowed(python_open(&audited), "unsigned file in the audit tree");
 
     let v = status_json(&socket);
-    assert_eq!(v["mode"], "enforce", "{v:#}");
+    // One tree enforces, the other audits.
+    assert_eq!(v["mode"], "mixed", "{v:#}");
+    assert_eq!(v["policy"]["mode"], "enforce", "{v:#}");
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"), "{v:#}");
     assert_eq!(n(&v, &["pid"]), u64::try_from(agent.pid()).unwrap());
     assert_eq!(n(&v, &["policy", "generation"]), 1);
@@ -138,7 +140,7 @@ fn status_shows_counts_reasons_denials_and_marks() {
     let fin = status(&socket, None);
     assert_eq!(fin.code(), Some(0), "{fin}");
     for want in [
-        "mode          enforce".to_string(),
+        "mode          mixed".to_string(),
         format!("{}, generation 1", path_str(&fx.policy)),
         format!("{}  audit", path_str(&audit_dir)),
         "2 directories marked".into(),
@@ -177,7 +179,15 @@ fn status_shows_counts_reasons_denials_and_marks() {
         1.0
     );
     assert_eq!(get("sigward_policy_generation"), 1.0);
-    assert_eq!(get("sigward_mode{mode=\"enforce\"}"), 1.0);
+    assert_eq!(get("sigward_mode{mode=\"mixed\"}"), 1.0);
+    assert_eq!(get("sigward_mode{mode=\"enforce\"}"), 0.0);
+    assert_eq!(
+        get(&format!(
+            "sigward_tree_mode{{tree={:?},mode=\"audit\"}}",
+            path_str(&audit_dir)
+        )),
+        1.0
+    );
     assert_eq!(get("sigward_verification_duration_seconds_count"), 5.0);
     assert_eq!(get("sigward_kernel_cache_marks"), 1.0);
     assert_eq!(get("sigward_queue_depth"), 0.0);
