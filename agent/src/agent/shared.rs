@@ -127,7 +127,17 @@ impl control::Handler for ControlHandler {
 
     fn reload(&self) -> ReloadOutcome {
         match reload(&self.0) {
-            Ok(generation) => ReloadOutcome::Applied { generation },
+            Ok(generation) => {
+                let engine = self.0.engine();
+                let now = crate::metrics::unix_now();
+                let keys = crate::fleet::keys(&engine.trust, now, crate::fleet::horizon(&engine));
+                let mut warnings = engine.warnings.clone();
+                warnings.extend(crate::fleet::expiry_warnings(&keys, now));
+                ReloadOutcome::Applied {
+                    generation,
+                    warnings,
+                }
+            }
             Err((e, generation)) => ReloadOutcome::Refused {
                 error: e.to_string(),
                 generation,

@@ -287,10 +287,14 @@ fn reload_over_socket(
         ok,
         generation,
         error,
+        warnings,
     } = reply;
     let error = error.unwrap_or_else(|| "(no error message)".into());
     match (ok, generation) {
         (Some(true), Some(g)) => {
+            for w in &warnings {
+                eprintln!("sigward reload: warning: {w}");
+            }
             println!("reloaded: generation {g}");
             Ok(Exit::Ok)
         }

@@ -67,6 +67,9 @@ pub enum ReloadOutcome {
     Applied {
         /// Its generation.
         generation: u64,
+        /// Its warnings (those `sigward check` prints, trusted keys that
+        /// expire included).
+        warnings: Vec<String>,
     },
     /// The new policy was refused.
     Refused {
@@ -178,20 +181,28 @@ pub struct ReloadReply {
     pub generation: u64,
     /// Whether the new policy is in force.
     pub ok: bool,
+    /// The new policy's warnings, when it was applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl From<ReloadOutcome> for ReloadReply {
     fn from(outcome: ReloadOutcome) -> ReloadReply {
         match outcome {
-            ReloadOutcome::Applied { generation } => ReloadReply {
+            ReloadOutcome::Applied {
+                generation,
+                warnings,
+            } => ReloadReply {
                 error: None,
                 generation,
                 ok: true,
+                warnings,
             },
             ReloadOutcome::Refused { error, generation } => ReloadReply {
                 error: Some(error),
                 generation,
                 ok: false,
+                warnings: Vec::new(),
             },
         }
     }
@@ -236,6 +247,9 @@ pub struct AnyReply {
     pub generation: Option<u64>,
     /// What went wrong.
     pub error: Option<String>,
+    /// Warnings of a policy that was applied.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[cfg(test)]
@@ -332,10 +346,21 @@ mod tests {
             serde_json::to_string(&ping).unwrap(),
             r#"{"generation":3,"ok":true,"pid":42}"#
         );
-        let applied = ReloadReply::from(ReloadOutcome::Applied { generation: 4 });
+        let applied = ReloadReply::from(ReloadOutcome::Applied {
+            generation: 4,
+            warnings: Vec::new(),
+        });
         assert_eq!(
             serde_json::to_string(&applied).unwrap(),
             r#"{"generation":4,"ok":true}"#
+        );
+        let warned = ReloadReply::from(ReloadOutcome::Applied {
+            generation: 5,
+            warnings: vec!["key x expires".into()],
+        });
+        assert_eq!(
+            serde_json::to_string(&warned).unwrap(),
+            r#"{"generation":5,"ok":true,"warnings":["key x expires"]}"#
         );
         let refused = ReloadReply::from(ReloadOutcome::Refused {
             error: "p.toml:3: bad".into(),

@@ -286,6 +286,30 @@ fn keys_that_expire_are_warned_about_and_listed_with_their_validity() {
         "{text}"
     );
 
+    // The agent says so at start and on every reload: a record per key,
+    // and the warnings in `sigward reload`'s answer.
+    let (agent, socket) = start(&fx, &[("SIGWARD_LOG_TARGET", "stderr")]);
+    let r = agent.wait_record("the expiry record of soon", |r| {
+        is_msg(r, sigward::ids::KEY_EXPIRY) && field(r, "SIGWARD_KEY_NAME") == "soon"
+    });
+    assert_eq!(field(&r, "SIGWARD_KEY_VALIDITY"), "expires-soon", "{r:?}");
+    assert_eq!(field(&r, "SIGWARD_KEY"), soon.fp, "{r:?}");
+    let fin = try_reload(&fx, &socket);
+    assert!(fin.success(), "{fin}");
+    assert!(
+        fin.stderr
+            .contains("sigward reload: warning: trusted key \"old\""),
+        "{fin}"
+    );
+    let v = status_json(&socket);
+    let keys = v["policy"]["keys"].as_array().unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k["name"] == "old" && k["validity"] == "expired"),
+        "{v}"
+    );
+    drop(agent);
+
     // A horizon of 0 days warns only about expired keys.
     fx.write_policy(&policy_text(
         &[&fx.pubkey],
