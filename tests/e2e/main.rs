@@ -30,6 +30,7 @@ mod loaders;
 mod modes;
 mod optional_trees;
 mod ratelimit;
+mod records;
 mod robustness;
 mod signals;
 mod signing;
