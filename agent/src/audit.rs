@@ -450,6 +450,7 @@ mod tests {
     fn rate_limit_counts_per_path() {
         let settings = AuditSettings {
             log_allowed: false,
+            kernel_audit: false,
             rate_limit_burst: 2,
             rate_limit_interval_secs: 3600,
         };

@@ -23,6 +23,7 @@ mod control;
 mod dirs;
 mod example;
 mod formats;
+mod kernel_audit;
 mod kernel_cache;
 mod last_good;
 mod lifecycle;

@@ -242,6 +242,11 @@ pub fn to_toml(p: &Policy, files: &[PathBuf]) -> String {
         origin("audit.log_allowed")
     ));
     o.push_str(&format!(
+        "kernel_audit = {}{}\n",
+        p.audit.kernel_audit,
+        origin("audit.kernel_audit")
+    ));
+    o.push_str(&format!(
         "rate_limit_burst = {}{}\n",
         p.audit.rate_limit_burst,
         origin("audit.rate_limit_burst")
