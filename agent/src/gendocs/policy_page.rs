@@ -305,7 +305,7 @@ fn emphasis_opens(before: &str, rest: &str) -> bool {
     let prev_ok = before
         .chars()
         .last()
-        .map_or(true, |p| p.is_whitespace() || p == '(');
+        .is_none_or(|p| p.is_whitespace() || p == '(');
     let next_ok = rest[1..].chars().next().is_some_and(char::is_alphanumeric);
     prev_ok && next_ok
 }
