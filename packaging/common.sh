@@ -1,6 +1,6 @@
 # Shared by build-deb.sh and build-rpm.sh (sourced, not run).
-# Builds the release binary and generates the man pages and shell
-# completions into $TARGET_DIR/release/sigward-pkg/, where the package
+# Builds the release binary and generates the man pages (sigward*.1, and
+# sigward.policy.5 from docs/policy.md) and shell completions into $TARGET_DIR/release/sigward-pkg/, where the package
 # metadata in agent/Cargo.toml expects them.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +31,7 @@ build_release_and_docs() {
     echo "== man pages and completions -> $docs"
     rm -rf "$docs"
     "$TARGET_DIR/release/sigward" generate-docs --out "$docs" >/dev/null
-    gzip -9n "$docs"/man/*.1
-    ls "$docs/man/sigward.1.gz" "$docs/man/sigward-run.1.gz" "$docs/completions/sigward.bash" >/dev/null
+    gzip -9n "$docs"/man/*.1 "$docs"/man/*.5
+    ls "$docs/man/sigward.1.gz" "$docs/man/sigward-run.1.gz" "$docs/man/sigward.policy.5.gz" \
+        "$docs/completions/sigward.bash" >/dev/null
 }

@@ -4,7 +4,7 @@
 #
 # 1. Installs what the suites need and the machine lacks: with apt, gcc,
 #    openssl, ssh-keygen (openssh-client), minisign, systemd-journald (the
-#    suites start their own), e2fsprogs and losetup (fault tests on loop
+#    suites start their own), auditctl and ausearch (auditd), e2fsprogs and losetup (fault tests on loop
 #    images), debootstrap, systemd-nspawn (systemd-container) and rpm (the
 #    packaged agent under systemd), promtool (prometheus: the alerting
 #    rules); with pip, Python's cryptography and PyYAML (signers and the
@@ -46,6 +46,9 @@ command -v prlimit >/dev/null || apt_pkgs+=(util-linux)
 command -v debootstrap >/dev/null || apt_pkgs+=(debootstrap)
 command -v systemd-nspawn >/dev/null || apt_pkgs+=(systemd-container)
 command -v rpm >/dev/null || apt_pkgs+=(rpm)
+# Kernel audit records of denials (tests/e2e/kernel_audit.rs): auditctl to
+# enable auditing and load a rule, ausearch when auditd runs.
+command -v auditctl >/dev/null || apt_pkgs+=(auditd)
 # The alerting rules are checked with promtool (tests/e2e/alerts.rs).
 command -v promtool >/dev/null || apt_pkgs+=(prometheus)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then

@@ -189,6 +189,13 @@ pub fn run(
             policy_path.display()
         );
     }
+    if let Err(e) = groups.set_kernel_audit(engine.policy.audit.kernel_audit) {
+        tracing::warn!(
+            message_id = ids::POLICY_WARNING,
+            "policy {}: {e}",
+            policy_path.display()
+        );
+    }
     let workers_n = engine.policy.agent.workers.unwrap_or_else(default_workers);
     let watchdog = sd_notify::watchdog_enabled().filter(|d| !d.is_zero());
     let beat_ms = beat_interval_ms(watchdog);

@@ -23,6 +23,7 @@ use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
 use sigward_policy::config::{AuditSettings, Mode};
 
 use crate::ids;
+use crate::opener::{LoginUid, Opener};
 use crate::verdict::Decision;
 
 /// One decision worth recording.
@@ -45,6 +46,18 @@ pub struct DecisionRecord {
     pub exe: Option<String>,
     /// The opener's real uid.
     pub uid: Option<u32>,
+    /// The opener's parent's pid.
+    pub ppid: Option<i32>,
+    /// The opener's parent's executable.
+    pub parent_exe: Option<String>,
+    /// The opener's login uid.
+    pub login_uid: Option<LoginUid>,
+    /// The opener's cgroup (unified hierarchy).
+    pub cgroup: Option<String>,
+    /// The systemd unit of that cgroup.
+    pub unit: Option<String>,
+    /// The root of the protected tree the file is in.
+    pub tree: Option<PathBuf>,
     /// The file's SHA-256, hex, when computed.
     pub sha256: Option<String>,
     /// Where the signature was looked for.
@@ -85,6 +98,12 @@ impl DecisionRecord {
             pid: 0,
             exe: None,
             uid: None,
+            ppid: None,
+            parent_exe: None,
+            login_uid: None,
+            cgroup: None,
+            unit: None,
+            tree: None,
             sha256: None,
             sig_path: None,
             key: None,
@@ -93,6 +112,23 @@ impl DecisionRecord {
             mode,
             generation,
             time: SystemTime::now(),
+        }
+    }
+}
+
+impl DecisionRecord {
+    /// The record with what [`crate::opener::describe`] found out about
+    /// the opener.
+    pub fn with_opener(self, o: Opener) -> DecisionRecord {
+        DecisionRecord {
+            exe: o.exe,
+            uid: o.uid,
+            ppid: o.ppid,
+            parent_exe: o.parent_exe,
+            login_uid: o.login_uid,
+            cgroup: o.cgroup,
+            unit: o.unit,
+            ..self
         }
     }
 }
@@ -297,6 +333,8 @@ fn emit(r: &DecisionRecord) {
     let path = path_text(&r.path);
     let path_hex = path_hex(&r.path);
     let sig = r.sig_path.as_deref().map(path_text);
+    let tree = r.tree.as_deref().map(path_text);
+    let login_uid = r.login_uid.map(LoginUid::as_text);
     let time = humantime::format_rfc3339_micros(r.time).to_string();
     let reason = r.reason;
     let (id, verb) = match r.decision {
@@ -327,6 +365,12 @@ fn emit(r: &DecisionRecord) {
                 sigward_pid = r.pid,
                 sigward_exe = r.exe.as_deref(),
                 sigward_uid = r.uid,
+                sigward_ppid = r.ppid,
+                sigward_parent_exe = r.parent_exe.as_deref(),
+                sigward_loginuid = login_uid.as_deref(),
+                sigward_cgroup = r.cgroup.as_deref(),
+                sigward_unit = r.unit.as_deref(),
+                sigward_tree = tree.as_deref(),
                 sigward_sha256 = r.sha256.as_deref(),
                 sigward_sig_path = sig.as_deref(),
                 sigward_key = r.key.as_deref(),
@@ -406,6 +450,7 @@ mod tests {
     fn rate_limit_counts_per_path() {
         let settings = AuditSettings {
             log_allowed: false,
+            kernel_audit: false,
             rate_limit_burst: 2,
             rate_limit_interval_secs: 3600,
         };

@@ -129,12 +129,14 @@ TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/
 SIGWARD="$TARGET_DIR/release/sigward"
 
 # Both packages hold the same files: binary, unit, catalog, policy as a
-# configuration file that upgrades keep, man pages, completions.
+# configuration file that upgrades keep, man pages (commands and the policy
+# format), completions.
 want_files="/usr/bin/sigward /usr/lib/systemd/system/sigward.service
 /usr/lib/systemd/catalog/sigward.catalog /etc/sigward/policy.toml
 /etc/sigward/keys.d/README /etc/sigward/policy.d/README
 /usr/share/man/man1/sigward.1.gz /usr/share/man/man1/sigward-run.1.gz
-/usr/share/man/man1/sigward-reload.1.gz /usr/share/bash-completion/completions/sigward
+/usr/share/man/man1/sigward-reload.1.gz /usr/share/man/man5/sigward.policy.5.gz
+/usr/share/bash-completion/completions/sigward
 /usr/share/fish/vendor_completions.d/sigward.fish /usr/share/doc/sigward/operations.md"
 missing_files() { # LISTING (one path per line)
     local f

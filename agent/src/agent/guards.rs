@@ -88,6 +88,7 @@ pub(super) fn guard_special(shared: &Shared, engine: &Engine, paths: &[PathBuf])
             reason: Some(Reason::Unsigned.as_str()),
             detail,
             uid: Some(owner),
+            tree: Some(tree.root.clone()),
             ..DecisionRecord::new(
                 decision,
                 path.clone(),

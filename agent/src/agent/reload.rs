@@ -185,6 +185,16 @@ pub(super) fn reload(shared: &Arc<Shared>) -> Result<u64, (LoadError, u64)> {
             shared.cache.reset(new.policy.agent.cache_entries);
             shared.kcache.open(new.generation, new.kernel_cache.clone());
             shared.auditor.set_settings(new.policy.audit.clone());
+            if let Err(e) = shared
+                .groups
+                .set_kernel_audit(new.policy.audit.kernel_audit)
+            {
+                tracing::warn!(
+                    message_id = ids::POLICY_WARNING,
+                    "policy {}: {e}",
+                    new.source.display()
+                );
+            }
             // Trees no longer protected are unmarked, except where they lie
             // inside (or contain) a tree that still is.
             let keep: HashSet<(u64, u64)> = new

@@ -375,7 +375,7 @@ pub(super) fn describe_writers(found: &[crate::writers::Writer]) -> String {
     let who: Vec<String> = found
         .iter()
         .map(|w| {
-            let exe = crate::opener::describe(w.pid).0;
+            let exe = crate::opener::exe(w.pid);
             format!(
                 "pid {} ({}{})",
                 w.pid,
@@ -524,7 +524,9 @@ pub(super) fn conclude(
         return;
     }
     let pid = pending.pid();
-    let (exe, uid) = crate::opener::describe(pid);
+    // Before the answer: the opener is still blocked in `open`, so its pid
+    // is still its own.
+    let opener = crate::opener::describe(pid);
     if j.decision != Decision::Allow {
         shared.metrics.denial(metrics::Denial {
             time: unix_now(),
@@ -533,18 +535,18 @@ pub(super) fn conclude(
             reason: j.why.as_str(),
             detail: j.detail.clone(),
             pid,
-            exe: exe.clone(),
+            exe: opener.exe.clone(),
         });
     }
     pending.decide(j.decision, j.why);
     let signer = check::signer(engine, &outcome.verdict);
     let access = if exec { "exec" } else { "open" };
+    let tree = engine.tree_for(path).map(|t| t.root.clone());
     shared.auditor.record(DecisionRecord {
         reason: j.reason,
         detail: j.detail,
         pid,
-        exe,
-        uid,
+        tree,
         sha256: outcome.sha256.map(hex::encode),
         sig_path: Some(outcome.sig_path.clone()),
         key: outcome.verdict.key().map(|k| k.to_string()),
@@ -557,5 +559,6 @@ pub(super) fn conclude(
             mode,
             engine.generation,
         )
+        .with_opener(opener)
     });
 }

@@ -13,12 +13,23 @@
 //! A directory gets its notification mark before its permission mark and
 //! both before it is listed: a subdirectory created while the walk runs is
 //! either listed or reported, never missed.
+//!
+//! The permission group is created with `FAN_ENABLE_AUDIT` whenever the
+//! kernel allows it (`CAP_AUDIT_WRITE`, a kernel with syscall auditing),
+//! whatever the policy says, because a group's flags cannot change after
+//! `fanotify_init`: `[audit] kernel_audit` then only decides, answer by
+//! answer, whether a denial carries `FAN_AUDIT`
+//! ([`Groups::set_kernel_audit`]), so a reload can turn it on or off. When
+//! the kernel refuses the flag, the group is created without it and the
+//! switch cannot take effect until a restart with the capability.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::fanotify::{EventFFlags, Fanotify, InitFlags, MaskFlags};
 
@@ -71,6 +82,34 @@ pub struct Groups {
     inherited: Mutex<Option<std::sync::Arc<Fanotify>>>,
     /// Events read from the inherited group and not answered yet.
     inherited_pending: std::sync::atomic::AtomicUsize,
+    /// Why the permission group was created without `FAN_ENABLE_AUDIT`
+    /// (`None`: it has it).
+    audit_refused: Option<Errno>,
+    /// Whether denials are answered with `FAN_AUDIT` (never while
+    /// `audit_refused`).
+    audit_denials: AtomicBool,
+}
+
+/// `[audit] kernel_audit` is on, but the permission group cannot ask the
+/// kernel for audit records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "[audit] kernel_audit = true cannot take effect: the kernel refused FAN_ENABLE_AUDIT when \
+     the fanotify group was created ({errno}{}); denials are still denied and recorded in the \
+     journal, without kernel audit records, until the agent is restarted with it available",
+    kernel_audit_hint(*.errno)
+)]
+pub struct KernelAuditUnavailable {
+    /// What `fanotify_init` answered.
+    pub errno: Errno,
+}
+
+fn kernel_audit_hint(e: Errno) -> &'static str {
+    match e {
+        Errno::EPERM => ": the agent lacks CAP_AUDIT_WRITE",
+        Errno::EINVAL => ": a kernel without syscall auditing, CONFIG_AUDITSYSCALL",
+        _ => "",
+    }
 }
 
 /// Whether to add or remove marks.
@@ -102,10 +141,19 @@ impl Groups {
             | InitFlags::FAN_NONBLOCK
             | InitFlags::FAN_UNLIMITED_QUEUE
             | InitFlags::FAN_UNLIMITED_MARKS;
-        let perm = Fanotify::init(
-            common | InitFlags::FAN_CLASS_CONTENT,
-            EventFFlags::O_RDONLY | EventFFlags::O_LARGEFILE | EventFFlags::O_CLOEXEC,
-        )?;
+        let perm_flags = common | InitFlags::FAN_CLASS_CONTENT;
+        let event_flags = EventFFlags::O_RDONLY | EventFFlags::O_LARGEFILE | EventFFlags::O_CLOEXEC;
+        let enable_audit = InitFlags::from_bits_retain(libc::FAN_ENABLE_AUDIT);
+        let (perm, audit_refused) = match Fanotify::init(perm_flags | enable_audit, event_flags) {
+            Ok(group) => (group, None),
+            // EPERM: no CAP_AUDIT_WRITE; EINVAL: no syscall auditing in
+            // the kernel. The group is made without; `set_kernel_audit`
+            // reports it when the policy asks for audit records.
+            Err(e @ (Errno::EPERM | Errno::EINVAL)) => {
+                (Fanotify::init(perm_flags, event_flags)?, Some(e))
+            }
+            Err(e) => return Err(e),
+        };
         let notify = Fanotify::init(
             common
                 | InitFlags::FAN_CLASS_NOTIF
@@ -118,7 +166,28 @@ impl Groups {
             mounts: Mutex::new(HashMap::new()),
             inherited: Mutex::new(None),
             inherited_pending: std::sync::atomic::AtomicUsize::new(0),
+            audit_refused,
+            audit_denials: AtomicBool::new(false),
         })
+    }
+
+    /// Applies `[audit] kernel_audit`: from now on, denials are answered
+    /// `FAN_DENY | FAN_AUDIT` when `on`. An error when `on` but the group
+    /// was created without `FAN_ENABLE_AUDIT` (denials then go on without
+    /// `FAN_AUDIT`: never an unanswered or allowed event).
+    pub fn set_kernel_audit(&self, on: bool) -> Result<(), KernelAuditUnavailable> {
+        let refused = self.audit_refused.filter(|_| on);
+        self.audit_denials
+            .store(on && refused.is_none(), Ordering::Relaxed);
+        match refused {
+            Some(errno) => Err(KernelAuditUnavailable { errno }),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether denials are answered with `FAN_AUDIT` now.
+    pub fn kernel_audit(&self) -> bool {
+        self.audit_denials.load(Ordering::Relaxed)
     }
 
     /// Whether the notification group has events queued that the watcher

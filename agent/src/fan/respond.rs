@@ -18,19 +18,34 @@ impl Groups {
         read_group(self.perm.as_fd(), buf, out)
     }
 
-    /// Answers a permission event, in the group it was read from. A failed
-    /// write cannot be helped: the kernel answers the event itself if the
-    /// group goes away.
+    /// Answers a permission event, in the group it was read from; a denial
+    /// with `FAN_AUDIT` under `[audit] kernel_audit`
+    /// ([`Groups::set_kernel_audit`]). A failed write cannot be helped: the
+    /// kernel answers the event itself if the group goes away.
     pub fn respond(&self, ev: &PermEvent, allow: bool) {
         let response = if allow {
             Response::FAN_ALLOW
+        } else if self.kernel_audit() {
+            Response::FAN_DENY | Response::from_bits_retain(libc::FAN_AUDIT)
         } else {
             Response::FAN_DENY
         };
         let answer = |group: &Fanotify| {
-            while let Err(Errno::EINTR) =
-                group.write_response(FanotifyResponse::new(ev.fd(), response))
-            {}
+            let write = |r: Response| loop {
+                match group.write_response(FanotifyResponse::new(ev.fd(), r)) {
+                    Err(Errno::EINTR) => continue,
+                    other => return other,
+                }
+            };
+            // A group made without FAN_ENABLE_AUDIT (one inherited from an
+            // agent that could not, or did not, ask for it) refuses
+            // FAN_AUDIT with EINVAL and leaves the event unanswered: deny
+            // it plainly.
+            if let Err(Errno::EINVAL) = write(response) {
+                if response.bits() & libc::FAN_AUDIT != 0 {
+                    let _ = write(Response::FAN_DENY);
+                }
+            }
         };
         if !ev.inherited {
             answer(&self.perm);

@@ -36,3 +36,19 @@ fn perm_events_are_framed_by_their_length() {
         (raw, 42, libc::FAN_OPEN_EXEC_PERM, true)
     );
 }
+
+#[test]
+fn kernel_audit_refusal_names_the_switch_and_the_cause() {
+    let text = KernelAuditUnavailable {
+        errno: Errno::EPERM,
+    }
+    .to_string();
+    assert!(text.contains("[audit] kernel_audit = true"), "{text}");
+    assert!(text.contains("CAP_AUDIT_WRITE"), "{text}");
+    assert!(text.contains("restarted"), "{text}");
+    let text = KernelAuditUnavailable {
+        errno: Errno::EINVAL,
+    }
+    .to_string();
+    assert!(text.contains("CONFIG_AUDITSYSCALL"), "{text}");
+}

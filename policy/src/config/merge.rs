@@ -165,6 +165,10 @@ pub fn merge_all(fragments: &[Fragment]) -> Result<Policy, Vec<PolicyError>> {
             audit.log_allowed = l.value;
             set("audit.log_allowed", (l.file, l.line));
         }
+        if let Some(k) = &f.kernel_audit {
+            audit.kernel_audit = k.value;
+            set("audit.kernel_audit", (k.file, k.line));
+        }
         if let Some(b) = &f.rate_limit_burst {
             audit.rate_limit_burst = b.value;
             set("audit.rate_limit_burst", (b.file, b.line));

@@ -70,6 +70,7 @@
 //!
 //! [audit]
 //! log_allowed = false
+//! kernel_audit = false
 //! rate_limit_burst = 5
 //! rate_limit_interval = 10
 //! ```
@@ -372,6 +373,9 @@ impl Default for AgentSettings {
 pub struct AuditSettings {
     /// Record allowed opens too.
     pub log_allowed: bool,
+    /// Ask the kernel to write an audit record (`AUDIT_FANOTIFY`) for
+    /// every denial too, by answering it `FAN_DENY | FAN_AUDIT`.
+    pub kernel_audit: bool,
     /// Records per path per interval before suppression.
     pub rate_limit_burst: u32,
     /// Rate-limit interval in seconds.
@@ -382,6 +386,7 @@ impl Default for AuditSettings {
     fn default() -> Self {
         Self {
             log_allowed: false,
+            kernel_audit: false,
             rate_limit_burst: 5,
             rate_limit_interval_secs: 10,
         }

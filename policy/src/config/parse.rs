@@ -38,6 +38,7 @@ pub struct Fragment {
     pub(super) kernel_cache: Option<Located<bool>>,
     pub(super) kernel_cache_owners: Option<Located<Vec<Located<Owner>>>>,
     pub(super) log_allowed: Option<Located<bool>>,
+    pub(super) kernel_audit: Option<Located<bool>>,
     pub(super) rate_limit_burst: Option<Located<u32>>,
     pub(super) rate_limit_interval: Option<Located<u64>>,
 }
@@ -265,6 +266,9 @@ pub fn parse_fragment_all(
     if let Some(a) = raw.audit {
         if let Some(l) = &a.log_allowed {
             f.log_allowed = Some(cx.located(l, *l.get_ref()));
+        }
+        if let Some(k) = &a.kernel_audit {
+            f.kernel_audit = Some(cx.located(k, *k.get_ref()));
         }
         if let Some(b) = &a.rate_limit_burst {
             f.rate_limit_burst = errors

@@ -272,6 +272,11 @@ fn render(p: &Policy, files: Option<&[PathBuf]>) -> String {
         origin("audit.log_allowed")
     ));
     o.push_str(&format!(
+        "kernel_audit = {}{}\n",
+        p.audit.kernel_audit,
+        origin("audit.kernel_audit")
+    ));
+    o.push_str(&format!(
         "rate_limit_burst = {}{}\n",
         p.audit.rate_limit_burst,
         origin("audit.rate_limit_burst")

@@ -116,6 +116,7 @@ pub(super) struct RawAgent {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAudit {
     pub(super) log_allowed: Option<Spanned<bool>>,
+    pub(super) kernel_audit: Option<Spanned<bool>>,
     pub(super) rate_limit_burst: Option<Spanned<i64>>,
     pub(super) rate_limit_interval: Option<Spanned<i64>>,
 }

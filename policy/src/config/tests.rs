@@ -65,6 +65,7 @@ workers = 3
 cache_entries = 10
 [audit]
 log_allowed = true
+kernel_audit = true
 rate_limit_burst = 2
 rate_limit_interval = 30
 "#;
@@ -92,6 +93,7 @@ rate_limit_interval = 30
     assert_eq!(pol.agent.workers, Some(3));
     assert_eq!(pol.agent.cache_entries, 10);
     assert!(pol.audit.log_allowed);
+    assert!(pol.audit.kernel_audit);
     assert_eq!(pol.audit.rate_limit_burst, 2);
     assert_eq!(pol.audit.rate_limit_interval_secs, 30);
 }
@@ -106,6 +108,7 @@ fn defaults() {
         Some(DEFAULT_CACHE_ENTRIES)
     );
     assert_eq!(pol.map(|p| p.audit.log_allowed), Some(false));
+    assert_eq!(pol.map(|p| p.audit.kernel_audit), Some(false));
     assert_eq!(pol.map(|p| p.protect.len()), Some(0));
 }
 
@@ -674,4 +677,33 @@ fn error_display() {
         previous: None,
     };
     assert_eq!(e.to_string(), "line 4: bad");
+}
+
+#[test]
+fn kernel_audit_merges_prints_and_parses_back() {
+    let defaults = p("").unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(!defaults.audit.kernel_audit);
+    let text = to_toml(&defaults, &[]);
+    assert!(text.contains("kernel_audit = false  # default"), "{text}");
+    assert_eq!(err_line("[audit]\nkernel_audit = \"yes\"\n").0, Some(2));
+
+    // Last file wins, and the origin says which.
+    let main = frag("[audit]\nkernel_audit = false\n", 0);
+    let d = frag("\n[audit]\nkernel_audit = true\n", 1);
+    let pol = merge(&[main, d]).unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(pol.audit.kernel_audit);
+    assert_eq!(pol.origins.get("audit.kernel_audit"), Some(&(1, 3)));
+    let text = to_toml(
+        &pol,
+        &[
+            PathBuf::from("/etc/sigward/policy.toml"),
+            PathBuf::from("/etc/sigward/policy.d/10.toml"),
+        ],
+    );
+    assert!(
+        text.contains("kernel_audit = true  # from /etc/sigward/policy.d/10.toml:3"),
+        "{text}"
+    );
+    let back = parse(&text, Path::new("/"));
+    assert_eq!(back.map(|b| b.audit.kernel_audit), Ok(true));
 }

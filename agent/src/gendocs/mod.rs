@@ -1,23 +1,36 @@
 //! `sigward generate-docs --out DIR` (hidden): man pages and shell
-//! completions generated from the command line definition, for the
-//! packages (packaging/build-deb.sh, packaging/build-rpm.sh). Nothing it
-//! writes is committed.
+//! completions generated from the command line definition, and
+//! `sigward.policy(5)` from the policy reference, `docs/policy.md`
+//! ([`policy_page`]), for the packages (packaging/build-deb.sh,
+//! packaging/build-rpm.sh). Nothing it writes is committed.
 //!
 //! Layout under DIR:
 //!
 //! ```text
 //! man/sigward.1 man/sigward-run.1 ... man/sigward-trust-list.1
+//! man/sigward.policy.5
 //! completions/sigward.bash completions/_sigward completions/sigward.fish
 //! ```
 
 use std::fs;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::Path;
 
 use clap::CommandFactory;
 use clap_complete::Shell;
 
 use crate::cli::Cli;
+
+pub mod policy_page;
+
+/// The command pages whose SEE ALSO section names `sigward.policy(5)`
+/// (clap_mangen writes none: it is appended to the page it rendered).
+const SEE_POLICY: [&str; 4] = [
+    "sigward.1",
+    "sigward-run.1",
+    "sigward-check.1",
+    "sigward-reload.1",
+];
 
 /// Writes the man pages and completions under `out`; returns their paths.
 pub fn generate(out: &Path) -> io::Result<Vec<String>> {
@@ -28,6 +41,11 @@ pub fn generate(out: &Path) -> io::Result<Vec<String>> {
     // One page per command and subcommand (sigward.1, sigward-run.1,
     // sigward-trust-add.1, ...); hidden commands get none.
     clap_mangen::generate_to(Cli::command(), &man)?;
+    for page in SEE_POLICY {
+        let mut f = fs::OpenOptions::new().append(true).open(man.join(page))?;
+        f.write_all(b".SH \"SEE ALSO\"\n\\fBsigward.policy\\fR(5): the policy file format\n")?;
+    }
+    fs::write(man.join(policy_page::FILE_NAME), policy_page::render())?;
     let mut written = Vec::new();
     let mut cmd = public_command();
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
@@ -73,6 +91,7 @@ mod tests {
             "sigward-run.1",
             "sigward-reload.1",
             "sigward-trust-add.1",
+            "sigward.policy.5",
             "sigward.bash",
             "_sigward",
             "sigward.fish",
@@ -80,6 +99,13 @@ mod tests {
             assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
         }
         assert!(!names.iter().any(|n| n.contains("generate-docs")));
+        let top = std::fs::read_to_string(dir.path().join("man/sigward.1")).unwrap();
+        assert!(
+            top.contains(".SH \"SEE ALSO\"\n\\fBsigward.policy\\fR(5)"),
+            "{top}"
+        );
+        let policy = std::fs::read_to_string(dir.path().join("man/sigward.policy.5")).unwrap();
+        assert!(policy.contains(".TH sigward.policy 5"));
         let bash = std::fs::read_to_string(dir.path().join("completions/sigward.bash")).unwrap();
         assert!(bash.contains("reload"));
         assert!(!bash.contains("generate-docs"));
