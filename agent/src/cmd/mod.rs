@@ -26,6 +26,7 @@ use crate::config::LoadError;
 use crate::exit::Exit;
 use client::ClientError;
 
+pub mod ask;
 pub mod check;
 pub mod client;
 pub mod keygen;
