@@ -26,6 +26,7 @@ mod formats;
 mod kernel_cache;
 mod last_good;
 mod lifecycle;
+mod live;
 mod loaders;
 mod modes;
 mod optional_trees;
