@@ -212,8 +212,11 @@ does and answers {\"ok\":true,\"generation\":N} or \
 {\"ok\":false,\"error\":\"FILE:LINE: message\",\"generation\":N} (N: the \
 generation still in force); `ping` answers \
 {\"ok\":true,\"generation\":N,\"pid\":PID}; `status` answers the agent's \
-counters and state as one JSON object. `sigward reload` and `sigward \
-status` are the clients. \
+counters and state as one JSON object; `evaluate {\"view\":\"verify\", \
+\"paths\":[...]}` (at most 64 absolute paths) answers the agent's verdict \
+on each file, read by the agent itself. `sigward reload`, `sigward \
+status`, and `sigward verify` and `sigward scan` as root, are the \
+clients. \
 The agent refuses to start when another agent already answers on the \
 socket; a stale socket file is replaced. The pid file (--pid-file, default \
 /run/sigward/sigward.pid) holds the agent's pid. Both are removed on a clean \

@@ -459,3 +459,55 @@ fn evaluate_requests_are_bounded_and_never_open_a_fifo() {
         .all(|e| e["status"] == "unsigned" && e["evaluator"] == "agent"));
     agent.assert_alive("after evaluate requests");
 }
+
+#[test]
+fn signing_in_place_under_an_enforcing_agent_says_what_to_do() {
+    let fx = Fixture::new();
+    let bad = fx.write_unsigned("bad.py", b"X = 'unsigned'\n");
+    let (agent, socket) = start(&fx, &[("SIGWARD_LOG_TARGET", "stderr")]);
+    let fin = agent.guard("sigward sign in place", || {
+        sigward([
+            OsStr::new("sign"),
+            OsStr::new("--key"),
+            fx.key.as_os_str(),
+            bad.as_os_str(),
+        ])
+    });
+    // Enforcement holds for sign too: refused, and nothing written.
+    assert_eq!(fin.code(), Some(1), "{fin}");
+    assert!(
+        fin.stderr
+            .contains("a running agent denies reading this file"),
+        "{fin}"
+    );
+    assert!(
+        fin.stderr
+            .contains("sign a copy outside the protected trees"),
+        "{fin}"
+    );
+    assert!(
+        !fs::exists(crate::harness::sig_path(&bad)).unwrap(),
+        "{fin}"
+    );
+    // The workflow: sign a copy elsewhere, install the signature, then ask.
+    // (The installed file cannot be copied either: the agent denies that
+    // read too. Sign the reviewed source.)
+    let copy = fx.root.join("staging/bad.py");
+    write_file(&copy, b"X = 'unsigned'\n");
+    fx.sign(&copy);
+    fs::copy(
+        crate::harness::sig_path(&copy),
+        crate::harness::sig_path(&bad),
+    )
+    .unwrap();
+    let fin = agent.guard("sigward verify after signing", || {
+        sigward([
+            OsStr::new("verify"),
+            OsStr::new("--control-socket"),
+            socket.as_os_str(),
+            bad.as_os_str(),
+        ])
+    });
+    assert_eq!(fin.code(), Some(0), "{fin}");
+    assert!(fin.stdout.contains(": ok (key "), "{fin}");
+}
