@@ -291,7 +291,7 @@ formats and options of the tree each file is in. One line per file:
 STATUS is one of:
   verified               a valid signature by a trusted key
   self-signed            a valid signature by an untrusted key (allow_self_signed)
-  unsigned, malformed, tampered, untrusted, invalid, revoked, expired
+  unsigned, malformed, tampered, untrusted, invalid, revoked, expired, writable
                          refused by verification: enforce mode denies the file
   empty (allowed)        an empty file, allowed (checked again once written)
   symlink (not checked)  never followed; a file is checked where it is opened

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -308,26 +308,13 @@ fn open_regular(path: &Path) -> Result<OwnedFd, Box<Entry>> {
             .unwrap_or_else(|e| format!("cannot read the link: {e}"));
         return Err(Box::new(Entry::plain(path, Status::Symlink, target)));
     }
-    if ft.is_dir() {
-        return Err(Box::new(Entry::plain(
-            path,
-            Status::Unreadable,
-            "a directory: name the files in it (sigward scan walks directories)",
-        )));
-    }
     if !ft.is_file() {
-        let kind = if ft.is_fifo() {
-            "a FIFO"
-        } else if ft.is_socket() {
-            "a socket"
-        } else {
-            "a device"
-        };
-        // As the agent refuses such a file, without opening it.
+        // As the agent refuses such a file, and in the words of the
+        // verification path, without opening it for reading.
         return Err(Box::new(Entry::rejected(
             path,
             Reason::Unsigned,
-            format!("not a regular file ({kind}): only regular files can carry a signature"),
+            "not a regular file: only regular files can carry a signature",
         )));
     }
     File::options()
