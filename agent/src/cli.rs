@@ -164,12 +164,22 @@ pub struct StatusArgs {
 /// `sigward scan` arguments.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Policy whose protected trees, trust and options apply.
-    #[arg(long, short = 'p', value_name = "POLICY", default_value = DEFAULT_POLICY)]
-    pub policy: PathBuf,
-    /// Print one JSON array instead of the table.
+    /// Policy whose protected trees, trust and options apply (default
+    /// /etc/sigward/policy.toml). When the running agent answers, its own
+    /// policy applies; a --policy that is not the agent's is evaluated
+    /// offline.
+    #[arg(long, short = 'p', value_name = "POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Print one JSON array of objects (fields below) instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Evaluate here, with the policy file, even when an agent runs (under
+    /// an enforcing agent, files it denies then show as denied).
+    #[arg(long)]
+    pub offline: bool,
+    /// The running agent's control socket.
+    #[arg(long, visible_alias = "socket", value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET)]
+    pub control_socket: PathBuf,
     /// Files and directories to scan (default: every protected tree).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -202,8 +212,11 @@ does and answers {\"ok\":true,\"generation\":N} or \
 {\"ok\":false,\"error\":\"FILE:LINE: message\",\"generation\":N} (N: the \
 generation still in force); `ping` answers \
 {\"ok\":true,\"generation\":N,\"pid\":PID}; `status` answers the agent's \
-counters and state as one JSON object. `sigward reload` and `sigward \
-status` are the clients. \
+counters and state as one JSON object; `evaluate {\"view\":\"verify\", \
+\"paths\":[...]}` (at most 64 absolute paths) answers the agent's verdict \
+on each file, read by the agent itself. `sigward reload`, `sigward \
+status`, and `sigward verify` and `sigward scan` as root, are the \
+clients. \
 The agent refuses to start when another agent already answers on the \
 socket; a stale socket file is replaced. The pid file (--pid-file, default \
 /run/sigward/sigward.pid) holds the agent's pid. Both are removed on a clean \
@@ -278,7 +291,8 @@ formats and options of the tree each file is in. One line per file:
 STATUS is one of:
   verified               a valid signature by a trusted key
   self-signed            a valid signature by an untrusted key (allow_self_signed)
-  unsigned, malformed, tampered, untrusted, invalid, revoked, expired
+  allow-sha256           no signature needed: the content's SHA-256 is on the allow list
+  unsigned, malformed, tampered, untrusted, invalid, revoked, expired, writable
                          refused by verification: enforce mode denies the file
   empty (allowed)        an empty file, allowed (checked again once written)
   symlink (not checked)  never followed; a file is checked where it is opened
@@ -298,15 +312,30 @@ untrusted, invalid, revoked or expired here; a plugin it loads in strict \
 mode has every *.py file verified here; \"skipped\" (trust mode disabled) \
 is a tree with mode = \"off\".
 
---json prints one array of objects {\"path\", \"status\", \"reason\", \
-\"detail\", \"key\", \"format\", \"signer\", \"sha256\"}: status as \
-above (\"empty\" and \"symlink\" without their parentheses), reason the \
-verification reason word (or \"self-signed\"), key the whole fingerprint, \
-null where not known.
+Who evaluates: when the caller is root and the running agent answers on \
+its control socket (--control-socket), the agent evaluates every file \
+itself, with the policy generation in force (an enforcing agent denies \
+this command's own opens of the files it refuses, so they could not be \
+read here), and stderr says `evaluated by the running agent (generation N, \
+policy P)`. Otherwise (not root, no agent, --offline, or a --policy that is \
+not the agent's) the files are evaluated here with --policy, and stderr \
+says why once; under an enforcing agent, files it denies then show as \
+denied.
 
-Scan where a running agent does not deny the opens (before starting it, \
-or with the trees in audit mode): under an enforcing agent, files it \
-denies show as denied.
+--json prints one JSON array with one object per file:
+  path        the file, as the kernel names it
+  status      as above (\"empty\" and \"symlink\" without their \
+parentheses; \"manifest\" only in sigward verify)
+  reason      the verification reason word, \"self-signed\", or null
+  detail      one sentence: why the file fails, or what was found
+  key         the signer's whole fingerprint, or null
+  signer      who signed (principal, comment, developer, key name), or null
+  format      the signature format that matched, or null
+  sha256      SHA-256 of the content, when it was read, or null
+  tree        the protected tree's root, or null outside every tree
+  mode        enforce, audit or off: the mode that applies to the file
+  evaluator   \"agent\" or \"offline\"
+  generation  the agent's policy generation, or null offline
 
 Exit status: 0 no file would be denied (every file verified, self-signed, \
 empty or a symlink), 1 any file would be denied (or could not be read), 2 \
@@ -374,9 +403,28 @@ Verify files with the agent's own code path and print one line per file:
 REASON is one of: unsigned (no FILE.sig), malformed (FILE.sig cannot be \
 read as a signature), tampered (content, size or name differ from what was \
 signed), untrusted (no signature by a trusted key), invalid (a trusted key's \
-signature does not verify).
+signature does not verify), revoked, expired, writable (others than the \
+trusted owners can change the file); `unreadable: ERROR` when the file \
+cannot be opened.
 
-Exit status: 0 all verified, 1 any failed, 2 usage or configuration error.")]
+Who evaluates: when the caller is root, no --trust-key is given and the \
+running agent answers on its control socket (--control-socket), the agent \
+evaluates the files itself with the policy generation in force, and stderr \
+says `evaluated by the running agent (generation N, policy P)`: so on a \
+host where the agent enforces, the real reason is shown instead of the \
+EPERM the agent gives this command's own open. --policy is then only \
+checked to be the agent's policy. Otherwise (not root, no agent, \
+--offline, --trust-key, or another --policy) the files are verified here \
+with --policy or --trust-key, and stderr says why once; under an enforcing \
+agent, files it denies are then `unreadable: EPERM`.
+
+--json prints one JSON array with one object per file, with the fields \
+`sigward help scan` describes (path as given; status \"verified\", \
+\"self-signed\", \"manifest\", a reason word, \"denied\" or \
+\"unreadable\").
+
+Exit status: 0 all verified, 1 any failed, 2 usage or configuration error \
+(or the agent stopped answering part-way).")]
     Verify(VerifyArgs),
 
     /// Sign files, writing FILE.sig next to each.
@@ -400,6 +448,13 @@ under DIR, as `aisoc plugin sign` does.
 The key may be a PKCS#8 PEM private key (sigward keygen), a Notur secret \
 key (128 hex characters), or a Conductor private key file (32 raw bytes). \
 RSA and OpenSSH signatures are made with openssl and ssh-keygen.
+
+Sign where no agent enforces: sign reads each FILE, and an enforcing agent \
+denies that open of an unsigned file in a protected tree (and records the \
+denial), exactly as any other program's. Sign the reviewed file in a \
+staging directory or on the build host, then install the file and its \
+FILE.sig together (signature first, or both renamed into place); `sigward \
+verify FILE` then shows the agent's verdict.
 
 Exit status: 0 all signed, 1 any failed, 2 usage error.")]
     Sign(SignArgs),
@@ -656,12 +711,26 @@ pub struct CheckArgs {
 /// `sigward verify` arguments.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Trust the keys of this policy.
+    /// Trust the keys of this policy (offline; when the running agent
+    /// answers, this must be its policy, or the files are evaluated
+    /// offline with this one).
     #[arg(long, short = 'p', value_name = "POLICY", conflicts_with = "trust_key")]
     pub policy: Option<PathBuf>,
-    /// Trust the keys in this PEM public key file (repeatable).
+    /// Trust the keys in this PEM public key file (repeatable; always
+    /// offline).
     #[arg(long = "trust-key", value_name = "PUB")]
     pub trust_key: Vec<PathBuf>,
+    /// Print one JSON array of objects (fields below) instead of the lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Evaluate here, with --policy or --trust-key, even when an agent runs
+    /// (under an enforcing agent, files it denies are then unreadable:
+    /// EPERM).
+    #[arg(long)]
+    pub offline: bool,
+    /// The running agent's control socket.
+    #[arg(long, visible_alias = "socket", value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET)]
+    pub control_socket: PathBuf,
     /// Files to verify.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,

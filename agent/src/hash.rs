@@ -58,6 +58,10 @@ pub enum Interrupt {
     /// the lane for large files.
     #[error("more to read than the lane for small files allows")]
     OverBudget,
+    /// A control request's time budget ran out (see
+    /// [`crate::scan::EVALUATE_BUDGET`]).
+    #[error("the time budget of one control request ran out")]
+    Deadline,
 }
 
 /// Consulted before every read of a verification (of the file and of the

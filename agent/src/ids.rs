@@ -134,6 +134,52 @@ mod tests {
         }
     }
 
+    /// Every `Support:` and `Documentation:` line points at what the
+    /// packages install (`/usr/share/doc/sigward/`, man pages), never at a
+    /// placeholder; and no advice hard-codes the default policy path as
+    /// the only one.
+    #[test]
+    fn catalog_links_are_installed_documentation() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        for (id, entry) in catalog() {
+            for line in entry.lines() {
+                let Some(url) = line
+                    .strip_prefix("Support: ")
+                    .or_else(|| line.strip_prefix("Documentation: "))
+                else {
+                    continue;
+                };
+                for placeholder in ["example.", "invalid", "localhost", "TODO", "XXX"] {
+                    assert!(!url.contains(placeholder), "{id}: placeholder link {url}");
+                }
+                if let Some(doc) = url.strip_prefix("file:///usr/share/doc/sigward/") {
+                    assert!(
+                        root.join("../docs").join(doc).is_file() || doc == "README.md",
+                        "{id}: {url} is not a file the packages install"
+                    );
+                    assert!(cargo.contains("usr/share/doc/sigward/"), "{id}: {url}");
+                } else if let Some(page) = url.strip_prefix("man:") {
+                    assert!(
+                        page.starts_with("sigward(") || page.starts_with("sigward-"),
+                        "{id}: {url} is not one of sigward's man pages"
+                    );
+                } else {
+                    panic!("{id}: {url} is neither installed documentation nor a man page");
+                }
+            }
+            for paragraph in entry
+                .split("\n\n")
+                .filter(|p| p.contains("/etc/sigward/policy.toml"))
+            {
+                assert!(
+                    paragraph.contains("by default"),
+                    "{id}: advice hard-codes the policy path: {paragraph}"
+                );
+            }
+        }
+    }
+
     /// No MESSAGE_ID is written anywhere else in the agent's source or its
     /// tests: they use these constants. The one exception is `cli.rs`,
     /// whose `--help` texts are string literals (clap's derive needs

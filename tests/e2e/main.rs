@@ -27,6 +27,7 @@ mod kernel_audit;
 mod kernel_cache;
 mod last_good;
 mod lifecycle;
+mod live;
 mod loaders;
 mod modes;
 mod optional_trees;

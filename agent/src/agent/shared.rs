@@ -20,6 +20,7 @@ use crate::fsmarks::FilesystemMarks;
 use crate::kcache::KernelCache;
 use crate::metrics::Metrics;
 use crate::names;
+use crate::scan::{EvaluateReply, EvaluateRequest};
 use crate::state::StateDir;
 use crate::via::Vias;
 
@@ -147,5 +148,13 @@ impl control::Handler for ControlHandler {
 
     fn status(&self) -> crate::status::Status {
         status(&self.0)
+    }
+
+    /// Runs on the control thread: its opens of the files carry the agent's
+    /// pid, which the event thread answers at once (`Why::OwnOpen`), so it
+    /// never waits on its own permission events, and no worker or event is
+    /// held up by it.
+    fn evaluate(&self, request: &EvaluateRequest) -> EvaluateReply {
+        crate::scan::evaluate_paths(&self.0.engine(), request)
     }
 }

@@ -366,7 +366,7 @@ fn status_over_socket(args: &StatusArgs) -> Result<Exit, ClientError> {
 
 /// Reads one answer line (at most `max` bytes). A connection reset after a
 /// complete line does not lose it.
-fn read_answer(stream: &mut UnixStream, max: usize) -> io::Result<String> {
+pub(super) fn read_answer(stream: &mut UnixStream, max: usize) -> io::Result<String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {

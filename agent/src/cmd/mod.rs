@@ -28,6 +28,7 @@ use crate::exit::Exit;
 use client::ClientError;
 
 pub mod allow;
+pub mod ask;
 pub mod check;
 pub mod client;
 pub mod keygen;

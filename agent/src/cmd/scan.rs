@@ -1,26 +1,55 @@
 //! `sigward scan`: which files of the protected trees the agent would
-//! refuse, and why.
+//! refuse, and why: from the running agent when it answers (see
+//! [`super::ask`]), else computed here with the same code.
 
 use std::fs;
-use std::path::PathBuf;
-
-use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 use crate::cli::ScanArgs;
-use crate::config::Engine;
+use crate::config::{Engine, DEFAULT_POLICY};
 use crate::exit::Exit;
-use crate::scan::{summary, table, Entry, Scanner};
+use crate::scan::{summary, table, Scanner, View};
 
+use super::ask;
 use super::CmdError;
 
 /// `sigward scan`.
 pub fn scan(args: &ScanArgs) -> Result<Exit, CmdError> {
-    let engine = Engine::load(&args.policy, 0).map_err(CmdError::Config)?;
-    for w in &engine.warnings {
-        eprintln!("{}: warning: {w}", args.policy.display());
-    }
+    let policy = args
+        .policy
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
+    let agent =
+        ask::find("scan", &args.control_socket, args.offline).filter(|a| match &args.policy {
+            Some(p) if !a.enforces(p) => {
+                eprintln!(
+                    "sigward scan: the running agent enforces {}, not {}: evaluating offline \
+                     with {}",
+                    a.policy.display(),
+                    p.display(),
+                    p.display()
+                );
+                false
+            }
+            _ => true,
+        });
+    let engine = match &agent {
+        Some(_) => None,
+        None => {
+            let engine = Engine::load(&policy, 0).map_err(CmdError::Config)?;
+            for w in &engine.warnings {
+                eprintln!("{}: warning: {w}", policy.display());
+            }
+            Some(engine)
+        }
+    };
+    let (trees, shown_policy): (Vec<PathBuf>, &Path) = match (&agent, &engine) {
+        (Some(a), _) => (a.trees.clone(), &a.policy),
+        (None, Some(e)) => (e.trees.iter().map(|t| t.root.clone()).collect(), &policy),
+        (None, None) => (Vec::new(), &policy),
+    };
     let roots: Vec<PathBuf> = if args.paths.is_empty() {
-        engine.trees.iter().map(|t| t.root.clone()).collect()
+        trees.clone()
     } else {
         let mut roots = Vec::new();
         for p in &args.paths {
@@ -29,7 +58,7 @@ pub fn scan(args: &ScanArgs) -> Result<Exit, CmdError> {
                 path: p.clone(),
                 source,
             })?;
-            if engine.tree_for(&c).is_none() {
+            if !trees.iter().any(|t| c.starts_with(t)) {
                 eprintln!(
                     "note: {} is outside every protected tree: the agent does not check it \
                      (verified with the policy's global settings)",
@@ -43,10 +72,10 @@ pub fn scan(args: &ScanArgs) -> Result<Exit, CmdError> {
     if roots.is_empty() {
         eprintln!(
             "{}: protects no trees; nothing to scan (give PATHs to scan)",
-            args.policy.display()
+            shown_policy.display()
         );
     }
-    let mut scanner = Scanner::new(&engine);
+    let mut scanner = Scanner::new();
     // Nested trees are listed once, by the outermost walk.
     let mut sorted = roots.clone();
     sorted.sort();
@@ -61,10 +90,25 @@ pub fn scan(args: &ScanArgs) -> Result<Exit, CmdError> {
     for w in &scanner.warnings {
         eprintln!("warning: {w}");
     }
+    match (&agent, &engine) {
+        (Some(agent), _) => {
+            eprintln!("{}", agent.header());
+            let answered = agent.evaluate(View::Scan, &scanner.pending_paths())?;
+            for (i, entry) in std::mem::take(&mut scanner.pending)
+                .into_iter()
+                .zip(answered)
+            {
+                if let Some(slot) = scanner.entries.get_mut(i) {
+                    *slot = entry;
+                }
+            }
+        }
+        (None, Some(engine)) => scanner.verify_offline(engine),
+        (None, None) => {}
+    }
     let entries = scanner.entries;
     if args.json {
-        let list: Vec<Value> = entries.iter().map(Entry::to_json).collect();
-        println!("{}", Value::Array(list));
+        println!("{}", serde_json::to_string(&entries).unwrap_or_default());
     } else {
         print!("{}", table(&entries));
         eprintln!("{}", summary(&entries));

@@ -52,6 +52,14 @@ pub enum SignError {
     /// The file cannot be opened or examined.
     #[error("{0}")]
     Open(#[source] Errno),
+    /// The open was refused with EPERM: a running agent denies the file.
+    #[error(
+        "{}: a running agent denies reading this file (an unsigned file in a protected tree \
+         is refused to every program, this one included); sign a copy outside the protected \
+         trees, then install the file and its signature (see sigward help sign)",
+        Errno::EPERM
+    )]
+    Denied,
     /// Only regular files are signed.
     #[error("not a regular file")]
     NotRegular,
@@ -185,7 +193,10 @@ fn sign_one(
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or(SignError::NameNotUtf8)?;
-    let fd = check::open_for_verify(file).map_err(SignError::Open)?;
+    let fd = check::open_for_verify(file).map_err(|e| match e {
+        Errno::EPERM => SignError::Denied,
+        e => SignError::Open(e),
+    })?;
     let st = nix::sys::stat::fstat(fd.as_fd()).map_err(SignError::Open)?;
     if !crate::files::is_regular(&st) {
         return Err(SignError::NotRegular);

@@ -12,6 +12,20 @@
 //! | `reload` | `{"ok":true,"generation":N}`, or `{"ok":false,"error":"FILE:LINE: message","generation":N}` where N is the generation still in force |
 //! | `ping`   | `{"ok":true,"generation":N,"pid":PID}` |
 //! | `status` | `{"ok":true,...}`: counters and state, a [`StatusReply`] (see [`crate::status::Status`]) |
+//! | `evaluate {"view":"verify"\|"scan","paths":[...]}` | `{"files":[...],"generation":N,"ok":true,"policy":"...","trees":[...]}`: an [`EvaluateReply`] |
+//!
+//! `evaluate` is how `sigward verify` and `sigward scan` ask a running agent
+//! for its verdicts (an enforcing agent denies their own opens): the agent
+//! opens each path itself (its own opens are answered at once by its event
+//! thread, whichever of its threads makes them), without following a final
+//! symbolic link and without opening a FIFO or device for reading, and
+//! verifies it with the generation in force through the one verification
+//! path ([`crate::scan::evaluate_paths`]). At most
+//! [`crate::scan::MAX_EVALUATE_PATHS`] absolute paths per request, in a line
+//! of at most [`MAX_EVALUATE_REQUEST`] bytes; the answer holds the files in
+//! the order asked, and may hold fewer when [`crate::scan::EVALUATE_BUDGET`]
+//! or [`crate::scan::MAX_EVALUATE_REPLY`] runs out (the client asks again
+//! for the rest). No paths at all: only the generation, policy and trees.
 //!
 //! Any other request, a request from a peer that is not uid 0 (checked with
 //! `SO_PEERCRED`), an oversized request and a malformed one get
@@ -19,7 +33,8 @@
 //!
 //! The socket is served by its own thread. It never touches permission
 //! events: a slow or silent client can only delay other control clients
-//! (each connection has a deadline of [`IO_TIMEOUT`]), never an open.
+//! (each connection has a deadline of [`IO_TIMEOUT`], and an `evaluate`
+//! request [`crate::scan::EVALUATE_BUDGET`] more), never an open.
 //!
 //! This module holds the protocol ([`Request`], and the answers
 //! [`PingReply`], [`ReloadReply`], [`StatusReply`], [`Refusal`]); `server`
@@ -30,6 +45,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::scan::{EvaluateError, EvaluateReply, EvaluateRequest};
 use crate::status::Status;
 
 mod server;
@@ -41,6 +57,8 @@ pub use server::{Endpoint, EndpointError, Server};
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest request line accepted, newline included.
 pub const MAX_REQUEST: usize = 1024;
+/// The longest `evaluate` request line accepted, newline included.
+pub const MAX_EVALUATE_REQUEST: usize = 64 * 1024;
 /// The longest answer `sigward reload` reads.
 pub(crate) const MAX_REPLY: usize = 64 * 1024;
 /// A pid file holds one number; anything longer is not ours.
@@ -88,6 +106,9 @@ pub trait Handler: Send + Sync + 'static {
     fn reload(&self) -> ReloadOutcome;
     /// Counters and state.
     fn status(&self) -> Status;
+    /// Evaluates files with the policy in force (see
+    /// [`crate::scan::evaluate_paths`]).
+    fn evaluate(&self, request: &EvaluateRequest) -> EvaluateReply;
 }
 
 /// Whether `pid` is a running process named `sigward`.
@@ -98,7 +119,7 @@ pub(crate) fn is_sigward(pid: u32) -> bool {
 }
 
 /// The requests the agent serves: the first word of the request line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// Is the agent there, and which generation is in force?
     Ping,
@@ -106,6 +127,8 @@ pub enum Request {
     Reload,
     /// Counters and state.
     Status,
+    /// Evaluate files with the policy in force.
+    Evaluate(EvaluateRequest),
 }
 
 /// Why a request line was refused.
@@ -113,23 +136,27 @@ pub enum Request {
 #[non_exhaustive]
 pub enum RequestError {
     /// Nothing but white space.
-    #[error("empty request; known requests: ping, reload, status")]
+    #[error("empty request; known requests: ping, reload, status, evaluate")]
     Empty,
     /// A known request with words after it.
     #[error("{0} takes no arguments")]
     Arguments(&'static str),
     /// An unknown first word (at most 64 characters of it).
-    #[error("unknown request {0:?}; known requests: ping, reload, status")]
+    #[error("unknown request {0:?}; known requests: ping, reload, status, evaluate")]
     Unknown(String),
+    /// An `evaluate` request that cannot be served.
+    #[error(transparent)]
+    Evaluate(#[from] EvaluateError),
 }
 
 impl Request {
     /// The word that names the request on the wire.
-    pub fn word(self) -> &'static str {
+    pub fn word(&self) -> &'static str {
         match self {
             Request::Ping => "ping",
             Request::Reload => "reload",
             Request::Status => "status",
+            Request::Evaluate(_) => "evaluate",
         }
     }
 
@@ -137,6 +164,14 @@ impl Request {
     pub fn parse(line: &str) -> Result<Request, RequestError> {
         let mut words = line.split_whitespace();
         let command = words.next().ok_or(RequestError::Empty)?;
+        if command == "evaluate" {
+            let rest = line
+                .trim_start()
+                .get("evaluate".len()..)
+                .unwrap_or_default();
+            let rest = if rest.trim().is_empty() { "{}" } else { rest };
+            return Ok(Request::Evaluate(EvaluateRequest::parse(rest)?));
+        }
         let request = match command {
             "ping" => Request::Ping,
             "reload" => Request::Reload,
@@ -277,6 +312,15 @@ mod tests {
         fn status(&self) -> Status {
             crate::status::tests::sample()
         }
+        fn evaluate(&self, request: &EvaluateRequest) -> EvaluateReply {
+            EvaluateReply {
+                files: Vec::new(),
+                generation: 7,
+                ok: true,
+                policy: "/p.toml".into(),
+                trees: request.paths.clone(),
+            }
+        }
     }
 
     #[test]
@@ -295,7 +339,21 @@ mod tests {
         assert_eq!(status["events"], 4);
         let back: StatusReply = serde_json::from_value(status).unwrap();
         assert_eq!(back.status, Fake.status());
-        for bad in ["", "   ", "status now", "reload now", "RELOAD", "STATUS"] {
+        let evaluate = dispatch(r#"evaluate {"paths":["/t"]}"#, 1, &Fake);
+        assert_eq!(
+            evaluate,
+            json!({"files": [], "generation": 7, "ok": true, "policy": "/p.toml", "trees": ["/t"]})
+        );
+        for bad in [
+            "",
+            "   ",
+            "status now",
+            "reload now",
+            "RELOAD",
+            "STATUS",
+            "evaluate [",
+            r#"evaluate {"paths":["relative"]}"#,
+        ] {
             let a = dispatch(bad, 1, &Fake);
             assert_eq!(a["ok"], false, "{bad:?}");
             assert!(a.get("generation").is_none(), "{bad:?}");
@@ -386,6 +444,11 @@ mod tests {
         assert_eq!(Request::parse(" ping "), Ok(Request::Ping));
         assert_eq!(Request::parse("reload"), Ok(Request::Reload));
         assert_eq!(Request::parse("status"), Ok(Request::Status));
+        assert_eq!(
+            Request::parse("evaluate"),
+            Ok(Request::Evaluate(EvaluateRequest::default()))
+        );
+        assert!(Request::parse("evaluate {\"paths\":[]} x").is_err());
         assert_eq!(Request::parse("  "), Err(RequestError::Empty));
         assert_eq!(
             Request::parse("status now").unwrap_err().to_string(),

@@ -21,7 +21,7 @@ use crate::ids;
 
 use super::{
     is_sigward, Handler, Options, PingReply, Refusal, ReloadReply, Request, StatusReply,
-    IO_TIMEOUT, MAX_REQUEST, MAX_SOCKET_PATH, PID_FILE_LIMIT,
+    IO_TIMEOUT, MAX_EVALUATE_REQUEST, MAX_REQUEST, MAX_SOCKET_PATH, PID_FILE_LIMIT,
 };
 
 /// Why the control socket or the pid file cannot be set up.
@@ -363,21 +363,31 @@ fn serve_one(mut stream: UnixStream, handler: &dyn Handler) {
     reply(&mut stream, &answer);
 }
 
+/// The longest request line accepted for what `buf` starts with:
+/// [`MAX_EVALUATE_REQUEST`] for `evaluate`, else [`MAX_REQUEST`].
+fn limit_for(buf: &[u8]) -> usize {
+    if buf.trim_ascii_start().starts_with(b"evaluate") {
+        MAX_EVALUATE_REQUEST
+    } else {
+        MAX_REQUEST
+    }
+}
+
 /// Reads one request line (without its newline), within [`IO_TIMEOUT`] and
-/// [`MAX_REQUEST`]. `None`: the peer closed without sending anything.
+/// [`MAX_REQUEST`] ([`MAX_EVALUATE_REQUEST`] for `evaluate`). `None`: the
+/// peer closed without sending anything.
 pub(super) fn read_request(stream: &mut UnixStream) -> Result<Option<String>, String> {
     let deadline = Instant::now() + IO_TIMEOUT;
     let mut buf = Vec::with_capacity(64);
-    let mut chunk = [0u8; 256];
+    let mut chunk = [0u8; 4096];
     loop {
         if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
             buf.truncate(pos);
             break;
         }
-        if buf.len() >= MAX_REQUEST {
-            return Err(format!(
-                "request too large (the limit is {MAX_REQUEST} bytes)"
-            ));
+        let limit = limit_for(&buf);
+        if buf.len() >= limit {
+            return Err(format!("request too large (the limit is {limit} bytes)"));
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -397,10 +407,9 @@ pub(super) fn read_request(stream: &mut UnixStream) -> Result<Option<String>, St
             Err(e) => return Err(format!("cannot read the request: {e}")),
         }
     }
-    if buf.len() > MAX_REQUEST {
-        return Err(format!(
-            "request too large (the limit is {MAX_REQUEST} bytes)"
-        ));
+    let limit = limit_for(&buf);
+    if buf.len() > limit {
+        return Err(format!("request too large (the limit is {limit} bytes)"));
     }
     if buf.last() == Some(&b'\r') {
         buf.pop();
@@ -433,6 +442,7 @@ pub(super) fn dispatch(line: &str, peer_pid: i32, handler: &dyn Handler) -> serd
             );
             serde_json::to_value(ReloadReply::from(handler.reload()))
         }
+        Request::Evaluate(request) => serde_json::to_value(handler.evaluate(&request)),
     };
     answer.unwrap_or_else(|e| refusal(&format!("the answer could not be built: {e}")))
 }
