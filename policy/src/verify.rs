@@ -145,6 +145,18 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order they are shown.
+    pub const ALL: [Reason; 8] = [
+        Reason::Unsigned,
+        Reason::Malformed,
+        Reason::Tampered,
+        Reason::Untrusted,
+        Reason::Invalid,
+        Reason::Revoked,
+        Reason::Expired,
+        Reason::Writable,
+    ];
+
     /// The stable word for this reason.
     pub fn as_str(self) -> &'static str {
         match self {

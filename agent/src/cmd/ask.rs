@@ -51,6 +51,25 @@ pub fn find(command: &str, socket: &Path, offline: bool) -> Option<Agent> {
     }
 }
 
+/// `agent`, unless the caller named a `policy` other than the one it
+/// enforces: then the command evaluates offline with that policy, and
+/// says so once on stderr, naming `command`.
+pub fn enforcing(command: &str, agent: Option<Agent>, policy: Option<&Path>) -> Option<Agent> {
+    agent.filter(|a| match policy {
+        Some(p) if !a.enforces(p) => {
+            eprintln!(
+                "sigward {command}: the running agent enforces {}, not {}: evaluating offline \
+                 with {}",
+                a.policy.display(),
+                p.display(),
+                p.display()
+            );
+            false
+        }
+        _ => true,
+    })
+}
+
 impl Agent {
     /// Asks the agent at `socket` for its generation, policy and trees.
     pub fn connect(socket: &Path) -> Result<Agent, ClientError> {

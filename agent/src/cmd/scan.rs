@@ -19,20 +19,11 @@ pub fn scan(args: &ScanArgs) -> Result<Exit, CmdError> {
         .policy
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
-    let agent =
-        ask::find("scan", &args.control_socket, args.offline).filter(|a| match &args.policy {
-            Some(p) if !a.enforces(p) => {
-                eprintln!(
-                    "sigward scan: the running agent enforces {}, not {}: evaluating offline \
-                     with {}",
-                    a.policy.display(),
-                    p.display(),
-                    p.display()
-                );
-                false
-            }
-            _ => true,
-        });
+    let agent = ask::enforcing(
+        "scan",
+        ask::find("scan", &args.control_socket, args.offline),
+        args.policy.as_deref(),
+    );
     let engine = match &agent {
         Some(_) => None,
         None => {

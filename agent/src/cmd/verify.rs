@@ -28,19 +28,7 @@ pub fn verify(args: &VerifyArgs) -> Result<Exit, CmdError> {
         }
         None
     };
-    let agent = agent.filter(|a| match &args.policy {
-        Some(p) if !a.enforces(p) => {
-            eprintln!(
-                "sigward verify: the running agent enforces {}, not {}: evaluating offline \
-                 with {}",
-                a.policy.display(),
-                p.display(),
-                p.display()
-            );
-            false
-        }
-        _ => true,
-    });
+    let agent = ask::enforcing("verify", agent, args.policy.as_deref());
     let entries = match &agent {
         Some(agent) => {
             eprintln!("{}", agent.header());

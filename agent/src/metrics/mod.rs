@@ -32,16 +32,7 @@ pub const LATENCY_BUCKETS_US: [u64; 17] = [
 /// How many recent denials are kept.
 pub const LAST_DENIALS: usize = 20;
 
-const REJECTIONS: [Reason; 8] = [
-    Reason::Unsigned,
-    Reason::Malformed,
-    Reason::Tampered,
-    Reason::Untrusted,
-    Reason::Invalid,
-    Reason::Revoked,
-    Reason::Expired,
-    Reason::Writable,
-];
+const REJECTIONS: [Reason; 8] = Reason::ALL;
 
 /// Every reason, in the order they are shown.
 const ALL_WHY: [Why; 20] = [

@@ -34,16 +34,7 @@ pub enum Status {
 }
 
 /// Every verification reason, for reading a status word back.
-const REASONS: [Reason; 8] = [
-    Reason::Unsigned,
-    Reason::Malformed,
-    Reason::Tampered,
-    Reason::Untrusted,
-    Reason::Invalid,
-    Reason::Revoked,
-    Reason::Expired,
-    Reason::Writable,
-];
+const REASONS: [Reason; 8] = Reason::ALL;
 
 impl Status {
     /// The word in `--json` (and the reason word of records for a
