@@ -38,6 +38,19 @@ pub(super) fn nofile(pid: i32, new: Option<(u64, u64)>) -> (u64, u64) {
 }
 
 /// The lowest limit that leaves `spare` descriptor numbers free in `pid`.
+/// Descriptor numbers below `limit` that `pid` does not use.
+fn free_below(pid: i32, limit: u64) -> u64 {
+    let used = fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<u64>().ok())
+                .filter(|&fd| fd < limit)
+                .count() as u64
+        })
+        .unwrap_or(limit);
+    limit.saturating_sub(used)
+}
+
 pub(super) fn limit_leaving(pid: i32, spare: u64) -> u64 {
     let used: Vec<u64> = fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| {
@@ -138,7 +151,16 @@ fn nofile_exhausted_every_open_is_answered_and_unexaminable_files_are_denied() {
     );
     agent.assert_alive("after running out of descriptors");
 
-    // Still at the low limit, one open at a time is answered normally.
+    // Still at the low limit, one open at a time is answered normally, once
+    // the agent has let go of the descriptors of the burst (a worker may
+    // still be ending an interrupted verification): an open of a signed file
+    // needs three at once (its event, the agent's open of the signature, and
+    // that open's own event, which the kernel denies without a descriptor).
+    crate::harness::wait_until(
+        "the agent's descriptors of the burst closed",
+        Duration::from_secs(20),
+        || free_below(pid, limit) >= 3,
+    );
     expect_allowed(python_open(&small), "signed file once the load dropped");
     expect_eperm(
         python_open(&late_unsigned),
