@@ -101,6 +101,22 @@ fn nofile_exhausted_every_open_is_answered_and_unexaminable_files_are_denied() {
     let (mut agent, socket) = start(&fx, &[("SIGWARD_LOG_TARGET", "stderr")]);
     let pid = agent.pid();
 
+    // The agent's mount-table thread keeps /proc/self/mountinfo open; it
+    // starts beside the event loop, so wait for it before counting.
+    let mountinfo = format!("/proc/{pid}/mountinfo");
+    crate::harness::wait_until(
+        "the agent following its mount table",
+        Duration::from_secs(10),
+        || {
+            fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|d| {
+                    d.flatten().any(|e| {
+                        fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == mountinfo.as_str())
+                    })
+                })
+                .unwrap_or(false)
+        },
+    );
     // Four free descriptor numbers. The agent raises its soft limit to the
     // hard one only at start-up, so lowering the soft limit now is enough
     // (and can be undone without CAP_SYS_RESOURCE).
