@@ -9,14 +9,18 @@
 # it: the unit starts via READY=1, signed plugins load and unsigned ones are
 # denied, the journal holds the records and the catalog explains them,
 # reload, kill -9, restart and upgrade under load, stop with openers
-# blocked, removal.
+# blocked, removal. Then tests/systemd/ansible.sh applies the Ansible role
+# of contrib/ansible to the container (ansible-core from PyPI, run inside it
+# with `connection: local`).
 #
 # Host state: everything lives in a temporary directory under /var/tmp (the
 # container's root and the results) that is removed at exit, and in the
 # rootfs cache. The host's /tmp is never used: systemd in the container only
 # sees its own root. systemd-nspawn needs /run/systemd/nspawn (created if
 # missing) and leaves /run/systemd/nspawn/propagate/MACHINE behind on hosts
-# whose /run is not a tmpfs; that directory is removed at exit too.
+# whose /run is not a tmpfs; that directory is removed at exit too. The
+# wheels of ansible-core and python3-apt's packages are cached beside the
+# rootfs tarballs.
 #
 # Fails (exit 1) when anything fails or cannot run: no silent skip. Prints
 # PASS/FAIL per check and a final "systemd: N passed, N failed" line.
@@ -28,6 +32,12 @@ MIRROR=${SIGWARD_CI_MIRROR:-http://deb.debian.org/debian}
 INCLUDE=systemd,systemd-sysv,dbus,python3,procps,man-db
 CACHE_DIR=/var/cache/sigward-ci
 CACHE_MAX_AGE_DAYS=30
+# ansible-core 2.18 runs on Python 3.11 to 3.13: bookworm's 3.11 and
+# trixie's 3.13. Installed without its optional cryptography (vault only);
+# PyYAML and MarkupSafe fall back to pure Python where their compiled
+# modules (built for the host's Python) do not load.
+ANSIBLE_CORE_VERSION=2.18.19
+ANSIBLE_PINS="ansible-core==$ANSIBLE_CORE_VERSION jinja2==3.1.6 markupsafe==3.0.4 pyyaml==6.0.4 packaging==26.4 resolvelib==1.0.1"
 MACHINE="sigward-ci-$$"
 
 pass=0
@@ -82,7 +92,7 @@ finish() {
     if [ -n "$WORK" ]; then
         rm -rf --one-file-system "$WORK"
     fi
-    rm -rf "/run/systemd/nspawn/propagate/$MACHINE"
+    rm -rf "/run/systemd/nspawn/propagate/$MACHINE" "/run/systemd/nspawn/propagate/$MACHINE-apt"
     if [ -z "$ended" ]; then
         bad "tests/systemd/run.sh stopped unexpectedly (exit $rc${err_line:+, at line $err_line})"
         [ "$rc" = 0 ] && rc=1
@@ -101,6 +111,7 @@ need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 command -v nsenter >/dev/null || need+=(util-linux)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq || die "apt-get update failed"
@@ -211,6 +222,61 @@ nspawn=(systemd-nspawn --quiet --directory="$rootfs" --machine="$MACHINE" --regi
     # CAP_DAC_READ_SEARCH) are in its default set.
     --system-call-filter='fanotify_init fanotify_mark open_by_handle_at')
 
+# ---------------------------------------------------------------- ansible
+# ansible-core for tests/systemd/ansible.sh, installed on the host into the
+# directory the container sees as /results/ansible (its PYTHONPATH): the
+# container has Python but no pip and no network. The wheels are cached.
+t0=$(now_ms)
+pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+wheels="$CACHE_DIR/ansible-py$pyver-$(printf '%s\n' "$ANSIBLE_PINS" | sha256sum | cut -c1-12)"
+flock -w 900 9 || die "cannot lock $CACHE_DIR/lock"
+if [ -f "$wheels/complete" ]; then
+    how="cached $(basename "$wheels")"
+else
+    rm -rf "$wheels.tmp"
+    # shellcheck disable=SC2086 # one argument per pin
+    if ! python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary :all: \
+        -d "$wheels.tmp" $ANSIBLE_PINS >"$WORK/pip.log" 2>&1; then
+        tail -n 20 "$WORK/pip.log"
+        rm -rf "$wheels.tmp"
+        die "pip download of $ANSIBLE_PINS failed"
+    fi
+    touch "$wheels.tmp/complete"
+    rm -rf "$wheels"
+    mv "$wheels.tmp" "$wheels"
+    find "$CACHE_DIR" -maxdepth 1 -name "ansible-py$pyver-*" ! -name "$(basename "$wheels")" -exec rm -rf {} +
+    how="downloaded from PyPI, cached as $(basename "$wheels")"
+fi
+# shellcheck disable=SC2086
+if ! python3 -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
+    --find-links "$wheels" --target "$WORK/results/ansible" $ANSIBLE_PINS >"$WORK/pip.log" 2>&1; then
+    flock -u 9
+    tail -n 20 "$WORK/pip.log"
+    die "pip install --target of $ANSIBLE_PINS failed"
+fi
+# The apt module needs python3-apt, which Ansible would install from the
+# network (the container has none): installed now, with the network, from
+# the cache when it holds the packages. The lists are the tarball's; when
+# the mirror no longer has those versions, apt-get update first.
+apt_cache="$CACHE_DIR/apt-$(basename "$tarball" .tar.gz)"
+mkdir -p "$apt_cache/partial"
+find "$CACHE_DIR" -maxdepth 1 -name "apt-$SUITE-minbase-*" ! -name "$(basename "$apt_cache")" -exec rm -rf {} +
+apt_root=(systemd-nspawn --quiet --directory="$rootfs" --machine="$MACHINE-apt" --register=no --keep-unit
+    --link-journal=no --pipe --bind="$apt_cache:/var/cache/apt/archives"
+    --setenv=DEBIAN_FRONTEND=noninteractive)
+if ! "${apt_root[@]}" -- apt-get install -y -q --no-install-recommends python3-apt >"$WORK/apt.log" 2>&1 &&
+    ! { "${apt_root[@]}" -- apt-get update -q && "${apt_root[@]}" -- apt-get install -y -q --no-install-recommends python3-apt; } >>"$WORK/apt.log" 2>&1; then
+    flock -u 9
+    tail -n 20 "$WORK/apt.log"
+    die "cannot install python3-apt into the $SUITE root"
+fi
+flock -u 9
+rm -rf "/run/systemd/nspawn/propagate/$MACHINE-apt"
+mkdir -p "$WORK/results/collections"
+cp -r "$ROOT/contrib/ansible/ansible_collections" "$WORK/results/collections/"
+cp "$ROOT/tests/systemd/ansible.sh" "$WORK/results/ansible.sh"
+ok "ansible-core $ANSIBLE_CORE_VERSION ready in $(secs_since "$t0") s ($how), python3-apt installed in the root"
+
 # ---------------------------------------------------------------- test data
 keys="$WORK/keys"
 mkdir -p "$keys"
@@ -230,6 +296,12 @@ echo 'VALUE = "unsigned"' >"$rootfs/home/app/plugins/homebad.py"
 chown 1000:1000 "$rootfs/home/app/plugins/"*
 chmod 0600 "$rootfs/home/app/plugins/"*
 install -m 0600 "$keys/ci.key" "$rootfs/root/ci.key"
+# For ansible.sh: a tree the role protects, and the public key it installs.
+install -d -m 0755 "$rootfs/srv/fleet"
+echo 'VALUE = "signed"' >"$rootfs/srv/fleet/good.py"
+echo 'VALUE = "unsigned"' >"$rootfs/srv/fleet/bad.py"
+"$SIGWARD" sign --key "$keys/ci.key" "$rootfs/srv/fleet/good.py" >/dev/null || die "sigward sign failed"
+install -m 0644 "$keys/ci.pub" "$WORK/results/ci.pub"
 cp "$WORK/results/sigward.deb" "$rootfs/root/sigward.deb"
 cp "$ROOT/tests/systemd/inside.sh" "$WORK/results/inside.sh"
 
@@ -363,6 +435,36 @@ if [ -s "$WORK/results/syscall-pids" ]; then
     fi
 else
     bad "inside.sh did not run the system call check"
+fi
+
+# ---------------------------------------------------------------- ansible
+# After inside.sh, which removed the package: the role installs it again.
+t0=$(now_ms)
+: >"$WORK/ansible.log"
+timeout 900 nsenter -t "$init" -m -u -i -n -p -- \
+    /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb \
+    /bin/bash /results/ansible.sh >"$WORK/ansible.log" 2>&1 &
+INSIDE_PID=$!
+tail -n +1 -f --pid="$INSIDE_PID" "$WORK/ansible.log" &
+tail_pid=$!
+ansible_rc=0
+wait "$INSIDE_PID" || ansible_rc=$?
+INSIDE_PID=""
+wait "$tail_pid" || true
+pass=$((pass + $(grep -c '^PASS: ' "$WORK/ansible.log" || true)))
+fail=$((fail + $(grep -c '^FAIL: ' "$WORK/ansible.log" || true)))
+if [ "$ansible_rc" = 124 ]; then
+    bad "ansible.sh did not finish within 900 s"
+elif [ "$ansible_rc" != 0 ] && ! grep -q '^FAIL: ' "$WORK/ansible.log"; then
+    bad "ansible.sh exited $ansible_rc"
+fi
+echo "      Ansible checks took $(secs_since "$t0") s"
+if [ "$ansible_rc" != 0 ]; then
+    for log in "$WORK"/results/ansible-*.log; do
+        [ -f "$log" ] || continue
+        echo "--- $(basename "$log") (last 25 lines)"
+        tail -n 25 "$log" | cut -c1-400
+    done
 fi
 
 # ---------------------------------------------------------------- power off
