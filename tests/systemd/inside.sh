@@ -261,7 +261,8 @@ fi
 catalog=$(journalctl -x -q --no-pager -t sigward MESSAGE_ID=cf11b4fada504a508560e9c8a86847a3 \
     SIGWARD_PATH=/srv/plugins/bad.py -n 1)
 if grep -q "Subject: sigward denied open of /srv/plugins/bad.py (unsigned)" <<<"$catalog" &&
-    grep -q "sigward sign --key release.key /srv/plugins/bad.py" <<<"$catalog" &&
+    grep -q "sigward sign --key release.key COPY" <<<"$catalog" &&
+    grep -q "sigward verify /srv/plugins/bad.py" <<<"$catalog" &&
     grep -q "Defined-By: sigward" <<<"$catalog"; then
     ok "journalctl -x shows the catalog text for the denial"
     grep -m1 "Subject:" <<<"$catalog" | sed 's/^/      /'
