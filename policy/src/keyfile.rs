@@ -37,7 +37,7 @@ impl TrustStore {
                 ..LoadReport::default()
             });
         }
-        if contains(text, b"[[keys]]") || contains(text, b"[[revoked]]") {
+        if formats::conductor::looks_like_keys_toml(text) {
             let parsed = formats::conductor::parse_keys_toml(source, text)?;
             let mut report = self.extend(parsed.trusted)?;
             for fp in parsed.revoked {
@@ -48,6 +48,28 @@ impl TrustStore {
             return Ok(report);
         }
         Err(KeyFileError::Unrecognised)
+    }
+
+    /// Loads a file of a revocation directory (`revoked_dir`): a key file
+    /// ([`add_file`](Self::add_file); the caller revokes its keys), or a
+    /// Conductor revocation list. A revocation list that lists nothing (an
+    /// empty file, only comments, `revoked = []`) is read as Conductor reads
+    /// it: it revokes nothing, with a warning.
+    pub fn add_revocation_file(
+        &mut self,
+        source: &str,
+        text: &[u8],
+    ) -> Result<LoadReport, KeyFileError> {
+        if formats::conductor::is_empty_revocation_list(text) {
+            return Ok(LoadReport {
+                warnings: vec![format!(
+                    "{source}: {}",
+                    formats::conductor::WARN_EMPTY_REVOCATION_LIST
+                )],
+                ..LoadReport::default()
+            });
+        }
+        self.add_file(source, text)
     }
 
     /// Loads an OpenSSH `allowed_signers` file.

@@ -47,6 +47,21 @@ impl KeyLoader<'_, '_> {
         Ok(())
     }
 
+    /// A file of a revocation directory: a key file, or a Conductor
+    /// revocation list (one that lists nothing is a warning, as it revokes
+    /// nothing in Conductor either).
+    fn revocation_file(&mut self, trust: &mut TrustStore, path: &Path) -> Result<(), String> {
+        let Some(bytes) = self.read("key file", path)? else {
+            return Ok(());
+        };
+        let shown = path.display().to_string();
+        let report = trust
+            .add_revocation_file(&shown, &bytes)
+            .map_err(|e| format!("key file {shown}: {e}"))?;
+        self.warnings.extend(report.warnings);
+        Ok(())
+    }
+
     /// The entries of a directory the policy names (`what` = `keys_dir`,
     /// `revoked_dir`): it must exist (off-host: `None` when it does not).
     fn list_named_dir(&mut self, what: &str, dir: &Path) -> Result<Option<Vec<PathBuf>>, String> {
@@ -86,7 +101,7 @@ impl KeyLoader<'_, '_> {
             .collect();
         for f in files {
             let mut scratch = TrustStore::new();
-            self.key_file(&mut scratch, &f)?;
+            self.revocation_file(&mut scratch, &f)?;
             let keys: Vec<_> = scratch.iter().map(|k| k.fingerprint).collect();
             let listed: Vec<_> = scratch.revoked().copied().collect();
             for fp in keys.into_iter().chain(listed) {
