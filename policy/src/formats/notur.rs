@@ -453,6 +453,8 @@ pub fn hex_key_fingerprint(hex64: &[u8]) -> Option<Fingerprint> {
         .map(|k| Fingerprint::of_ed25519(&k))
 }
 
+pub mod env;
+
 #[cfg(test)]
 mod tests;
 
