@@ -710,7 +710,8 @@ fn kernel_audit_merges_prints_and_parses_back() {
 
 #[test]
 fn aisoc_keys_dir_and_notur_env() {
-    let pol = p("[trust]\naisoc_keys_dir = \"aisoc-keys\"\nnotur_env = \"/var/www/panel/.env\"\n\n[[trust.key]]\nname = \"notur\"\nnotur_env = \"../panel.env\"\n").unwrap();
+    let pol = p("[trust]\naisoc_keys_dir = \"aisoc-keys\"\nnotur_env = \"/var/www/panel/.env\"\n\n[[trust.key]]\nname = \"notur\"\nnotur_env = \"../panel.env\"\n")
+    .unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(
         pol.trust.aisoc_keys_dir.as_ref().map(|d| d.value.clone()),
         Some(PathBuf::from("/etc/sigward/aisoc-keys"))
@@ -744,7 +745,7 @@ fn aisoc_keys_dir_and_notur_env() {
         "[trust]\nnotur_env = \"/c/.env\"\naisoc_keys_dir = \"/y\"\n",
         1,
     );
-    let merged = merge(&[a, b]).unwrap();
+    let merged = merge(&[a, b]).unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(merged.trust.notur_env.len(), 3);
     assert_eq!(
         merged.trust.aisoc_keys_dir.map(|d| d.value),
