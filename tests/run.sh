@@ -56,10 +56,11 @@ if [ ${#apt_pkgs[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
 fi
 # The Python on PATH signs test files (cryptography) and computes the AiSOC
-# vectors (PyYAML). pip first (a Debian python3 refuses that without
+# vectors (PyYAML); AiSOC's released CLI (aisoc-cli, `aisoc keygen`) writes
+# AiSOC keys. pip first (a Debian python3 refuses that without
 # --break-system-packages, PEP 668), then Debian's packages.
-if ! python3 -c 'import cryptography, yaml' 2>/dev/null; then
-    pip=(python3 -m pip install --quiet --disable-pip-version-check cryptography pyyaml)
+if ! python3 -c 'import cryptography, yaml' 2>/dev/null || ! command -v aisoc >/dev/null; then
+    pip=(python3 -m pip install --quiet --disable-pip-version-check cryptography pyyaml aisoc-cli==0.1.0)
     "${pip[@]}" 2>/dev/null || "${pip[@]}" --break-system-packages 2>/dev/null || {
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends python3-cryptography python3-yaml

@@ -69,6 +69,10 @@ pub struct DecisionRecord {
     /// Who signed, when known (OpenSSH principal, minisign trusted
     /// comment, Conductor developer, key label).
     pub signer: Option<String>,
+    /// What sigward accepted in an allowed file that the signing system's
+    /// own tool refuses (`SIGWARD_HOST_WARNING`, `; `-separated): the
+    /// plugin host's loader may still refuse the file.
+    pub host_warnings: Vec<String>,
     /// The mode that applied.
     pub mode: Mode,
     /// Policy generation.
@@ -109,6 +113,7 @@ impl DecisionRecord {
             key: None,
             format: None,
             signer: None,
+            host_warnings: Vec::new(),
             mode,
             generation,
             time: SystemTime::now(),
@@ -343,12 +348,17 @@ fn emit(r: &DecisionRecord) {
         Decision::Allow => (ids::ALLOW, "allowed"),
     };
     let exe = r.exe.as_deref().unwrap_or("?");
-    let message = match reason {
-        Some(reason) => format!(
+    let host_warning = (!r.host_warnings.is_empty()).then(|| r.host_warnings.join("; "));
+    let message = match (reason, &host_warning) {
+        (Some(reason), _) => format!(
             "{verb} {} of {path} by pid {} ({exe}): {reason}: {}",
             r.access, r.pid, r.detail
         ),
-        None => format!("{verb} {} of {path} by pid {} ({exe})", r.access, r.pid),
+        (None, Some(w)) => format!(
+            "{verb} {} of {path} by pid {} ({exe}): warning: {w}",
+            r.access, r.pid
+        ),
+        (None, None) => format!("{verb} {} of {path} by pid {} ({exe})", r.access, r.pid),
     };
     macro_rules! record {
         ($level:expr) => {
@@ -376,6 +386,7 @@ fn emit(r: &DecisionRecord) {
                 sigward_key = r.key.as_deref(),
                 sigward_format = r.format,
                 sigward_signer = r.signer.as_deref(),
+                sigward_host_warning = host_warning.as_deref(),
                 sigward_mode = r.mode.as_str(),
                 sigward_generation = r.generation,
                 sigward_time = time.as_str(),

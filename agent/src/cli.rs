@@ -443,7 +443,8 @@ signature, developer); needs --name and --email.
 
 With --bundle DIR, signs an AiSOC plugin directory instead: DIR/plugin.sig \
 over the manifest (plugin.yaml or aisoc-plugin.json) and every *.py file \
-under DIR, as `aisoc plugin sign` does.
+under DIR, as AiSOC's loader checks it (aisoc-cli 0.1.0 has no command that \
+writes plugin.sig: `aisoc plugin publish` signs a tarball for its marketplace).
 
 The key may be a PKCS#8 PEM private key (sigward keygen), a Notur secret \
 key (128 hex characters), or a Conductor private key file (32 raw bytes). \

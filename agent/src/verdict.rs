@@ -103,8 +103,12 @@ pub struct Judgement {
     /// The record's sentence.
     pub detail: String,
     /// Whether a record is written: every refusal (or would-be refusal),
-    /// every self-signed allow, and other allows only with `log_allowed`.
+    /// every self-signed allow, every allow with warnings (a file the
+    /// signing system's own loader would refuse), and other allows only
+    /// with `log_allowed`.
     pub record: bool,
+    /// The verdict's warnings (`SIGWARD_HOST_WARNING`).
+    pub warnings: Vec<String>,
 }
 
 impl Judgement {
@@ -123,7 +127,7 @@ impl Judgement {
                 Some("self-signed"),
                 String::from("valid signature by a key that is not trusted (allow_self_signed)"),
             ),
-            Verdict::Verified { .. } => (Why::Verified, None, String::from("signature verified")),
+            Verdict::Verified { warnings, .. } => (Why::Verified, None, verified_detail(warnings)),
             Verdict::Listed { sha256 } => (
                 Why::Listed,
                 Some("allow-sha256"),
@@ -143,9 +147,24 @@ impl Judgement {
             why,
             reason,
             detail,
-            record: decision != Decision::Allow || log_allowed || self_signed,
+            record: decision != Decision::Allow
+                || log_allowed
+                || self_signed
+                || !verdict.warnings().is_empty(),
+            warnings: verdict.warnings().to_vec(),
         }
     }
+}
+
+/// The sentence of a verified file: `signature verified`, followed by the
+/// verdict's warnings (what the signing system's own tool refuses).
+pub fn verified_detail(warnings: &[String]) -> String {
+    let mut detail = String::from("signature verified");
+    for w in warnings {
+        detail.push_str("; warning: ");
+        detail.push_str(w);
+    }
+    detail
 }
 
 /// How a fail-closed (or, outside enforce mode, fail-open) answer counts:

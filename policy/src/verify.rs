@@ -197,6 +197,12 @@ pub enum Verdict {
         /// Accepted only because the policy allows self-signed signatures:
         /// the key is not trusted.
         self_signed: bool,
+        /// Where sigward is laxer than the signing system's own tool: what
+        /// sigward accepted that the released tool refuses (upper-case hex
+        /// that the tool compares as text, ...), one sentence each. The
+        /// decoded values are the same, so the file verifies; the loader of
+        /// the plugin system may still refuse it.
+        warnings: Vec<String>,
     },
     /// Trusted without a signature: the content's SHA-256 is on the
     /// policy's allow list (`allow_sha256`) and not on its deny list.
@@ -258,6 +264,24 @@ impl Verdict {
             signer,
             signed_at: None,
             self_signed: false,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Adds warnings to a success (see [`Verdict::Verified`]'s `warnings`);
+    /// other verdicts are returned as they are.
+    pub fn with_warnings(mut self, more: impl IntoIterator<Item = String>) -> Self {
+        if let Verdict::Verified { warnings, .. } = &mut self {
+            warnings.extend(more);
+        }
+        self
+    }
+
+    /// The warnings of a success (empty for any other verdict).
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            Verdict::Verified { warnings, .. } => warnings,
+            Verdict::Listed { .. } | Verdict::Rejected { .. } => &[],
         }
     }
 

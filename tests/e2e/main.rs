@@ -40,3 +40,4 @@ mod status;
 mod strict_modes;
 mod symlinks;
 mod tamper;
+mod upstream;

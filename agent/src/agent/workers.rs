@@ -552,6 +552,7 @@ pub(super) fn conclude(
         key: outcome.verdict.key().map(|k| k.to_string()),
         format: outcome.verdict.format().map(|f| f.name()),
         signer,
+        host_warnings: j.warnings,
         ..DecisionRecord::new(
             j.decision,
             path.to_path_buf(),

@@ -47,6 +47,21 @@ impl KeyLoader<'_, '_> {
         Ok(())
     }
 
+    /// A file of a revocation directory: a key file, or a Conductor
+    /// revocation list (one that lists nothing is a warning, as it revokes
+    /// nothing in Conductor either).
+    fn revocation_file(&mut self, trust: &mut TrustStore, path: &Path) -> Result<(), String> {
+        let Some(bytes) = self.read("key file", path)? else {
+            return Ok(());
+        };
+        let shown = path.display().to_string();
+        let report = trust
+            .add_revocation_file(&shown, &bytes)
+            .map_err(|e| format!("key file {shown}: {e}"))?;
+        self.warnings.extend(report.warnings);
+        Ok(())
+    }
+
     /// The entries of a directory the policy names (`what` = `keys_dir`,
     /// `revoked_dir`): it must exist (off-host: `None` when it does not).
     fn list_named_dir(&mut self, what: &str, dir: &Path) -> Result<Option<Vec<PathBuf>>, String> {
@@ -86,7 +101,7 @@ impl KeyLoader<'_, '_> {
             .collect();
         for f in files {
             let mut scratch = TrustStore::new();
-            self.key_file(&mut scratch, &f)?;
+            self.revocation_file(&mut scratch, &f)?;
             let keys: Vec<_> = scratch.iter().map(|k| k.fingerprint).collect();
             let listed: Vec<_> = scratch.revoked().copied().collect();
             for fp in keys.into_iter().chain(listed) {
@@ -112,6 +127,96 @@ impl KeyLoader<'_, '_> {
             self.warnings
                 .push(format!("allowed_signers file {shown} lists no keys"));
         }
+        self.warnings.extend(report.warnings);
+        Ok(())
+    }
+
+    /// AiSOC's trusted-keys directory, read as AiSOC reads it: every entry
+    /// whose extension is `.pem` or `.pub` in any case; each file AiSOC
+    /// cannot use (unreadable, empty, not an Ed25519 public key) is skipped
+    /// with a warning naming it and why. Strict modes apply to every file
+    /// (a file others can change is an error, as for any trust material).
+    pub(super) fn aisoc_key_dir(
+        &mut self,
+        trust: &mut TrustStore,
+        dir: &Located<PathBuf>,
+    ) -> Result<(), String> {
+        use std::os::unix::ffi::OsStrExt;
+        let Some(entries) = self.list_named_dir("aisoc_keys_dir", &dir.value)? else {
+            return Ok(());
+        };
+        let mut loaded = 0usize;
+        for path in entries {
+            let Some(name) = path.file_name() else {
+                continue;
+            };
+            let Some(key_id) = sigward_policy::keyfile::aisoc_key_id(name.as_bytes()) else {
+                continue;
+            };
+            let key_id = String::from_utf8_lossy(key_id).into_owned();
+            let shown = path.display().to_string();
+            let skip = |why: String| format!("aisoc_keys_dir: {shown} skipped: {why}");
+            if !self.reader.offline() && !self.reader.is_file(&path) && path.is_dir() {
+                self.warnings.push(skip("a directory".into()));
+                continue;
+            }
+            let bytes = match self.reader.read(&path) {
+                Ok(bytes) => bytes,
+                Err(ReadFail::Strict(m)) => return Err(format!("aisoc_keys_dir {shown}: {m}")),
+                Err(ReadFail::Absent(_)) => continue,
+                Err(ReadFail::Io(m)) => {
+                    self.warnings.push(skip(format!("cannot read: {m}")));
+                    continue;
+                }
+            };
+            match trust.add_aisoc_key(&shown, &key_id, &bytes) {
+                Ok(report) => {
+                    loaded += 1;
+                    self.warnings.extend(report.warnings);
+                }
+                Err(why) => self.warnings.push(skip(why.to_string())),
+            }
+        }
+        if loaded == 0 {
+            self.warnings.push(format!(
+                "aisoc_keys_dir {} holds no key AiSOC can use (*.pem or *.pub, each an Ed25519 \
+                 public key)",
+                dir.value.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// A Notur panel's `.env` file: its `NOTUR_PUBLIC_KEY`. Strict modes
+    /// apply as to any trust file; their error says what to do about a
+    /// `.env` that belongs to the panel's web user.
+    pub(super) fn notur_env(&mut self, trust: &mut TrustStore, path: &Path) -> Result<(), String> {
+        let bytes = match self.reader.read(path) {
+            Err(ReadFail::Strict(m)) => {
+                return Err(format!(
+                    "notur_env {}: {m}; a panel's .env usually belongs to its web user, who \
+                     could then choose the key sigward trusts: make the file root's and \
+                     readable by the panel's group (chown root:www-data, chmod 0640), or copy \
+                     the key into the policy (trust.ed25519)",
+                    path.display()
+                ))
+            }
+            Err(ReadFail::Absent(_)) => {
+                self.notes.push(format!(
+                    "not checked here: notur_env {} is not on this machine",
+                    path.display()
+                ));
+                return Ok(());
+            }
+            Err(ReadFail::Io(m)) => {
+                return Err(format!("cannot read notur_env {}: {m}", path.display()))
+            }
+            Ok(bytes) => bytes,
+        };
+        let shown = path.display().to_string();
+        let report = trust
+            .add_notur_env(&shown, &bytes)
+            .map_err(|e| format!("notur_env {shown}: {e}"))?;
         self.warnings.extend(report.warnings);
         Ok(())
     }

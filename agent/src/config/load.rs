@@ -154,6 +154,14 @@ impl Engine {
             let r = loader.key_dir(&mut trust, dir);
             errors.keep(r.map_err(|m| at(dir.file, dir.line, m)));
         }
+        if let Some(dir) = &policy.trust.aisoc_keys_dir {
+            let r = loader.aisoc_key_dir(&mut trust, dir);
+            errors.keep(r.map_err(|m| at(dir.file, dir.line, m)));
+        }
+        for env in &policy.trust.notur_env {
+            let r = loader.notur_env(&mut trust, &env.value);
+            errors.keep(r.map_err(|m| at(env.file, env.line, m)));
+        }
         for k in &policy.trust.ed25519 {
             if let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(&k.value) {
                 trust.insert(TrustedKey::new(
@@ -174,6 +182,12 @@ impl Engine {
                 KeySource::File(f) => {
                     let mut scratch = TrustStore::new();
                     let r = loader.key_file(&mut scratch, &f.value);
+                    errors.keep(r.map_err(|m| at(f.file, f.line, m)));
+                    scratch.iter().cloned().collect::<Vec<_>>()
+                }
+                KeySource::NoturEnv(f) => {
+                    let mut scratch = TrustStore::new();
+                    let r = loader.notur_env(&mut scratch, &f.value);
                     errors.keep(r.map_err(|m| at(f.file, f.line, m)));
                     scratch.iter().cloned().collect::<Vec<_>>()
                 }

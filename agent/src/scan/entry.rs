@@ -151,6 +151,11 @@ pub struct Entry {
     /// The agent's policy generation, when the agent evaluated it.
     #[serde(default)]
     pub generation: Option<u64>,
+    /// For a verified file: what sigward accepted that the signing
+    /// system's own tool refuses (upper-case hex it compares as text, ...),
+    /// one sentence each. Absent when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Entry {
@@ -169,6 +174,7 @@ impl Entry {
             mode: None,
             evaluator: Evaluator::Offline,
             generation: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -186,7 +192,14 @@ impl Entry {
         let key = self.key.as_deref().unwrap_or("-");
         let detail = self.detail.as_deref().unwrap_or_default();
         match self.status {
-            Status::Verified => format!("{shown}: ok (key {key})"),
+            Status::Verified => {
+                let warnings: String = self
+                    .warnings
+                    .iter()
+                    .map(|w| format!("; warning: {w}"))
+                    .collect();
+                format!("{shown}: ok (key {key}{warnings})")
+            }
             Status::SelfSigned => format!("{shown}: ok (self-signed, key {key})"),
             Status::Listed => format!("{shown}: ok ({detail})"),
             Status::Manifest => format!("{shown}: ok ({detail})"),

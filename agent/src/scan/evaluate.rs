@@ -105,7 +105,11 @@ fn entry_of(
             Some("self-signed".to_string()),
             "valid signature by a key that is not trusted (allow_self_signed)".to_string(),
         ),
-        Verdict::Verified { .. } => (Status::Verified, None, "signature verified".into()),
+        Verdict::Verified { warnings, .. } => (
+            Status::Verified,
+            None,
+            crate::verdict::verified_detail(warnings),
+        ),
         Verdict::Listed { sha256 } => (
             Status::Listed,
             Some("allow-sha256".to_string()),
@@ -126,6 +130,7 @@ fn entry_of(
         format: verdict.format().map(|f| f.name().to_string()),
         signer: check::signer(engine, verdict),
         sha256: outcome.sha256.map(hex::encode),
+        warnings: verdict.warnings().to_vec(),
         ..Entry::plain(name, status, detail)
     })
 }

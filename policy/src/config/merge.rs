@@ -45,6 +45,11 @@ pub fn merge_all(fragments: &[Fragment]) -> Result<Policy, Vec<PolicyError>> {
             trust.keys_dir = Some(d.clone());
             set("trust.keys_dir", (d.file, d.line));
         }
+        if let Some(d) = &f.aisoc_keys_dir {
+            trust.aisoc_keys_dir = Some(d.clone());
+            set("trust.aisoc_keys_dir", (d.file, d.line));
+        }
+        trust.notur_env.extend(f.notur_env.iter().cloned());
         trust.ed25519.extend(f.ed25519.iter().cloned());
         trust
             .allowed_signers

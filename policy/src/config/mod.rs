@@ -5,12 +5,12 @@
 //! ([`parse_fragment`]); [`merge`] then combines the fragments into the
 //! effective [`Policy`]:
 //!
-//! * scalars (`mode`, `formats`, `trust.keys_dir`,
+//! * scalars (`mode`, `formats`, `trust.keys_dir`, `trust.aisoc_keys_dir`,
 //!   `trust.ssh_namespace`, `trust.minisign_legacy`, `[agent]`, `[audit]`):
 //!   the last file that sets one wins. `formats` and
 //!   `agent.kernel_cache_owners` count as scalars: a later file's list
 //!   replaces the earlier list as a whole;
-//! * lists (`trust.keys`, `trust.ed25519`, `trust.allowed_signers`,
+//! * lists (`trust.keys`, `trust.notur_env`, `trust.ed25519`, `trust.allowed_signers`,
 //!   `trust.revoked`, `trust.revoked_dir`, `trust.deny_sha256`,
 //!   `trust.allow_sha256`, `[[trust.key]]`, `protect.allow_sha256`):
 //!   appended.
@@ -32,6 +32,8 @@
 //! [trust]
 //! keys = ["keys/release.pub"]        # unnamed key files, recognised by content
 //! keys_dir = "/etc/sigward/keys.d"   # every *.pem, *.pub, *.public in it
+//! aisoc_keys_dir = "/opt/aisoc/plugin-keys"  # as AiSOC reads it: *.pem, *.pub (any case)
+//! notur_env = "/var/www/panel/.env"  # its NOTUR_PUBLIC_KEY
 //! ed25519 = ["<64 hex>"]             # unnamed inline keys
 //! allowed_signers = ["allowed_signers"]
 //! ssh_namespace = "file"
@@ -44,7 +46,7 @@
 //!
 //! [[trust.key]]
 //! name = "vendor-a"
-//! file = "keys/vendor-a.pub"         # or: ed25519 = "<64 hex>"
+//! file = "keys/vendor-a.pub"         # or: ed25519 = "<64 hex>", notur_env = "PATH"
 //! groups = ["vendors"]
 //! not_before = 2026-01-01T00:00:00Z
 //! not_after = 2027-01-01T00:00:00Z
@@ -177,6 +179,13 @@ pub struct Trust {
     pub keys: Vec<Located<PathBuf>>,
     /// A directory of unnamed key files.
     pub keys_dir: Option<Located<PathBuf>>,
+    /// AiSOC's trusted-keys directory, read as AiSOC reads it: every
+    /// `*.pem` and `*.pub` (any case), each an Ed25519 SPKI public key
+    /// labelled with its file name without the extension; files AiSOC
+    /// cannot use are skipped with a warning.
+    pub aisoc_keys_dir: Option<Located<PathBuf>>,
+    /// Notur panels' `.env` files: their `NOTUR_PUBLIC_KEY`, unnamed.
+    pub notur_env: Vec<Located<PathBuf>>,
     /// Unnamed raw Ed25519 public keys given inline.
     pub ed25519: Vec<Located<[u8; 32]>>,
     /// OpenSSH `allowed_signers` files.
@@ -209,6 +218,8 @@ pub enum KeySource {
     File(Located<PathBuf>),
     /// An inline raw Ed25519 key.
     Ed25519(Located<[u8; 32]>),
+    /// The `NOTUR_PUBLIC_KEY` of a Notur panel's `.env` file.
+    NoturEnv(Located<PathBuf>),
 }
 
 /// A `[[trust.key]]` entry.

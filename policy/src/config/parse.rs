@@ -20,6 +20,8 @@ pub struct Fragment {
     pub(super) formats: Option<Located<Vec<Format>>>,
     pub(super) keys: Vec<Located<PathBuf>>,
     pub(super) keys_dir: Option<Located<PathBuf>>,
+    pub(super) aisoc_keys_dir: Option<Located<PathBuf>>,
+    pub(super) notur_env: Vec<Located<PathBuf>>,
     pub(super) ed25519: Vec<Located<[u8; 32]>>,
     pub(super) allowed_signers: Vec<Located<PathBuf>>,
     pub(super) ssh_namespace: Option<Located<String>>,
@@ -90,6 +92,20 @@ pub fn parse_fragment_all(
         }
         if let Some(d) = &t.keys_dir {
             f.keys_dir = errors.keep(cx.path(d, "trust.keys_dir"));
+        }
+        if let Some(d) = &t.aisoc_keys_dir {
+            f.aisoc_keys_dir = errors.keep(cx.path(d, "trust.aisoc_keys_dir"));
+        }
+        if let Some(e) = &t.notur_env {
+            let files = match e.get_ref() {
+                OneOrMany::One(one) => vec![one.clone()],
+                OneOrMany::Many(many) => many.clone(),
+            };
+            for one in files {
+                let spanned = Spanned::new(e.span(), one);
+                f.notur_env
+                    .extend(errors.keep(cx.path(&spanned, "trust.notur_env")));
+            }
         }
         for k in &t.ed25519 {
             let v = errors.keep(ed25519_hex(&cx, k, "trust.ed25519 entries"));
@@ -370,10 +386,30 @@ pub(super) fn named_key(cx: &Cx<'_>, k: &Spanned<RawNamedKey>) -> Result<NamedKe
             "trust.key name must be letters, digits, '.', '_' or '-' (at most 128)",
         ));
     }
-    let source = match (&r.file, &r.ed25519) {
-        (Some(f), None) => KeySource::File(cx.path(f, "trust.key file")?),
-        (None, Some(h)) => {
+    let source = match (&r.file, &r.ed25519, &r.notur_env) {
+        (Some(f), None, None) => KeySource::File(cx.path(f, "trust.key file")?),
+        (None, Some(h), None) => {
             KeySource::Ed25519(cx.located(h, ed25519_hex(cx, h, "trust.key ed25519")?))
+        }
+        (None, None, Some(e)) => KeySource::NoturEnv(cx.path(e, "trust.key notur_env")?),
+        (None, None, None) => {
+            return Err(cx.err(
+                k.span(),
+                format!(
+                    "trust.key {:?} needs exactly one of file = \"PATH\" or ed25519 = \"<64 hex>\"",
+                    r.name.get_ref()
+                ),
+            ))
+        }
+        _ if r.notur_env.is_some() => {
+            return Err(cx.err(
+                k.span(),
+                format!(
+                    "trust.key {:?} needs exactly one of file = \"PATH\", ed25519 = \"<64 hex>\" \
+                     or notur_env = \"PATH\"",
+                    r.name.get_ref()
+                ),
+            ))
         }
         _ => {
             return Err(cx.err(

@@ -79,6 +79,22 @@ fn render(p: &Policy, files: Option<&[PathBuf]>) -> String {
             at(d.file, d.line)
         ));
     }
+    if let Some(d) = &p.trust.aisoc_keys_dir {
+        o.push_str(&format!(
+            "aisoc_keys_dir = {}{}\n",
+            qp(&d.value),
+            at(d.file, d.line)
+        ));
+    }
+    list(
+        &mut o,
+        "notur_env",
+        p.trust
+            .notur_env
+            .iter()
+            .map(|k| (qp(&k.value), k.file, k.line))
+            .collect(),
+    );
     list(
         &mut o,
         "ed25519",
@@ -160,6 +176,7 @@ fn render(p: &Policy, files: Option<&[PathBuf]>) -> String {
             KeySource::Ed25519(h) => {
                 o.push_str(&format!("ed25519 = {}{here}\n", q(&hex::encode(h.value))))
             }
+            KeySource::NoturEnv(f) => o.push_str(&format!("notur_env = {}{here}\n", qp(&f.value))),
         }
         if !k.groups.is_empty() {
             let g: Vec<String> = k.groups.iter().map(|g| q(g)).collect();

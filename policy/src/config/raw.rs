@@ -41,6 +41,8 @@ pub(super) struct RawTrust {
     #[serde(default)]
     pub(super) keys: Vec<Spanned<String>>,
     pub(super) keys_dir: Option<Spanned<String>>,
+    pub(super) aisoc_keys_dir: Option<Spanned<String>>,
+    pub(super) notur_env: Option<Spanned<OneOrMany>>,
     #[serde(default)]
     pub(super) ed25519: Vec<Spanned<String>>,
     #[serde(default)]
@@ -65,6 +67,7 @@ pub(super) struct RawNamedKey {
     pub(super) name: Spanned<String>,
     pub(super) file: Option<Spanned<String>>,
     pub(super) ed25519: Option<Spanned<String>>,
+    pub(super) notur_env: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) groups: Vec<Spanned<String>>,
     pub(super) not_before: Option<Spanned<RawTime>>,

@@ -707,3 +707,58 @@ fn kernel_audit_merges_prints_and_parses_back() {
     let back = parse(&text, Path::new("/"));
     assert_eq!(back.map(|b| b.audit.kernel_audit), Ok(true));
 }
+
+#[test]
+fn aisoc_keys_dir_and_notur_env() {
+    let pol = p("[trust]\naisoc_keys_dir = \"aisoc-keys\"\nnotur_env = \"/var/www/panel/.env\"\n\n[[trust.key]]\nname = \"notur\"\nnotur_env = \"../panel.env\"\n")
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        pol.trust.aisoc_keys_dir.as_ref().map(|d| d.value.clone()),
+        Some(PathBuf::from("/etc/sigward/aisoc-keys"))
+    );
+    assert_eq!(pol.origins.get("trust.aisoc_keys_dir"), Some(&(0, 2)));
+    assert_eq!(
+        pol.trust
+            .notur_env
+            .iter()
+            .map(|e| e.value.clone())
+            .collect::<Vec<_>>(),
+        [PathBuf::from("/var/www/panel/.env")]
+    );
+    assert!(
+        matches!(&pol.trust.named[0].source, KeySource::NoturEnv(f) if f.value == Path::new("/etc/panel.env"))
+    );
+    let printed = to_toml(&pol, &[PathBuf::from("/etc/sigward/policy.toml")]);
+    for want in [
+        "aisoc_keys_dir = \"/etc/sigward/aisoc-keys\"",
+        "\"/var/www/panel/.env\",",
+        "notur_env = \"/etc/panel.env\"",
+    ] {
+        assert!(printed.contains(want), "{want}\n{printed}");
+    }
+    // A list of .env files, appended across files; the directory: last wins.
+    let a = frag(
+        "[trust]\nnotur_env = [\"/a/.env\", \"/b/.env\"]\naisoc_keys_dir = \"/x\"\n",
+        0,
+    );
+    let b = frag(
+        "[trust]\nnotur_env = \"/c/.env\"\naisoc_keys_dir = \"/y\"\n",
+        1,
+    );
+    let merged = merge(&[a, b]).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(merged.trust.notur_env.len(), 3);
+    assert_eq!(
+        merged.trust.aisoc_keys_dir.map(|d| d.value),
+        Some(PathBuf::from("/y"))
+    );
+    // A named key has one source.
+    let (line, msg) =
+        err_line("[[trust.key]]\nname = \"n\"\nfile = \"k.pub\"\nnotur_env = \"/p/.env\"\n");
+    assert_eq!(line, Some(1), "{msg}");
+    assert!(
+        msg.contains("notur_env = \\\"PATH\\\"") || msg.contains("notur_env = \"PATH\""),
+        "{msg}"
+    );
+    let (line, msg) = err_line("[trust]\naisoc_keys_dir = 5\n");
+    assert_eq!(line, Some(2), "{msg}");
+}

@@ -27,8 +27,9 @@
 //! The whole document is validated before any of those checks (version 1,
 //! algorithm `ed25519`, both hex fields, the base64 signature of 64 bytes),
 //! so a broken file is always `malformed`. Hex is accepted in either case
-//! (Cloacina compares lowercase strings; the digest compared here is the
-//! decoded one). The signature is always checked over the digest computed
+//! (the digest compared here is the decoded one); Cloacina compares
+//! lower-case strings and refuses upper-case hex, so a success with it
+//! carries a warning ([`Decoded::host_warnings`]). The signature is always checked over the digest computed
 //! from the file, never over `package_hash`.
 //!
 //! Trust: Cloacina public keys are SPKI `PUBLIC KEY` PEM files, loaded by
@@ -141,6 +142,34 @@ pub enum ParseError {
     },
 }
 
+/// Cloacina compares `package_hash` as text with the lower-case hex of the
+/// digest it computes: upper-case hex decodes to the same digest here, but
+/// Cloacina refuses the package (`TamperedPackage`).
+pub const WARN_UPPER_PACKAGE_HASH: &str =
+    "upper-case hex in package_hash: Cloacina compares it as text and will refuse this package";
+
+/// Cloacina finds the signer by comparing `key_fingerprint` as text with the
+/// lower-case fingerprints of its trusted keys (`UntrustedSigner`).
+pub const WARN_UPPER_KEY_FINGERPRINT: &str =
+    "upper-case hex in key_fingerprint: Cloacina compares it as text and will refuse this package";
+
+impl Decoded {
+    /// What sigward accepts in this signature and Cloacina refuses (see
+    /// [`Verdict::Verified`]'s `warnings`): upper-case hex in
+    /// `package_hash` or `key_fingerprint`.
+    pub fn host_warnings(&self) -> Vec<String> {
+        let upper = crate::formats::conductor::has_upper;
+        let mut out = Vec::new();
+        if upper(&self.doc.package_hash) {
+            out.push(WARN_UPPER_PACKAGE_HASH.to_string());
+        }
+        if upper(&self.doc.key_fingerprint) {
+            out.push(WARN_UPPER_KEY_FINGERPRINT.to_string());
+        }
+        out
+    }
+}
+
 /// Parses and decodes a signature file; the error is Cloacina's
 /// `MalformedSignature` reason.
 pub fn parse(bytes: &[u8]) -> Result<Decoded, ParseError> {
@@ -221,7 +250,7 @@ pub fn verify(
             Some(fp),
         );
     }
-    Verdict::verified(fp, Format::Cloacina, trusted.label.clone())
+    Verdict::verified(fp, Format::Cloacina, trusted.label.clone()).with_warnings(d.host_warnings())
 }
 
 /// Writes the detached signature Cloacina writes for a package with this
@@ -395,6 +424,46 @@ mod tests {
                 Some("release".into())
             )
         );
+    }
+
+    #[test]
+    fn upper_case_hex_verifies_with_a_warning() {
+        // Cloacina compares package_hash and key_fingerprint as text and
+        // refuses upper-case hex: sigward reads the same bytes, and says so.
+        let ts = store();
+        let doc: DetachedSignature = serde_json::from_slice(SIG).unwrap();
+        assert!(check(PACKAGE, SIG, &ts).warnings().is_empty());
+        let mut d = doc.clone();
+        d.package_hash = d.package_hash.to_uppercase();
+        let v = check(
+            PACKAGE,
+            serde_json::to_string_pretty(&d).unwrap().as_bytes(),
+            &ts,
+        );
+        assert!(v.is_verified());
+        assert_eq!(
+            v.warnings(),
+            ["upper-case hex in package_hash: Cloacina compares it as text and will refuse this package"]
+        );
+        d.key_fingerprint = d.key_fingerprint.to_uppercase();
+        let v = check(
+            PACKAGE,
+            serde_json::to_string_pretty(&d).unwrap().as_bytes(),
+            &ts,
+        );
+        assert!(v.is_verified());
+        assert_eq!(
+            v.warnings(),
+            [WARN_UPPER_PACKAGE_HASH, WARN_UPPER_KEY_FINGERPRINT]
+        );
+        // A refusal carries no warning.
+        assert!(check(
+            TAMPERED,
+            serde_json::to_string_pretty(&d).unwrap().as_bytes(),
+            &ts
+        )
+        .warnings()
+        .is_empty());
     }
 
     #[test]

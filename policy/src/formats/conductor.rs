@@ -98,11 +98,40 @@ pub struct Decoded {
     pub signature: Signature,
 }
 
+/// Conductor compares `plugin_hash` as text with the lower-case hex of the
+/// digest it computes: upper-case hex decodes to the same digest here, but
+/// Conductor refuses the plugin.
+pub const WARN_UPPER_PLUGIN_HASH: &str =
+    "upper-case hex in plugin_hash: Conductor compares it as text and will refuse this plugin";
+
+/// Conductor compares `public_key` as text with the keys it trusts.
+pub const WARN_UPPER_PUBLIC_KEY: &str =
+    "upper-case hex in public_key: Conductor compares it as text and will refuse this plugin";
+
 impl Decoded {
+    /// What sigward accepts in this signature and Conductor refuses (see
+    /// [`Verdict::Verified`]'s `warnings`): upper-case hex in `plugin_hash`
+    /// or `public_key`.
+    pub fn host_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if has_upper(&self.doc.plugin_hash) {
+            out.push(WARN_UPPER_PLUGIN_HASH.to_string());
+        }
+        if has_upper(&self.doc.public_key) {
+            out.push(WARN_UPPER_PUBLIC_KEY.to_string());
+        }
+        out
+    }
+
     /// `"Name <email>"`, or whichever part is present.
     pub fn signer(&self) -> Option<String> {
         person(&self.doc.developer.name, &self.doc.developer.email)
     }
+}
+
+/// Whether hex text holds upper-case digits (`A`-`F`).
+pub(crate) fn has_upper(hex: &str) -> bool {
+    hex.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 fn person(name: &str, email: &str) -> Option<String> {
@@ -288,7 +317,8 @@ fn verify_with(
             Some(fp),
         );
     }
-    let v = Verdict::verified(fp, Format::Conductor, d.signer().or(trusted_label));
+    let v = Verdict::verified(fp, Format::Conductor, d.signer().or(trusted_label))
+        .with_warnings(d.host_warnings());
     if self_signed {
         v.as_self_signed()
     } else {
@@ -365,7 +395,11 @@ pub struct KeysToml {
 /// revoked_at = "2026-06-04T00:00:00Z" # optional
 /// ```
 ///
-/// Either case of hex and surrounding blanks are accepted. When both
+/// Either case of hex and surrounding blanks are accepted; in `[[keys]]`,
+/// upper-case hex and a missing `name`, `email` or `added_at` are reported
+/// as warnings, since Conductor refuses them. A file that names `revoked`
+/// but lists nothing (`revoked = []`) revokes nothing, as in Conductor, with
+/// a warning ([`WARN_EMPTY_REVOCATION_LIST`]). When both
 /// `fingerprint` and `public_key` are given they must name the same key. A
 /// revocation entry that cannot be read is an error for the whole file, as
 /// in Conductor: skipping it would leave a compromised key trusted. Other
@@ -440,7 +474,12 @@ pub fn parse_keys_toml(source: &str, text: &[u8]) -> Result<KeysToml, KeyFileErr
             if is_keys {
                 key_entries += 1;
                 match key_entry(source, index, &field) {
-                    Ok(k) => keys.push(k),
+                    Ok((k, laxer)) => {
+                        keys.push(k);
+                        warnings.extend(laxer.into_iter().map(|w| {
+                            format!("{source}: line {line}: [[keys]] entry {index}: {w}")
+                        }));
+                    }
                     Err(why) => warnings.push(format!(
                         "{source}: line {line}: [[keys]] entry {index} skipped: {why}"
                     )),
@@ -453,6 +492,15 @@ pub fn parse_keys_toml(source: &str, text: &[u8]) -> Result<KeysToml, KeyFileErr
                 revoked.push(fp);
             }
         }
+    }
+    if keys.is_empty() && revoked.is_empty() && key_entries == 0 && names_revoked(&doc) {
+        // `revoked = []` (or no table at all beside it): a revocation list
+        // that revokes nothing, as Conductor reads it.
+        warnings.push(format!("{source}: {WARN_EMPTY_REVOCATION_LIST}"));
+        return Ok(KeysToml {
+            trusted: (keys, warnings),
+            revoked,
+        });
     }
     if keys.is_empty() && revoked.is_empty() {
         return Err(KeyFileError::NoUsableKey(if key_entries == 0 {
@@ -467,23 +515,96 @@ pub fn parse_keys_toml(source: &str, text: &[u8]) -> Result<KeysToml, KeyFileErr
     })
 }
 
+/// The warning about a Conductor revocation list that lists nothing (an
+/// empty file in `revoked_dir`, or `revoked = []`).
+pub const WARN_EMPTY_REVOCATION_LIST: &str = "revokes nothing (an empty Conductor revocation list)";
+
+/// The warning about a `[[keys]]` entry whose `public_key` has upper-case
+/// hex: Conductor compares the keys of signatures with it as text.
+pub const WARN_UPPER_TRUSTED_KEY: &str =
+    "upper-case hex in public_key: Conductor compares it as text and will not trust this key";
+
+/// Whether a document names a `revoked` array (empty or not).
+fn names_revoked(doc: &toml::Spanned<toml::de::DeTable<'_>>) -> bool {
+    doc.get_ref().iter().any(|(k, v)| {
+        k.get_ref().as_ref() == "revoked" && matches!(v.get_ref(), toml::de::DeValue::Array(_))
+    })
+}
+
+/// Whether `text` is a Conductor revocation list that lists nothing: TOML
+/// with no entry at all (an empty file, or only comments), or with only
+/// empty `revoked` and `keys` arrays. Conductor reads such a file
+/// (`revoked` defaults to empty) and revokes nothing.
+pub fn is_empty_revocation_list(text: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return false;
+    };
+    let Ok(doc) = toml::de::DeTable::parse(text) else {
+        return false;
+    };
+    doc.get_ref().iter().all(|(k, v)| {
+        matches!(k.get_ref().as_ref(), "revoked" | "keys")
+            && matches!(v.get_ref(), toml::de::DeValue::Array(a) if a.is_empty())
+    })
+}
+
+/// Whether `text` looks like a Conductor keys file: `[[keys]]` or
+/// `[[revoked]]` tables, or a `revoked = [...]` array.
+pub fn looks_like_keys_toml(text: &[u8]) -> bool {
+    let has = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
+    if has(b"[[keys]]") || has(b"[[revoked]]") {
+        return true;
+    }
+    let Ok(text) = std::str::from_utf8(text) else {
+        return false;
+    };
+    toml::de::DeTable::parse(text).is_ok_and(|doc| names_revoked(&doc))
+}
+
 type Field<'a> = dyn Fn(&str) -> Result<Option<(String, usize)>, String> + 'a;
 
-fn key_entry(source: &str, index: usize, field: &Field<'_>) -> Result<TrustedKey, String> {
+/// One `[[keys]]` entry: the key, and what Conductor refuses in the entry
+/// although sigward reads it (upper-case hex, a missing `name`, `email` or
+/// `added_at`).
+fn key_entry(
+    source: &str,
+    index: usize,
+    field: &Field<'_>,
+) -> Result<(TrustedKey, Vec<String>), String> {
     let (hexkey, _) = field("public_key")?.ok_or("no `public_key`")?;
-    let name = field("name")?.map(|(s, _)| s).unwrap_or_default();
-    let email = field("email")?.map(|(s, _)| s).unwrap_or_default();
+    let name = field("name")?;
+    let email = field("email")?;
     // `added_at` is informative; Conductor writes it as a string.
+    let added_at = field("added_at")?;
     let key = crate::formats::notur::parse_hex_key(hexkey.trim().as_bytes())
         .map_err(|e| format!("`public_key` is not a 64-hex-character Ed25519 key: {e}"))?;
+    let mut laxer = Vec::new();
+    if has_upper(&hexkey) {
+        laxer.push(WARN_UPPER_TRUSTED_KEY.to_string());
+    }
+    let missing: Vec<&str> = [("name", &name), ("email", &email), ("added_at", &added_at)]
+        .into_iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k)
+        .collect();
+    if !missing.is_empty() {
+        laxer.push(format!(
+            "no `{}`: Conductor requires name, email and added_at in every entry and will refuse \
+             this file",
+            missing.join("`, `")
+        ));
+    }
+    let name = name.map(|(s, _)| s).unwrap_or_default();
+    let email = email.map(|(s, _)| s).unwrap_or_default();
     let label = person(&name, &email);
-    Ok(TrustedKey::new(
+    let key = TrustedKey::new(
         KeyMaterial::Ed25519(key),
         source,
         index,
         KeyOrigin::Conductor { name, email },
     )
-    .with_label(label))
+    .with_label(label);
+    Ok((key, laxer))
 }
 
 fn revoked_entry(field: &Field<'_>) -> Result<Fingerprint, (Option<usize>, String)> {

@@ -1,6 +1,7 @@
 //! Notur extension archive signatures.
 //!
-//! Notur (`php artisan notur:export --sign`, `npx notur-pack --sign`) signs an
+//! Notur (`php artisan notur:export --sign`; the SDK's `notur-pack --sign`,
+//! which is not published on npm) signs an
 //! archive `X.notur` with libsodium's `crypto_sign_detached`: a plain Ed25519
 //! signature over the **whole file** (no prehash). Next to the archive it
 //! writes:
@@ -452,6 +453,8 @@ pub fn hex_key_fingerprint(hex64: &[u8]) -> Option<Fingerprint> {
         .ok()
         .map(|k| Fingerprint::of_ed25519(&k))
 }
+
+pub mod env;
 
 #[cfg(test)]
 mod tests;

@@ -315,7 +315,7 @@ fn keys_toml_variants_and_errors() {
     assert_eq!(parsed.trusted.0.len(), 1);
     assert_eq!(parsed.trusted.0[0].block, 2);
     assert_eq!(parsed.trusted.0[0].label.as_deref(), Some("ok"));
-    assert_eq!(parsed.trusted.1.len(), 1);
+    assert_eq!(parsed.trusted.1.len(), 2);
     assert!(
         parsed.trusted.1[0].contains("k.toml: line 1"),
         "{:?}",
@@ -406,4 +406,121 @@ fn mutated_signature_files_never_panic() {
         &store(),
         dev_fp(),
     );
+}
+
+#[test]
+fn empty_revocation_lists_revoke_nothing_with_a_warning() {
+    // Conductor's `revoked` defaults to empty: these revoke nothing there,
+    // and sigward reads them the same way instead of refusing the policy.
+    for text in ["revoked = []\n", "# nothing yet\nrevoked = []\nkeys = []\n"] {
+        let parsed = parse_keys_toml("revoked_keys.toml", text.as_bytes()).unwrap();
+        assert!(parsed.revoked.is_empty() && parsed.trusted.0.is_empty());
+        assert_eq!(
+            parsed.trusted.1,
+            ["revoked_keys.toml: revokes nothing (an empty Conductor revocation list)"]
+        );
+        let mut ts = TrustStore::new();
+        let r = ts.add_file("revoked_keys.toml", text.as_bytes()).unwrap();
+        assert_eq!((r.added, r.revoked, r.warnings.len()), (0, 0, 1));
+        let r = ts
+            .add_revocation_file("revoked_keys.toml", text.as_bytes())
+            .unwrap();
+        assert_eq!((r.added, r.revoked, r.warnings.len()), (0, 0, 1));
+    }
+    // An empty file (or comments only) is one too, where a revocation
+    // list is expected.
+    for text in ["", "\n", "# revoked keys\n"] {
+        assert!(is_empty_revocation_list(text.as_bytes()), "{text:?}");
+        let mut ts = TrustStore::new();
+        let r = ts.add_revocation_file("r.toml", text.as_bytes()).unwrap();
+        assert_eq!(
+            r.warnings,
+            ["r.toml: revokes nothing (an empty Conductor revocation list)"]
+        );
+        // ...but not where keys are expected.
+        assert!(ts.add_file("r.toml", text.as_bytes()).is_err());
+    }
+    // A trust list that trusts nothing is still refused, and a list with
+    // entries is no empty list.
+    assert!(matches!(
+        parse_keys_toml("k", b"keys = []\n"),
+        Err(KeyFileError::NoUsableKey(_))
+    ));
+    assert!(!is_empty_revocation_list(REVOKED_TOML));
+    assert!(!is_empty_revocation_list(PUBLIC));
+    assert!(!is_empty_revocation_list(b"revoked = [1]\n"));
+    assert!(!is_empty_revocation_list(b"other = []\n"));
+    assert!(!is_empty_revocation_list(b"\xff"));
+    // A broken revocation list stays an error.
+    assert!(parse_keys_toml("k", b"revoked = [{ reason = \"x\" }]\n").is_err());
+}
+
+#[test]
+fn trusted_keys_entries_conductor_refuses_are_loaded_with_warnings() {
+    let pk = hex::encode(dev_key().verifying_key().as_bytes());
+    // As `conductor-sign trust add` writes it: no warning.
+    let full = format!(
+        "[[keys]]\nname = \"Official Plugin\"\nemail = \"\"\npublic_key = \"{pk}\"\nadded_at = \"2025-11-19T08:50:03.113904+00:00\"\n"
+    );
+    let parsed = parse_keys_toml("trusted_keys.toml", full.as_bytes()).unwrap();
+    assert!(parsed.trusted.1.is_empty(), "{:?}", parsed.trusted.1);
+    // Upper-case hex and missing fields: the key is trusted, and the
+    // warnings name the entry and what Conductor does with it.
+    let lax = format!(
+        "[[keys]]\nname = \"Official Plugin\"\nemail = \"\"\npublic_key = \"{}\"\nadded_at = \"2025-11-19T08:50:03+00:00\"\n\n[[keys]]\npublic_key = \"{pk}\"\nname = \"n\"\n",
+        pk.to_uppercase()
+    );
+    let parsed = parse_keys_toml("trusted_keys.toml", lax.as_bytes()).unwrap();
+    assert_eq!(parsed.trusted.0.len(), 2);
+    assert_eq!(parsed.trusted.0[0].fingerprint, dev_fp());
+    assert_eq!(
+        parsed.trusted.1,
+        [
+            "trusted_keys.toml: line 1: [[keys]] entry 1: upper-case hex in public_key: Conductor \
+             compares it as text and will not trust this key",
+            "trusted_keys.toml: line 7: [[keys]] entry 2: no `email`, `added_at`: Conductor \
+             requires name, email and added_at in every entry and will refuse this file",
+        ]
+    );
+    let mut ts = TrustStore::new();
+    let r = ts.add_file("trusted_keys.toml", lax.as_bytes()).unwrap();
+    assert_eq!(r.warnings.len(), 2);
+    assert!(check(PLUGIN, SIG, &ts).is_verified());
+}
+
+#[test]
+fn upper_case_hex_in_a_signature_verifies_with_a_warning() {
+    let ts = store();
+    assert!(check(PLUGIN, SIG, &ts).warnings().is_empty());
+    let doc: SignatureFile = serde_json::from_slice(SIG).unwrap();
+    let mut d = doc.clone();
+    d.plugin_hash = d.plugin_hash.to_uppercase();
+    let v = check(
+        PLUGIN,
+        serde_json::to_string_pretty(&d).unwrap().as_bytes(),
+        &ts,
+    );
+    assert!(v.is_verified());
+    assert_eq!(
+        v.warnings(),
+        ["upper-case hex in plugin_hash: Conductor compares it as text and will refuse this plugin"]
+    );
+    d.public_key = d.public_key.to_uppercase();
+    let v = check(
+        PLUGIN,
+        serde_json::to_string_pretty(&d).unwrap().as_bytes(),
+        &ts,
+    );
+    assert!(v.is_verified());
+    assert_eq!(
+        v.warnings(),
+        [WARN_UPPER_PLUGIN_HASH, WARN_UPPER_PUBLIC_KEY]
+    );
+    // Only successes carry warnings.
+    let v = check(
+        TAMPERED,
+        serde_json::to_string_pretty(&d).unwrap().as_bytes(),
+        &ts,
+    );
+    assert!(!v.is_verified() && v.warnings().is_empty());
 }
