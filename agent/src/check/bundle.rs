@@ -219,7 +219,7 @@ fn bundle_files_watched(
 
 /// A relative path's components joined with `/` (`PurePath.as_posix()`),
 /// as bytes.
-fn posix(rel: &Path) -> Vec<u8> {
+pub(super) fn posix(rel: &Path) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, c) in rel.components().enumerate() {
         if i > 0 {
