@@ -97,7 +97,10 @@ impl DataPattern {
         if text.starts_with('/') {
             return Err(PatternError::Absolute(text.to_string()));
         }
-        if let Some(found) = text.chars().find(|c| matches!(c, '[' | ']' | '{' | '}' | '\\')) {
+        if let Some(found) = text
+            .chars()
+            .find(|c| matches!(c, '[' | ']' | '{' | '}' | '\\'))
+        {
             return Err(PatternError::Unsupported {
                 pattern: text.to_string(),
                 found,
@@ -169,7 +172,8 @@ fn match_components(pat: &[&[u8]], path: &[&[u8]]) -> bool {
             },
         }
     }
-    pat.get(p..).is_some_and(|rest| rest.iter().all(|c| *c == b"**"))
+    pat.get(p..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == b"**"))
 }
 
 /// One component against `*` and `?` (a byte each; `*` any run of bytes).
@@ -197,16 +201,15 @@ fn match_component(pat: &[u8], name: &[u8]) -> bool {
             },
         }
     }
-    pat.get(p..).is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+    pat.get(p..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 /// Whether a file with this name is never data, whatever the patterns say:
 /// its suffix is one of [`NEVER_SUFFIXES`], or it holds `.so.`.
 pub fn never_data(name: &[u8]) -> bool {
     let lower = name.to_ascii_lowercase();
-    NEVER_SUFFIXES
-        .iter()
-        .any(|s| lower.ends_with(s.as_bytes()))
+    NEVER_SUFFIXES.iter().any(|s| lower.ends_with(s.as_bytes()))
         || lower.windows(4).any(|w| w == b".so.")
 }
 
@@ -295,7 +298,12 @@ mod tests {
         ] {
             assert!(never_data(n.as_bytes()), "{n}");
         }
-        for n in ["README.md", "rules/example.yaml", "sonnet.txt", "notes.solution"] {
+        for n in [
+            "README.md",
+            "rules/example.yaml",
+            "sonnet.txt",
+            "notes.solution",
+        ] {
             assert!(!never_data(n.as_bytes()), "{n}");
         }
         assert_eq!(refused_content(b"\x7fELF\x02"), Some("an ELF binary"));

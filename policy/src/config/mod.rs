@@ -80,8 +80,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::fingerprint::Fingerprint;
 use crate::bundle_data::DataPattern;
+use crate::fingerprint::Fingerprint;
 use crate::formats::Format;
 
 mod merge;

@@ -578,7 +578,10 @@ fn names_that_are_not_utf8_are_listed_as_python_lists_them() {
     );
     let files: BTreeMap<Vec<u8>, [u8; 32]> = [
         (b"lib/\xffx.py".to_vec(), Sha256::digest(b"a").into()),
-        ("lib/\u{e000}.py".as_bytes().to_vec(), Sha256::digest(b"b").into()),
+        (
+            "lib/\u{e000}.py".as_bytes().to_vec(),
+            Sha256::digest(b"b").into(),
+        ),
         (b"z.py".to_vec(), Sha256::digest(b"c").into()),
     ]
     .into_iter()
