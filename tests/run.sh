@@ -8,7 +8,7 @@
 #    images), debootstrap, systemd-nspawn (systemd-container) and rpm (the
 #    packaged agent under systemd), promtool (prometheus: the alerting
 #    rules); with pip, Python's cryptography and PyYAML (signers and the
-#    AiSOC manifest vectors).
+#    AiSOC manifest vectors), and AiSOC's released CLI, aisoc-cli 0.1.0.
 # 2. cargo test --workspace --no-fail-fast: unit tests, the policy crate's
 #    vectors, and the root-only end-to-end, attack and fault suites, each of
 #    which must have run (not been skipped).
@@ -56,17 +56,32 @@ if [ ${#apt_pkgs[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
 fi
 # The Python on PATH signs test files (cryptography) and computes the AiSOC
-# vectors (PyYAML); AiSOC's released CLI (aisoc-cli, `aisoc keygen`) writes
-# AiSOC keys. pip first (a Debian python3 refuses that without
+# vectors (PyYAML). pip first (a Debian python3 refuses that without
 # --break-system-packages, PEP 668), then Debian's packages.
-if ! python3 -c 'import cryptography, yaml' 2>/dev/null || ! command -v aisoc >/dev/null; then
-    pip=(python3 -m pip install --quiet --disable-pip-version-check cryptography pyyaml aisoc-cli==0.1.0)
+if ! python3 -c 'import cryptography, yaml' 2>/dev/null; then
+    pip=(python3 -m pip install --quiet --disable-pip-version-check cryptography pyyaml)
     "${pip[@]}" 2>/dev/null || "${pip[@]}" --break-system-packages 2>/dev/null || {
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends python3-cryptography python3-yaml
     }
     python3 -c 'import cryptography, yaml' || {
         echo "tests/run.sh: cannot install Python's cryptography and PyYAML for $(command -v python3)" >&2
+        exit 1
+    }
+fi
+
+# AiSOC's released CLI (aisoc keygen, aisoc plugin new) makes the keys and
+# plugins of tests/e2e/aisoc.rs and tests/e2e/upstream.rs. PyPI only (it needs cryptography >= 46,
+# newer than Debian 12's): pip, with --break-system-packages where PEP 668
+# asks for it.
+if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("aisoc-cli") != "0.1.0")' 2>/dev/null; then
+    pip=(python3 -m pip install --quiet --disable-pip-version-check aisoc-cli==0.1.0)
+    "${pip[@]}" 2>/dev/null || "${pip[@]}" --break-system-packages || {
+        echo "tests/run.sh: cannot install aisoc-cli==0.1.0 from PyPI for $(command -v python3)" >&2
+        exit 1
+    }
+    python3 -c 'import aisoc_cli.main, cryptography, yaml' || {
+        echo "tests/run.sh: aisoc-cli is installed but does not import" >&2
         exit 1
     }
 fi

@@ -292,6 +292,7 @@ STATUS is one of:
   verified               a valid signature by a trusted key
   self-signed            a valid signature by an untrusted key (allow_self_signed)
   allow-sha256           no signature needed: the content's SHA-256 is on the allow list
+  bundle-data            readable, never executed: data of a verified AiSOC plugin (bundle_data)
   unsigned, malformed, tampered, untrusted, invalid, revoked, expired, writable
                          refused by verification: enforce mode denies the file
   empty (allowed)        an empty file, allowed (checked again once written)

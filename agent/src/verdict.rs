@@ -61,6 +61,9 @@ pub enum Why {
     Listed,
     /// An AiSOC manifest read (covered by the bundle signature).
     AisocManifest,
+    /// A data file of a verified AiSOC bundle read without a signature of
+    /// its own (`protect.bundle_data`).
+    BundleData,
     /// Refused by verification.
     Rejected(Reason),
     /// No verdict could be reached (the file could not be examined, or
@@ -83,6 +86,7 @@ impl Why {
             Why::SelfSigned => "self-signed",
             Why::Listed => "allow-sha256",
             Why::AisocManifest => "aisoc-manifest",
+            Why::BundleData => "bundle-data",
             Why::Rejected(r) => r.as_str(),
             Why::Error => "error",
         }
@@ -167,6 +171,44 @@ pub fn verified_detail(warnings: &[String]) -> String {
     detail
 }
 
+/// The detail of a read allowed as bundle data.
+pub const BUNDLE_DATA_DETAIL: &str = "not signed itself: a data file (protect.bundle_data) of an \
+     AiSOC plugin whose plugin.sig verifies, allowed for reading only";
+
+/// The detail of an exec of a file that was allowed as bundle data.
+pub const BUNDLE_DATA_EXEC: &str =
+    "a data file of an AiSOC plugin (protect.bundle_data) is never executed";
+
+impl Judgement {
+    /// Judges an outcome that allows a file as bundle data: a read is
+    /// allowed (`bundle-data`, recorded only with `log_allowed`); an exec
+    /// never is (`unsigned`), whoever asked for the verification (events
+    /// parked behind a read, a cached outcome).
+    pub fn of_bundle_data(
+        verdict: &Verdict,
+        exec: bool,
+        mode: Mode,
+        log_allowed: bool,
+    ) -> Judgement {
+        if exec || !verdict.is_verified() {
+            let refused = if verdict.is_verified() {
+                Verdict::reject(Reason::Unsigned, BUNDLE_DATA_EXEC, None)
+            } else {
+                verdict.clone()
+            };
+            return Judgement::of(&refused, mode, log_allowed);
+        }
+        Judgement {
+            decision: Decision::Allow,
+            why: Why::BundleData,
+            reason: Some("bundle-data"),
+            detail: BUNDLE_DATA_DETAIL.to_string(),
+            record: log_allowed,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// How a fail-closed (or, outside enforce mode, fail-open) answer counts:
 /// an event that got no verdict (the file could not be examined, the
 /// agent was stopping) is denied in enforce mode and allowed otherwise.
@@ -202,6 +244,31 @@ mod tests {
             assert!(j.record);
             assert_eq!(j.decision.allows(), mode != Mode::Enforce);
         }
+    }
+
+    #[test]
+    fn bundle_data_is_read_never_executed() {
+        let ok = Verdict::verified(
+            sigward_policy::Fingerprint::of_raw_key(&[1; 32]),
+            sigward_policy::Format::Aisoc,
+            None,
+        );
+        let j = Judgement::of_bundle_data(&ok, false, Mode::Enforce, false);
+        assert_eq!(
+            (j.decision, j.why, j.record),
+            (Decision::Allow, Why::BundleData, false)
+        );
+        assert!(Judgement::of_bundle_data(&ok, false, Mode::Enforce, true).record);
+        let j = Judgement::of_bundle_data(&ok, true, Mode::Enforce, false);
+        assert_eq!(j.decision, Decision::Deny);
+        assert_eq!(j.why, Why::Rejected(Reason::Unsigned));
+        assert_eq!(j.detail, BUNDLE_DATA_EXEC);
+        assert!(j.record);
+        let j = Judgement::of_bundle_data(&ok, true, Mode::Audit, false);
+        assert_eq!(j.decision, Decision::WouldDeny);
+        let j = Judgement::of_bundle_data(&rejected(Reason::Invalid), false, Mode::Enforce, false);
+        assert_eq!(j.why, Why::Rejected(Reason::Invalid));
+        assert_eq!(Why::BundleData.as_str(), "bundle-data");
     }
 
     #[test]

@@ -175,7 +175,7 @@ pub fn ssh_armour(blob: &[u8]) -> Vec<u8> {
 
 /// The AiSOC vector plugins' `*.py` maps, in the order `make_seeds.py`
 /// numbers them (sorted plugin directory names).
-pub static AISOC_FILES: LazyLock<Vec<BTreeMap<String, [u8; 32]>>> = LazyLock::new(|| {
+pub static AISOC_FILES: LazyLock<Vec<BTreeMap<Vec<u8>, [u8; 32]>>> = LazyLock::new(|| {
     [
         vector!("aisoc/plugins/json_manifest/files.json"),
         vector!("aisoc/plugins/no_python/files.json"),
@@ -196,7 +196,7 @@ pub static AISOC_FILES: LazyLock<Vec<BTreeMap<String, [u8; 32]>>> = LazyLock::ne
                 if hex::decode_to_slice(&h, &mut d).is_err() {
                     panic!("fixture files.json: bad digest for {path}");
                 }
-                (path, d)
+                (path.into_bytes(), d)
             })
             .collect()
     })

@@ -210,7 +210,7 @@ fn verify_file(case: &Case<'_>) -> Verdict {
     };
     let mut extra = Vec::new();
     if let Some((manifest, sig)) = &case.bundle {
-        let files = BTreeMap::from([(case.name.to_string(), digests.sha256)]);
+        let files = BTreeMap::from([(case.name.as_bytes().to_vec(), digests.sha256)]);
         let bundle = aisoc::Bundle {
             manifest_name: "plugin.yaml",
             manifest,
@@ -334,7 +334,7 @@ fn prepare(format: Format, content: &[u8]) -> Case<'_> {
         }
         Format::Aisoc => {
             let name = "plugin.py";
-            let files = BTreeMap::from([(name.to_string(), sha256)]);
+            let files = BTreeMap::from([(name.as_bytes().to_vec(), sha256)]);
             let sig = aisoc::sign_bundle(&signer, "plugin.yaml", MANIFEST.as_bytes(), &files)
                 .expect("AiSOC bundle signature");
             Case {

@@ -17,6 +17,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bundle_data;
 pub mod config;
 pub mod fingerprint;
 pub mod formats;

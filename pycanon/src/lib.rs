@@ -251,5 +251,92 @@ pub fn json_string_into(s: &str, out: &mut String) {
     pyobj::escape_into(&PyStr::from_str(s), out);
 }
 
+/// A file name as Python holds it: `os.fsdecode` of its bytes in a UTF-8
+/// locale (what `os.walk`, `os.listdir` and `pathlib` return), the
+/// `surrogateescape` error handler mapping every byte that is not part of
+/// valid UTF-8 (0x80 to 0xFF) to the lone surrogate U+DC80 to U+DCFF.
+///
+/// Its ordering is Python's `str` ordering (by code point), so that a
+/// sorted collection of names is in `sort_keys=True` order; no two byte
+/// strings give the same name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FsName(PyStr);
+
+impl FsName {
+    /// `os.fsdecode(bytes)` with the file system encoding UTF-8 and its
+    /// error handler `surrogateescape`. Python's UTF-8 decoder and Rust's
+    /// agree on which bytes are valid (no surrogates, no overlong forms,
+    /// nothing past U+10FFFF), and each invalid byte is escaped on its own,
+    /// so the result is Python's whatever the grouping of invalid bytes.
+    pub fn decode(bytes: &[u8]) -> FsName {
+        let mut cps = Vec::with_capacity(bytes.len());
+        for chunk in bytes.utf8_chunks() {
+            cps.extend(chunk.valid().chars().map(u32::from));
+            cps.extend(chunk.invalid().iter().map(|&b| 0xdc00 | u32::from(b)));
+        }
+        FsName(PyStr(cps))
+    }
+
+    /// Appends the name as `json.dumps` writes it with `ensure_ascii=True`:
+    /// an escaped byte becomes `\udcXX`.
+    pub fn json_into(&self, out: &mut String) {
+        pyobj::escape_into(&self.0, out);
+    }
+}
+
 #[cfg(test)]
 mod error_texts;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod fs_names {
+    use super::FsName;
+
+    fn json(bytes: &[u8]) -> String {
+        let mut out = String::new();
+        FsName::decode(bytes).json_into(&mut out);
+        out
+    }
+
+    // Expected values: `json.dumps(os.fsdecode(b))` in CPython 3.11.
+    #[test]
+    fn undecodable_bytes_become_lone_surrogates() {
+        assert_eq!(json(b"plain.py"), r#""plain.py""#);
+        assert_eq!(json(b"caf\xc3\xa9.py"), r#""caf\u00e9.py""#);
+        assert_eq!(json(b"a\xffb.py"), r#""a\udcffb.py""#);
+        assert_eq!(json(b"\x80"), r#""\udc80""#);
+        // A truncated sequence, then ASCII: each byte on its own.
+        assert_eq!(json(b"\xe2\x82A"), r#""\udce2\udc82A""#);
+        // UTF-8 of a surrogate and an overlong form are not UTF-8.
+        assert_eq!(json(b"\xed\xa0\x80"), r#""\udced\udca0\udc80""#);
+        assert_eq!(json(b"\xc0\xaf"), r#""\udcc0\udcaf""#);
+        // Past U+10FFFF.
+        assert_eq!(json(b"\xf4\x90\x80\x80"), r#""\udcf4\udc90\udc80\udc80""#);
+        // Astral characters are written as surrogate pairs.
+        assert_eq!(json("\u{1f600}".as_bytes()), r#""\ud83d\ude00""#);
+    }
+
+    #[test]
+    fn names_sort_by_code_point_as_python_does() {
+        // sorted([os.fsdecode(b"\xff"), "\ue000", "z", "\U0001f600"])
+        let mut v = [
+            FsName::decode("\u{1f600}".as_bytes()),
+            FsName::decode("\u{e000}".as_bytes()),
+            FsName::decode(b"\xff"),
+            FsName::decode(b"z"),
+        ];
+        v.sort();
+        let got: Vec<String> = v
+            .iter()
+            .map(|n| {
+                let mut s = String::new();
+                n.json_into(&mut s);
+                s
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [r#""z""#, r#""\udcff""#, r#""\ue000""#, r#""\ud83d\ude00""#]
+        );
+    }
+}

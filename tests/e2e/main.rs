@@ -17,6 +17,7 @@
 
 use sigward_testkit::{harness, openers};
 
+mod aisoc;
 mod alerts;
 mod cli;
 mod control;

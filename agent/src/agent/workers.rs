@@ -205,7 +205,7 @@ pub(super) fn process(
             ),
             check::sig_path_for(&path),
         ),
-        None => match check::evaluate_in_watched(&engine, fd, &path, buf, &mut watch) {
+        None => match check::evaluate_in_watched(&engine, fd, &path, exec, buf, &mut watch) {
             Ok(outcome) => outcome,
             Err(why) => {
                 let waiters = claim.finish();
@@ -237,6 +237,9 @@ pub(super) fn process(
     let plain_allow = outcome.verdict.is_verified()
         && !outcome.verdict.is_self_signed()
         && !engine.policy.audit.log_allowed;
+    // Bundle data is allowed for reading only: never from the cache for an
+    // exec, and never left to the kernel (an ignore mark covers execs).
+    let data = outcome.bundle_data;
     if outcome.cacheable {
         shared.cache.insert(Entry {
             stamp,
@@ -244,13 +247,18 @@ pub(super) fn process(
             generation: engine.generation,
             epoch,
             path: path.as_path().into(),
-            fast: if plain_allow {
+            fast: if plain_allow && data {
+                Fast {
+                    open: Some(Why::Cached),
+                    exec: None,
+                }
+            } else if plain_allow {
                 Fast::both(Why::Cached)
             } else {
                 Fast::default()
             },
             valid_until: outcome.valid_until,
-            outcome: (!plain_allow).then(|| outcome.clone()),
+            outcome: (!plain_allow || data).then(|| outcome.clone()),
             watch_writers,
         });
         // `alias` records an alias before it removes the file's cached
@@ -258,7 +266,7 @@ pub(super) fn process(
         // in which a verdict made under the other name survives it.
         if alias_of(shared, &stamp).is_some() {
             shared.cache.remove((stamp.dev, stamp.ino));
-        } else if plain_allow && outcome.valid_until.is_none() && mode != Mode::Off {
+        } else if plain_allow && !data && outcome.valid_until.is_none() && mode != Mode::Off {
             kernel_cache(shared, &engine, fd, &path, &stamp);
         }
     }
@@ -518,7 +526,12 @@ pub(super) fn conclude(
     mode: Mode,
     outcome: &Outcome,
 ) {
-    let j = Judgement::of(&outcome.verdict, mode, engine.policy.audit.log_allowed);
+    let log_allowed = engine.policy.audit.log_allowed;
+    let j = if outcome.bundle_data {
+        Judgement::of_bundle_data(&outcome.verdict, exec, mode, log_allowed)
+    } else {
+        Judgement::of(&outcome.verdict, mode, log_allowed)
+    };
     if !j.record {
         pending.decide(j.decision, j.why);
         return;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -34,13 +35,25 @@ pub fn is_aisoc_manifest(path: &Path) -> bool {
             .is_some_and(|st| is_regular(&st))
 }
 
-/// The nearest directory above `path` (up to `stop`) that is an AiSOC
-/// plugin root: it holds `plugin.sig` and a manifest.
+/// The AiSOC plugin root of `path`: the outermost directory above it (up
+/// to and including `stop`, the tree's root, or [`MAX_BUNDLE_ANCESTORS`]
+/// levels) that holds `plugin.sig` and a manifest, with the manifest that
+/// wins there.
+///
+/// AiSOC's loader (`PluginManager.discover`) loads the directories directly
+/// below its plugins directory and verifies each with the `plugin.sig` at
+/// its root only: a subdirectory's own manifest and `plugin.sig` mean
+/// nothing to it, and its `*.py` files are members of the outer bundle
+/// (`rglob("*.py")`). sigward does not know the plugins directory, so it
+/// takes the outermost signed plugin directory, which is that directory in
+/// AiSOC's layout; an inner one never decides, so a signed plugin copied
+/// into another cannot vouch for files there.
 pub(super) fn find_bundle_root(
     path: &Path,
     stop: Option<&Path>,
 ) -> Option<(PathBuf, &'static str)> {
     let mut dir = path.parent()?;
+    let mut found = None;
     for _ in 0..MAX_BUNDLE_ANCESTORS {
         let has = |name: &str| {
             nix::sys::stat::lstat(&dir.join(name))
@@ -49,15 +62,18 @@ pub(super) fn find_bundle_root(
         };
         if has(aisoc::SIG_NAME) {
             if let Some(m) = aisoc::MANIFEST_NAMES.iter().find(|m| has(m)) {
-                return Some((dir.to_path_buf(), m));
+                found = Some((dir.to_path_buf(), *m));
             }
         }
         if stop.is_some_and(|s| s == dir) {
-            return None;
+            break;
         }
-        dir = dir.parent()?;
+        match dir.parent() {
+            Some(up) => dir = up,
+            None => break,
+        }
     }
-    None
+    found
 }
 
 /// Verifies the AiSOC bundle rooted at `root` with the file being checked
@@ -113,11 +129,11 @@ pub(super) fn bundle_verdict(
 }
 
 /// Every `*.py` file under an AiSOC plugin root (hidden directories
-/// included, symlinked directories not followed), as relative POSIX path →
-/// SHA-256. `known` supplies the hash of one file already computed (the one
-/// being opened, hashed through its descriptor). The flag says whether every
-/// file could be read.
-pub fn bundle_files(root: &Path, known: Option<(&str, [u8; 32])>, buf: &mut [u8]) -> Members {
+/// included, symlinked directories not followed), as relative POSIX path
+/// (the bytes of the names, UTF-8 or not) → SHA-256. `known` supplies the
+/// hash of one file already computed (the one being opened, hashed through
+/// its descriptor). The flag says whether every file could be read.
+pub fn bundle_files(root: &Path, known: Option<(&[u8], [u8; 32])>, buf: &mut [u8]) -> Members {
     bundle_files_watched(root, known, buf, &mut Unwatched)
         .unwrap_or_else(|i| Err(BundleError::Interrupted(i)))
 }
@@ -133,12 +149,6 @@ pub enum BundleError {
         /// The limit.
         limit: usize,
     },
-    /// A `.py` file whose name is not UTF-8.
-    #[error("{} has a name that is not UTF-8, which an AiSOC bundle cannot list", path.display())]
-    NameNotUtf8 {
-        /// The file.
-        path: PathBuf,
-    },
     /// The walk was interrupted (the agent is stopping, or nobody waits).
     #[error("{0}")]
     Interrupted(Interrupt),
@@ -146,13 +156,13 @@ pub enum BundleError {
 
 /// Bundle members with their SHA-256 and whether all could be read, or why
 /// the bundle cannot be verified.
-type Members = Result<(BTreeMap<String, [u8; 32]>, bool), BundleError>;
+type Members = Result<(BTreeMap<Vec<u8>, [u8; 32]>, bool), BundleError>;
 
 /// [`bundle_files`], consulting `watch` before every read (outer error:
 /// interrupted).
 fn bundle_files_watched(
     root: &Path,
-    known: Option<(&str, [u8; 32])>,
+    known: Option<(&[u8], [u8; 32])>,
     buf: &mut [u8],
     watch: &mut dyn Watch,
 ) -> Result<Members, Interrupt> {
@@ -189,12 +199,11 @@ fn bundle_files_watched(
             let Ok(rel) = p.strip_prefix(root) else {
                 continue;
             };
-            if rel.to_str().is_none() {
-                return Ok(Err(BundleError::NameNotUtf8 { path: p }));
-            }
+            // Names that are not UTF-8 are listed too, by their bytes: the
+            // canonical form writes them as Python's `os.fsdecode` does.
             let rel = posix(rel);
             let digest = match known {
-                Some((k, d)) if k == rel => Some(d),
+                Some((k, d)) if k == rel.as_slice() => Some(d),
                 _ => hash_path(&p, buf, watch)?,
             };
             match digest {
@@ -208,11 +217,17 @@ fn bundle_files_watched(
     Ok(Ok((files, complete)))
 }
 
-fn posix(rel: &Path) -> String {
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+/// A relative path's components joined with `/` (`PurePath.as_posix()`),
+/// as bytes.
+pub(super) fn posix(rel: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, c) in rel.components().enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        out.extend_from_slice(c.as_os_str().as_bytes());
+    }
+    out
 }
 
 /// SHA-256 of a file by path (bundle members other than the one opened).

@@ -20,16 +20,18 @@ use crate::hash::{Interrupt, Unwatched, Watch};
 /// agent's workers through [`evaluate_in_watched`]: both end in
 /// [`evaluate`].
 pub fn evaluate_in(engine: &Engine, fd: BorrowedFd<'_>, path: &Path, buf: &mut [u8]) -> Outcome {
-    let never = evaluate_in_watched(engine, fd, path, buf, &mut Unwatched);
+    let never = evaluate_in_watched(engine, fd, path, false, buf, &mut Unwatched);
     never.unwrap_or_else(|i| Outcome::refused(Reason::Invalid, i.to_string(), sig_path_for(path)))
 }
 
 /// [`evaluate_in`], consulting `watch` before every read of the content
-/// (the agent's workers: see [`crate::lanes`]).
+/// (the agent's workers: see [`crate::lanes`]). `exec`: the file is opened
+/// for execution ([`evaluate_in`] verifies for reading).
 pub fn evaluate_in_watched(
     engine: &Engine,
     fd: BorrowedFd<'_>,
     path: &Path,
+    exec: bool,
     buf: &mut [u8],
     watch: &mut dyn Watch,
 ) -> Result<Outcome, Interrupt> {
@@ -46,6 +48,8 @@ pub fn evaluate_in_watched(
         trust: engine.trust_for(path),
         options: &options,
         tree_root: engine.tree_for(path).map(|t| t.root.as_path()),
+        bundle_data: engine.bundle_data_for(path),
+        exec,
     };
     evaluate(fd, path, &ctx, buf, watch)
 }

@@ -3,13 +3,17 @@
 //!
 //! Evidence is read from beside the file (`FILE.sig`, `FILE.minisig`,
 //! `FILE.sha256`) and, for `*.py` files inside an AiSOC plugin directory,
-//! from the bundle signature at the plugin's root. The file itself is only
-//! ever read through the descriptor the caller holds.
+//! from the bundle signature at the plugin's root. A data file of such a
+//! plugin (`protect.bundle_data`), opened for reading, rests on the same
+//! bundle signature: it is allowed while the bundle verifies, unless its
+//! name or its first bytes say it is code. The file itself is only ever
+//! read through the descriptor the caller holds.
 
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use sigward_policy::bundle_data::{self, DataPattern};
 use sigward_policy::formats;
 use sigward_policy::{Evidence, Format, Options, Reason, Subject, TrustStore, Verdict};
 
@@ -25,7 +29,7 @@ mod companion;
 mod engine;
 
 pub use bundle::{bundle_files, is_aisoc_manifest, BundleError};
-use bundle::{bundle_verdict, find_bundle_root};
+use bundle::{bundle_verdict, find_bundle_root, posix};
 pub use companion::{
     companion, is_sig_file, open_for_verify, open_no_follow, read_signature, sig_path_for,
     sig_stamp, EvidenceStamps, SigError, COMPANION_SUFFIXES, MAX_SIGNATURE_SIZE,
@@ -61,6 +65,11 @@ pub struct Outcome {
     /// validity window of a key it rests on ends (`None`: no window ends
     /// it). See [`valid_until`].
     pub valid_until: Option<u64>,
+    /// The verdict allows a data file of a verified AiSOC bundle
+    /// (`protect.bundle_data`) that carries no signature of its own: it
+    /// allows reading only, never an exec (see
+    /// [`crate::verdict::Judgement::of_bundle_data`]).
+    pub bundle_data: bool,
 }
 
 impl Outcome {
@@ -74,6 +83,7 @@ impl Outcome {
             evidence: EvidenceStamps::default(),
             cacheable: false,
             valid_until: None,
+            bundle_data: false,
         }
     }
 }
@@ -87,6 +97,11 @@ pub struct Context<'a> {
     /// The protected tree's root: AiSOC plugin roots are looked for up to
     /// here (and up to a fixed number of levels without one).
     pub tree_root: Option<&'a Path>,
+    /// Files of a verified AiSOC bundle that may be read without a
+    /// signature of their own (`protect.bundle_data`).
+    pub bundle_data: &'a [DataPattern],
+    /// Whether the file is opened for execution: bundle data never is.
+    pub exec: bool,
 }
 
 /// Verifies the open file `fd`, opened as `path`.
@@ -167,6 +182,41 @@ pub fn evaluate(
             None
         };
     let name = path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+    // A data file of a signed bundle: read, not code by its name, and
+    // matched by one of the tree's patterns. Its content is looked at below.
+    let data_candidate = if bundle_root.is_none()
+        && ctx.options.allows(Format::Aisoc)
+        && !ctx.bundle_data.is_empty()
+        && !bundle_data::never_data(name)
+    {
+        find_bundle_root(path, ctx.tree_root).filter(|(root, _)| {
+            path.strip_prefix(root).is_ok_and(|rel| {
+                let rel = posix(rel);
+                ctx.bundle_data.iter().any(|p| p.matches(&rel))
+            })
+        })
+    } else {
+        None
+    };
+    // An exec of such a file is verified as any other; its refusal must not
+    // answer a later read from the cache (nor a read's allow an exec: see
+    // `Outcome::bundle_data`).
+    if ctx.exec && data_candidate.is_some() {
+        cacheable = false;
+    }
+    let mut data_root = data_candidate.filter(|_| !ctx.exec);
+    let mut data_refused = None;
+    if data_root.is_some() {
+        // Never data, whatever its name: an ELF binary or a script. Read
+        // through the descriptor, between the two stamps compared below.
+        let mut head = [0u8; bundle_data::HEAD_LEN];
+        watch.before_read(bundle_data::HEAD_LEN as u64)?;
+        let n = nix::sys::uio::pread(fd, &mut head, 0).unwrap_or(0);
+        if let Some(what) = bundle_data::refused_content(head.get(..n).unwrap_or_default()) {
+            data_root = None;
+            data_refused = Some(what);
+        }
+    }
     let used_sig = if evidence.sig.is_none() && evidence.minisig.is_some() {
         companion(path, ".minisig")
     } else {
@@ -176,7 +226,10 @@ pub fn evaluate(
     // Refused whatever the content: a large file is not read at all
     // (unless contents may be trusted by their digest alone: then only the
     // digest can tell).
-    if bundle_root.is_none() && stamp.size > HASH_REFUSED_UP_TO && ctx.trust.allowed_contents() == 0
+    if bundle_root.is_none()
+        && data_root.is_none()
+        && stamp.size > HASH_REFUSED_UP_TO
+        && ctx.trust.allowed_contents() == 0
     {
         if let Some(verdict) =
             formats::refused_without_content(name, stamp.size, &evidence, ctx.options)
@@ -188,6 +241,7 @@ pub fn evaluate(
                 evidence: stamps,
                 cacheable,
                 valid_until: None,
+                bundle_data: false,
             });
         }
     }
@@ -238,7 +292,8 @@ pub fn evaluate(
     // the others (deny list, validity windows, thresholds).
     let mut extra = Vec::new();
     let mut bundle_sig = None;
-    if let Some((root, manifest)) = bundle_root {
+    let is_data = data_root.is_some();
+    if let Some((root, manifest)) = bundle_root.or(data_root) {
         let (bundle, sig, complete) = bundle_verdict(
             &root,
             manifest,
@@ -261,6 +316,7 @@ pub fn evaluate(
         verdict = formats::best(verdict, e);
     }
     let mut used_sig = used_sig;
+    let mut as_data = false;
     if let Some((sig, bundle)) = bundle_sig {
         let rests_on_bundle = match (&verdict, &bundle) {
             (Verdict::Verified { key, .. }, Verdict::Verified { key: b, .. }) => key == b,
@@ -269,6 +325,13 @@ pub fn evaluate(
         if rests_on_bundle || (evidence.is_empty() && !verdict.is_verified()) {
             used_sig = sig;
         }
+        as_data = is_data && rests_on_bundle && verdict.is_verified();
+    }
+    if let (Some(what), Verdict::Rejected { detail, .. }) = (data_refused, &mut verdict) {
+        detail.push_str(&format!(
+            " (named like data of a signed AiSOC plugin, but {what} is never data: \
+             protect.bundle_data)"
+        ));
     }
     // A key that is not valid yet becomes valid without any file changing.
     if matches!(
@@ -287,6 +350,7 @@ pub fn evaluate(
         sig_path: used_sig,
         evidence: stamps,
         cacheable,
+        bundle_data: as_data,
     })
 }
 

@@ -28,6 +28,8 @@ fn check(path: &Path, fd: &OwnedFd) -> (Outcome, u64) {
         trust: &trust,
         options: &options,
         tree_root: path.parent(),
+        bundle_data: &[],
+        exec: false,
     };
     let mut buf = vec![0u8; 64 * 1024];
     let mut reads = Reads::default();

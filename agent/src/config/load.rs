@@ -311,6 +311,7 @@ impl Engine {
                 },
                 trust: tree_trust,
                 untrusted_writers: p.untrusted_writers,
+                bundle_data: p.bundle_data.clone(),
             });
         }
         trees.sort_by_key(|t| std::cmp::Reverse(t.root.as_os_str().len()));

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::kcache;
+use sigward_policy::bundle_data::DataPattern;
 use sigward_policy::config::{Mode, Policy, UntrustedWriters};
 use sigward_policy::{Options, TrustStore};
 
@@ -48,6 +49,9 @@ pub struct Tree {
     /// Whether files others than the trusted owners can change are
     /// verified (`allow`) or refused (`refuse`, the default).
     pub untrusted_writers: UntrustedWriters,
+    /// Files of a verified AiSOC bundle that may be read without a
+    /// signature of their own (`protect.bundle_data`).
+    pub bundle_data: Vec<DataPattern>,
 }
 
 /// One loaded generation of policy and trust: immutable once built. Events
@@ -162,6 +166,15 @@ impl Engine {
     /// The verification options that apply to a path.
     pub fn options_for(&self, path: &Path) -> &Options {
         self.tree_for(path).map_or(&self.options, |t| &t.options)
+    }
+
+    /// The `bundle_data` patterns that apply to a path: its tree's, or the
+    /// defaults outside every tree.
+    pub fn bundle_data_for(&self, path: &Path) -> &[DataPattern] {
+        static DEFAULTS: std::sync::LazyLock<Vec<DataPattern>> =
+            std::sync::LazyLock::new(sigward_policy::bundle_data::default_patterns);
+        self.tree_for(path)
+            .map_or(DEFAULTS.as_slice(), |t| t.bundle_data.as_slice())
     }
 
     /// The mode that applies to a path: its tree's, or the global mode for a

@@ -35,7 +35,7 @@ pub const LAST_DENIALS: usize = 20;
 const REJECTIONS: [Reason; 8] = Reason::ALL;
 
 /// Every reason, in the order they are shown.
-const ALL_WHY: [Why; 20] = [
+const ALL_WHY: [Why; 21] = [
     Why::Verified,
     Why::SelfSigned,
     Why::Listed,
@@ -44,6 +44,7 @@ const ALL_WHY: [Why; 20] = [
     Why::Directory,
     Why::SignatureRead,
     Why::AisocManifest,
+    Why::BundleData,
     Why::ModeOff,
     Why::OutsideTrees,
     Why::OwnOpen,
@@ -86,6 +87,7 @@ impl Why {
             Why::Error => 17,
             Why::OutsideTrees => 18,
             Why::Listed => 19,
+            Why::BundleData => 20,
         }
     }
 

@@ -18,6 +18,9 @@ pub enum Status {
     /// Trusted without a signature by its content's SHA-256
     /// (`allow_sha256`).
     Listed,
+    /// A data file of a verified AiSOC plugin (`protect.bundle_data`):
+    /// readable without a signature of its own, never executed.
+    BundleData,
     /// Refused by verification.
     Rejected(Reason),
     /// An empty file: allowed, checked again once written.
@@ -44,6 +47,7 @@ impl Status {
             Status::Verified => "verified",
             Status::SelfSigned => "self-signed",
             Status::Listed => "allow-sha256",
+            Status::BundleData => "bundle-data",
             Status::Rejected(r) => r.as_str(),
             Status::Empty => "empty",
             Status::Symlink => "symlink",
@@ -59,6 +63,7 @@ impl Status {
             Status::Verified,
             Status::SelfSigned,
             Status::Listed,
+            Status::BundleData,
             Status::Empty,
             Status::Symlink,
             Status::Manifest,
@@ -202,6 +207,7 @@ impl Entry {
             }
             Status::SelfSigned => format!("{shown}: ok (self-signed, key {key})"),
             Status::Listed => format!("{shown}: ok ({detail})"),
+            Status::BundleData => format!("{shown}: ok ({detail}, key {key})"),
             Status::Manifest => format!("{shown}: ok ({detail})"),
             Status::Rejected(reason) => format!("{shown}: {reason}: {detail}"),
             Status::Empty => format!("{shown}: ok ({detail})"),
@@ -217,6 +223,7 @@ impl Entry {
             Status::Verified
                 | Status::SelfSigned
                 | Status::Listed
+                | Status::BundleData
                 | Status::Manifest
                 | Status::Empty
         )

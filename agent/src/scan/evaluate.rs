@@ -95,9 +95,14 @@ fn entry_of(
             }
         }
     }
-    let outcome = check::evaluate_in_watched(engine, fd, name, buf, watch)?;
+    let outcome = check::evaluate_in_watched(engine, fd, name, false, buf, watch)?;
     let verdict = &outcome.verdict;
     let (status, reason, detail) = match verdict {
+        Verdict::Verified { .. } if outcome.bundle_data => (
+            Status::BundleData,
+            Some("bundle-data".to_string()),
+            crate::verdict::BUNDLE_DATA_DETAIL.to_string(),
+        ),
         Verdict::Verified {
             self_signed: true, ..
         } => (

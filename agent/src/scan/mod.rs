@@ -321,6 +321,7 @@ mod tests {
             Status::Verified,
             Status::SelfSigned,
             Status::Listed,
+            Status::BundleData,
             Status::Rejected(Reason::Tampered),
             Status::Rejected(Reason::Writable),
             Status::Empty,

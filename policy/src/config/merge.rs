@@ -100,6 +100,7 @@ pub fn merge_all(fragments: &[Fragment]) -> Result<Policy, Vec<PolicyError>> {
                         untrusted_writers: UntrustedWriters::default(),
                         required: true,
                         allow_sha256: Vec::new(),
+                        bundle_data: crate::bundle_data::default_patterns(),
                         origins: BTreeMap::new(),
                     });
                     protect.len() - 1
@@ -139,6 +140,10 @@ pub fn merge_all(fragments: &[Fragment]) -> Result<Policy, Vec<PolicyError>> {
                 q.origins.insert("required", (r.file, r.line));
             }
             q.allow_sha256.extend(p.allow_sha256.iter().cloned());
+            if let Some(d) = &p.bundle_data {
+                q.bundle_data = d.value.clone();
+                q.origins.insert("bundle_data", (d.file, d.line));
+            }
         }
         if let Some(w) = &f.workers {
             agent.workers = Some(w.value);

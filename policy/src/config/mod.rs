@@ -7,9 +7,9 @@
 //!
 //! * scalars (`mode`, `formats`, `trust.keys_dir`, `trust.aisoc_keys_dir`,
 //!   `trust.ssh_namespace`, `trust.minisign_legacy`, `[agent]`, `[audit]`):
-//!   the last file that sets one wins. `formats` and
-//!   `agent.kernel_cache_owners` count as scalars: a later file's list
-//!   replaces the earlier list as a whole;
+//!   the last file that sets one wins. `formats`,
+//!   `agent.kernel_cache_owners` and `protect.bundle_data` count as
+//!   scalars: a later file's list replaces the earlier list as a whole;
 //! * lists (`trust.keys`, `trust.notur_env`, `trust.ed25519`, `trust.allowed_signers`,
 //!   `trust.revoked`, `trust.revoked_dir`, `trust.deny_sha256`,
 //!   `trust.allow_sha256`, `[[trust.key]]`, `protect.allow_sha256`):
@@ -61,6 +61,7 @@
 //! untrusted_writers = "refuse"       # or "allow": files users other than the trusted owners can write
 //! required = true                   # false: a missing directory is reported, not an error
 //! allow_sha256 = ["<sha256>"]        # trusted here without a signature (added to trust.allow_sha256)
+//! bundle_data = ["*.md", "rules/*.yaml"] # read without a signature inside a verified AiSOC bundle (whole list replaced)
 //!
 //! [agent]
 //! workers = 4
@@ -81,6 +82,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::bundle_data::DataPattern;
 use crate::fingerprint::Fingerprint;
 use crate::formats::Format;
 
@@ -262,6 +264,11 @@ pub struct Protect {
     /// File contents trusted without a signature in this tree (added to
     /// `trust.allow_sha256`; every file's entries apply).
     pub allow_sha256: Vec<Located<[u8; 32]>>,
+    /// Files of a signed AiSOC bundle that may be read without a signature
+    /// of their own, as patterns relative to the bundle's root (see
+    /// [`crate::bundle_data`]); [`crate::bundle_data::DEFAULT_PATTERNS`]
+    /// unless set. A later file's list replaces the earlier one.
+    pub bundle_data: Vec<DataPattern>,
     /// Where each field was last set (`"mode"`, `"threshold"`, ...).
     pub origins: BTreeMap<&'static str, (usize, usize)>,
 }

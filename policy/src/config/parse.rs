@@ -9,7 +9,7 @@ use crate::fingerprint::Fingerprint;
 use crate::formats::Format;
 
 use super::raw::{OneOrMany, ProtectFragment, RawNamedKey, RawPolicy, RawTime};
-use super::values::{bounded, format_list, mode_word, owner, writers_word, Cx};
+use super::values::{bounded, data_patterns, format_list, mode_word, owner, writers_word, Cx};
 use super::{line_of, KeySource, Located, Mode, NamedKey, Owner, PolicyError, MAX_THRESHOLD};
 
 /// What one file says, before merging.
@@ -233,6 +233,10 @@ pub fn parse_fragment_all(
                 .map(|v| cx.located(h, v))
         });
         let allow_sha256 = allow_sha256.collect();
+        let bundle_data = p
+            .bundle_data
+            .as_ref()
+            .and_then(|l| errors.keep(data_patterns(&cx, l)).map(|v| cx.located(l, v)));
         f.protect.push(ProtectFragment {
             path,
             mode,
@@ -246,6 +250,7 @@ pub fn parse_fragment_all(
             untrusted_writers,
             required: p.required.as_ref().map(|b| cx.located(b, *b.get_ref())),
             allow_sha256,
+            bundle_data,
         });
     }
     if let Some(a) = raw.agent {

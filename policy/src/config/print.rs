@@ -244,6 +244,12 @@ fn render(p: &Policy, files: Option<&[PathBuf]>) -> String {
         ));
         o.push_str(&format!("required = {}{}\n", t.required, field("required")));
         list(&mut o, "allow_sha256", digests(&t.allow_sha256));
+        let dl: Vec<String> = t.bundle_data.iter().map(|d| q(d.as_str())).collect();
+        o.push_str(&format!(
+            "bundle_data = [{}]{}\n",
+            dl.join(", "),
+            field("bundle_data")
+        ));
     }
     o.push_str("\n[agent]\n");
     if let Some(w) = p.agent.workers {

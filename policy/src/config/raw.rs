@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::bundle_data::DataPattern;
 use crate::formats::Format;
 
 use super::{Located, Mode, UntrustedWriters};
@@ -21,6 +22,7 @@ pub(super) struct ProtectFragment {
     pub(super) untrusted_writers: Option<Located<UntrustedWriters>>,
     pub(super) required: Option<Located<bool>>,
     pub(super) allow_sha256: Vec<Located<[u8; 32]>>,
+    pub(super) bundle_data: Option<Located<Vec<DataPattern>>>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +102,7 @@ pub(super) struct RawProtect {
     pub(super) untrusted_writers: Option<Spanned<String>>,
     pub(super) required: Option<Spanned<bool>>,
     pub(super) allow_sha256: Option<Vec<Spanned<String>>>,
+    pub(super) bundle_data: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]

@@ -49,6 +49,54 @@ fn untrusted_writers_are_refused_unless_a_tree_allows_them() {
 }
 
 #[test]
+fn bundle_data_has_a_default_and_a_later_file_replaces_it() {
+    let pol = match p(
+        "[[protect]]\npath = \"/a\"\n[[protect]]\npath = \"/b\"\nbundle_data = [\"rules/*.yaml\", \"README.md\"]\n[[protect]]\npath = \"/c\"\nbundle_data = []\n",
+    ) {
+        Ok(p) => p,
+        Err(e) => unreachable!("{e}"),
+    };
+    let words = |i: usize| -> Vec<String> {
+        pol.protect[i]
+            .bundle_data
+            .iter()
+            .map(|d| d.as_str().to_string())
+            .collect()
+    };
+    assert_eq!(words(0), crate::bundle_data::DEFAULT_PATTERNS.to_vec());
+    assert_eq!(words(1), ["rules/*.yaml", "README.md"]);
+    assert!(words(2).is_empty());
+    assert_eq!(pol.protect[1].origins.get("bundle_data"), Some(&(0, 5)));
+    let printed = to_toml(&pol, &[PathBuf::from("/etc/sigward/policy.toml")]);
+    assert!(
+        printed.contains("bundle_data = [\"rules/*.yaml\", \"README.md\"]"),
+        "{printed}"
+    );
+    assert!(printed.contains("bundle_data = []"), "{printed}");
+    let again = p(&printed).map(|q| {
+        q.protect
+            .iter()
+            .map(|t| t.bundle_data.clone())
+            .collect::<Vec<_>>()
+    });
+    let before: Vec<_> = pol.protect.iter().map(|t| t.bundle_data.clone()).collect();
+    assert_eq!(again, Ok(before));
+    for (text, want) in [
+        ("bundle_data = [\"/etc/*.md\"]", "absolute"),
+        ("bundle_data = [\"../*.md\"]", "`..`"),
+        ("bundle_data = [\"*.[ch]\"]", "not supported"),
+        ("bundle_data = [\"\"]", "empty"),
+    ] {
+        let (line, msg) = err_line(&format!("[[protect]]\npath = \"/a\"\n{text}\n"));
+        assert_eq!(line, Some(3), "{msg}");
+        assert!(
+            msg.contains("protect.bundle_data") && msg.contains(want),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
 fn full_example() {
     let text = r#"
 mode = "strict"

@@ -7,6 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use toml::Spanned;
 
+use crate::bundle_data::{DataPattern, MAX_PATTERNS};
 use crate::formats::Format;
 
 use super::{line_of, Located, Mode, Owner, PolicyError, UntrustedWriters, MAX_UID, MAX_USER_NAME};
@@ -78,6 +79,28 @@ pub(super) fn writers_word(
             ),
         )
     })
+}
+
+pub(super) fn data_patterns(
+    cx: &Cx<'_>,
+    list: &Spanned<Vec<Spanned<String>>>,
+) -> Result<Vec<DataPattern>, PolicyError> {
+    if list.get_ref().len() > MAX_PATTERNS {
+        return Err(cx.err(
+            list.span(),
+            format!(
+                "protect.bundle_data lists {} patterns, more than the {MAX_PATTERNS} allowed",
+                list.get_ref().len()
+            ),
+        ));
+    }
+    list.get_ref()
+        .iter()
+        .map(|item| {
+            DataPattern::parse(item.get_ref())
+                .map_err(|e| cx.err(item.span(), format!("protect.bundle_data: {e}")))
+        })
+        .collect()
 }
 
 pub(super) fn format_list(

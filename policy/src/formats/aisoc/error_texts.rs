@@ -7,7 +7,7 @@
 
 use super::*;
 
-fn no_files() -> BTreeMap<String, [u8; 32]> {
+fn no_files() -> BTreeMap<Vec<u8>, [u8; 32]> {
     BTreeMap::new()
 }
 

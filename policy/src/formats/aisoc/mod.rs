@@ -13,7 +13,9 @@
 //! `json.loads` of the file's text) with the top-level keys `signature` and
 //! `trust` removed, and `F` maps the relative POSIX path of every `*.py`
 //! file under the directory (hidden directories included) to its SHA-256 in
-//! lowercase hex. `plugin.sig` holds the 64-byte signature in hex
+//! lowercase hex. A path is a `str` as `pathlib` makes it from the file
+//! system's bytes (`os.fsdecode`: a byte that is not UTF-8 becomes a lone
+//! surrogate, which `json.dumps` writes as `\udcXX`). `plugin.sig` holds the 64-byte signature in hex
 //! (surrounding whitespace ignored; `bytes.fromhex` also skips whitespace
 //! between bytes and accepts either case), or as 64 raw bytes.
 //!
@@ -49,6 +51,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use ed25519_dalek::{Signature, Signer, SigningKey};
 use sha2::{Digest, Sha256};
+use sigward_pycanon::FsName;
 
 use crate::formats::Format;
 use crate::trust::{KeyOrigin, TrustStore};
@@ -79,9 +82,10 @@ pub struct Bundle<'a> {
     pub manifest: &'a [u8],
     /// The bytes of `plugin.sig`.
     pub sig: &'a [u8],
-    /// Every `*.py` file under the plugin root: relative POSIX path →
-    /// SHA-256 of its content.
-    pub files: &'a BTreeMap<String, [u8; 32]>,
+    /// Every `*.py` file under the plugin root: relative POSIX path, as
+    /// the bytes of its name (which need not be UTF-8) → SHA-256 of its
+    /// content.
+    pub files: &'a BTreeMap<Vec<u8>, [u8; 32]>,
 }
 
 /// `TextIOWrapper`'s universal newlines (`Path.read_text()`): `\r\n` and
@@ -170,7 +174,7 @@ pub enum SignatureError {
 pub fn canonical(
     manifest_name: &str,
     manifest: &[u8],
-    files: &BTreeMap<String, [u8; 32]>,
+    files: &BTreeMap<Vec<u8>, [u8; 32]>,
 ) -> Result<Vec<u8>, BundleError> {
     if manifest.len() > MAX_MANIFEST_BYTES {
         return Err(BundleError::ManifestTooLarge {
@@ -202,12 +206,19 @@ pub fn canonical(
     let manifest = doc
         .without_keys(&["signature", "trust"])
         .map_err(BundleError::UnsignedKeys)?;
+    // Python holds each path as `os.fsdecode` makes it (undecodable bytes
+    // become lone surrogates) and `sort_keys` orders them by code point.
+    let mut names: Vec<(FsName, &[u8; 32])> = files
+        .iter()
+        .map(|(path, digest)| (FsName::decode(path), digest))
+        .collect();
+    names.sort();
     let mut out = String::from("{\"files\":{");
-    for (i, (path, digest)) in files.iter().enumerate() {
+    for (i, (path, digest)) in names.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        sigward_pycanon::json_string_into(path, &mut out);
+        path.json_into(&mut out);
         out.push_str(":\"");
         out.push_str(&hex::encode(digest));
         out.push('"');
@@ -336,7 +347,7 @@ pub fn sign_bundle(
     key: &SigningKey,
     manifest_name: &str,
     manifest: &[u8],
-    files: &BTreeMap<String, [u8; 32]>,
+    files: &BTreeMap<Vec<u8>, [u8; 32]>,
 ) -> Result<String, BundleError> {
     let c = canonical(manifest_name, manifest, files)?;
     let sig = key.sign(&Sha256::digest(&c));

@@ -66,13 +66,13 @@ fn plugins() -> Vec<Plugin> {
     ]
 }
 
-fn files_of(p: &Plugin) -> BTreeMap<String, [u8; 32]> {
+fn files_of(p: &Plugin) -> BTreeMap<Vec<u8>, [u8; 32]> {
     let m: BTreeMap<String, String> = serde_json::from_str(p.files_json).unwrap();
     m.into_iter()
         .map(|(k, v)| {
             let mut d = [0u8; 32];
             hex::decode_to_slice(v, &mut d).unwrap();
-            (k, d)
+            (k.into_bytes(), d)
         })
         .collect()
 }
@@ -99,7 +99,7 @@ fn verify(
     p: &Plugin,
     manifest: &[u8],
     sig: &[u8],
-    files: &BTreeMap<String, [u8; 32]>,
+    files: &BTreeMap<Vec<u8>, [u8; 32]>,
     trust: &TrustStore,
 ) -> Verdict {
     verify_bundle(
@@ -563,4 +563,29 @@ fn python_differential_fuzz() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+#[test]
+fn names_that_are_not_utf8_are_listed_as_python_lists_them() {
+    // Python 3.11: json.dumps({"manifest": {"name": "x"}, "files": {os.fsdecode(p):
+    // sha256(c).hexdigest() ...}}, sort_keys=True, separators=(",", ":")) for
+    // b"lib/\xffx.py" (b"a"), "lib/\ue000.py" (b"b") and "z.py" (b"c"): the
+    // undecodable byte is a lone surrogate, sorted before U+E000.
+    let expected = concat!(
+        r#"{"files":{"lib/\udcffx.py":"ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb","#,
+        r#""lib/\ue000.py":"3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d","#,
+        r#""z.py":"2e7d2c03a9507ae265ecf5b5356885a53393a2029d241394997265a1a25aefc6"},"manifest":{"name":"x"}}"#
+    );
+    let files: BTreeMap<Vec<u8>, [u8; 32]> = [
+        (b"lib/\xffx.py".to_vec(), Sha256::digest(b"a").into()),
+        (
+            "lib/\u{e000}.py".as_bytes().to_vec(),
+            Sha256::digest(b"b").into(),
+        ),
+        (b"z.py".to_vec(), Sha256::digest(b"c").into()),
+    ]
+    .into_iter()
+    .collect();
+    let got = canonical("aisoc-plugin.json", br#"{"name": "x"}"#, &files).unwrap();
+    assert_eq!(String::from_utf8(got).unwrap(), expected);
 }
