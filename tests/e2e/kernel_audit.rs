@@ -61,6 +61,11 @@ struct Auditing {
 
 impl Auditing {
     fn start() -> Auditing {
+        // (/run/lock is made by systemd-tmpfiles: a machine without
+        // systemd as PID 1 may lack it.)
+        if let Some(dir) = std::path::Path::new(LOCK).parent() {
+            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        }
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
