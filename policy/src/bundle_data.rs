@@ -148,61 +148,13 @@ pub fn default_patterns() -> Vec<DataPattern> {
 }
 
 /// Components against components, `**` matching any number of them.
-/// Iterative, with one backtrack point (the last `**`): O(len × len).
 fn match_components(pat: &[&[u8]], path: &[&[u8]]) -> bool {
-    let (mut p, mut s) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while s < path.len() {
-        match pat.get(p) {
-            Some(&b"**") => {
-                star = Some((p, s));
-                p += 1;
-            }
-            Some(c) if path.get(s).is_some_and(|n| match_component(c, n)) => {
-                p += 1;
-                s += 1;
-            }
-            _ => match star {
-                Some((sp, ss)) => {
-                    p = sp + 1;
-                    s = ss + 1;
-                    star = Some((sp, ss + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pat.get(p..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == b"**"))
+    crate::wildcard::matches(pat, path, |c| *c == b"**", |c, n| match_component(c, n))
 }
 
 /// One component against `*` and `?` (a byte each; `*` any run of bytes).
-/// Iterative, with one backtrack point: O(len × len).
 fn match_component(pat: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut s) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while s < name.len() {
-        match pat.get(p) {
-            Some(b'*') => {
-                star = Some((p, s));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || name.get(s) == Some(&c) => {
-                p += 1;
-                s += 1;
-            }
-            _ => match star {
-                Some((sp, ss)) => {
-                    p = sp + 1;
-                    s = ss + 1;
-                    star = Some((sp, ss + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pat.get(p..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+    crate::wildcard::matches_bytes(pat, name)
 }
 
 /// Whether a file with this name is never data, whatever the patterns say:

@@ -24,6 +24,7 @@ pub mod formats;
 pub mod keyfile;
 pub mod trust;
 pub mod verify;
+mod wildcard;
 
 pub use config::{Mode, Policy, PolicyError};
 pub use fingerprint::Fingerprint;

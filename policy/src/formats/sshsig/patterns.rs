@@ -3,33 +3,7 @@
 
 /// OpenSSH `match_pattern`: `*` matches any run of bytes, `?` any one byte.
 pub fn match_pattern(s: &str, pattern: &str) -> bool {
-    let (s, p) = (s.as_bytes(), pattern.as_bytes());
-    let (mut si, mut pi) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while let Some(&c) = s.get(si) {
-        match p.get(pi) {
-            Some(b'*') => {
-                star = Some((pi, si));
-                pi += 1;
-            }
-            Some(&q) if q == b'?' || q == c => {
-                si += 1;
-                pi += 1;
-            }
-            _ => match star {
-                Some((sp, ss)) => {
-                    pi = sp + 1;
-                    si = ss + 1;
-                    star = Some((sp, ss + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    while p.get(pi) == Some(&b'*') {
-        pi += 1;
-    }
-    pi == p.len()
+    crate::wildcard::matches_bytes(pattern.as_bytes(), s.as_bytes())
 }
 
 /// OpenSSH `match_pattern_list` over already split sub-patterns (each may
