@@ -553,11 +553,10 @@ fn announce(engine: &Engine) {
     }
     let now = crate::metrics::unix_now();
     let keys = crate::fleet::keys(&engine.trust, now, crate::fleet::horizon(engine));
-    for (k, w) in keys.iter().filter_map(|k| {
-        crate::fleet::expiry_warnings(std::slice::from_ref(k), now)
-            .pop()
-            .map(|w| (k, w))
-    }) {
+    for (k, w) in keys
+        .iter()
+        .filter_map(|k| k.expiry_warning(now).map(|w| (k, w)))
+    {
         tracing::warn!(
             message_id = ids::KEY_EXPIRY,
             sigward_key = %k.fingerprint,

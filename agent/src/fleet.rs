@@ -125,6 +125,56 @@ pub struct KeyInfo {
 }
 
 impl KeyInfo {
+    /// The key on one line, as `check`, `check --key` and the status table
+    /// show it: kind, fingerprint, source, name, groups, `not_after`, and
+    /// the validity unless it is `valid`.
+    pub fn line(&self) -> String {
+        let mut s = format!("{} {} ({})", self.kind, self.fingerprint, self.source);
+        if let Some(n) = &self.name {
+            s.push_str(&format!(" name={n}"));
+        }
+        if !self.groups.is_empty() {
+            s.push_str(&format!(" groups={}", self.groups.join(",")));
+        }
+        if let Some(t) = &self.not_after_rfc3339 {
+            s.push_str(&format!(" not_after={t}"));
+        }
+        if self.validity != Validity::Valid {
+            s.push_str(&format!(" [{}]", self.validity.as_str()));
+        }
+        s
+    }
+
+    /// The warning about this key at `now`, when it has expired, is not
+    /// valid yet, or expires within the horizon its validity was computed
+    /// with.
+    pub fn expiry_warning(&self, now: u64) -> Option<String> {
+        let who = match &self.name {
+            Some(n) => format!("trusted key {n:?} ({})", self.fingerprint),
+            None => format!("trusted key {} ({})", self.fingerprint, self.source),
+        };
+        let when = self.not_after_rfc3339.as_deref().unwrap_or("-");
+        match self.validity {
+            Validity::Expired => Some(format!(
+                "{who} expired at {when}: signatures by it are refused"
+            )),
+            Validity::ExpiresSoon => {
+                let days = self.not_after.unwrap_or(now).saturating_sub(now) / 86_400;
+                Some(format!(
+                    "{who} expires at {when} (in {days} days): sign with its successor and \
+                     trust it before then"
+                ))
+            }
+            Validity::NotYetValid => Some(format!(
+                "{who} is not valid before {}: signatures by it are refused until then",
+                self.not_before
+                    .map(sigward_policy::verify::format_rfc3339)
+                    .unwrap_or_default()
+            )),
+            Validity::Valid | Validity::Revoked => None,
+        }
+    }
+
     /// The same key with its validity at `now` (a revoked key stays
     /// revoked).
     pub fn at(&self, now: u64, horizon: u64) -> KeyInfo {
@@ -227,52 +277,25 @@ pub fn facts(
 }
 
 /// One warning per key that has expired, is not valid yet, or expires
-/// within the horizon: what `check` prints and a reload logs.
+/// within the horizon: what `check` prints and a reload answers.
 pub fn expiry_warnings(keys: &[KeyInfo], now: u64) -> Vec<String> {
-    keys.iter()
-        .filter_map(|k| {
-            let who = match &k.name {
-                Some(n) => format!("trusted key {n:?} ({})", k.fingerprint),
-                None => format!("trusted key {} ({})", k.fingerprint, k.source),
-            };
-            let when = k.not_after_rfc3339.as_deref().unwrap_or("-");
-            match k.validity {
-                Validity::Expired => Some(format!(
-                    "{who} expired at {when}: signatures by it are refused"
-                )),
-                Validity::ExpiresSoon => {
-                    let days = k.not_after.unwrap_or(now).saturating_sub(now) / 86_400;
-                    Some(format!(
-                        "{who} expires at {when} (in {days} days): sign with its successor and \
-                         trust it before then"
-                    ))
-                }
-                Validity::NotYetValid => Some(format!(
-                    "{who} is not valid before {}: signatures by it are refused until then",
-                    k.not_before
-                        .map(sigward_policy::verify::format_rfc3339)
-                        .unwrap_or_default()
-                )),
-                Validity::Valid | Validity::Revoked => None,
-            }
-        })
-        .collect()
+    keys.iter().filter_map(|k| k.expiry_warning(now)).collect()
 }
 
 /// The mode of a set of trees as one word: theirs when they agree,
 /// `mixed` when they differ, and `global` when there is no tree.
 pub fn mode_summary(global: Mode, trees: &[Tree]) -> &'static str {
-    summary(global, trees.iter().map(|t| t.mode))
+    summary(global.as_str(), trees.iter().map(|t| t.mode.as_str()))
 }
 
-/// [`mode_summary`] over mode words (the status's trees).
-pub fn summary<I: IntoIterator<Item = Mode>>(global: Mode, modes: I) -> &'static str {
+/// [`mode_summary`] over mode words (the status's trees hold words).
+pub fn summary<'a>(global: &'a str, modes: impl IntoIterator<Item = &'a str>) -> &'a str {
     let mut modes = modes.into_iter();
     let Some(first) = modes.next() else {
-        return global.as_str();
+        return global;
     };
     if modes.all(|m| m == first) {
-        first.as_str()
+        first
     } else {
         "mixed"
     }

@@ -69,27 +69,9 @@ pub fn check(args: &CheckArgs) -> Result<Exit, CmdError> {
         println!("  protect {} (mode {})", t.root.display(), t.mode);
     }
     for k in &report.keys {
-        println!("  key {}", key_line(k));
+        println!("  key {}", k.line());
     }
     Ok(Exit::Ok)
-}
-
-/// One key as `check` and `trust list` show it in text.
-pub fn key_line(k: &KeyInfo) -> String {
-    let mut s = format!("{} {} ({})", k.kind, k.fingerprint, k.source);
-    if let Some(n) = &k.name {
-        s.push_str(&format!(" name={n}"));
-    }
-    if !k.groups.is_empty() {
-        s.push_str(&format!(" groups={}", k.groups.join(",")));
-    }
-    if let Some(t) = &k.not_after_rfc3339 {
-        s.push_str(&format!(" not_after={t}"));
-    }
-    if k.validity != fleet::Validity::Valid {
-        s.push_str(&format!(" [{}]", k.validity.as_str()));
-    }
-    s
 }
 
 /// One error of `--json`.
@@ -276,7 +258,7 @@ fn check_key(path: &Path, args: &CheckArgs) -> Exit {
             eprintln!("{}: warning: {w}", shown.display());
         }
         for k in &report.keys {
-            println!("{}: ok: {}", shown.display(), key_line(k));
+            println!("{}: ok: {}", shown.display(), k.line());
         }
     }
     if report.ok {

@@ -5,8 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::{
-    count, decision_index, rfc3339, unix_now, Live, Metrics, PolicyFacts, ALL_WHY, DECISIONS,
-    LATENCY_BUCKETS_US,
+    count, decision_index, rfc3339, unix_now, Live, Metrics, ALL_WHY, DECISIONS, LATENCY_BUCKETS_US,
 };
 use crate::status::{
     Allows, AuditStatus, Bucket, CacheStatus, DegradedStatus, DenialStatus, EventLoop, Health,
@@ -75,7 +74,11 @@ impl Metrics {
             started_at: self.started_at,
             started_at_rfc3339: rfc3339(self.started_at),
             uptime_seconds: self.start.elapsed().as_secs(),
-            mode: mode_summary(&policy.facts),
+            mode: crate::fleet::summary(
+                policy.facts.global_mode,
+                policy.facts.trees.iter().map(|t| t.mode),
+            )
+            .to_string(),
             state: if policy.degraded.is_some() {
                 Health::Degraded
             } else {
@@ -201,16 +204,5 @@ impl Metrics {
                 })
                 .collect(),
         }
-    }
-}
-
-/// Every tree's mode when they agree, `mixed` when they differ, the
-/// policy's own mode when there is no tree.
-fn mode_summary(facts: &PolicyFacts) -> String {
-    let mut modes = facts.trees.iter().map(|t| t.mode);
-    match modes.next() {
-        None => facts.global_mode.to_string(),
-        Some(first) if modes.all(|m| m == first) => first.to_string(),
-        Some(_) => "mixed".to_string(),
     }
 }

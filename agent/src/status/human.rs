@@ -229,7 +229,7 @@ fn keys(t: &mut Table, v: &Status) {
     }
     let mut label = "keys";
     for k in &v.policy.keys {
-        t.row(label, crate::cmd::check::key_line(k));
+        t.row(label, k.line());
         label = "";
     }
 }
