@@ -11,10 +11,8 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 use crate::cli::TrustAddHashArgs;
 use crate::config::{Engine, LoadError, LoadOptions, DROP_IN_DIR};
@@ -38,6 +36,16 @@ pub enum AllowError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// A file to hash could not be hashed (a read failed, or it shrank
+    /// meanwhile).
+    #[error("{}: {source}", path.display())]
+    Hash {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::hash::HashError,
     },
     /// A file to hash is not a regular file.
     #[error("{}: not a regular file", path.display())]
@@ -251,23 +259,20 @@ fn hash_file(path: &Path) -> Result<String, AllowError> {
         source,
     };
     let fd = crate::check::open_for_verify(path).map_err(|e| read(e.into()))?;
-    let mut file = std::fs::File::from(fd);
-    let meta = file.metadata().map_err(read)?;
-    if !meta.is_file() {
+    let st = nix::sys::stat::fstat(&fd).map_err(|e| read(e.into()))?;
+    if !crate::files::is_regular(&st) {
         return Err(AllowError::NotRegular {
             path: path.to_path_buf(),
         });
     }
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(read)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(buf.get(..n).unwrap_or_default());
-    }
-    Ok(hex::encode(hasher.finalize()))
+    let size = u64::try_from(st.st_size).unwrap_or(0);
+    let mut buf = vec![0u8; crate::hash::BUFFER_SIZE];
+    let digest =
+        crate::hash::sha256_fd(fd.as_fd(), size, &mut buf).map_err(|source| AllowError::Hash {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(hex::encode(digest))
 }
 
 /// The digests of a drop-in this command wrote (comments kept: they name

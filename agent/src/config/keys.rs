@@ -21,6 +21,11 @@ impl KeyLoader<'_, '_> {
     /// The bytes of a key or allowed-signers file (`what` names it in
     /// messages); `None` off-host when it is not on this machine.
     fn read(&mut self, what: &str, path: &Path) -> Result<Option<Vec<u8>>, String> {
+        self.read_or(what, path, "")
+    }
+
+    /// [`Self::read`], with `hint` after a strict-modes refusal.
+    fn read_or(&mut self, what: &str, path: &Path, hint: &str) -> Result<Option<Vec<u8>>, String> {
         match self.reader.read(path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(ReadFail::Absent(_)) => {
@@ -30,7 +35,7 @@ impl KeyLoader<'_, '_> {
                 ));
                 Ok(None)
             }
-            Err(ReadFail::Strict(m)) => Err(format!("{what} {}: {m}", path.display())),
+            Err(ReadFail::Strict(m)) => Err(format!("{what} {}: {m}{hint}", path.display())),
             Err(ReadFail::Io(m)) => Err(format!("cannot read {what} {}: {m}", path.display())),
         }
     }
@@ -191,27 +196,12 @@ impl KeyLoader<'_, '_> {
     /// apply as to any trust file; their error says what to do about a
     /// `.env` that belongs to the panel's web user.
     pub(super) fn notur_env(&mut self, trust: &mut TrustStore, path: &Path) -> Result<(), String> {
-        let bytes = match self.reader.read(path) {
-            Err(ReadFail::Strict(m)) => {
-                return Err(format!(
-                    "notur_env {}: {m}; a panel's .env usually belongs to its web user, who \
-                     could then choose the key sigward trusts: make the file root's and \
-                     readable by the panel's group (chown root:www-data, chmod 0640), or copy \
-                     the key into the policy (trust.ed25519)",
-                    path.display()
-                ))
-            }
-            Err(ReadFail::Absent(_)) => {
-                self.notes.push(format!(
-                    "not checked here: notur_env {} is not on this machine",
-                    path.display()
-                ));
-                return Ok(());
-            }
-            Err(ReadFail::Io(m)) => {
-                return Err(format!("cannot read notur_env {}: {m}", path.display()))
-            }
-            Ok(bytes) => bytes,
+        let hint = "; a panel's .env usually belongs to its web user, who could then choose the \
+                    key sigward trusts: make the file root's and readable by the panel's group \
+                    (chown root:www-data, chmod 0640), or copy the key into the policy \
+                    (trust.ed25519)";
+        let Some(bytes) = self.read_or("notur_env", path, hint)? else {
+            return Ok(());
         };
         let shown = path.display().to_string();
         let report = trust
