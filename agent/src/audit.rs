@@ -42,20 +42,9 @@ pub struct DecisionRecord {
     pub access: &'static str,
     /// The opener's pid.
     pub pid: i32,
-    /// The opener's executable.
-    pub exe: Option<String>,
-    /// The opener's real uid.
-    pub uid: Option<u32>,
-    /// The opener's parent's pid.
-    pub ppid: Option<i32>,
-    /// The opener's parent's executable.
-    pub parent_exe: Option<String>,
-    /// The opener's login uid.
-    pub login_uid: Option<LoginUid>,
-    /// The opener's cgroup (unified hierarchy).
-    pub cgroup: Option<String>,
-    /// The systemd unit of that cgroup.
-    pub unit: Option<String>,
+    /// What `/proc` told of the opener (executable, uid, parent, login
+    /// uid, cgroup, unit), each fact absent when unknown.
+    pub opener: Opener,
     /// The root of the protected tree the file is in.
     pub tree: Option<PathBuf>,
     /// The file's SHA-256, hex, when computed.
@@ -100,13 +89,7 @@ impl DecisionRecord {
             path,
             access,
             pid: 0,
-            exe: None,
-            uid: None,
-            ppid: None,
-            parent_exe: None,
-            login_uid: None,
-            cgroup: None,
-            unit: None,
+            opener: Opener::default(),
             tree: None,
             sha256: None,
             sig_path: None,
@@ -117,23 +100,6 @@ impl DecisionRecord {
             mode,
             generation,
             time: SystemTime::now(),
-        }
-    }
-}
-
-impl DecisionRecord {
-    /// The record with what [`crate::opener::describe`] found out about
-    /// the opener.
-    pub fn with_opener(self, o: Opener) -> DecisionRecord {
-        DecisionRecord {
-            exe: o.exe,
-            uid: o.uid,
-            ppid: o.ppid,
-            parent_exe: o.parent_exe,
-            login_uid: o.login_uid,
-            cgroup: o.cgroup,
-            unit: o.unit,
-            ..self
         }
     }
 }
@@ -339,7 +305,8 @@ fn emit(r: &DecisionRecord) {
     let path_hex = path_hex(&r.path);
     let sig = r.sig_path.as_deref().map(path_text);
     let tree = r.tree.as_deref().map(path_text);
-    let login_uid = r.login_uid.map(LoginUid::as_text);
+    let o = &r.opener;
+    let login_uid = o.login_uid.map(LoginUid::as_text);
     let time = humantime::format_rfc3339_micros(r.time).to_string();
     let reason = r.reason;
     let (id, verb) = match r.decision {
@@ -347,7 +314,7 @@ fn emit(r: &DecisionRecord) {
         Decision::WouldDeny => (ids::WOULD_DENY, "would deny (audit mode)"),
         Decision::Allow => (ids::ALLOW, "allowed"),
     };
-    let exe = r.exe.as_deref().unwrap_or("?");
+    let exe = o.exe.as_deref().unwrap_or("?");
     let host_warning = (!r.host_warnings.is_empty()).then(|| r.host_warnings.join("; "));
     let message = match (reason, &host_warning) {
         (Some(reason), _) => format!(
@@ -373,13 +340,13 @@ fn emit(r: &DecisionRecord) {
                 sigward_path_hex = path_hex.as_deref(),
                 sigward_access = r.access,
                 sigward_pid = r.pid,
-                sigward_exe = r.exe.as_deref(),
-                sigward_uid = r.uid,
-                sigward_ppid = r.ppid,
-                sigward_parent_exe = r.parent_exe.as_deref(),
+                sigward_exe = o.exe.as_deref(),
+                sigward_uid = o.uid,
+                sigward_ppid = o.ppid,
+                sigward_parent_exe = o.parent_exe.as_deref(),
                 sigward_loginuid = login_uid.as_deref(),
-                sigward_cgroup = r.cgroup.as_deref(),
-                sigward_unit = r.unit.as_deref(),
+                sigward_cgroup = o.cgroup.as_deref(),
+                sigward_unit = o.unit.as_deref(),
                 sigward_tree = tree.as_deref(),
                 sigward_sha256 = r.sha256.as_deref(),
                 sigward_sig_path = sig.as_deref(),

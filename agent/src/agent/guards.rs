@@ -87,7 +87,10 @@ pub(super) fn guard_special(shared: &Shared, engine: &Engine, paths: &[PathBuf])
         shared.auditor.record(DecisionRecord {
             reason: Some(Reason::Unsigned.as_str()),
             detail,
-            uid: Some(owner),
+            opener: crate::opener::Opener {
+                uid: Some(owner),
+                ..Default::default()
+            },
             tree: Some(tree.root.clone()),
             ..DecisionRecord::new(
                 decision,

@@ -559,6 +559,7 @@ pub(super) fn conclude(
         reason: j.reason,
         detail: j.detail,
         pid,
+        opener,
         tree,
         sha256: outcome.sha256.map(hex::encode),
         sig_path: Some(outcome.sig_path.clone()),
@@ -573,6 +574,5 @@ pub(super) fn conclude(
             mode,
             engine.generation,
         )
-        .with_opener(opener)
     });
 }
