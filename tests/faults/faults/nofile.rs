@@ -37,30 +37,32 @@ pub(super) fn nofile(pid: i32, new: Option<(u64, u64)>) -> (u64, u64) {
     (old.rlim_cur, old.rlim_max)
 }
 
-/// The lowest limit that leaves `spare` descriptor numbers free in `pid`.
-/// Descriptor numbers below `limit` that `pid` does not use.
-fn free_below(pid: i32, limit: u64) -> u64 {
-    let used = fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_string_lossy().parse::<u64>().ok())
-                .filter(|&fd| fd < limit)
-                .count() as u64
-        })
-        .unwrap_or(limit);
-    limit.saturating_sub(used)
+/// The descriptor numbers `pid` uses (`None`: /proc/PID/fd unreadable).
+fn used_fds(pid: i32) -> Option<Vec<u64>> {
+    let dir = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+            .collect(),
+    )
 }
 
+/// How many of the numbers below `limit` `used` leaves free.
+fn free_of(used: &[u64], limit: u64) -> u64 {
+    limit.saturating_sub(used.iter().filter(|&&fd| fd < limit).count() as u64)
+}
+
+/// Descriptor numbers below `limit` that `pid` does not use (none when
+/// that cannot be read).
+fn free_below(pid: i32, limit: u64) -> u64 {
+    used_fds(pid).map_or(0, |used| free_of(&used, limit))
+}
+
+/// The lowest limit that leaves `spare` descriptor numbers free in `pid`.
 pub(super) fn limit_leaving(pid: i32, spare: u64) -> u64 {
-    let used: Vec<u64> = fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    let used = used_fds(pid).unwrap_or_default();
     (1..)
-        .find(|&l: &u64| l - used.iter().filter(|&&fd| fd < l).count() as u64 >= spare)
+        .find(|&l: &u64| free_of(&used, l) >= spare)
         .unwrap_or(u64::MAX)
 }
 
