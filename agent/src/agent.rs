@@ -71,6 +71,7 @@ use crate::notify;
 use crate::state::StateDir;
 use crate::via::Vias;
 
+mod ahead;
 mod events;
 mod guards;
 mod marks;
@@ -200,6 +201,7 @@ pub fn run(
     let watchdog = sd_notify::watchdog_enabled().filter(|d| !d.is_zero());
     let beat_ms = beat_interval_ms(watchdog);
     let (metrics_wake, metrics_rx) = bounded::<()>(1);
+    let (ahead, ahead_rx) = ahead::Ahead::new();
     let shared = Arc::new(Shared {
         groups,
         cache: VerdictCache::new(engine.policy.agent.cache_entries),
@@ -228,6 +230,7 @@ pub fn run(
         vias: Vias::new(),
         link_targets: Mutex::new(HashSet::new()),
         queue_empty_at: AtomicU64::new(unix_nanos()),
+        ahead,
     });
     {
         let engine = shared.engine();
@@ -261,6 +264,17 @@ pub fn run(
                     .spawn(move || worker_loop(&shared, &rx, lane, escalate.as_ref()))?,
             );
         }
+    }
+    // Verification ahead of the opens, joined with the workers: its own
+    // opens need the event thread's answers until it is gone.
+    {
+        let shared = shared.clone();
+        let large = large_tx.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name("sigward-ahead".into())
+                .spawn(move || ahead::ahead_loop(&shared, &ahead_rx, workers_n, &large))?,
+        );
     }
     let tx = Lanes::new(small_tx, large_tx);
     let events = {

@@ -196,6 +196,14 @@ impl VerdictCache {
         }
     }
 
+    /// Whether an entry holds for the file `probe` describes, whatever it
+    /// says (the file needs no verification now).
+    pub fn holds(&self, probe: &Probe) -> bool {
+        self.lock()
+            .peek(&(probe.stamp.dev, probe.stamp.ino))
+            .is_some_and(|e| e.holds(probe))
+    }
+
     /// Stores an entry (replacing the inode's previous one).
     pub fn insert(&self, entry: Entry) {
         self.lock().put((entry.stamp.dev, entry.stamp.ino), entry);

@@ -17,6 +17,7 @@
 
 use sigward_testkit::{harness, openers};
 
+mod ahead;
 mod aisoc;
 mod alerts;
 mod cli;

@@ -9,6 +9,7 @@ use sigward_policy::config::Mode;
 use sigward_policy::Reason;
 
 use crate::audit::DecisionRecord;
+use crate::check::Outcome;
 use crate::config::Engine;
 use crate::fan::Op;
 use crate::files::Stamp;
@@ -132,6 +133,20 @@ pub(super) fn link_chain_dirs(link: &Path) -> Vec<PathBuf> {
         }
     }
     dirs
+}
+
+/// The refusal of a file that the symbolic link `link` gives another name
+/// (see [`alias_of`]).
+pub(super) fn alias_refusal(link: &Path, path: &Path) -> Outcome {
+    Outcome::refused(
+        Reason::Tampered,
+        format!(
+            "reachable under another name through the symbolic link {}: a signature binds \
+             one name, and the agent cannot tell which name was opened",
+            link.display()
+        ),
+        check::sig_path_for(path),
+    )
 }
 
 /// The link that gives this file another name, if any.

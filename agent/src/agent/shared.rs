@@ -24,6 +24,7 @@ use crate::scan::{EvaluateReply, EvaluateRequest};
 use crate::state::StateDir;
 use crate::via::Vias;
 
+use super::ahead::Ahead;
 use super::pending::Pending;
 use super::reload::reload;
 use super::telemetry::status;
@@ -92,6 +93,8 @@ pub(super) struct Shared {
     /// (device, inode) → the link. Refused under every name while the link
     /// resolves to them (checked again on every reload).
     pub(super) aliases: Mutex<HashMap<(u64, u64), PathBuf>>,
+    /// Directories offered for verification ahead of their opens.
+    pub(super) ahead: Ahead,
 }
 
 /// One version of one file under one name and policy generation.

@@ -23,7 +23,7 @@ use crate::triage::NAME_EXEMPTION_REFUSED;
 use crate::verdict::{Decision, Judgement, Why};
 use crate::{check, kcache, metrics};
 
-use super::guards::alias_of;
+use super::guards::{alias_of, alias_refusal};
 use super::pending::{Job, Pending};
 use super::{InflightKey, Shared, Waiter};
 
@@ -103,6 +103,20 @@ pub(super) fn claim(
         },
         waiter,
     ))
+}
+
+/// Claims the verification of `key` for a verification nobody waits for
+/// yet ([`super::ahead`]), or `None` when it is already running.
+pub(super) fn claim_unwaited(shared: &Shared, key: InflightKey) -> Option<Claim<'_>> {
+    let mut inflight = shared.inflight.lock().unwrap_or_else(|p| p.into_inner());
+    if inflight.contains_key(&key) {
+        return None;
+    }
+    inflight.insert(key.clone(), Vec::new());
+    Some(Claim {
+        shared,
+        key: Some(key),
+    })
 }
 
 pub(super) fn process(
@@ -195,16 +209,8 @@ pub(super) fn process(
     let mut watch = LaneWatch::new(&shared.stopping, lane, || {
         someone_waits(shared, owner, &key)
     });
-    let mut outcome = match alias_of(shared, &stamp) {
-        Some(link) => Outcome::refused(
-            Reason::Tampered,
-            format!(
-                "reachable under another name through the symbolic link {}: a signature binds \
-                 one name, and the agent cannot tell which name was opened",
-                link.display()
-            ),
-            check::sig_path_for(&path),
-        ),
+    let outcome = match alias_of(shared, &stamp) {
+        Some(link) => alias_refusal(&link, &path),
         None => match check::evaluate_in_watched(&engine, fd, &path, exec, buf, &mut watch) {
             Ok(outcome) => outcome,
             Err(why) => {
@@ -227,6 +233,59 @@ pub(super) fn process(
             }
         },
     };
+    let outcome = settle(
+        shared,
+        &engine,
+        fd,
+        &path,
+        Seen {
+            stamp,
+            nlink,
+            epoch,
+        },
+        mode,
+        outcome,
+    );
+    if lane == Lane::Small {
+        shared.ahead.offer(&engine, &path);
+    }
+    let waiters = claim.finish();
+    conclude(shared, &engine, pending, &path, exec, mode, &outcome);
+    for w in waiters {
+        conclude(shared, &engine, w.pending, &path, w.exec, mode, &outcome);
+    }
+}
+
+/// What the open file `fd` was when a verification began: its stamp and
+/// link count, and the names epoch read before its name was.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Seen {
+    pub(super) stamp: Stamp,
+    pub(super) nlink: u64,
+    pub(super) epoch: u64,
+}
+
+/// What follows a verification, whoever waits for it (an event's worker,
+/// or nobody: [`super::ahead`]): writers turn a verified verdict into a
+/// refusal (`check_writers`), a cacheable outcome is cached under the
+/// stamp, link count, generation, names epoch and path it was made for
+/// (anything else drops the inode's entry), and a plain allow goes to the
+/// kernel where that is safe. Returns the outcome to answer with.
+pub(super) fn settle(
+    shared: &Shared,
+    engine: &Engine,
+    fd: BorrowedFd<'_>,
+    path: &Path,
+    seen: Seen,
+    mode: Mode,
+    mut outcome: Outcome,
+) -> Arc<Outcome> {
+    let Seen {
+        stamp,
+        nlink,
+        epoch,
+    } = seen;
+    let watch_writers = !refuses_untrusted_writers(engine, path);
     check_writers(&mut outcome, fd, &stamp, watch_writers);
     if !outcome.cacheable {
         // Whatever an earlier verdict said no longer holds (a writer
@@ -246,7 +305,7 @@ pub(super) fn process(
             nlink,
             generation: engine.generation,
             epoch,
-            path: path.as_path().into(),
+            path: path.into(),
             fast: if plain_allow && data {
                 Fast {
                     open: Some(Why::Cached),
@@ -267,14 +326,10 @@ pub(super) fn process(
         if alias_of(shared, &stamp).is_some() {
             shared.cache.remove((stamp.dev, stamp.ino));
         } else if plain_allow && !data && outcome.valid_until.is_none() && mode != Mode::Off {
-            kernel_cache(shared, &engine, fd, &path, &stamp);
+            kernel_cache(shared, engine, fd, path, &stamp);
         }
     }
-    let waiters = claim.finish();
-    conclude(shared, &engine, pending, &path, exec, mode, &outcome);
-    for w in waiters {
-        conclude(shared, &engine, w.pending, &path, w.exec, mode, &outcome);
-    }
+    outcome
 }
 
 /// Whether a process still waits for the verification of `key`: its

@@ -53,7 +53,7 @@ impl ReadError {
 /// a tape rewinds, a watchdog arms): the path is opened `O_PATH` first,
 /// and the file reopened for reading only once it is known to be regular.
 pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let probe = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
@@ -79,11 +79,8 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     }
     // The same inode, through the descriptor's magic link (no second
     // lookup of `path`, which could lead elsewhere by now).
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(format!("/proc/self/fd/{}", probe.as_raw_fd()))
-        .map_err(ReadError::Open)?;
+    let file =
+        std::fs::File::from(super::reopen_for_reading(probe.as_fd()).map_err(ReadError::Open)?);
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)

@@ -2,8 +2,9 @@
 //! `fstat`, and the path `/proc/self/fd` shows for a descriptor.
 
 use std::ffi::OsString;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use nix::sys::stat::{FileStat, SFlag};
@@ -49,4 +50,17 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> Option<PathBuf> {
     nix::fcntl::readlink(link.as_str())
         .ok()
         .map(|s| PathBuf::from(OsString::from_vec(s.into_vec())))
+}
+
+/// Opens for reading the inode that `probe` (an `O_PATH` descriptor of a
+/// file already known to be regular) refers to, through its magic link in
+/// `/proc/self/fd`: no second lookup of the file's path, which could lead
+/// elsewhere by now, and never blocking (`O_NONBLOCK`).
+pub fn reopen_for_reading(probe: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{}", probe.as_raw_fd()))
+        .map(OwnedFd::from)
 }

@@ -8,4 +8,4 @@ pub mod bounded;
 mod identity;
 
 pub use atomic::AtomicWrite;
-pub use identity::{fd_path, is_regular, Stamp};
+pub use identity::{fd_path, is_regular, reopen_for_reading, Stamp};

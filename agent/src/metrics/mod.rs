@@ -256,6 +256,7 @@ pub struct Metrics {
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     verifications: AtomicU64,
+    verified_ahead: AtomicU64,
     coalesced: AtomicU64,
     /// Per bucket (not cumulative); the last one is `+Inf`.
     latency: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
@@ -306,6 +307,7 @@ impl Metrics {
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             verifications: AtomicU64::new(0),
+            verified_ahead: AtomicU64::new(0),
             coalesced: AtomicU64::new(0),
             latency: zeros(),
             latency_sum_us: AtomicU64::new(0),
@@ -355,6 +357,11 @@ impl Metrics {
         self.verifications.fetch_add(1, Relaxed);
     }
 
+    /// A file was verified ahead of any open (`agent/ahead.rs`).
+    pub fn verified_ahead(&self) {
+        self.verified_ahead.fetch_add(1, Relaxed);
+    }
+
     /// An event waited for a verification of the same file already running.
     pub fn coalesced(&self) {
         self.coalesced.fetch_add(1, Relaxed);
@@ -370,6 +377,13 @@ impl Metrics {
     /// A worker finished a job (or a job was dropped unsent).
     pub fn job_done(&self) {
         self.jobs_done.fetch_add(1, Relaxed);
+    }
+
+    /// Jobs handed to the workers and not finished yet.
+    pub fn jobs_in_flight(&self) -> u64 {
+        self.jobs_sent
+            .load(Relaxed)
+            .saturating_sub(self.jobs_done.load(Relaxed))
     }
 
     /// Time from reading an event to a worker's answer.

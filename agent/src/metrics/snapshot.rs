@@ -154,6 +154,7 @@ impl Metrics {
             verifications: Verifications {
                 run: load(&self.verifications),
                 coalesced: load(&self.coalesced),
+                ahead: load(&self.verified_ahead),
             },
             kernel_cache: KernelCacheStatus {
                 marks: count(live.kernel_marks),

@@ -3,8 +3,7 @@
 //! and the running agent's `evaluate` control request
 //! ([`evaluate_paths`]).
 
-use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -335,18 +334,13 @@ fn open_regular(path: &Path) -> Result<OwnedFd, Box<Entry>> {
             "not a regular file: only regular files can carry a signature",
         )));
     }
-    File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(format!("/proc/self/fd/{}", probe.as_raw_fd()))
-        .map(OwnedFd::from)
-        .map_err(|e| {
-            Box::new(Entry::plain(
-                path,
-                Status::Unreadable,
-                format!("cannot open: {e}"),
-            ))
-        })
+    crate::files::reopen_for_reading(probe.as_fd()).map_err(|e| {
+        Box::new(Entry::plain(
+            path,
+            Status::Unreadable,
+            format!("cannot open: {e}"),
+        ))
+    })
 }
 
 /// Paths to ask the agent about, in requests of at most

@@ -220,6 +220,9 @@ pub struct Verifications {
     pub run: u64,
     /// Events that waited for a verification of the same file.
     pub coalesced: u64,
+    /// Files verified ahead of any open, in the directory of a file just
+    /// verified (`agent.verify_ahead`).
+    pub ahead: u64,
 }
 
 /// Kernel ignore marks on verified files.

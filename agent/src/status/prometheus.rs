@@ -296,6 +296,11 @@ impl Collector for StatusCollector {
             "Events that waited for a verification of the same file already running.",
             v.verifications.coalesced,
         )?;
+        f.counter(
+            "sigward_verifications_ahead",
+            "Files verified ahead of any open, in the directory of a file just verified.",
+            v.verifications.ahead,
+        )?;
         f.gauge(
             "sigward_kernel_cache_marks",
             "Kernel ignore marks on verified files (opens answered by the kernel).",

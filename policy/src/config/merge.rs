@@ -153,6 +153,10 @@ pub fn merge_all(fragments: &[Fragment]) -> Result<Policy, Vec<PolicyError>> {
             agent.cache_entries = c.value;
             set("agent.cache_entries", (c.file, c.line));
         }
+        if let Some(v) = &f.verify_ahead {
+            agent.verify_ahead = v.value;
+            set("agent.verify_ahead", (v.file, v.line));
+        }
         if let Some(m) = &f.metrics_file {
             agent.metrics_file = Some(m.value.clone());
             set("agent.metrics_file", (m.file, m.line));

@@ -315,6 +315,10 @@ pub struct AgentSettings {
     pub workers: Option<usize>,
     /// Verdict cache capacity.
     pub cache_entries: usize,
+    /// After a verification someone waited for, verify up to this many
+    /// other files of the same directory before anyone opens them (0:
+    /// never).
+    pub verify_ahead: usize,
     /// Where the agent writes its metrics (Prometheus text format) for
     /// node_exporter's textfile collector; `None`: not written.
     pub metrics_file: Option<PathBuf>,
@@ -357,6 +361,12 @@ impl fmt::Display for Owner {
 /// Default verdict cache capacity.
 pub const DEFAULT_CACHE_ENTRIES: usize = 65_536;
 
+/// Default `agent.verify_ahead`: files of one directory verified ahead.
+pub const DEFAULT_VERIFY_AHEAD: usize = 1024;
+
+/// Largest `agent.verify_ahead`.
+pub const MAX_VERIFY_AHEAD: i64 = 65_536;
+
 /// Default seconds between two writes of the metrics file.
 pub const DEFAULT_METRICS_INTERVAL: u64 = 15;
 
@@ -374,6 +384,7 @@ impl Default for AgentSettings {
         Self {
             workers: None,
             cache_entries: DEFAULT_CACHE_ENTRIES,
+            verify_ahead: DEFAULT_VERIFY_AHEAD,
             metrics_file: None,
             metrics_interval_secs: DEFAULT_METRICS_INTERVAL,
             kernel_cache: true,

@@ -10,7 +10,10 @@ use crate::formats::Format;
 
 use super::raw::{OneOrMany, ProtectFragment, RawNamedKey, RawPolicy, RawTime};
 use super::values::{bounded, data_patterns, format_list, mode_word, owner, writers_word, Cx};
-use super::{line_of, KeySource, Located, Mode, NamedKey, Owner, PolicyError, MAX_THRESHOLD};
+use super::{
+    line_of, KeySource, Located, Mode, NamedKey, Owner, PolicyError, MAX_THRESHOLD,
+    MAX_VERIFY_AHEAD,
+};
 
 /// What one file says, before merging.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,6 +38,7 @@ pub struct Fragment {
     pub(super) protect: Vec<ProtectFragment>,
     pub(super) workers: Option<Located<usize>>,
     pub(super) cache_entries: Option<Located<usize>>,
+    pub(super) verify_ahead: Option<Located<usize>>,
     pub(super) metrics_file: Option<Located<PathBuf>>,
     pub(super) metrics_interval: Option<Located<u64>>,
     pub(super) kernel_cache: Option<Located<bool>>,
@@ -263,6 +267,11 @@ pub fn parse_fragment_all(
             f.cache_entries = errors
                 .keep(bounded(&cx, c, "agent.cache_entries", 1, 16_777_216))
                 .map(|v| cx.located(c, v));
+        }
+        if let Some(v) = &a.verify_ahead {
+            f.verify_ahead = errors
+                .keep(bounded(&cx, v, "agent.verify_ahead", 0, MAX_VERIFY_AHEAD))
+                .map(|n| cx.located(v, n));
         }
         if let Some(m) = &a.metrics_file {
             f.metrics_file = errors.keep(cx.path(m, "agent.metrics_file"));

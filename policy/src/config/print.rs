@@ -260,6 +260,11 @@ fn render(p: &Policy, files: Option<&[PathBuf]>) -> String {
         p.agent.cache_entries,
         origin("agent.cache_entries")
     ));
+    o.push_str(&format!(
+        "verify_ahead = {}{}\n",
+        p.agent.verify_ahead,
+        origin("agent.verify_ahead")
+    ));
     if let Some(m) = &p.agent.metrics_file {
         o.push_str(&format!(
             "metrics_file = {}{}\n",

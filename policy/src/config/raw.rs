@@ -110,6 +110,7 @@ pub(super) struct RawProtect {
 pub(super) struct RawAgent {
     pub(super) workers: Option<Spanned<i64>>,
     pub(super) cache_entries: Option<Spanned<i64>>,
+    pub(super) verify_ahead: Option<Spanned<i64>>,
     pub(super) metrics_file: Option<Spanned<String>>,
     pub(super) metrics_interval: Option<Spanned<i64>>,
     pub(super) kernel_cache: Option<Spanned<bool>>,

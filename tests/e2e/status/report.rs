@@ -33,11 +33,14 @@ fn status_shows_counts_reasons_denials_and_marks() {
     let empty = fx.write_unsigned("empty.py", b"");
     let audited = audit_dir.join("sub/loose.py");
     write_file(&audited, b"X = 'unsigned, audit mode'\n");
-    // The group-writable file is verified, not refused as writable.
-    fx.write_policy(&allow_untrusted_writers(&fx.policy_text(
+    // The group-writable file is verified, not refused as writable. Each
+    // file is verified when it is opened, not ahead (the counts below are
+    // exact).
+    let text = allow_untrusted_writers(&fx.policy_text(
         "enforce",
         &[(&fx.plugins, None), (&audit_dir, Some("audit"))],
-    )));
+    ));
+    fx.write_policy(&format!("{text}\n[agent]\nverify_ahead = 0\n"));
     let (agent, socket) = start(&fx, &[("SIGWARD_LOG_TARGET", "stderr")]);
 
     expect_allowed(python_open(&good), "signed file");
@@ -83,6 +86,8 @@ fn status_shows_counts_reasons_denials_and_marks() {
     assert_eq!(n(&v, &["queue", "depth"]), 0, "{v:#}");
     assert!(n(&v, &["queue", "max_depth"]) >= 1, "{v:#}");
     assert_eq!(n(&v, &["latency", "count"]), 5, "{v:#}");
+    assert_eq!(n(&v, &["verifications", "run"]), 5, "{v:#}");
+    assert_eq!(n(&v, &["verifications", "ahead"]), 0, "{v:#}");
     assert_eq!(n(&v, &["reloads", "ok"]), 0, "{v:#}");
 
     // Trees, with the directories marked in each.

@@ -1,0 +1,288 @@
+//! Verifying ahead of the loader: the `sigward-ahead` thread.
+//!
+//! A plugin host that finds its plugins by walking a directory opens them
+//! one after another, and each first open waits for a verification. When a
+//! worker has verified a file someone waited for, this thread verifies the
+//! other files of its directory, in name order, before anyone opens them:
+//! the host's next opens find their verdicts cached, and the files the
+//! kernel may answer (see [`crate::kcache`]) never raise an event at all.
+//!
+//! A verification ahead is an ordinary verification: the same
+//! [`check::evaluate_in_watched`], the same symbolic-link guard, and the
+//! same [`settle`]: the writers' check, a cache entry for the stamp, link
+//! count, policy generation, names epoch (read before the file was opened)
+//! and path it was made for, and the same kernel-cache rules. Only nobody
+//! waits for it: nothing is answered and nothing is recorded. An open of a
+//! file refused ahead finds the cached refusal, which a worker answers and
+//! records as any other. An event for a file being verified ahead waits for
+//! that verification (`claim`), as it would for a worker's; should the
+//! verification be given up, those events go to the large lane, or get the
+//! fail-closed answer of their mode when the agent stops.
+//!
+//! Bounds, so that speculation never delays what someone waits for:
+//! * one thread, at the large lane's lower priority
+//!   ([`crate::lanes::LARGE_LANE_NICE`]);
+//! * a directory is taken up once per policy generation, at most
+//!   `agent.verify_ahead` of its files, each at most
+//!   [`crate::lanes::LARGE_FILE`] bytes and read within the small lane's
+//!   budget; directories wait in a queue of [`QUEUE`] and are dropped
+//!   when it is full;
+//! * the rest of a directory is given up as soon as more jobs wait for
+//!   the workers than there are workers, and when the agent stops or the
+//!   policy changes.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use nix::sys::stat::FileStat;
+use sigward_policy::config::Mode;
+
+use crate::cache::Probe;
+use crate::check;
+use crate::config::Engine;
+use crate::files::{is_regular, Stamp};
+use crate::lanes::{Lane, LaneWatch};
+
+use super::events::names_epoch;
+use super::guards::{alias_of, alias_refusal};
+use super::pending::Job;
+use super::workers::{claim_unwaited, settle, Seen};
+use super::{InflightKey, Shared};
+
+/// Directories waiting to be taken up.
+pub(super) const QUEUE: usize = 64;
+
+/// Directories remembered as taken up; the memory is cleared when full.
+const SEEN: usize = 65_536;
+
+/// How often the idle thread looks whether the agent is stopping.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// One directory to verify ahead, under the policy generation that asked.
+pub(super) struct Dir {
+    path: PathBuf,
+    engine: Arc<Engine>,
+}
+
+/// The workers' side: where directories are offered.
+pub(super) struct Ahead {
+    tx: Sender<Dir>,
+    /// Directories already taken up, with the generation they were taken
+    /// up under.
+    seen: Mutex<HashSet<(PathBuf, u64)>>,
+}
+
+impl Ahead {
+    /// The offering side and the thread's queue.
+    pub(super) fn new() -> (Ahead, Receiver<Dir>) {
+        let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+        let ahead = Ahead {
+            tx,
+            seen: Mutex::new(HashSet::new()),
+        };
+        (ahead, rx)
+    }
+
+    /// A worker verified `path` for someone who waited: the rest of its
+    /// directory is worth verifying ahead, once per generation. Never
+    /// blocks: a full queue drops the offer.
+    pub(super) fn offer(&self, engine: &Arc<Engine>, path: &Path) {
+        if engine.policy.agent.verify_ahead == 0 {
+            return;
+        }
+        let Some(dir) = path.parent() else { return };
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.len() >= SEEN {
+                seen.clear();
+            }
+            if !seen.insert((dir.to_path_buf(), engine.generation)) {
+                return;
+            }
+        }
+        match self.tx.try_send(Dir {
+            path: dir.to_path_buf(),
+            engine: engine.clone(),
+        }) {
+            Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+/// The thread: takes up directories until the agent stops. `workers`:
+/// the small lane's threads; `large`: the large lane's queue, for events
+/// that waited on a verification given up over its budget.
+pub(super) fn ahead_loop(
+    shared: &Arc<Shared>,
+    rx: &Receiver<Dir>,
+    workers: usize,
+    large: &Sender<Job>,
+) {
+    crate::lanes::lower_priority();
+    let mut buf = vec![0u8; crate::hash::BUFFER_SIZE];
+    while !shared.stopping.load(Ordering::SeqCst) {
+        match rx.recv_timeout(IDLE_POLL) {
+            Ok(dir) => walk(shared, &dir, workers, large, &mut buf),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Whether to give up the rest of a directory.
+fn give_up(shared: &Shared, engine: &Engine, workers: usize) -> bool {
+    shared.stopping.load(Ordering::SeqCst)
+        || shared.engine().generation != engine.generation
+        || shared.metrics.jobs_in_flight() > u64::try_from(workers).unwrap_or(u64::MAX)
+}
+
+fn walk(shared: &Arc<Shared>, dir: &Dir, workers: usize, large: &Sender<Job>, buf: &mut [u8]) {
+    let engine = &dir.engine;
+    if give_up(shared, engine, workers) {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(&dir.path) else {
+        return;
+    };
+    // Regular files by their directory entry (no stat), neither signature
+    // files nor AiSOC manifests (which are not verified by themselves).
+    let mut names: Vec<OsString> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name())
+        .filter(|n| {
+            let p = Path::new(n);
+            !check::is_sig_file(p) && !check::is_aisoc_manifest(&dir.path.join(p))
+        })
+        .take(engine.policy.agent.verify_ahead)
+        .collect();
+    names.sort();
+    for name in names {
+        if give_up(shared, engine, workers) {
+            return;
+        }
+        verify(shared, engine, &dir.path.join(name), large, buf);
+    }
+}
+
+/// Opens `path` for reading only if it is a regular file, never following
+/// a final symbolic link (an `O_PATH` descriptor first, the same inode
+/// reopened through it): opening a FIFO or a device could block or have
+/// effects.
+fn open_regular(path: &Path) -> Option<(OwnedFd, FileStat)> {
+    let probe = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let st = nix::sys::stat::fstat(probe.as_fd()).ok()?;
+    if !is_regular(&st) {
+        return None;
+    }
+    let fd = crate::files::reopen_for_reading(probe.as_fd()).ok()?;
+    Some((fd, st))
+}
+
+/// Verifies one file ahead, unless it is not worth it (not in a tree in
+/// force, empty or large, already cached, being verified) or names are
+/// moving.
+fn verify(
+    shared: &Arc<Shared>,
+    engine: &Arc<Engine>,
+    path: &Path,
+    large: &Sender<Job>,
+    buf: &mut [u8],
+) {
+    if engine.tree_for(path).is_none() {
+        return;
+    }
+    let mode = engine.mode_for(path);
+    if mode == Mode::Off {
+        return;
+    }
+    // Read before the file is opened, as the event thread reads it before
+    // the name: a rename after this bumps it, and the entry then no longer
+    // answers without its path being read again.
+    let Some(epoch) = names_epoch(shared) else {
+        return;
+    };
+    let Some((fd, st)) = open_regular(path) else {
+        return;
+    };
+    let stamp = Stamp::of(&st);
+    if stamp.size == 0 || Lane::for_size(stamp.size) != Lane::Small {
+        return;
+    }
+    let probe = Probe {
+        stamp,
+        nlink: st.st_nlink,
+        generation: engine.generation,
+    };
+    if shared.cache.holds(&probe) {
+        return;
+    }
+    let key = InflightKey {
+        stamp,
+        generation: engine.generation,
+        path: path.to_path_buf(),
+    };
+    let Some(claim) = claim_unwaited(shared, key) else {
+        return;
+    };
+    shared.metrics.verified_ahead();
+    let mut watch = LaneWatch::new(&shared.stopping, Lane::Small, || true);
+    let outcome = match alias_of(shared, &stamp) {
+        Some(link) => alias_refusal(&link, path),
+        None => {
+            match check::evaluate_in_watched(engine, fd.as_fd(), path, false, buf, &mut watch) {
+                Ok(outcome) => outcome,
+                Err(why) => {
+                    // Events that came to wait for this verification go on
+                    // in the large lane (over budget), or get the
+                    // fail-closed answer of their mode (stopping) as their
+                    // guards drop.
+                    tracing::debug!("verification ahead of {} given up: {why}", path.display());
+                    let waiters = claim.finish();
+                    if why == crate::hash::Interrupt::OverBudget {
+                        for w in waiters {
+                            shared.metrics.job_sent();
+                            let job = Job {
+                                pending: w.pending,
+                                path: path.to_path_buf(),
+                                stamp,
+                                nlink: st.st_nlink,
+                                epoch,
+                                exec: w.exec,
+                                mode,
+                                engine: engine.clone(),
+                                known: None,
+                                cached: false,
+                                name_settled: false,
+                            };
+                            if large.send(job).is_err() {
+                                shared.metrics.job_done();
+                            }
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+    };
+    let seen = Seen {
+        stamp,
+        nlink: st.st_nlink,
+        epoch,
+    };
+    let outcome = settle(shared, engine, fd.as_fd(), path, seen, mode, outcome);
+    for w in claim.finish() {
+        super::workers::conclude(shared, engine, w.pending, path, w.exec, mode, &outcome);
+    }
+}
