@@ -1,6 +1,6 @@
 //! The running agent: start-up, the threads, shutdown. Each thread's work
 //! lives in a submodule: `pending` (the envelope of one event), `events`,
-//! `workers`, `watcher`, `guards` (special files and symbolic links),
+//! `workers`, `ahead`, `watcher`, `guards` (special files and symbolic links),
 //! `marks` (trees, filesystems, mounts), `reload` and `telemetry` (status,
 //! metrics file, watchdog); `shared` holds the state every thread shares,
 //! `signals` the signals the main thread waits for.
@@ -14,6 +14,9 @@
 //!   lanes: small files never wait behind large ones, and a verification
 //!   stops when the agent stops or nobody waits for it any more (see
 //!   [`crate::lanes`]).
+//! * **ahead**: verifies the other files of a directory whose first file a
+//!   worker just verified, before anyone opens them, at a lower priority
+//!   (`agent/ahead.rs`).
 //! * **watcher**: marks new directories in protected trees.
 //! * **mounts**: follows the agent's mount table and takes a tree's
 //!   filesystem mark away (or places it) when mounts change (see

@@ -377,9 +377,17 @@ fn huge_py_planted_in_a_signed_aisoc_plugin_delays_only_its_openers(mode: Mode) 
     );
 
     // The attacker plants a 100 GiB zz.py: every verification of a member
-    // now hashes it (the bundle covers every *.py).
+    // now hashes it (the bundle covers every *.py). The members' verdicts,
+    // made before (at their first opens, or ahead of them once a member
+    // was verified: agent.verify_ahead), rest on their own content; the
+    // attacker changes their ctime so that they are verified again.
     let zz = plug.join("zz.py");
-    attack(r#"truncate -s 100G "$1""#, &[zz.as_os_str()]);
+    let mut args = vec![zz.as_os_str()];
+    args.extend(members.iter().map(|m| m.as_os_str()));
+    attack(
+        r#"truncate -s 100G "$1" && shift && chmod 0644 "$@""#,
+        &args,
+    );
     let openers = open_all(&members[1..]);
     thread::sleep(Duration::from_millis(500));
     expect_small_opens_fast(
