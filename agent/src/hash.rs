@@ -69,6 +69,19 @@ pub enum Interrupt {
 pub trait Watch {
     /// `n` more bytes are about to be read.
     fn before_read(&mut self, n: u64) -> Result<(), Interrupt>;
+
+    /// A companion file (`FILE.sig`, ...) at `path`, a regular file of a
+    /// size that may be read (`st`), is about to be opened for reading
+    /// through `probe`, its `O_PATH` descriptor. The agent puts a kernel
+    /// mark on it here where that is safe, so that its own read raises no
+    /// event (see `agent/workers.rs: Verifying`).
+    fn before_companion(
+        &mut self,
+        _probe: BorrowedFd<'_>,
+        _path: &std::path::Path,
+        _st: &nix::sys::stat::FileStat,
+    ) {
+    }
 }
 
 /// A verification nothing interrupts (`sigward verify`, `sigward scan`).

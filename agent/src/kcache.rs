@@ -39,7 +39,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -114,7 +114,7 @@ pub struct Facts<'a> {
 }
 
 /// Facts about one directory above a file.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct DirFacts {
     /// `lstat` of the directory.
     pub st: FileStat,
@@ -218,30 +218,102 @@ pub fn examine(
     rule: fn(&Facts<'_>, &[u32]) -> Result<(), Ineligible>,
 ) -> Result<(), Ineligible> {
     let file = nix::sys::stat::fstat(fd).map_err(|_| Ineligible::Unknown)?;
-    let mut dirs = Vec::new();
-    let mut dir = path.parent().ok_or(Ineligible::Unknown)?;
-    loop {
-        let st = nix::sys::stat::lstat(dir).map_err(|_| Ineligible::Unknown)?;
-        let acl_writes = acl_writes(|buf| rustix::fs::lgetxattr(dir, ACL_XATTR, buf))?;
-        dirs.push(DirFacts { st, acl_writes });
-        if dir == root {
-            break;
+    let parent = path.parent().ok_or(Ineligible::Unknown)?;
+    let dirs = CHAIN.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        match memo.as_mut() {
+            Some(m) => {
+                if m.chain
+                    .as_ref()
+                    .is_none_or(|(d, r, _)| d != parent || r != root)
+                {
+                    m.chain = Some((
+                        parent.to_path_buf(),
+                        root.to_path_buf(),
+                        chain(parent, root),
+                    ));
+                }
+                m.chain
+                    .as_ref()
+                    .map_or(Err(Ineligible::Unknown), |(_, _, c)| c.clone())
+            }
+            None => chain(parent, root),
         }
-        dir = match dir.parent() {
-            Some(d) if d.starts_with(root) => d,
-            _ => return Err(Ineligible::Unknown),
-        };
-    }
+    })?;
     let fs = nix::sys::statfs::fstatfs(fd).map_err(|_| Ineligible::Unknown)?;
     #[allow(clippy::unnecessary_cast)] // f_type's width differs by target
     let fs_magic = fs.filesystem_type().0 as i64;
     let facts = Facts {
         file: &file,
         dirs: &dirs,
-        file_acl_writes: acl_writes(|buf| rustix::fs::fgetxattr(fd, ACL_XATTR, buf))?,
+        file_acl_writes: acl_writes(|buf| fd_xattr(fd, buf))?,
         fs_magic,
     };
     rule(&facts, owners)
+}
+
+/// The facts of `dir` and every directory above it up to `root`.
+fn chain(dir: &Path, root: &Path) -> Result<Vec<DirFacts>, Ineligible> {
+    let mut dirs = Vec::new();
+    let mut dir = dir;
+    loop {
+        let st = nix::sys::stat::lstat(dir).map_err(|_| Ineligible::Unknown)?;
+        let acl_writes = acl_writes(|buf| rustix::fs::lgetxattr(dir, ACL_XATTR, buf))?;
+        dirs.push(DirFacts { st, acl_writes });
+        if dir == root {
+            return Ok(dirs);
+        }
+        dir = match dir.parent() {
+            Some(d) if d.starts_with(root) => d,
+            _ => return Err(Ineligible::Unknown),
+        };
+    }
+}
+
+/// The directory chain [`examine`] read last on this thread, while a
+/// [`ChainMemo`] lives.
+struct Memo {
+    chain: Option<(PathBuf, PathBuf, Result<Vec<DirFacts>, Ineligible>)>,
+}
+
+thread_local! {
+    static CHAIN: std::cell::RefCell<Option<Memo>> = const { std::cell::RefCell::new(None) };
+}
+
+/// While it lives, [`examine`] on this thread reads the directories above
+/// a file once: one verification asks about them up to three times (its
+/// tree refuses untrusted writers, a companion is marked for reads, the
+/// verified file goes to the kernel), always for the same directory, within
+/// a few hundred microseconds. A change meanwhile is one only a trusted
+/// owner can make (the chain qualifies only if nobody else can write those
+/// directories). Dropped at the end of the verification.
+pub struct ChainMemo(());
+
+impl ChainMemo {
+    /// Starts remembering (on this thread).
+    pub fn begin() -> ChainMemo {
+        CHAIN.with(|m| *m.borrow_mut() = Some(Memo { chain: None }));
+        ChainMemo(())
+    }
+}
+
+impl Drop for ChainMemo {
+    fn drop(&mut self) {
+        CHAIN.with(|m| *m.borrow_mut() = None);
+    }
+}
+
+/// The access ACL of the file open as `fd`, also an `O_PATH` descriptor
+/// (which `fgetxattr` refuses: read through its magic link instead).
+fn fd_xattr(fd: BorrowedFd<'_>, buf: &mut [u8]) -> rustix::io::Result<usize> {
+    match rustix::fs::fgetxattr(fd, ACL_XATTR, &mut *buf) {
+        Err(rustix::io::Errno::BADF) => {
+            use std::os::fd::AsRawFd;
+            let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+            rustix::fs::getxattr(link.as_str(), ACL_XATTR, buf)
+        }
+        other => other,
+    }
 }
 
 /// Whether an ACL on the file open as `fd` grants write to anyone but its
@@ -394,6 +466,34 @@ impl KernelCache {
         fd: BorrowedFd<'_>,
         stamp: &Stamp,
     ) -> Result<(), Errno> {
+        self.place(groups, generation, fd, stamp, |g| g.ignore(fd))
+    }
+
+    /// Puts an ignore mark for reads only (`FAN_OPEN_PERM`) on a companion
+    /// file (`FILE.sig`, ...) that [`examine`] found [`eligibility`] for,
+    /// before the agent reads it: neither that read nor later reads of it
+    /// raise an event, while an exec still does (and is refused). The
+    /// agent allows such reads anyway (only trusted owners can write the
+    /// file); the mark is tracked, removed and re-checked like any other.
+    /// `probe` may be an `O_PATH` descriptor.
+    pub fn mark_companion(
+        &self,
+        groups: &Groups,
+        generation: u64,
+        probe: BorrowedFd<'_>,
+        stamp: &Stamp,
+    ) -> Result<(), Errno> {
+        self.place(groups, generation, probe, stamp, |g| g.ignore_reads(probe))
+    }
+
+    fn place(
+        &self,
+        groups: &Groups,
+        generation: u64,
+        fd: BorrowedFd<'_>,
+        stamp: &Stamp,
+        ignore: impl FnOnce(&Groups) -> nix::Result<()>,
+    ) -> Result<(), Errno> {
         let (handle_type, bytes, _) = crate::handle::handle_of(fd)?;
         let fsid = crate::fan::fsid_of(fd).ok_or(Errno::EIO)?;
         let handle = Handle {
@@ -428,7 +528,7 @@ impl KernelCache {
                 }
             }
         }
-        groups.ignore(fd)?;
+        ignore(groups)?;
         let now = nix::sys::stat::fstat(fd).map(|st| Stamp::of(&st));
         if now.as_ref() != Ok(stamp) {
             let _ = groups.unignore(fd);

@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::harness::{allow_untrusted_writers, n, reload, start, status_json};
+use crate::harness::{allow_untrusted_writers, n, reload, sig_path, start, status_json};
 use crate::harness::{
     chmod, inode, keygen, mkdirs, path_str, rename, toml_str, wait_until, write_file, Fixture, Proc,
 };
@@ -107,13 +107,23 @@ fn reloads_drop_every_kernel_verdict_before_the_new_policy_answers() {
         },
         "both verified files are kernel-cached"
     );
+    assert_eq!(
+        agent.kernel_read_marks(),
+        {
+            let mut v = vec![inode(&sig_path(&a)), inode(&sig_path(&b))];
+            v.sort_unstable();
+            v
+        },
+        "their signature files got marks for reads only, before the agent read them"
+    );
 
     // The same policy again: the marks go anyway (the trust store was
     // read again).
     reload(&fx, &socket);
     assert_eq!(agent.kernel_verdicts(), Vec::<u64>::new(), "after reload");
     let v = status_json(&socket);
-    assert_eq!(n(&v, &["kernel_cache", "dropped"]), 2, "{v:#}");
+    assert_eq!(n(&v, &["kernel_cache", "dropped"]), 4, "{v:#}");
+    assert_eq!(agent.kernel_read_marks(), Vec::<u64>::new(), "after reload");
     assert_eq!(n(&v, &["kernel_cache", "marks"]), 0, "{v:#}");
     expect_allowed(cat(&a), "a.py under generation 2");
     assert_eq!(agent.kernel_verdicts(), vec![inode(&a)]);
@@ -357,7 +367,7 @@ fn kernel_verdicts_are_bounded_and_each_one_is_dropped_on_reload() {
         .map(|i| fx.write_signed(&format!("f{i}.py"), format!("F = {i}\n").as_bytes()))
         .collect();
     let text = format!(
-        "{}\n[agent]\ncache_entries = 2\n",
+        "{}\n[agent]\ncache_entries = 2\nverify_ahead = 0\n",
         fx.policy_text("enforce", &[(&fx.plugins, None)])
     );
     fx.write_policy(&text);
@@ -372,10 +382,12 @@ fn kernel_verdicts_are_bounded_and_each_one_is_dropped_on_reload() {
         );
     }
     let v = status_json(&socket);
-    assert_eq!(n(&v, &["kernel_cache", "placed"]), 6, "{v:#}");
+    // Each file and its signature (reads only, placed before it was read).
+    assert_eq!(n(&v, &["kernel_cache", "placed"]), 12, "{v:#}");
     assert_eq!(n(&v, &["kernel_cache", "marks"]), 2, "{v:#}");
     reload(&fx, &socket);
     assert_eq!(agent.kernel_verdicts(), Vec::<u64>::new(), "after reload");
+    assert_eq!(agent.kernel_read_marks(), Vec::<u64>::new(), "after reload");
     for p in &files {
         expect_allowed(cat(p), &format!("{} after reload", p.display()));
     }

@@ -53,7 +53,7 @@ use crate::lanes::{Lane, LaneWatch};
 use super::events::names_epoch;
 use super::guards::{alias_of, alias_refusal};
 use super::pending::Job;
-use super::workers::{claim_unwaited, settle, Seen};
+use super::workers::{claim_unwaited, settle, Seen, Verifying};
 use super::{InflightKey, Shared};
 
 /// Directories waiting to be taken up.
@@ -237,7 +237,12 @@ fn verify(
         return;
     };
     shared.metrics.verified_ahead();
-    let mut watch = LaneWatch::new(&shared.stopping, Lane::Small, || true);
+    let _chain = crate::kcache::ChainMemo::begin();
+    let mut watch = Verifying {
+        lane: LaneWatch::new(&shared.stopping, Lane::Small, || true),
+        shared,
+        engine,
+    };
     let outcome = match alias_of(shared, &stamp) {
         Some(link) => alias_refusal(&link, path),
         None => {

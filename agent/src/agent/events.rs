@@ -119,7 +119,10 @@ pub(super) fn drain_inherited(
 /// that event by reading again spares the wake-up from `poll`, which on a
 /// virtual machine costs tens of microseconds, and the opener waits for it.
 /// The price is at most this much CPU time each time a burst of events
-/// ends; an idle agent does not spin.
+/// ends; an idle agent does not spin. A batch of the agent's own opens
+/// alone (its workers and the thread verifying ahead reading files) does
+/// not start the spin: nobody else waits for what follows it, and the
+/// spinning would take the CPU from the very threads that opened them.
 pub(super) const SPIN: Duration = Duration::from_micros(50);
 
 pub(super) fn drain_events(
@@ -149,10 +152,13 @@ pub(super) fn drain_events(
                 // one.
                 shared.metrics.beat();
                 let mut names = Names::default();
+                let others = batch.iter().any(|ev| ev.pid() != shared.self_pid);
                 for ev in batch.drain(..) {
                     handle_event(shared, tx, ev, &mut names);
                 }
-                idle_since = Some(Instant::now());
+                if others {
+                    idle_since = Some(Instant::now());
+                }
             }
             Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM) => {
                 // The kernel could not give the agent a descriptor for an

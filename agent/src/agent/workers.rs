@@ -17,6 +17,7 @@ use crate::cache::{Entry, Fast};
 use crate::check::Outcome;
 use crate::config::Engine;
 use crate::files::Stamp;
+use crate::hash::{Interrupt, Watch};
 use crate::lanes::{Lane, LaneWatch};
 use crate::metrics::unix_now;
 use crate::triage::NAME_EXEMPTION_REFUSED;
@@ -205,10 +206,15 @@ pub(super) fn process(
         return;
     }
     shared.metrics.verification();
+    let _chain = kcache::ChainMemo::begin();
     let owner = pending.pid();
-    let mut watch = LaneWatch::new(&shared.stopping, lane, || {
-        someone_waits(shared, owner, &key)
-    });
+    let mut watch = Verifying {
+        lane: LaneWatch::new(&shared.stopping, lane, || {
+            someone_waits(shared, owner, &key)
+        }),
+        shared,
+        engine: &engine,
+    };
     let outcome = match alias_of(shared, &stamp) {
         Some(link) => alias_refusal(&link, &path),
         None => match check::evaluate_in_watched(&engine, fd, &path, exec, buf, &mut watch) {
@@ -330,6 +336,48 @@ pub(super) fn settle(
         }
     }
     outcome
+}
+
+/// The agent's watch over one verification: its lane's limits
+/// ([`LaneWatch`]), and the kernel marks of the companions it reads.
+pub(super) struct Verifying<'a, W: Watch> {
+    pub(super) lane: W,
+    pub(super) shared: &'a Shared,
+    pub(super) engine: &'a Engine,
+}
+
+impl<W: Watch> Watch for Verifying<'_, W> {
+    fn before_read(&mut self, n: u64) -> Result<(), Interrupt> {
+        self.lane.before_read(n)
+    }
+
+    /// A companion that the kernel cache would accept as a verified file
+    /// (only trusted owners can change it or its name: [`kcache`]) gets an
+    /// ignore mark for reads before the worker opens it: the agent allows
+    /// every read of such a file (`Why::SignatureRead`), so the mark changes
+    /// no answer, and the worker's own open raises no event (a round trip
+    /// through the event thread per verification, otherwise).
+    fn before_companion(&mut self, probe: BorrowedFd<'_>, path: &Path, st: &FileStat) {
+        let (shared, engine) = (self.shared, self.engine);
+        if !shared.kcache.accepts(engine.generation) {
+            return;
+        }
+        let Some(tree) = engine.tree_for(path) else {
+            return;
+        };
+        let owners = &engine.kernel_cache.owners;
+        if kcache::examine(probe, path, &tree.root, owners, kcache::eligibility).is_err() {
+            return;
+        }
+        let stamp = Stamp::of(st);
+        if let Err(e) =
+            shared
+                .kcache
+                .mark_companion(&shared.groups, engine.generation, probe, &stamp)
+        {
+            tracing::debug!("{}: no kernel ignore mark: {e}", path.display());
+        }
+    }
 }
 
 /// Whether a process still waits for the verification of `key`: its

@@ -11,7 +11,8 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode as FileMode;
 
-use crate::files::{is_regular, Stamp};
+use crate::files::Stamp;
+use crate::hash::{Unwatched, Watch};
 
 /// Signature files larger than this are malformed: a real one is a few KiB,
 /// and an attacker must not make the agent read a huge file.
@@ -105,27 +106,58 @@ pub fn open_no_follow(path: &Path) -> nix::Result<OwnedFd> {
 /// Reads a signature file: `Ok(None)` when there is none. Symlinks, FIFOs,
 /// devices and oversized files are refused without blocking or reading them.
 pub fn read_signature(path: &Path) -> Result<Option<(Vec<u8>, Stamp)>, SigError> {
-    let fd: OwnedFd = match open_no_follow(path) {
+    read_signature_watched(path, &mut Unwatched)
+}
+
+/// [`read_signature`] within a verification: the file is looked at through
+/// an `O_PATH` descriptor first (which opens nothing: no FIFO, device or
+/// permission event), `watch` is told before it is read
+/// ([`Watch::before_companion`]), and the same inode is then opened for
+/// reading through that descriptor.
+pub fn read_signature_watched(
+    path: &Path,
+    watch: &mut dyn Watch,
+) -> Result<Option<(Vec<u8>, Stamp)>, SigError> {
+    let probe: OwnedFd = match nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        FileMode::empty(),
+    ) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(None),
-        Err(Errno::ELOOP) => {
-            return Err(SigError::Refused(
-                "signature file is a symbolic link".into(),
-            ))
-        }
-        Err(e @ (Errno::ENXIO | Errno::EISDIR | Errno::ENOTDIR)) => {
+        Err(e @ Errno::ENOTDIR) => {
             return Err(SigError::Refused(format!(
                 "signature file cannot be read: {e}"
             )))
         }
         Err(e) => return Err(SigError::Io(format!("cannot open signature file: {e}"))),
     };
-    let st = nix::sys::stat::fstat(fd.as_fd())
+    let st = nix::sys::stat::fstat(probe.as_fd())
         .map_err(|e| SigError::Io(format!("cannot stat signature file: {e}")))?;
-    if !is_regular(&st) {
-        return Err(SigError::Refused(
-            "signature file is not a regular file".into(),
-        ));
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => {}
+        libc::S_IFLNK => {
+            return Err(SigError::Refused(
+                "signature file is a symbolic link".into(),
+            ))
+        }
+        libc::S_IFDIR => {
+            return Err(SigError::Refused(format!(
+                "signature file cannot be read: {}",
+                Errno::EISDIR
+            )))
+        }
+        libc::S_IFSOCK => {
+            return Err(SigError::Refused(format!(
+                "signature file cannot be read: {}",
+                Errno::ENXIO
+            )))
+        }
+        _ => {
+            return Err(SigError::Refused(
+                "signature file is not a regular file".into(),
+            ))
+        }
     }
     if u64::try_from(st.st_size).unwrap_or(u64::MAX) > MAX_SIGNATURE_SIZE {
         return Err(SigError::Refused(format!(
@@ -133,6 +165,9 @@ pub fn read_signature(path: &Path) -> Result<Option<(Vec<u8>, Stamp)>, SigError>
             st.st_size
         )));
     }
+    watch.before_companion(probe.as_fd(), path, &st);
+    let fd = crate::files::reopen_for_reading(probe.as_fd())
+        .map_err(|e| SigError::Io(format!("cannot open signature file: {e}")))?;
     let mut file = std::fs::File::from(fd);
     let mut bytes = Vec::new();
     (&mut file)

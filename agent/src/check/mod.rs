@@ -31,8 +31,9 @@ mod engine;
 pub use bundle::{bundle_files, is_aisoc_manifest, BundleError};
 use bundle::{bundle_verdict, find_bundle_root, posix};
 pub use companion::{
-    companion, is_sig_file, open_for_verify, open_no_follow, read_signature, sig_path_for,
-    sig_stamp, EvidenceStamps, SigError, COMPANION_SUFFIXES, MAX_SIGNATURE_SIZE,
+    companion, is_sig_file, open_for_verify, open_no_follow, read_signature,
+    read_signature_watched, sig_path_for, sig_stamp, EvidenceStamps, SigError, COMPANION_SUFFIXES,
+    MAX_SIGNATURE_SIZE,
 };
 pub use engine::{evaluate_in, evaluate_in_watched, signer, writable_refusal};
 
@@ -146,7 +147,7 @@ pub fn evaluate(
     let mut read_errors: Vec<Verdict> = Vec::new();
     let mut read = |suffix: &str, slot: &mut Option<Stamp>| -> Option<Vec<u8>> {
         let p = companion(path, suffix);
-        match read_signature(&p) {
+        match read_signature_watched(&p, &mut *watch) {
             Ok(Some((bytes, st))) => {
                 *slot = Some(st);
                 Some(bytes)

@@ -179,6 +179,28 @@ impl Groups {
         }
     }
 
+    /// Puts an evictable ignore mark for `FAN_OPEN_PERM` alone on the inode
+    /// of `file` (an `O_PATH` descriptor is named through its magic link,
+    /// as in [`Groups::unignore`]): later opens of it for reading are
+    /// allowed by the kernel, an exec still raises its event.
+    pub fn ignore_reads(&self, file: BorrowedFd<'_>) -> nix::Result<()> {
+        use std::os::fd::AsRawFd;
+        let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+        let add = MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_EVICTABLE;
+        let place = |flag: MarkFlags| {
+            self.perm.mark(
+                add | flag,
+                MaskFlags::FAN_OPEN_PERM,
+                nix::fcntl::AT_FDCWD,
+                Some(link.as_str()),
+            )
+        };
+        match place(MarkFlags::FAN_MARK_IGNORE) {
+            Err(Errno::EINVAL) => place(MarkFlags::FAN_MARK_IGNORED_MASK),
+            other => other,
+        }
+    }
+
     /// Removes the ignore mark of the inode of `file` (`ENOENT` when it has
     /// none, e.g. because it was evicted). `file` may be an `O_PATH`
     /// descriptor: fanotify refuses those as a mark's object, so the inode

@@ -303,7 +303,7 @@ impl Collector for StatusCollector {
         )?;
         f.gauge(
             "sigward_kernel_cache_marks",
-            "Kernel ignore marks on verified files (opens answered by the kernel).",
+            "Kernel ignore marks on verified files and, for reads only, on the signature files read to verify them (opens answered by the kernel).",
             v.kernel_cache.marks,
         )?;
         f.counter(

@@ -75,8 +75,11 @@ fn status_shows_counts_reasons_denials_and_marks() {
     assert!(n(&v, &["reasons", "allow", "empty"]) >= 1, "{v:#}");
     assert!(n(&v, &["allows", "event_thread"]) >= 2, "{v:#}");
     assert_eq!(n(&v, &["allows", "worker"]), 2, "{v:#}");
-    assert_eq!(n(&v, &["kernel_cache", "marks"]), 1, "{v:#}");
-    assert_eq!(n(&v, &["kernel_cache", "placed"]), 1, "{v:#}");
+    // good.py, and for reads only the three signature files the agent
+    // read (good, shared and tampered: root's, read-only), each marked
+    // before it was read.
+    assert_eq!(n(&v, &["kernel_cache", "marks"]), 4, "{v:#}");
+    assert_eq!(n(&v, &["kernel_cache", "placed"]), 4, "{v:#}");
     assert_eq!(n(&v, &["kernel_cache", "dropped"]), 0, "{v:#}");
     assert!(n(&v, &["events"]) >= 6, "{v:#}");
     assert!(n(&v, &["cache", "hits"]) >= 1, "{v:#}");
@@ -194,7 +197,7 @@ fn status_shows_counts_reasons_denials_and_marks() {
         1.0
     );
     assert_eq!(get("sigward_verification_duration_seconds_count"), 5.0);
-    assert_eq!(get("sigward_kernel_cache_marks"), 1.0);
+    assert_eq!(get("sigward_kernel_cache_marks"), 4.0);
     assert_eq!(get("sigward_queue_depth"), 0.0);
     assert_eq!(
         get(&format!(

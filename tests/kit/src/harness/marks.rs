@@ -19,10 +19,21 @@ impl FanMark {
         self.mask & (FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_OPEN_EXEC_PERM) != 0
     }
 
-    /// A kernel verdict: an ignore mark on a verified file, with no events
-    /// of its own.
+    /// An ignore mark with no events of its own: a kernel verdict on a
+    /// verified file, or the reads-only mark of a signature file.
     pub fn is_ignore_mark(&self) -> bool {
         self.mask == 0 && self.ignored_mask & (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM) != 0
+    }
+
+    /// A kernel verdict on a verified file: its ignore mark covers execs
+    /// too (a signature file's covers reads only).
+    pub fn is_verdict_mark(&self) -> bool {
+        self.is_ignore_mark() && self.ignored_mask & FAN_OPEN_EXEC_PERM != 0
+    }
+
+    /// The reads-only ignore mark of a signature file the agent read.
+    pub fn is_reads_only_mark(&self) -> bool {
+        self.is_ignore_mark() && self.ignored_mask & FAN_OPEN_EXEC_PERM == 0
     }
 
     /// A mark of the notification group on a directory.

@@ -81,12 +81,26 @@ impl Agent {
             .collect()
     }
 
-    /// Inodes with a kernel verdict (an ignore mark) of the agent, sorted.
+    /// Inodes with a kernel verdict (an ignore mark for opens and execs)
+    /// of the agent, sorted.
     pub fn kernel_verdicts(&self) -> Vec<u64> {
         let mut v: Vec<u64> = self
             .fanotify_marks()
             .into_iter()
-            .filter(|m| m.is_ignore_mark())
+            .filter(|m| m.is_verdict_mark())
+            .map(|m| m.ino)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Inodes with a reads-only ignore mark of the agent (signature files
+    /// it read), sorted.
+    pub fn kernel_read_marks(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .fanotify_marks()
+            .into_iter()
+            .filter(|m| m.is_reads_only_mark())
             .map(|m| m.ino)
             .collect();
         v.sort_unstable();
