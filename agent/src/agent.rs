@@ -204,7 +204,6 @@ pub fn run(
     let watchdog = sd_notify::watchdog_enabled().filter(|d| !d.is_zero());
     let beat_ms = beat_interval_ms(watchdog);
     let (metrics_wake, metrics_rx) = bounded::<()>(1);
-    let (ahead, ahead_rx) = ahead::Ahead::new();
     let shared = Arc::new(Shared {
         groups,
         cache: VerdictCache::new(engine.policy.agent.cache_entries),
@@ -233,7 +232,7 @@ pub fn run(
         vias: Vias::new(),
         link_targets: Mutex::new(HashSet::new()),
         queue_empty_at: AtomicU64::new(unix_nanos()),
-        ahead,
+        ahead: ahead::Ahead::default(),
     });
     {
         let engine = shared.engine();
@@ -268,15 +267,15 @@ pub fn run(
             );
         }
     }
-    // Verification ahead of the opens, joined with the workers: its own
-    // opens need the event thread's answers until it is gone.
-    {
+    // Verification ahead of the opens, joined with the workers: their own
+    // opens need the event thread's answers until they are gone.
+    for i in 0..workers_n {
         let shared = shared.clone();
         let large = large_tx.clone();
         workers.push(
             std::thread::Builder::new()
-                .name("sigward-ahead".into())
-                .spawn(move || ahead::ahead_loop(&shared, &ahead_rx, workers_n, &large))?,
+                .name(format!("sigward-ahead-{i}"))
+                .spawn(move || ahead::ahead_loop(&shared, workers_n, &large))?,
         );
     }
     let tx = Lanes::new(small_tx, large_tx);

@@ -20,27 +20,29 @@
 //! fail-closed answer of their mode when the agent stops.
 //!
 //! Bounds, so that speculation never delays what someone waits for:
-//! * one thread, at the large lane's lower priority
-//!   ([`crate::lanes::LARGE_LANE_NICE`]);
+//! * as many threads as the small lane has workers, at the large lane's
+//!   lower priority ([`crate::lanes::LARGE_LANE_NICE`]): a directory's
+//!   files are shared among them, so that a loader waiting for a worker
+//!   leaves its CPU to them;
 //! * a directory is taken up once per policy generation, at most
 //!   `agent.verify_ahead` of its files, each at most
 //!   [`crate::lanes::LARGE_FILE`] bytes and read within the small lane's
-//!   budget; directories wait in a queue of [`QUEUE`] and are dropped
-//!   when it is full;
+//!   budget; at most [`QUEUE`] directories and [`FILES`] files wait, newest
+//!   first, and the oldest are dropped;
 //! * the rest of a directory is given up as soon as more jobs wait for
 //!   the workers than there are workers, and when the agent stops or the
 //!   policy changes.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::Sender;
 use nix::sys::stat::FileStat;
 use sigward_policy::config::Mode;
 
@@ -56,100 +58,124 @@ use super::pending::Job;
 use super::workers::{claim_unwaited, settle, Seen, Verifying};
 use super::{InflightKey, Shared};
 
-/// Directories waiting to be taken up.
-pub(super) const QUEUE: usize = 64;
+/// Directories waiting to be taken up (the oldest are dropped).
+const QUEUE: usize = 64;
+
+/// Files of the directories taken up, waiting to be verified (the oldest
+/// directories' are dropped).
+const FILES: usize = 16_384;
 
 /// Directories remembered as taken up; the memory is cleared when full.
 const SEEN: usize = 65_536;
 
-/// How often the idle thread looks whether the agent is stopping.
+/// How often an idle thread looks whether the agent is stopping.
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
-/// One directory to verify ahead, under the policy generation that asked.
-pub(super) struct Dir {
+/// A directory or file to verify ahead, under the policy generation that
+/// asked.
+struct Item {
     path: PathBuf,
     engine: Arc<Engine>,
 }
 
-/// The workers' side: where directories are offered.
+/// What waits: directories offered but not listed yet, and the files of
+/// those listed, both newest first (a loader that entered a directory
+/// is about to open its files; one it left is done with them).
+#[derive(Default)]
+struct Work {
+    dirs: VecDeque<Item>,
+    files: VecDeque<Item>,
+    /// Directories already offered, with the generation they were offered
+    /// under.
+    seen: HashSet<(PathBuf, u64)>,
+}
+
+/// Directories offered by the workers, and the threads' work.
+#[derive(Default)]
 pub(super) struct Ahead {
-    tx: Sender<Dir>,
-    /// Directories already taken up, with the generation they were taken
-    /// up under.
-    seen: Mutex<HashSet<(PathBuf, u64)>>,
+    work: Mutex<Work>,
+    ready: Condvar,
 }
 
 impl Ahead {
-    /// The offering side and the thread's queue.
-    pub(super) fn new() -> (Ahead, Receiver<Dir>) {
-        let (tx, rx) = crossbeam_channel::bounded(QUEUE);
-        let ahead = Ahead {
-            tx,
-            seen: Mutex::new(HashSet::new()),
-        };
-        (ahead, rx)
+    fn lock(&self) -> MutexGuard<'_, Work> {
+        self.work.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A worker verified `path` for someone who waited: the rest of its
     /// directory is worth verifying ahead, once per generation. Never
-    /// blocks: a full queue drops the offer.
+    /// blocks for longer than a queue operation.
     pub(super) fn offer(&self, engine: &Arc<Engine>, path: &Path) {
         if engine.policy.agent.verify_ahead == 0 {
             return;
         }
         let Some(dir) = path.parent() else { return };
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.len() >= SEEN {
-                seen.clear();
-            }
-            if !seen.insert((dir.to_path_buf(), engine.generation)) {
-                return;
-            }
+        let mut w = self.lock();
+        if w.seen.len() >= SEEN {
+            w.seen.clear();
         }
-        match self.tx.try_send(Dir {
+        if !w.seen.insert((dir.to_path_buf(), engine.generation)) {
+            return;
+        }
+        w.dirs.push_front(Item {
             path: dir.to_path_buf(),
             engine: engine.clone(),
-        }) {
-            Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
-        }
+        });
+        w.dirs.truncate(QUEUE);
+        drop(w);
+        self.ready.notify_one();
     }
 }
 
-/// The thread: takes up directories until the agent stops. `workers`:
-/// the small lane's threads; `large`: the large lane's queue, for events
-/// that waited on a verification given up over its budget.
-pub(super) fn ahead_loop(
-    shared: &Arc<Shared>,
-    rx: &Receiver<Dir>,
-    workers: usize,
-    large: &Sender<Job>,
-) {
+/// One thread: verifies listed files, and lists directories when no file
+/// waits, until the agent stops. `workers`: the small lane's threads;
+/// `large`: the large lane's queue, for events that waited on a
+/// verification given up over its budget.
+pub(super) fn ahead_loop(shared: &Arc<Shared>, workers: usize, large: &Sender<Job>) {
     crate::lanes::lower_priority();
     let mut buf = vec![0u8; crate::hash::BUFFER_SIZE];
+    let ahead = &shared.ahead;
+    let mut w = ahead.lock();
     while !shared.stopping.load(Ordering::SeqCst) {
-        match rx.recv_timeout(IDLE_POLL) {
-            Ok(dir) => walk(shared, &dir, workers, large, &mut buf),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+        if let Some(file) = w.files.pop_front() {
+            drop(w);
+            if !give_up(shared, &file.engine, workers) {
+                verify(shared, &file.engine, &file.path, large, &mut buf);
+            }
+            w = ahead.lock();
+        } else if let Some(dir) = w.dirs.pop_front() {
+            drop(w);
+            let files = list(shared, &dir, workers);
+            w = ahead.lock();
+            for f in files.into_iter().rev() {
+                w.files.push_front(f);
+            }
+            w.files.truncate(FILES);
+            ahead.ready.notify_all();
+        } else {
+            w = match ahead.ready.wait_timeout(w, IDLE_POLL) {
+                Ok((w, _)) => w,
+                Err(p) => p.into_inner().0,
+            };
         }
     }
 }
 
-/// Whether to give up the rest of a directory.
+/// Whether to give up verifying ahead for now.
 fn give_up(shared: &Shared, engine: &Engine, workers: usize) -> bool {
     shared.stopping.load(Ordering::SeqCst)
         || shared.engine().generation != engine.generation
         || shared.metrics.jobs_in_flight() > u64::try_from(workers).unwrap_or(u64::MAX)
 }
 
-fn walk(shared: &Arc<Shared>, dir: &Dir, workers: usize, large: &Sender<Job>, buf: &mut [u8]) {
+/// The files of `dir` worth verifying, in name order.
+fn list(shared: &Shared, dir: &Item, workers: usize) -> Vec<Item> {
     let engine = &dir.engine;
     if give_up(shared, engine, workers) {
-        return;
+        return Vec::new();
     }
     let Ok(entries) = std::fs::read_dir(&dir.path) else {
-        return;
+        return Vec::new();
     };
     // Regular files by their directory entry (no stat), neither signature
     // files nor AiSOC manifests (which are not verified by themselves).
@@ -164,12 +190,13 @@ fn walk(shared: &Arc<Shared>, dir: &Dir, workers: usize, large: &Sender<Job>, bu
         .take(engine.policy.agent.verify_ahead)
         .collect();
     names.sort();
-    for name in names {
-        if give_up(shared, engine, workers) {
-            return;
-        }
-        verify(shared, engine, &dir.path.join(name), large, buf);
-    }
+    names
+        .into_iter()
+        .map(|name| Item {
+            path: dir.path.join(name),
+            engine: engine.clone(),
+        })
+        .collect()
 }
 
 /// Opens `path` for reading only if it is a regular file, never following
