@@ -109,7 +109,7 @@ w(
     f"open+close calls in batches of {meta.get('batch')} and {meta.get('exec_ops')} execs in "
     f"batches of {meta.get('exec_batch')} per condition, file and round; part 4 samples up to "
     f"{meta.get('lat_n')} cached opens per round; part 5 starts the agent {meta.get('p5_rounds')} times. "
-    f"Parts 1-5 took {meta.get('elapsed_s', '?')} s, everything {meta.get('total_s', '?')} s."
+    f"Everything but part 6 took {meta.get('elapsed_s', '?')} s, everything {meta.get('total_s', '?')} s."
 )
 w("")
 w(
@@ -499,6 +499,173 @@ else:
         f, a = med(p8_per_open(state, "first")), med(p8_per_open(state, "again"))
         w(f"| {label} | {fmt_ns(f, 'us')} | {fmt_ns(a, 'us')} | {f / base_first:.2f}x | {a / base_again:.2f}x |")
     w("")
+
+# ---------------------------------------------------------------- parts 9-10
+COLDWARM = [
+    ("none", "no agent"),
+    ("minimal", "minimal allow-all listener, every directory of the tree marked"),
+    ("fapolicyd", f"fapolicyd {meta.get('fapolicyd', '')} (permissive, integrity = sha256, every file trusted)"),
+    ("sigward", "sigward (enforce, native signatures)"),
+]
+COLD_GOAL, WARM_GOAL = 1.3, 1.05
+
+
+def fmt_s(ns):
+    return "n/a" if ns is None else f"{ns / 1e9:.2f} s"
+
+
+def fmt_ms(ns):
+    return "n/a" if ns is None else f"{ns / 1e6:.0f} ms"
+
+
+def coldwarm_section(part, title, intro, what, fmt):
+    rows = read_tsv(f"p{part}.tsv")
+    info = read_kv(f"p{part}_info.tsv")
+    w(f"## Part {part}: {title}")
+    w("")
+    if not rows:
+        w("Not run.")
+        w("")
+        return
+    for para in intro(info):
+        w(para)
+        w("")
+    if info.get("drop_caches") == "0":
+        w("**The page cache could not be dropped here** (`/proc/sys/vm/drop_caches` not writable): the cold runs started with warm caches.")
+        w("")
+
+    def vals(state, pas):
+        return [float(r["wall_ns"]) for r in rows if r["state"] == state and r["pass"] == pas]
+
+    base = {p: med(vals("none", p)) for p in ("cold", "warm")}
+    w(
+        f"Wall time of {what}, median over rounds (lowest – highest round). *cold*: the first run after the listener "
+        "is ready, with the page cache, dentries and inodes dropped just before; *warm*: a second run right after, "
+        "same listener. Ratios divide by no agent's median of the same pass."
+    )
+    w("")
+    w("| condition | cold | cold rounds | warm | warm rounds | cold × no agent | warm × no agent |")
+    w("| --- | ---: | --- | ---: | --- | ---: | ---: |")
+    ratios = {}
+    for state, label in COLDWARM:
+        c, wm = vals(state, "cold"), vals(state, "warm")
+        if not c and not wm:
+            continue
+        rc, rw = ratio(med(c), base["cold"]), ratio(med(wm), base["warm"])
+        ratios[state] = (rc, rw)
+        rng = lambda xs: f"{fmt(min(xs))} – {fmt(max(xs))}" if xs else "n/a"
+        w(
+            f"| {label} | {fmt(med(c))} | {rng(c)} | {fmt(med(wm))} | {rng(wm)} | "
+            f"{fmt_ratio(rc) if state != 'none' else ''} | {fmt_ratio(rw) if state != 'none' else ''} |"
+        )
+    w("")
+    sw = read_tsv(f"p{part}_sigward.tsv")
+    if sw:
+        w(
+            "sigward's counters per run (`sigward status --json` before and after it; median over rounds; "
+            "latency: from the event's arrival to the answer, for events answered by a worker, as bounds of "
+            "the histogram buckets holding the median, the 99th percentile and the slowest):"
+        )
+        w("")
+        w("| run | events | allowed | denied | verifications | cache hits | cache misses | kernel ignore marks after | worker answers | mean | p50 ≤ | p99 ≤ | max ≤ |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+        def secs(x):
+            if x in (None, ""):
+                return ""
+            v = float(x)
+            return "∞" if v == float("inf") else f"{v * 1000:g} ms"
+
+        for pas in ("cold", "warm"):
+            rs = [r for r in sw if r["pass"] == pas]
+            if not rs:
+                continue
+            m = lambda k: med([float(r[k]) for r in rs if r.get(k) not in (None, "")])
+            last = rs[-1]
+            w(
+                f"| {pas} | {m('events'):.0f} | {m('allowed'):.0f} | {m('denied'):.0f} | {m('verifications'):.0f} | "
+                f"{m('cache_hits'):.0f} | {m('cache_misses'):.0f} | {m('kernel_marks'):.0f} | {m('latency_count'):.0f} | "
+                f"{(m('latency_mean_s') or 0) * 1e6:.0f} µs | {secs(last['latency_p50_le_s'])} | "
+                f"{secs(last['latency_p99_le_s'])} | {secs(last['latency_max_le_s'])} |"
+            )
+        w("")
+        if any(int(float(r["denied"])) for r in sw):
+            w("**sigward denied opens in some run: the workload did not run as without an agent (see the status files in `raw/`).**")
+            w("")
+    mins = read_tsv(f"p{part}_minimal.tsv")
+    if mins:
+        w(
+            f"The minimal listener marked {mins[0]['marked']} directories and answered "
+            + ", ".join(r["answered"] for r in mins)
+            + " permission events in its rounds (cold and warm runs together)."
+        )
+        w("")
+    states = sorted(glob.glob(path(f"p{part}-fapolicyd-state-r*.txt")))
+    if states:
+        st = read_text(os.path.basename(states[-1]))
+        keep = [l for l in st.splitlines() if re.match(r"^(Allowed|Denied|Object|Subject) ", l)]
+        if keep:
+            w("fapolicyd's statistics after the warm run of its last round:")
+            w("")
+            w("```text")
+            w("\n".join(keep))
+            w("```")
+            w("")
+    rc, rw = ratios.get("sigward", (None, None))
+    targets.append((f"part {part}, {title.split(':')[0].lower()}: cold", f"{fmt_ratio(rc)} no agent", f"≤ {COLD_GOAL}× no agent", None if rc is None else rc <= COLD_GOAL))
+    targets.append((f"part {part}, {title.split(':')[0].lower()}: warm", f"{fmt_ratio(rw)} no agent", f"≤ {WARM_GOAL}× no agent", None if rw is None else rw <= WARM_GOAL))
+    fc, fw = ratios.get("fapolicyd", (None, None))
+    if fc is not None or fw is not None:
+        targets.append((f"part {part}: fapolicyd beside it (informational)", f"cold {fmt_ratio(fc)}, warm {fmt_ratio(fw)} no agent", "", None))
+
+
+def p9_intro(info):
+    opens = read_kv("p9_opens.tsv")
+    n = lambda k, d=info: f"{int(d[k]):,}" if d.get(k, "").isdigit() else "?"
+    out = [
+        f"Ansible {info.get('ansible', '?')} (ansible-core {info.get('ansible_core', '?')}) and ansible-core's dependencies, "
+        f"installed from PyPI wheels with `pip install --target` (which compiled the `.pyc` files) on the benchmark image: "
+        f"{n('files')} files ({n('pyc_files')} of them `.pyc`, {int(info.get('bytes') or 0) / 1048576:.0f} MiB) in "
+        f"{n('dirs')} directories, root-owned, nothing writable but by root, each with a native signature "
+        f"({n('sig_files')} `.sig` files). sigward protects the tree (enforce); fapolicyd trusts every file of it "
+        f"({n('fapolicyd_trust_entries')} entries, signatures included). The workload is Ansible's own plugin loader: "
+        f"`ansible-doc -l -t module` ({info.get('python', 'python3')}, the script pip wrote to `site/bin`), which lists "
+        f"{n('modules_listed')} modules, reading each module file's `short_description`; no bytecode is written "
+        "(`PYTHONDONTWRITEBYTECODE=1`) and its home, configuration and collections path are an empty scratch directory "
+        "outside the image; the script checks that a run writes nothing into the tree.",
+        f"Command: `{info.get('command', '?')}`.",
+    ]
+    if opens:
+        out.append(
+            f"One run (traced with strace, no listener) made {n('opens', opens)} successful `open`/`openat` calls, reaching "
+            f"{n('tree_files', opens)} distinct files of the tree ({n('tree_module_py', opens)} module `.py` files, "
+            f"{n('tree_ps1', opens)} `.ps1` modules, {n('tree_pyc', opens)} `.pyc` imported, {n('tree_py', opens)} other `.py`, "
+            f"{n('tree_yaml', opens)} YAML and {n('tree_json', opens)} JSON collection metadata files, {n('tree_sig', opens)} `.sig` "
+            f"files, {n('tree_other', opens)} others) and {n('tree_dirs', opens)} of its directories, and "
+            f"{n('outside_paths', opens)} paths outside it (the interpreter, its standard library, locale and configuration files)."
+        )
+        if opens.get("tree_sig", "0") not in ("0", ""):
+            out.append(
+                "The `.sig` files are read by Ansible itself: its plugin lister (`ansible/plugins/list.py`) takes `x.py.sig` for a "
+                "module named `x.py`, whose fully qualified name comes out empty (`namespace.collection.`), so each module "
+                f"directory yields one such entry (the last `.sig` it lists), whose documentation it reads: `ansible-doc -l` "
+                f"lists {n('empty_names_listed')} of them beside the real modules. The signed tree is the same in every condition."
+            )
+    return out
+
+
+def p10_intro(info):
+    return [
+        f"{info.get('programs', '?')} programs in {info.get('dirs', '?')} directories of the image, root-owned 0755 and signed: "
+        f"{info.get('scripts', '?')} `#!/bin/sh` scripts (`exit 0`; interpreter `{info.get('interpreter', '/bin/sh')}`, outside the tree) "
+        f"and {info.get('elfs', '?')} copies of the static ELF of part 2 ({int(info.get('elf_bytes') or 0) / 1024:.0f} KiB each). "
+        "`src/execlist.c` runs each once, in sequence (`posix_spawn` + `waitpid`, each must exit 0), a directory's scripts and ELFs "
+        f"alternating. fapolicyd trusts every file of the tree ({info.get('fapolicyd_trust_entries', '?')} entries)."
+    ]
+
+
+coldwarm_section(9, "A real plugin tree: Ansible's plugin loader", p9_intro, "`ansible-doc -l -t module`", fmt_s)
+coldwarm_section(10, "Exec-heavy loading: signed scripts and ELFs", p10_intro, "one pass over every program", fmt_ms)
 
 # ---------------------------------------------------------------- part 6
 w("## Part 6: criterion, verification per format")

@@ -39,7 +39,7 @@ P5_ROUNDS=0         # 0: same as ROUNDS
 CRITERION=1
 CRITERION_ARGS=()
 INSTALL=1
-PARTS=",1,2,3,4,5,6,7,8,"
+PARTS=",1,2,3,4,5,6,7,8,9,10,"
 LISTENER_LIMIT=900  # seconds any listener may live (timeout(1))
 DRIVER_LIMIT=600    # seconds any timed driver may run
 
@@ -53,7 +53,7 @@ usage: bench/run.sh [options]        (as root)
   --batch N          calls per timed batch (default 10000)
   --exec-ops N       execs timed per condition and round (default 2000)
   --lat-samples N    cached opens sampled during the 2 GiB verification (default 20000)
-  --parts LIST       comma-separated subset of 1,2,3,4,5,6,7,8 (default: all; 1 and 2 run together)
+  --parts LIST       comma-separated subset of 1,...,10 (default: all; 1 and 2 run together)
   --no-criterion     skip part 6 (cargo bench -p sigward-policy --bench formats)
   --no-install       do not run apt-get (everything must be installed already)
   -h, --help         this help
@@ -61,6 +61,8 @@ usage: bench/run.sh [options]        (as root)
 The report goes to stdout and bench/results/latest.md; raw data and logs to
 bench/results/raw/. The benchmark image /var/tmp/bench-fs.img (8 GiB, sparse)
 keeps the generated data sets between runs; delete it to start afresh.
+Part 9 downloads Ansible's wheels once into /var/cache/sigward-bench/wheels
+(later runs need no network).
 EOF
 }
 
@@ -116,6 +118,13 @@ BIG2=$PLUG/big/big2.bin
 HUGE=$PLUG/big/huge.bin
 SMALL=$PLUG/small/cached.py
 TREE=$FS/tree100k
+REALTREE=$FS/realtree               # part 9: Ansible as pip installs it
+REALSITE=$REALTREE/site
+REALTREE_REQ=$BENCH_DIR/realtree-requirements.txt
+WHEELS=/var/cache/sigward-bench/wheels
+EXECTREE=$FS/exectree               # part 10: signed scripts and ELFs
+P10_DIRS=50
+P10_EACH=10                         # scripts, and as many ELFs, per directory
 KEYS=$FS/keys
 FAPO_CHECK=$FS/fapolicyd-check
 
@@ -217,7 +226,7 @@ fi
 rm -rf "$FAPO_BACKUP"
 
 install_packages() {
-	local pkgs=(fapolicyd gcc libc6-dev openssl python3 e2fsprogs util-linux procps coreutils findutils)
+	local pkgs=(fapolicyd gcc libc6-dev openssl python3 python3-pip strace e2fsprogs util-linux procps coreutils findutils)
 	local missing=() p
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -241,6 +250,16 @@ if [ "$INSTALL" = 1 ]; then install_packages; fi
 for c in gcc openssl python3 mkfs.ext2 blkid losetup mountpoint pgrep timeout sha256sum; do
 	command -v "$c" >/dev/null || die "$c not found (run without --no-install)"
 done
+# Part 9 installs and runs Ansible with the distribution's interpreter
+# (pip compiles the .pyc files for the interpreter that runs it), whatever
+# python3 comes first in PATH.
+PY3=/usr/bin/python3
+[ -x "$PY3" ] || PY3=$(command -v python3)
+if want 9; then
+	"$PY3" -m pip --version >/dev/null 2>&1 || die "part 9 needs pip for $PY3 (python3-pip)"
+	"$PY3" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+		die "part 9 needs Python 3.11 or later (ansible-core 2.18); $PY3 is $("$PY3" --version 2>&1)"
+fi
 
 # Listeners left by an earlier run that was killed (SIGKILL skips the trap)
 # would answer alongside ours: refuse to measure until they are gone.
@@ -285,7 +304,7 @@ SIGWARD_VERSION=$("$SIGWARD" --version 2>/dev/null || echo unknown)
 GIT_REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
 
 log "compiling the C drivers"
-for p in openbench execbench minlisten opentime latency readywait openall; do
+for p in openbench execbench minlisten opentime latency readywait openall execlist; do
 	gcc -O2 -Wall -Wextra -pthread -o "$BIN/$p" "$BENCH_DIR/src/$p.c" 2>"$LOGS/gcc-$p.log" ||
 		die "gcc $p.c failed: $(cat "$LOGS/gcc-$p.log")"
 done
@@ -414,9 +433,126 @@ prepare_data() {
 	echo "not in the trust database" >"$FAPO_CHECK/untrusted.txt"
 	echo "content A, as trusted....." >"$FAPO_CHECK/tampered.txt"
 
+	if want 9; then prepare_realtree "$fpr"; tree_check+=("$P9_CHECK" "$P9_CHECK_PYC"); fi
+	if want 10; then
+		prepare_exectree "$fpr"
+		tree_check+=("$EXECTREE/d00/e0" "$EXECTREE/d00/s0.sh")
+	fi
+
 	"$SIGWARD" verify --trust-key "$KEYS/bench.pub" "$RO_FILE" "$RW_FILE" "$RO_ELF" "$RW_ELF" "$SMALL" \
 		"${tree_check[@]}" >"$LOGS/verify.log" 2>&1 || die "signatures do not verify: $(cat "$LOGS/verify.log")"
 	sync
+}
+
+# Signs every regular file below DIR (but the signatures), as root-owned
+# 0644 .sig files beside them.
+sign_tree() { # DIR
+	find "$1" -type f ! -name '*.sig' -print0 |
+		nice -n 19 xargs -0 -r -n 500 "$SIGWARD" sign --key "$KEYS/bench.key" >/dev/null ||
+		die "sigward sign failed below $1"
+	find "$1" -type f -name '*.sig' -exec chown root:root {} + -exec chmod 0644 {} +
+}
+
+# fapolicyd's trust entries (path size SHA-256, the file backend's format)
+# for every regular file below DIR, signatures included; paths with white
+# space, which that format cannot hold, are left out (and counted on stderr).
+trust_list() { # DIR OUT
+	nice -n 19 python3 - "$1" >"$2.new" <<'PY' || die "could not list the trust entries of $1"
+import hashlib, os, sys
+skipped = 0
+for root, dirs, files in os.walk(sys.argv[1]):
+    dirs.sort()
+    for name in sorted(files):
+        p = os.path.join(root, name)
+        if any(c.isspace() for c in p):
+            skipped += 1
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        print(p, os.path.getsize(p), h.hexdigest())
+if skipped:
+    print(f"{skipped} paths with white space left out", file=sys.stderr)
+PY
+	mv "$2.new" "$2"
+}
+
+# Part 9: Ansible (ansible, ansible-core and ansible-core's dependencies)
+# installed by pip --target, .pyc files compiled by pip, every file signed.
+# The wheels are kept in $WHEELS, the signed tree in the image.
+P9_CHECK=""
+P9_CHECK_PYC=""
+prepare_realtree() { # KEY_FINGERPRINT
+	local stamp pip
+	stamp="$DATA_VERSION $1 $(sha256sum <"$REALTREE_REQ" | cut -c1-16) $("$PY3" -c 'import sys; print("py%d.%d" % sys.version_info[:2])')"
+	# (timestamp-checked .pyc, as pip makes them without SOURCE_DATE_EPOCH)
+	pip=(env -u SOURCE_DATE_EPOCH -u PYTHONDONTWRITEBYTECODE -u PYTHONPATH -u PIP_TARGET -u PIP_PREFIX
+		-u PIP_FIND_LINKS -u PIP_NO_COMPILE "$PY3" -m pip --disable-pip-version-check --no-input --no-cache-dir)
+	if [ "$(cat "$FS/.stamp-realtree" 2>/dev/null)" != "$stamp" ]; then
+		log "installing Ansible with pip --target and signing every file (once; cached in the image)"
+		rm -rf "$REALTREE" "$FS/.stamp-realtree" "$FS/.realtree.trust"
+		mkdir -p "$WHEELS" "$REALTREE"
+		chmod 0755 "$REALTREE"
+		local inst=("${pip[@]}" install -q --compile --root-user-action=ignore --no-warn-script-location
+			--no-index --find-links "$WHEELS" --target "$REALSITE" -r "$REALTREE_REQ")
+		if ! (umask 022 && nice -n 19 "${inst[@]}") >"$LOGS/pip-install.log" 2>&1; then
+			log "  downloading the wheels into $WHEELS (once)"
+			rm -rf "$REALSITE"
+			"${pip[@]}" download -q --dest "$WHEELS" -r "$REALTREE_REQ" >"$LOGS/pip-download.log" 2>&1 ||
+				die "pip download failed: $(tail -n 5 "$LOGS/pip-download.log")"
+			(umask 022 && nice -n 19 "${inst[@]}") >"$LOGS/pip-install.log" 2>&1 ||
+				die "pip install --target $REALSITE failed: $(tail -n 5 "$LOGS/pip-install.log")"
+		fi
+		# A package manager's layout: root-owned, nothing writable but by root.
+		chown -R root:root "$REALTREE"
+		chmod -R u=rwX,go=rX "$REALTREE"
+		log "  signing $(find "$REALTREE" -type f | wc -l) files"
+		sign_tree "$REALTREE"
+		trust_list "$REALTREE" "$FS/.realtree.trust"
+		sync
+		echo "$stamp" >"$FS/.stamp-realtree"
+	fi
+	[ -f "$REALSITE/bin/ansible-doc" ] || die "pip wrote no $REALSITE/bin/ansible-doc; remove $FS/.stamp-realtree"
+	P9_CHECK=$REALSITE/ansible_collections/community/general/plugins/modules/make.py
+	P9_CHECK_PYC=$(find "$REALSITE/ansible/__pycache__" -name '__init__.cpython-*.pyc' | head -n 1)
+	if [ ! -f "$P9_CHECK" ] || [ -z "$P9_CHECK_PYC" ]; then
+		die "the Ansible tree lacks $P9_CHECK or compiled .pyc files; remove $FS/.stamp-realtree"
+	fi
+}
+
+# Part 10: $P10_DIRS directories of $P10_EACH shell scripts and as many
+# copies of the static ELF, root-owned 0755, signed.
+prepare_exectree() { # KEY_FINGERPRINT
+	local stamp d k
+	stamp="$DATA_VERSION $1 $P10_DIRS $P10_EACH $(sha256sum <"$BIN/hello" | cut -c1-16)"
+	if [ "$(cat "$FS/.stamp-exectree" 2>/dev/null)" != "$stamp" ]; then
+		log "creating and signing $((P10_DIRS * P10_EACH * 2)) programs in $P10_DIRS directories (once; cached in the image)"
+		rm -rf "$EXECTREE" "$FS/.stamp-exectree" "$FS/.exectree.trust"
+		mkdir -p "$EXECTREE"
+		for ((d = 0; d < P10_DIRS; d++)); do
+			mkdir "$EXECTREE/d$(printf %02d "$d")"
+			for ((k = 0; k < P10_EACH; k++)); do
+				printf '#!/bin/sh\n# sigward benchmark tool %02d/%d\nexit 0\n' "$d" "$k" \
+					>"$EXECTREE/d$(printf %02d "$d")/s$k.sh"
+				cp "$BIN/hello" "$EXECTREE/d$(printf %02d "$d")/e$k"
+			done
+		done
+		chown -R root:root "$EXECTREE"
+		chmod -R 0755 "$EXECTREE"
+		sign_tree "$EXECTREE"
+		trust_list "$EXECTREE" "$FS/.exectree.trust"
+		sync
+		echo "$stamp" >"$FS/.stamp-exectree"
+	fi
+	# One pass: every directory in turn, its scripts and ELFs alternating.
+	: >"$WORK/exectree.list"
+	for ((d = 0; d < P10_DIRS; d++)); do
+		for ((k = 0; k < P10_EACH; k++)); do
+			printf '%s\0%s\0' "$EXECTREE/d$(printf %02d "$d")/s$k.sh" "$EXECTREE/d$(printf %02d "$d")/e$k" \
+				>>"$WORK/exectree.list"
+		done
+	done
 }
 log "preparing the benchmark files on $FS"
 prepare_data
@@ -449,17 +585,24 @@ if want 5; then write_policy "$POLICY_TREE" "$TREE" 262144; fi
 # file are a signature only the file's SHA-256 can refute.
 POLICY_DOS=$WORK/policy-dos.toml
 write_policy "$POLICY_DOS" "$PLUG" 65536 '"native", "rsa-openssl"'
+POLICY_REAL=$WORK/policy-realtree.toml
+POLICY_EXEC=$WORK/policy-exectree.toml
+if want 9; then write_policy "$POLICY_REAL" "$REALTREE" 262144; fi
+if want 10; then write_policy "$POLICY_EXEC" "$EXECTREE" 65536; fi
 
 # ------------------------------------------------------------------ listeners
 MIN_T=""
-start_minimal() {
+start_minimal() { # TAG [MINLISTEN ARGUMENTS: default, the directories of parts 1-2]
 	local tag=$1
+	shift
+	local args=("$@")
+	if [ ${#args[@]} -eq 0 ]; then args=("$PLUG" "$PLUG/ro" "$PLUG/rw"); fi
 	rm -f "$LOGS/$tag.out" "$LOGS/$tag.err"
-	timeout -k 5 "$LISTENER_LIMIT" "$BIN/minlisten" "$PLUG" "$PLUG/ro" "$PLUG/rw" \
+	timeout -k 5 "$LISTENER_LIMIT" "$BIN/minlisten" "${args[@]}" \
 		>"$LOGS/$tag.out" 2>"$LOGS/$tag.err" &
 	MIN_T=$!
 	LISTENERS+=("$MIN_T")
-	wait_for_line "$LOGS/$tag.out" '^ready$' 10 "$MIN_T" ||
+	wait_for_line "$LOGS/$tag.out" '^ready$' 60 "$MIN_T" ||
 		die "minimal listener did not start: $(cat "$LOGS/$tag.err")"
 }
 
@@ -588,11 +731,21 @@ fapolicyd_state() { # OUTFILE
 	rm -f /run/fapolicyd.state
 }
 
-fapolicyd_verify() {
+# Adds the trust entries of a tree of parts 9-10 (made by trust_list) to
+# fapolicyd's file backend, in a trust.d file of their own.
+fapolicyd_trust_tree() { # NAME LIST
+	[ "$FAPO_OK" = 1 ] || return 0
+	cp "$2" "/etc/fapolicyd/trust.d/sigward-bench-$1.trust"
+}
+fapolicyd_untrust_tree() { # NAME
+	rm -f "/etc/fapolicyd/trust.d/sigward-bench-$1.trust"
+}
+
+fapolicyd_verify() { # [FILE...: tree files that must be opened as trusted too]
 	[ "$FAPO_OK" = 1 ] || return 0
 	log "checking that fapolicyd consults its trust database and SHA-256 (--debug run)"
 	start_fapolicyd fapolicyd-verify --debug
-	cat "$RO_FILE" "$RW_FILE" "$FAPO_CHECK/untrusted.txt" "$FAPO_CHECK/tampered.txt" >/dev/null
+	cat "$RO_FILE" "$RW_FILE" "$FAPO_CHECK/untrusted.txt" "$FAPO_CHECK/tampered.txt" "$@" >/dev/null
 	"$RO_ELF"
 	"$RW_ELF"
 	sleep 0.2
@@ -601,7 +754,7 @@ fapolicyd_verify() {
 	grep -E 'miscompare|not in the trust' "$LOGS/fapolicyd-verify.log" >>"$OUT/fapolicyd-verify.txt" || true
 	fapolicyd-cli --dump-db 2>/dev/null | grep -F "$FS" >"$OUT/fapolicyd-db.txt" || true
 	local f
-	for f in "$RO_FILE" "$RW_FILE" "$RO_ELF" "$RW_ELF"; do
+	for f in "$RO_FILE" "$RW_FILE" "$RO_ELF" "$RW_ELF" "$@"; do
 		grep -q "dec=allow .*path=$f .*trust=1" "$OUT/fapolicyd-verify.txt" ||
 			die "fapolicyd did not allow $f as trusted; see $LOGS/fapolicyd-verify.log"
 	done
@@ -999,6 +1152,250 @@ PY
 	rm -rf "$base"
 }
 
+# ------------------------------------------------------------------ parts 9-10
+# A workload run twice under each condition: *cold*, the first run after the
+# listener is ready, with the page cache (and dentries and inodes) dropped
+# just before; *warm*, a second run right after.
+DROP_OK=1
+drop_caches() {
+	sync
+	if [ "$DROP_OK" = 1 ] && ! echo 3 2>/dev/null >/proc/sys/vm/drop_caches; then
+		DROP_OK=0
+		log "WARNING: cannot write /proc/sys/vm/drop_caches: the cold runs of parts 9-10 start with warm caches"
+	fi
+}
+
+# Per-pass sigward counters from two `sigward status --json` snapshots:
+# events allowed denied verifications coalesced cache_hits cache_misses
+# kernel_marks(now) latency_count latency_mean_s latency_p50_le_s
+# latency_p99_le_s latency_max_le_s (the percentiles are the upper bounds of
+# the histogram buckets that hold them).
+sw_delta() { # BEFORE.json AFTER.json
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+def d(*keys):
+    x, y = a, b
+    for k in keys:
+        x, y = x.get(k, {}), y.get(k, {})
+    return (y or 0) - (x or 0)
+def le(bucket):
+    try:
+        return float(bucket["le"])
+    except (TypeError, ValueError):
+        return float("inf")
+ba, bb = a["latency"]["buckets"], b["latency"]["buckets"]
+cum = [(le(y), y["count"] - x["count"]) for x, y in zip(ba, bb)]
+n = cum[-1][1] if cum else 0
+def pct(q):
+    if n == 0:
+        return ""
+    return next(str(l) for l, c in cum if c >= q * n)
+mean = (b["latency"]["sum_seconds"] - a["latency"]["sum_seconds"]) / n if n else 0
+print(d("events"), d("verdicts", "allow"), d("verdicts", "deny"), d("verifications", "run"),
+      d("verifications", "coalesced"), d("cache", "hits"), d("cache", "misses"),
+      (b.get("kernel_cache") or {}).get("marks", -1), n, f"{mean:.6f}", pct(0.5), pct(0.99), pct(1.0),
+      sep="\t")
+PY
+}
+
+# One condition of a round: start the listener, the cold run, the warm run,
+# stop it. RUN is a function that runs the workload once and prints its
+# wall time in ns.
+coldwarm_state() { # PART ROUND STATE TREE POLICY RUN
+	local part=$1 r=$2 l=$3 tree=$4 policy=$5 run=$6 pass ns prev cur
+	case $l in
+	minimal) start_minimal "p$part-minimal-r$r" -r "$tree" ;;
+	fapolicyd) start_fapolicyd "p$part-fapolicyd-r$r" ;;
+	sigward)
+		start_sigward "$policy" "sigward-p$part-r$r"
+		prev=$OUT/p${part}_status_r${r}_ready.json
+		sw_status >"$prev"
+		;;
+	esac
+	for pass in cold warm; do
+		if [ "$pass" = cold ]; then drop_caches; fi
+		ns=$("$run") || die "part $part: the $pass run under $l failed; see $LOGS"
+		printf '%s\t%s\t%s\t%s\n' "$r" "$l" "$pass" "$ns" >>"$OUT/p$part.tsv"
+		if [ "$l" = sigward ]; then
+			cur=$OUT/p${part}_status_r${r}_$pass.json
+			sw_status >"$cur"
+			printf '%s\t%s\t%s\n' "$r" "$pass" "$(sw_delta "$prev" "$cur")" >>"$OUT/p${part}_sigward.tsv"
+			[ "$(tail -n 1 "$OUT/p${part}_sigward.tsv" | cut -f5)" = 0 ] ||
+				log "  WARNING: sigward denied opens in the $pass run (see $cur)"
+			prev=$cur
+		fi
+		log "  round $r $l $pass: $((ns / 1000000)) ms"
+	done
+	case $l in
+	minimal)
+		stop_listener "$MIN_T"
+		printf '%s\t%s\t%s\n' "$r" "$(sed -n 's/^minlisten: marked=//p' "$LOGS/p$part-minimal-r$r.err")" \
+			"$(sed -n 's/^minlisten: answered=//p' "$LOGS/p$part-minimal-r$r.err")" >>"$OUT/p${part}_minimal.tsv"
+		;;
+	fapolicyd)
+		fapolicyd_state "$OUT/p${part}-fapolicyd-state-r$r.txt"
+		stop_listener "$FA_T"
+		;;
+	sigward) stop_listener "$SW_T" ;;
+	esac
+}
+
+coldwarm_rounds() { # PART TREE POLICY RUN
+	local part=$1 states=(none minimal sigward) r i n
+	if [ "$FAPO_OK" = 1 ]; then states=(none minimal fapolicyd sigward); fi
+	n=${#states[@]}
+	printf 'round\tstate\tpass\twall_ns\n' >"$OUT/p$part.tsv"
+	printf 'round\tpass\tevents\tallowed\tdenied\tverifications\tcoalesced\tcache_hits\tcache_misses\tkernel_marks\tlatency_count\tlatency_mean_s\tlatency_p50_le_s\tlatency_p99_le_s\tlatency_max_le_s\n' \
+		>"$OUT/p${part}_sigward.tsv"
+	printf 'round\tmarked\tanswered\n' >"$OUT/p${part}_minimal.tsv"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		log "part $part, round $r/$ROUNDS"
+		for ((i = 0; i < n; i++)); do
+			coldwarm_state "$part" "$r" "${states[(i + r - 1) % n]}" "$2" "$3" "$4"
+		done
+	done
+	printf 'drop_caches\t%s\n' "$DROP_OK" >>"$OUT/p${part}_info.tsv"
+}
+
+# Part 9: `ansible-doc -l -t module` from the pip --target installation, with
+# the distribution's python3, an empty scratch home, configuration and
+# collections path (outside the image), and no bytecode written.
+P9_HOME=$WORK/p9-home
+p9_env() {
+	rm -rf "$P9_HOME"
+	mkdir -p "$P9_HOME/tmp" "$P9_HOME/collections"
+	: >"$P9_HOME/ansible.cfg"
+	P9_ENV=(-i -C "$P9_HOME" PATH=/usr/bin:/bin LC_ALL=C.UTF-8 HOME="$P9_HOME"
+		PYTHONPATH="$REALSITE" PYTHONDONTWRITEBYTECODE=1 ANSIBLE_HOME="$P9_HOME/.ansible"
+		ANSIBLE_LOCAL_TEMP="$P9_HOME/tmp" ANSIBLE_CONFIG="$P9_HOME/ansible.cfg"
+		ANSIBLE_COLLECTIONS_PATH="$P9_HOME/collections" ANSIBLE_NOCOLOR=1)
+}
+P9_CMD=()
+p9_run() {
+	local t0 t1
+	p9_env
+	t0=$(now_ns)
+	drv env "${P9_ENV[@]}" "${P9_CMD[@]}" >/dev/null 2>>"$LOGS/p9-ansible-doc.err" || return 1
+	t1=$(now_ns)
+	echo $((t1 - t0))
+}
+
+# What one run opens (strace, untimed, no listener): successful open calls,
+# the distinct files and directories of the tree they reach, by kind.
+p9_opens() { # STRACE_LOG
+	python3 - "$1" "$REALTREE" <<'PY'
+import collections, re, sys
+log, tree = sys.argv[1], sys.argv[2] + "/"
+pat = re.compile(r'\bopen(?:at2?)?\((?:[^,]*, )?"((?:[^"\\]|\\.)*)", ([^,)]*)[^)]*\)\s*=\s*(\d+)')
+opens = 0
+files, dirs, outside = set(), set(), set()
+for line in open(log, errors="replace"):
+    m = pat.search(line)
+    if not m:
+        continue
+    opens += 1
+    path, flags = m.group(1), m.group(2)
+    if not path.startswith(tree):
+        outside.add(path)
+    elif "O_DIRECTORY" in flags:
+        dirs.add(path)
+    else:
+        files.add(path)
+kinds = collections.Counter()
+for p in files:
+    rel = p[len(tree):]
+    ext = rel.rsplit(".", 1)[-1] if "." in rel.rsplit("/", 1)[-1] else ""
+    if ext == "py" and "/modules/" in rel and not rel.endswith("/__init__.py"):
+        kinds["module_py"] += 1
+    elif ext in ("py", "pyc", "ps1", "sig", "json"):
+        kinds[ext] += 1
+    elif ext in ("yml", "yaml"):
+        kinds["yaml"] += 1
+    else:
+        kinds["other"] += 1
+print("key\tvalue")
+print(f"opens\t{opens}\ntree_files\t{len(files)}\ntree_dirs\t{len(dirs)}\noutside_paths\t{len(outside)}")
+for k in ("module_py", "pyc", "py", "ps1", "yaml", "json", "sig", "other"):
+    print(f"tree_{k}\t{kinds[k]}")
+PY
+}
+
+run_part9() {
+	log "part 9: ansible-doc -l -t module over Ansible's plugin tree, cold and warm"
+	P9_CMD=("$PY3" -s "$REALSITE/bin/ansible-doc" -l -t module)
+	local info=$OUT/p9_info.tsv mods
+	p9_env
+	# Every package the loader imports must come from the tree.
+	env "${P9_ENV[@]}" "$PY3" -s -c '
+import sys, ansible, jinja2, markupsafe, yaml, resolvelib, packaging
+bad = [m.__name__ for m in (ansible, jinja2, markupsafe, yaml, resolvelib, packaging) if not m.__file__.startswith(sys.argv[1])]
+sys.exit(" ".join(bad) + " imported from outside " + sys.argv[1] if bad else 0)' "$REALSITE/" ||
+		die "part 9: the tree's packages are not the ones imported"
+	{
+		printf 'key\tvalue\n'
+		printf 'python\t%s\n' "$("$PY3" --version 2>&1)"
+		printf 'ansible\t%s\n' "$(sed -n 's/^ansible==//p' "$REALTREE_REQ")"
+		printf 'ansible_core\t%s\n' "$(sed -n 's/^ansible-core==//p' "$REALTREE_REQ")"
+		printf 'files\t%s\n' "$(find "$REALTREE" -type f ! -name '*.sig' | wc -l)"
+		printf 'pyc_files\t%s\n' "$(find "$REALTREE" -type f -name '*.pyc' | wc -l)"
+		printf 'sig_files\t%s\n' "$(find "$REALTREE" -type f -name '*.sig' | wc -l)"
+		printf 'dirs\t%s\n' "$(find "$REALTREE" -type d | wc -l)"
+		printf 'bytes\t%s\n' "$(find "$REALTREE" -type f ! -name '*.sig' -printf '%s\n' | awk '{s += $1} END {print s}')"
+		printf 'fapolicyd_trust_entries\t%s\n' "$(wc -l <"$FS/.realtree.trust")"
+		printf 'command\t%s\n' "env -i LC_ALL=C.UTF-8 HOME=SCRATCH PYTHONPATH=$REALSITE PYTHONDONTWRITEBYTECODE=1 ANSIBLE_HOME=SCRATCH/.ansible ANSIBLE_LOCAL_TEMP=SCRATCH/tmp ANSIBLE_CONFIG=SCRATCH/ansible.cfg ANSIBLE_COLLECTIONS_PATH=SCRATCH/collections ${P9_CMD[*]}"
+	} >"$info"
+	# One untimed run with no listener: it must succeed, list the modules
+	# and write nothing into the tree.
+	touch "$WORK/p9.mark"
+	sleep 1
+	p9_env
+	drv env "${P9_ENV[@]}" "${P9_CMD[@]}" >"$LOGS/p9-modules.txt" 2>"$LOGS/p9-ansible-doc.err" ||
+		die "ansible-doc failed: $(tail -n 5 "$LOGS/p9-ansible-doc.err")"
+	# Lines whose name ends with a dot: the empty-named candidates Ansible
+	# makes of the .sig files (see bench/README.md).
+	local empty
+	empty=$(grep -cE '^[^ ]*\.[[:space:]]' "$LOGS/p9-modules.txt" || true)
+	mods=$(($(wc -l <"$LOGS/p9-modules.txt") - empty))
+	[ "$mods" -gt 1000 ] || die "ansible-doc listed only $mods modules; see $LOGS/p9-modules.txt"
+	printf 'modules_listed\t%s\nempty_names_listed\t%s\n' "$mods" "$empty" >>"$info"
+	if [ -n "$(find "$REALTREE" -newer "$WORK/p9.mark" -print -quit)" ]; then
+		die "ansible-doc wrote into $REALTREE: $(find "$REALTREE" -newer "$WORK/p9.mark" | head -n 3)"
+	fi
+	if command -v strace >/dev/null; then
+		p9_env
+		drv strace -f -qq -e trace=open,openat,openat2 -o "$LOGS/p9-strace.txt" \
+			env "${P9_ENV[@]}" "${P9_CMD[@]}" >/dev/null 2>>"$LOGS/p9-ansible-doc.err" ||
+			die "ansible-doc under strace failed"
+		p9_opens "$LOGS/p9-strace.txt" >"$OUT/p9_opens.tsv"
+		gzip -f "$LOGS/p9-strace.txt"
+		log "  one run opens: $(tail -n +2 "$OUT/p9_opens.tsv" | tr '\t\n' '= ')"
+	fi
+	log "  ansible-doc lists $mods modules"
+	coldwarm_rounds 9 "$REALTREE" "$POLICY_REAL" p9_run
+}
+
+# Part 10: every program of the exec tree once, in sequence (execlist).
+p10_run() {
+	local res
+	res=$(drv "$BIN/execlist" "$WORK/exectree.list" 2>>"$LOGS/p10-execlist.err") || return 1
+	kv "$res" wall_ns
+}
+
+run_part10() {
+	log "part 10: $((P10_DIRS * P10_EACH * 2)) signed scripts and ELFs run in sequence, cold and warm"
+	{
+		printf 'key\tvalue\n'
+		printf 'programs\t%s\nscripts\t%s\nelfs\t%s\ndirs\t%s\nelf_bytes\t%s\n' \
+			"$((P10_DIRS * P10_EACH * 2))" "$((P10_DIRS * P10_EACH))" "$((P10_DIRS * P10_EACH))" \
+			"$P10_DIRS" "$(stat -c %s "$EXECTREE/d00/e0")"
+		printf 'interpreter\t%s\n' "$(readlink -f /bin/sh)"
+		printf 'fapolicyd_trust_entries\t%s\n' "$(wc -l <"$FS/.exectree.trust")"
+	} >"$OUT/p10_info.tsv"
+	p10_run >/dev/null || die "execlist failed with no listener: $(tail -n 3 "$LOGS/p10-execlist.err")"
+	coldwarm_rounds 10 "$EXECTREE" "$POLICY_EXEC" p10_run
+}
+
 # ------------------------------------------------------------------ run
 if want 1; then
 	fapolicyd_configure
@@ -1011,6 +1408,25 @@ if want 4; then run_part4; fi
 if want 5; then run_part5; fi
 if want 7; then run_part7; fi
 if want 8; then run_part8; fi
+# fapolicyd trusts each part's tree during that part only (it rebuilds its
+# database from the trust files at every start: the 88,000 entries of part
+# 9 take it half a minute).
+if want 9 || want 10; then
+	fapolicyd_configure
+	if want 9; then
+		fapolicyd_trust_tree realtree "$FS/.realtree.trust"
+		fapolicyd_verify "$P9_CHECK" "$P9_CHECK_PYC"
+		run_part9
+		fapolicyd_untrust_tree realtree
+	fi
+	if want 10; then
+		fapolicyd_trust_tree exectree "$FS/.exectree.trust"
+		fapolicyd_verify "$EXECTREE/d00/e0" "$EXECTREE/d00/s0.sh"
+		run_part10
+		fapolicyd_untrust_tree exectree
+	fi
+	fapolicyd_restore
+fi
 printf 'fapolicyd_ok\t%s\nfapolicyd_note\t%s\nfapolicyd_uid_note\t%s\nelapsed_s\t%s\n' \
 	"$FAPO_OK" "$FAPO_NOTE" "$FAPO_UID_NOTE" "$(($(date +%s) - T_START))" >>"$OUT/meta.tsv"
 if [ "$CRITERION" = 1 ] && want 6; then

@@ -1,25 +1,54 @@
 /*
- * minlisten DIR...
+ * minlisten [-r] DIR...
  *
  * The minimal allow-all fanotify permission listener: the floor any
  * permission-event agent pays. One FAN_CLASS_CONTENT group, an inode mark
  * with FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM | FAN_EVENT_ON_CHILD on each DIR
  * (never a mount or filesystem mark), then: read a batch of events, answer
- * FAN_ALLOW to each and close its descriptor.
+ * FAN_ALLOW to each and close its descriptor. With -r, every directory
+ * below each DIR is marked too (the walk does not follow symbolic links
+ * nor cross into other mounts), as an agent protecting a whole tree does.
  *
- * Prints "ready" on stdout once every mark is in place. Dies with its parent
+ * Prints "ready" on stdout once every mark is in place (and the number of
+ * directories marked on stderr). Dies with its parent
  * (PR_SET_PDEATHSIG), so run it under timeout(1); on SIGTERM/SIGINT it
  * prints the number of events it answered to stderr and exits (the kernel
  * then allows whatever is still pending).
  */
 #include "common.h"
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <sys/fanotify.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 static volatile unsigned long answered;
+static int fan = -1;
+static unsigned long marked;
+
+static int mark_dir(const char *path)
+{
+	if (fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_ONLYDIR,
+			  FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM | FAN_EVENT_ON_CHILD,
+			  AT_FDCWD, path) != 0) {
+		fprintf(stderr, "fanotify_mark %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	marked++;
+	return 0;
+}
+
+static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DNR) {
+		fprintf(stderr, "minlisten: cannot read %s\n", path);
+		return 1;
+	}
+	return type == FTW_D && mark_dir(path) != 0;
+}
 
 static void on_term(int sig)
 {
@@ -43,8 +72,13 @@ static void on_term(int sig)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: minlisten DIR...\n");
+	int recursive = 0, first = 1;
+	if (argc > 1 && strcmp(argv[1], "-r") == 0) {
+		recursive = 1;
+		first = 2;
+	}
+	if (argc <= first) {
+		fprintf(stderr, "usage: minlisten [-r] DIR...\n");
 		return 2;
 	}
 	struct sigaction sa = {.sa_handler = on_term};
@@ -56,19 +90,25 @@ int main(int argc, char **argv)
 	if (getppid() == 1) /* parent already gone */
 		return 1;
 
-	int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_LARGEFILE);
+	fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_LARGEFILE);
 	if (fan < 0) {
 		perror("fanotify_init");
 		return 1;
 	}
-	for (int i = 1; i < argc; i++) {
-		if (fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_ONLYDIR,
-				  FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM | FAN_EVENT_ON_CHILD,
-				  AT_FDCWD, argv[i]) != 0) {
-			fprintf(stderr, "fanotify_mark %s: %s\n", argv[i], strerror(errno));
+	for (int i = first; i < argc; i++) {
+		if (!recursive) {
+			if (mark_dir(argv[i]) != 0)
+				return 1;
+			continue;
+		}
+		int rc = nftw(argv[i], walk_one, 32, FTW_PHYS | FTW_MOUNT);
+		if (rc != 0) {
+			if (rc < 0)
+				fprintf(stderr, "minlisten: walking %s: %s\n", argv[i], strerror(errno));
 			return 1;
 		}
 	}
+	fprintf(stderr, "minlisten: marked=%lu\n", marked);
 	printf("ready\n");
 	fflush(stdout);
 
