@@ -10,6 +10,8 @@
 //!   at once, hashing stops when their openers are killed, and SIGTERM ends
 //!   the agent within 2 s, the pending openers getting the fail-closed
 //!   answer of the mode.
+//! * Directories flooded with small files, each offered for verification
+//!   ahead by one open: a small signed file still opens at once.
 //! * A huge `*.py` planted in a signed AiSOC plugin directory is hashed
 //!   with every member of the bundle: those verifications leave the lane
 //!   of small files once they read more than it allows.
@@ -29,6 +31,7 @@ both_modes!(
     huge_file_with_a_native_signature_for_another_size_is_refused_unread,
     small_signed_file_opens_at_once_while_64_huge_files_are_hashed,
     huge_py_planted_in_a_signed_aisoc_plugin_delays_only_its_openers,
+    directories_flooded_with_files_to_verify_ahead_delay_nobody,
 );
 
 /// 100 GiB: hashing it whole takes minutes.
@@ -429,4 +432,47 @@ fn huge_py_planted_in_a_signed_aisoc_plugin_delays_only_its_openers(mode: Mode) 
             "a member's open at SIGTERM: {r}\n{fin}"
         );
     }
+}
+
+fn directories_flooded_with_files_to_verify_ahead_delay_nobody(mode: Mode) {
+    let _alone = alone_with_the_hashing();
+    let s = Scene::new(mode);
+    let small = s.signed("small.py", b"X = 'small'\n");
+    // 8 directories of 2,000 small files each, made before the agent
+    // starts; one open in each (refused or, in audit mode, allowed after
+    // its verification) offers the rest of the directory for verification
+    // ahead: up to 8 x 1,024 files.
+    let dirs: Vec<PathBuf> = (0..8).map(|i| s.att(&format!("flood{i}"))).collect();
+    let args: Vec<&OsStr> = dirs.iter().map(|d| d.as_os_str()).collect();
+    attack(
+        r#"for d in "$@"; do mkdir "$d" && cd "$d" && for i in $(seq 1000 2999); do echo "X = $i" > "f$i.py"; done && cd / || exit 1; done"#,
+        &args,
+    );
+    let agent = s.start();
+    let fin = crate::harness::run(
+        &mut attacker_py(
+            "import sys\nfor d in sys.argv[1:]:\n    try:\n        open(d + '/f1000.py').close()\n    except OSError:\n        pass\n",
+            &args,
+        ),
+        PROC_TIMEOUT,
+    );
+    assert!(fin.success(), "{fin}");
+    crate::harness::wait_until("verification ahead under way", PROC_TIMEOUT, || {
+        ahead_count(&s) > 0
+    });
+    expect_small_opens_fast(
+        &s,
+        &agent,
+        &small,
+        "directories of 2,000 files each are verified ahead",
+    );
+}
+
+/// `verifications.ahead` of the scene's agent.
+fn ahead_count(s: &Scene) -> u64 {
+    let fin = crate::harness::status(&s.control_socket(), Some("--json"));
+    serde_json::from_str::<serde_json::Value>(fin.stdout.trim())
+        .ok()
+        .and_then(|v| v["verifications"]["ahead"].as_u64())
+        .unwrap_or(0)
 }

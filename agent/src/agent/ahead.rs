@@ -1,9 +1,10 @@
-//! Verifying ahead of the loader: the `sigward-ahead` thread.
+//! Verifying ahead of the loader: the `sigward-ahead-N` threads.
 //!
 //! A plugin host that finds its plugins by walking a directory opens them
 //! one after another, and each first open waits for a verification. When a
-//! worker has verified a file someone waited for, this thread verifies the
-//! other files of its directory, in name order, before anyone opens them:
+//! worker has verified a file someone waited for, these threads verify the
+//! other files of its directory with the same extension, in name order,
+//! before anyone opens them:
 //! the host's next opens find their verdicts cached, and the files the
 //! kernel may answer (see [`crate::kcache`]) never raise an event at all.
 //!
@@ -76,6 +77,11 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 struct Item {
     path: PathBuf,
     engine: Arc<Engine>,
+    /// For a directory: the extension of the file whose verification
+    /// offered it (`None`: it had none). Only its files with the same
+    /// extension are verified ahead: a loader walking a directory opens
+    /// files of one kind (`*.py`, `*.so`, executables without one).
+    ext: Option<OsString>,
 }
 
 /// What waits: directories offered but not listed yet, and the files of
@@ -120,6 +126,7 @@ impl Ahead {
         w.dirs.push_front(Item {
             path: dir.to_path_buf(),
             engine: engine.clone(),
+            ext: path.extension().map(|e| e.to_os_string()),
         });
         w.dirs.truncate(QUEUE);
         drop(w);
@@ -168,7 +175,8 @@ fn give_up(shared: &Shared, engine: &Engine, workers: usize) -> bool {
         || shared.metrics.jobs_in_flight() > u64::try_from(workers).unwrap_or(u64::MAX)
 }
 
-/// The files of `dir` worth verifying, in name order.
+/// The files of `dir` worth verifying (named like the one that offered
+/// it), in name order.
 fn list(shared: &Shared, dir: &Item, workers: usize) -> Vec<Item> {
     let engine = &dir.engine;
     if give_up(shared, engine, workers) {
@@ -185,7 +193,9 @@ fn list(shared: &Shared, dir: &Item, workers: usize) -> Vec<Item> {
         .map(|e| e.file_name())
         .filter(|n| {
             let p = Path::new(n);
-            !check::is_sig_file(p) && !check::is_aisoc_manifest(&dir.path.join(p))
+            p.extension() == dir.ext.as_deref()
+                && !check::is_sig_file(p)
+                && !check::is_aisoc_manifest(&dir.path.join(p))
         })
         .take(engine.policy.agent.verify_ahead)
         .collect();
@@ -195,6 +205,7 @@ fn list(shared: &Shared, dir: &Item, workers: usize) -> Vec<Item> {
         .map(|name| Item {
             path: dir.path.join(name),
             engine: engine.clone(),
+            ext: None,
         })
         .collect()
 }
