@@ -39,6 +39,7 @@ P5_ROUNDS=0         # 0: same as ROUNDS
 CRITERION=1
 CRITERION_ARGS=()
 INSTALL=1
+AGENT_BIN=""
 PARTS=",1,2,3,4,5,6,7,8,9,10,"
 LISTENER_LIMIT=900  # seconds any listener may live (timeout(1))
 DRIVER_LIMIT=600    # seconds any timed driver may run
@@ -56,6 +57,8 @@ usage: bench/run.sh [options]        (as root)
   --parts LIST       comma-separated subset of 1,...,10 (default: all; 1 and 2 run together)
   --no-criterion     skip part 6 (cargo bench -p sigward-policy --bench formats)
   --no-install       do not run apt-get (everything must be installed already)
+  --agent BIN        measure this sigward binary instead of building the
+                     checkout's (e.g. an earlier release, for a before/after)
   -h, --help         this help
 
 The report goes to stdout and bench/results/latest.md; raw data and logs to
@@ -83,6 +86,7 @@ while [ $# -gt 0 ]; do
 	--parts) PARTS=",$2,"; shift ;;
 	--no-criterion) CRITERION=0 ;;
 	--no-install) INSTALL=0 ;;
+	--agent) AGENT_BIN=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
@@ -295,13 +299,20 @@ build_agent() {
 	done
 	die "cargo build --release -p sigward keeps failing; see $LOGS/build.log"
 }
-log "building the release agent"
-build_agent
-TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-# Snapshot the binary: other builds may replace target/release/sigward while we run.
-cp "$TARGET_DIR/release/sigward" "$SIGWARD.new" && mv "$SIGWARD.new" "$SIGWARD"
+if [ -n "$AGENT_BIN" ]; then
+	[ -x "$AGENT_BIN" ] || die "--agent $AGENT_BIN: not an executable"
+	log "measuring $AGENT_BIN (--agent), not the checkout's build"
+	cp "$AGENT_BIN" "$SIGWARD.new" && mv "$SIGWARD.new" "$SIGWARD"
+else
+	log "building the release agent"
+	build_agent
+	TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+	# Snapshot the binary: other builds may replace target/release/sigward while we run.
+	cp "$TARGET_DIR/release/sigward" "$SIGWARD.new" && mv "$SIGWARD.new" "$SIGWARD"
+fi
 SIGWARD_VERSION=$("$SIGWARD" --version 2>/dev/null || echo unknown)
 GIT_REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
+[ -z "$AGENT_BIN" ] || GIT_REV="$AGENT_BIN (--agent; bench scripts at $GIT_REV)"
 
 log "compiling the C drivers"
 for p in openbench execbench minlisten opentime latency readywait openall execlist; do
