@@ -271,11 +271,10 @@ pub fn run(
     // opens need the event thread's answers until they are gone.
     for i in 0..workers_n {
         let shared = shared.clone();
-        let large = large_tx.clone();
         workers.push(
             std::thread::Builder::new()
                 .name(format!("sigward-ahead-{i}"))
-                .spawn(move || ahead::ahead_loop(&shared, workers_n, &large))?,
+                .spawn(move || ahead::ahead_loop(&shared, workers_n))?,
         );
     }
     let tx = Lanes::new(small_tx, large_tx);
@@ -492,6 +491,7 @@ fn stop_threads(
 ) {
     shared.stopping.store(true, Ordering::SeqCst);
     let _ = shared.wake.write(1);
+    shared.ahead.wake_all();
     // The event thread hands what is queued to the workers, then drops the
     // job senders; the workers finish every queued job and exit when the
     // channels are empty (the large lane's once the small lane's workers,

@@ -15,10 +15,11 @@
 //! and path it was made for, and the same kernel-cache rules. Only nobody
 //! waits for it: nothing is answered and nothing is recorded. An open of a
 //! file refused ahead finds the cached refusal, which a worker answers and
-//! records as any other. An event for a file being verified ahead waits for
-//! that verification (`claim`), as it would for a worker's; should the
-//! verification be given up, those events go to the large lane, or get the
-//! fail-closed answer of their mode when the agent stops.
+//! records as any other. No event waits for a verification ahead: one for
+//! a file being verified ahead is verified by a worker (at the workers'
+//! priority), and a file a worker is verifying is not verified ahead. Only
+//! files the kernel names as listed are verified: never through a
+//! symbolic link (a directory swapped for one after it was offered).
 //!
 //! Bounds, so that speculation never delays what someone waits for:
 //! * as many threads as the small lane has workers, at the large lane's
@@ -36,6 +37,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::ffi::OsString;
+use std::hash::{BuildHasher, RandomState};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -43,7 +45,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
 use nix::sys::stat::FileStat;
 use sigward_policy::config::Mode;
 
@@ -55,8 +56,7 @@ use crate::lanes::{Lane, LaneWatch};
 
 use super::events::names_epoch;
 use super::guards::{alias_of, alias_refusal};
-use super::pending::Job;
-use super::workers::{claim_unwaited, settle, Seen, Verifying};
+use super::workers::{settle, Seen, Verifying};
 use super::{InflightKey, Shared};
 
 /// Directories waiting to be taken up (the oldest are dropped).
@@ -64,7 +64,7 @@ const QUEUE: usize = 64;
 
 /// Files of the directories taken up, waiting to be verified (the oldest
 /// directories' are dropped).
-const FILES: usize = 16_384;
+const FILES: usize = 4_096;
 
 /// Directories remembered as taken up; the memory is cleared when full.
 const SEEN: usize = 65_536;
@@ -91,9 +91,10 @@ struct Item {
 struct Work {
     dirs: VecDeque<Item>,
     files: VecDeque<Item>,
-    /// Directories already offered, with the generation they were offered
-    /// under.
-    seen: HashSet<(PathBuf, u64)>,
+    /// Directories already offered (a keyed hash of the path, so that the
+    /// memory does not grow with the names a tree's writer chooses), with
+    /// the generation they were offered under.
+    seen: HashSet<(u64, u64)>,
 }
 
 /// Directories offered by the workers, and the threads' work.
@@ -101,11 +102,18 @@ struct Work {
 pub(super) struct Ahead {
     work: Mutex<Work>,
     ready: Condvar,
+    /// The key of the hash in `Work::seen`, random per agent.
+    hasher: RandomState,
 }
 
 impl Ahead {
     fn lock(&self) -> MutexGuard<'_, Work> {
         self.work.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes every idle thread (the agent is stopping).
+    pub(super) fn wake_all(&self) {
+        self.ready.notify_all();
     }
 
     /// A worker verified `path` for someone who waited: the rest of its
@@ -116,11 +124,15 @@ impl Ahead {
             return;
         }
         let Some(dir) = path.parent() else { return };
+        if engine.tree_for(dir).is_none() || engine.mode_for(dir) == Mode::Off {
+            return;
+        }
+        let key = self.hasher.hash_one(dir);
         let mut w = self.lock();
         if w.seen.len() >= SEEN {
             w.seen.clear();
         }
-        if !w.seen.insert((dir.to_path_buf(), engine.generation)) {
+        if !w.seen.insert((key, engine.generation)) {
             return;
         }
         w.dirs.push_front(Item {
@@ -135,10 +147,8 @@ impl Ahead {
 }
 
 /// One thread: verifies listed files, and lists directories when no file
-/// waits, until the agent stops. `workers`: the small lane's threads;
-/// `large`: the large lane's queue, for events that waited on a
-/// verification given up over its budget.
-pub(super) fn ahead_loop(shared: &Arc<Shared>, workers: usize, large: &Sender<Job>) {
+/// waits, until the agent stops. `workers`: the small lane's threads.
+pub(super) fn ahead_loop(shared: &Arc<Shared>, workers: usize) {
     crate::lanes::lower_priority();
     let mut buf = vec![0u8; crate::hash::BUFFER_SIZE];
     let ahead = &shared.ahead;
@@ -147,12 +157,23 @@ pub(super) fn ahead_loop(shared: &Arc<Shared>, workers: usize, large: &Sender<Jo
         if let Some(file) = w.files.pop_front() {
             drop(w);
             if !give_up(shared, &file.engine, workers) {
-                verify(shared, &file.engine, &file.path, large, &mut buf);
+                // A panic in a verification must not take the thread down
+                // (nobody waits for it: nothing else to answer).
+                let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    verify(shared, &file.engine, &file.path, &mut buf);
+                }));
+                if caught.is_err() {
+                    tracing::warn!(
+                        "verification ahead of {} failed unexpectedly (a bug): skipped",
+                        file.path.display()
+                    );
+                }
             }
             w = ahead.lock();
         } else if let Some(dir) = w.dirs.pop_front() {
             drop(w);
-            let files = list(shared, &dir, workers);
+            let files =
+                std::panic::catch_unwind(|| list(shared, &dir, workers)).unwrap_or_default();
             w = ahead.lock();
             for f in files.into_iter().rev() {
                 w.files.push_front(f);
@@ -210,10 +231,14 @@ fn list(shared: &Shared, dir: &Item, workers: usize) -> Vec<Item> {
         .collect()
 }
 
-/// Opens `path` for reading only if it is a regular file, never following
-/// a final symbolic link (an `O_PATH` descriptor first, the same inode
-/// reopened through it): opening a FIFO or a device could block or have
-/// effects.
+/// Opens `path` for reading only if it is a regular file that the
+/// kernel names `path` in the agent's own mount namespace: never through a
+/// symbolic link, whether the last component or a directory above it that
+/// a tree's writer swapped in after the directory was offered (the
+/// verdict must be cached under the file's real name, and read with its
+/// real tree's trust). The path is opened `O_PATH` first and the same
+/// inode reopened through it: opening a FIFO or a device could block or
+/// have effects.
 fn open_regular(path: &Path) -> Option<(OwnedFd, FileStat)> {
     let probe = std::fs::OpenOptions::new()
         .read(true)
@@ -224,20 +249,25 @@ fn open_regular(path: &Path) -> Option<(OwnedFd, FileStat)> {
     if !is_regular(&st) {
         return None;
     }
+    if crate::files::fd_path(probe.as_fd()).as_deref() != Some(path) {
+        tracing::debug!(
+            "{}: not verified ahead: the kernel names the file otherwise (a symbolic link on \
+             the way, or it moved)",
+            path.display()
+        );
+        return None;
+    }
     let fd = crate::files::reopen_for_reading(probe.as_fd()).ok()?;
     Some((fd, st))
 }
 
 /// Verifies one file ahead, unless it is not worth it (not in a tree in
-/// force, empty or large, already cached, being verified) or names are
-/// moving.
-fn verify(
-    shared: &Arc<Shared>,
-    engine: &Arc<Engine>,
-    path: &Path,
-    large: &Sender<Job>,
-    buf: &mut [u8],
-) {
+/// force, empty or large, already cached or being verified for an event)
+/// or names are moving. No event ever waits for it: one that comes for
+/// the same file meanwhile is verified by a worker, at the workers'
+/// priority (a few hundred microseconds of work done twice, rather than an
+/// opener waiting on a thread of lower priority).
+fn verify(shared: &Arc<Shared>, engine: &Arc<Engine>, path: &Path, buf: &mut [u8]) {
     if engine.tree_for(path).is_none() {
         return;
     }
@@ -263,17 +293,14 @@ fn verify(
         nlink: st.st_nlink,
         generation: engine.generation,
     };
-    if shared.cache.holds(&probe) {
-        return;
-    }
     let key = InflightKey {
         stamp,
         generation: engine.generation,
         path: path.to_path_buf(),
     };
-    let Some(claim) = claim_unwaited(shared, key) else {
+    if shared.cache.holds(&probe) || being_verified(shared, &key) {
         return;
-    };
+    }
     shared.metrics.verified_ahead();
     let _chain = crate::kcache::ChainMemo::begin();
     let mut watch = Verifying {
@@ -287,33 +314,7 @@ fn verify(
             match check::evaluate_in_watched(engine, fd.as_fd(), path, false, buf, &mut watch) {
                 Ok(outcome) => outcome,
                 Err(why) => {
-                    // Events that came to wait for this verification go on
-                    // in the large lane (over budget), or get the
-                    // fail-closed answer of their mode (stopping) as their
-                    // guards drop.
                     tracing::debug!("verification ahead of {} given up: {why}", path.display());
-                    let waiters = claim.finish();
-                    if why == crate::hash::Interrupt::OverBudget {
-                        for w in waiters {
-                            shared.metrics.job_sent();
-                            let job = Job {
-                                pending: w.pending,
-                                path: path.to_path_buf(),
-                                stamp,
-                                nlink: st.st_nlink,
-                                epoch,
-                                exec: w.exec,
-                                mode,
-                                engine: engine.clone(),
-                                known: None,
-                                cached: false,
-                                name_settled: false,
-                            };
-                            if large.send(job).is_err() {
-                                shared.metrics.job_done();
-                            }
-                        }
-                    }
                     return;
                 }
             }
@@ -324,8 +325,14 @@ fn verify(
         nlink: st.st_nlink,
         epoch,
     };
-    let outcome = settle(shared, engine, fd.as_fd(), path, seen, mode, outcome);
-    for w in claim.finish() {
-        super::workers::conclude(shared, engine, w.pending, path, w.exec, mode, &outcome);
-    }
+    settle(shared, engine, fd.as_fd(), path, seen, mode, outcome);
+}
+
+/// Whether a worker is verifying `key` for an event now.
+fn being_verified(shared: &Shared, key: &InflightKey) -> bool {
+    shared
+        .inflight
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains_key(key)
 }

@@ -106,20 +106,6 @@ pub(super) fn claim(
     ))
 }
 
-/// Claims the verification of `key` for a verification nobody waits for
-/// yet ([`super::ahead`]), or `None` when it is already running.
-pub(super) fn claim_unwaited(shared: &Shared, key: InflightKey) -> Option<Claim<'_>> {
-    let mut inflight = shared.inflight.lock().unwrap_or_else(|p| p.into_inner());
-    if inflight.contains_key(&key) {
-        return None;
-    }
-    inflight.insert(key.clone(), Vec::new());
-    Some(Claim {
-        shared,
-        key: Some(key),
-    })
-}
-
 pub(super) fn process(
     shared: &Arc<Shared>,
     job: Job,
@@ -206,7 +192,9 @@ pub(super) fn process(
         return;
     }
     shared.metrics.verification();
-    let _chain = kcache::ChainMemo::begin();
+    // Small files only: a large file's chain is read again after its
+    // hashing, right before a mark.
+    let _chain = (lane == Lane::Small).then(kcache::ChainMemo::begin);
     let owner = pending.pid();
     let mut watch = Verifying {
         lane: LaneWatch::new(&shared.stopping, lane, || {
@@ -252,13 +240,13 @@ pub(super) fn process(
         mode,
         outcome,
     );
-    if lane == Lane::Small {
-        shared.ahead.offer(&engine, &path);
-    }
     let waiters = claim.finish();
     conclude(shared, &engine, pending, &path, exec, mode, &outcome);
     for w in waiters {
         conclude(shared, &engine, w.pending, &path, w.exec, mode, &outcome);
+    }
+    if lane == Lane::Small {
+        shared.ahead.offer(&engine, &path);
     }
 }
 
