@@ -58,7 +58,9 @@ fn event_thread_answers_what_it_can_while_workers_journald_and_control_clients_a
     )));
     let cached = fx.write_signed_mode("cached.py", b"X = 'signed, group-writable'\n", 0o664);
     let kernel = fx.write_signed("kernel.py", b"X = 'signed, read-only'\n");
-    let fresh = fx.write_signed("fresh.py", b"X = 'signed, never opened'\n");
+    // In a directory of its own: no file beside it is opened first, so it
+    // is not verified ahead either (agent.verify_ahead).
+    let fresh = fx.write_signed("later/fresh.py", b"X = 'signed, never opened'\n");
     let empty = fx.write_unsigned("empty.py", b"");
     let unsigned: Vec<PathBuf> = (0..40)
         .map(|i| fx.write_unsigned(&format!("u/u{i:02}.py"), format!("U = {i}\n").as_bytes()))
