@@ -386,7 +386,11 @@ fi
 # ring buffer, which is only read, never cleared.
 dmesg >/dev/null 2>&1 ||
     die "cannot read the kernel log (dmesg: $(dmesg 2>&1 >/dev/null | head -n 1)); the system call check needs CAP_SYSLOG and kernel.dmesg_restrict=0 or root"
-dmesg_before=$(dmesg 2>/dev/null | wc -l)
+# The kernel time of the last line now: the ring buffer of a host that has
+# run for a while is full, drops its oldest lines as new ones come, and a
+# count of lines would then find no new line at all.
+dmesg_before=$(dmesg 2>/dev/null | sed -n 's/^\[ *\([0-9]*\.[0-9]*\)\].*/\1/p' | tail -n 1)
+dmesg_before=${dmesg_before:-0}
 t0=$(now_ms)
 # In the background, waited for with `wait`, so that a signal to this script
 # is handled at once (the trap powers the container off, which ends it).
@@ -422,7 +426,9 @@ fi
 # another call (from any of the agent's threads: matched by exe, since comm
 # is the thread's name) is a call the filter would refuse.
 if [ -s "$WORK/results/syscall-pids" ]; then
-    seccomp_log=$(dmesg 2>/dev/null | tail -n +"$((dmesg_before + 1))" |
+    seccomp_log=$(dmesg 2>/dev/null |
+        awk -v t="$dmesg_before" 'match($0, /^\[ *[0-9]+\.[0-9]+\]/) {
+            ts = substr($0, RSTART + 1, RLENGTH - 2) + 0; if (ts > t + 0) print }' |
         grep 'type=1326' | grep 'exe="/usr/bin/sigward"' || true)
     outside=$(sed -n 's/.* syscall=\([0-9]*\) .*/\1/p' <<<"$seccomp_log" | { grep -vx 300 || true; } |
         sort -un | tr '\n' ' ')
