@@ -319,7 +319,7 @@ fn fd_xattr(fd: BorrowedFd<'_>, buf: &mut [u8]) -> rustix::io::Result<usize> {
 /// Whether an ACL on the file open as `fd` grants write to anyone but its
 /// owner (an ACL that cannot be read counts as granting it).
 pub fn file_acl_writes(fd: BorrowedFd<'_>) -> bool {
-    acl_writes(|buf| rustix::fs::fgetxattr(fd, ACL_XATTR, buf)).unwrap_or(true)
+    acl_writes(|buf| fd_xattr(fd, buf)).unwrap_or(true)
 }
 
 /// Reads an access ACL with `read` and tells whether it grants write (no

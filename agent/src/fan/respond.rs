@@ -162,63 +162,52 @@ impl Groups {
     /// the inode is evicted from memory, or [`Groups::unignore`] removes it.
     pub fn ignore(&self, file: BorrowedFd<'_>) -> nix::Result<()> {
         let add = MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_EVICTABLE;
-        match self.perm.mark(
-            add | MarkFlags::FAN_MARK_IGNORE,
-            ignore_mask(),
-            file,
-            None::<&Path>,
-        ) {
-            // Kernels before 6.0 know only the older flag.
-            Err(Errno::EINVAL) => self.perm.mark(
-                add | MarkFlags::FAN_MARK_IGNORED_MASK,
-                ignore_mask(),
-                file,
-                None::<&Path>,
-            ),
-            other => other,
-        }
+        with_ignore_flag(|flag| {
+            self.perm
+                .mark(add | flag, ignore_mask(), file, None::<&Path>)
+        })
     }
 
     /// Puts an evictable ignore mark for `FAN_OPEN_PERM` alone on the inode
-    /// of `file` (an `O_PATH` descriptor is named through its magic link,
-    /// as in [`Groups::unignore`]): later opens of it for reading are
-    /// allowed by the kernel, an exec still raises its event.
+    /// of `file` (which may be an `O_PATH` descriptor, as in
+    /// [`Groups::unignore`]): later opens of it for reading are allowed by
+    /// the kernel, an exec still raises its event.
     pub fn ignore_reads(&self, file: BorrowedFd<'_>) -> nix::Result<()> {
-        use std::os::fd::AsRawFd;
-        let link = format!("/proc/self/fd/{}", file.as_raw_fd());
         let add = MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_EVICTABLE;
-        let place = |flag: MarkFlags| {
-            self.perm.mark(
-                add | flag,
-                MaskFlags::FAN_OPEN_PERM,
-                nix::fcntl::AT_FDCWD,
-                Some(link.as_str()),
-            )
-        };
-        match place(MarkFlags::FAN_MARK_IGNORE) {
-            Err(Errno::EINVAL) => place(MarkFlags::FAN_MARK_IGNORED_MASK),
-            other => other,
-        }
+        self.mark_through_link(file, add, MaskFlags::FAN_OPEN_PERM)
     }
 
     /// Removes the ignore mark of the inode of `file` (`ENOENT` when it has
     /// none, e.g. because it was evicted). `file` may be an `O_PATH`
-    /// descriptor: fanotify refuses those as a mark's object, so the inode
-    /// is named through `/proc/self/fd`, a magic link to the very file.
+    /// descriptor.
     pub fn unignore(&self, file: BorrowedFd<'_>) -> nix::Result<()> {
+        self.mark_through_link(file, MarkFlags::FAN_MARK_REMOVE, ignore_mask())
+    }
+
+    /// An ignore mark operation on the inode of `file`, named through
+    /// `/proc/self/fd`, a magic link to the very file: fanotify refuses
+    /// `O_PATH` descriptors as a mark's object.
+    fn mark_through_link(
+        &self,
+        file: BorrowedFd<'_>,
+        op: MarkFlags,
+        mask: MaskFlags,
+    ) -> nix::Result<()> {
         use std::os::fd::AsRawFd;
         let link = format!("/proc/self/fd/{}", file.as_raw_fd());
-        let remove = |flag: MarkFlags| {
-            self.perm.mark(
-                MarkFlags::FAN_MARK_REMOVE | flag,
-                ignore_mask(),
-                nix::fcntl::AT_FDCWD,
-                Some(link.as_str()),
-            )
-        };
-        match remove(MarkFlags::FAN_MARK_IGNORE) {
-            Err(Errno::EINVAL) => remove(MarkFlags::FAN_MARK_IGNORED_MASK),
-            other => other,
-        }
+        with_ignore_flag(|flag| {
+            self.perm
+                .mark(op | flag, mask, nix::fcntl::AT_FDCWD, Some(link.as_str()))
+        })
+    }
+}
+
+/// Runs an ignore mark operation with `FAN_MARK_IGNORE`, and again with the
+/// older `FAN_MARK_IGNORED_MASK` on kernels before 6.0 (which refuse the
+/// newer flag with `EINVAL`).
+fn with_ignore_flag(mark: impl Fn(MarkFlags) -> nix::Result<()>) -> nix::Result<()> {
+    match mark(MarkFlags::FAN_MARK_IGNORE) {
+        Err(Errno::EINVAL) => mark(MarkFlags::FAN_MARK_IGNORED_MASK),
+        other => other,
     }
 }

@@ -162,7 +162,7 @@ impl Metrics {
                 dropped: live.kernel_marks_dropped,
             },
             queue: Queue {
-                depth: sent.saturating_sub(load(&self.jobs_done)),
+                depth: self.jobs_in_flight(),
                 max_depth: load(&self.queue_max),
                 jobs: sent,
             },
